@@ -1,0 +1,128 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Run statuses as the state store records them.
+const (
+	StatusRunning     = "running"
+	StatusSucceeded   = "succeeded"
+	StatusFailed      = "failed"
+	StatusInterrupted = "interrupted" // cancelled by a signal or shutdown
+	StatusAbandoned   = "abandoned"   // died without finishing (found by a later run)
+	StatusSkipped     = "skipped"     // another run of the job held its lock
+)
+
+// Triggers say what started a run.
+const (
+	TriggerManual   = "manual"   // cubesync run-job
+	TriggerSchedule = "schedule" // cubesync serve, on a cron slot
+	TriggerCatchup  = "catchup"  // cubesync serve, a missed slot run at start
+)
+
+// ErrLocked is returned by Store.Lock when another process holds the job's lock.
+var ErrLocked = errors.New("job is already running elsewhere")
+
+// ErrNotFound is returned when the store has no record of what was asked for.
+var ErrNotFound = errors.New("not found")
+
+// Run is one execution of a job as the state store records it.
+type Run struct {
+	ID        int64
+	Job       string
+	Trigger   string
+	Scheduled time.Time // the cron slot; zero for manual runs
+	Started   time.Time
+	Ended     time.Time // zero while running
+	Status    string
+	DatasetID string
+	SessionID string // the upload session, recorded as soon as it opens
+	Rows      int64
+	Bytes     int64
+	Chunks    int64
+	Error     string
+	Host      string // hostname and pid of the process that ran it
+}
+
+// Watermark is the incremental position of one table: the greatest value of its
+// incremental column among the rows of the last successful run, in its canonical text form
+// (RFC 3339 with microseconds for timestamps, YYYY-MM-DD for dates, decimal for integers).
+type Watermark struct {
+	Job     string
+	Table   string
+	Column  string
+	Kind    string // "timestamptz", "timestamp", "date", "int"
+	Value   string
+	Updated time.Time
+}
+
+// LoadedFile is a Parquet file that a successful run has loaded, identified by path, size
+// and modification time so a rewritten file counts as new.
+type LoadedFile struct {
+	Job     string
+	Table   string
+	Path    string
+	Size    int64
+	ModTime time.Time
+	Loaded  time.Time
+}
+
+// Outcome is what a finished run hands to the store, applied in one transaction: the run's
+// final record and, for a succeeded run only, the new watermarks and loaded files.
+type Outcome struct {
+	Status     string
+	Rows       int64
+	Bytes      int64
+	Chunks     int64
+	Error      string
+	Watermarks []Watermark
+	Files      []LoadedFile
+}
+
+// Store keeps what a job remembers between runs. Implementations: jobs/filestate (files
+// under ./.cubesync, the default) and jobs/pgstate (a cubesync schema in Postgres). Both pass
+// the conformance suite in jobs/storetest.
+type Store interface {
+	// Lock takes the job's exclusive lock, held until unlock is called or the process dies.
+	// It returns ErrLocked at once when another holder has it.
+	Lock(ctx context.Context, job string) (unlock func() error, err error)
+
+	// StartRun records a new run with status running and returns it with its ID set.
+	StartRun(ctx context.Context, r Run) (Run, error)
+	// SetRunSession records the upload session a run opened, the moment it opened.
+	SetRunSession(ctx context.Context, runID int64, datasetID, sessionID string) error
+	// FinishRun ends a run. Watermarks and files in o are saved in the same transaction,
+	// and only when o.Status is StatusSucceeded.
+	FinishRun(ctx context.Context, runID int64, o Outcome) error
+	// UnfinishedRuns lists the job's runs still marked running (oldest first): under the
+	// job's lock these are runs that died without finishing.
+	UnfinishedRuns(ctx context.Context, job string) ([]Run, error)
+	// Runs lists recent runs, newest first; job "" means every job.
+	Runs(ctx context.Context, job string, limit int) ([]Run, error)
+
+	// DatasetID returns the dataset a job created earlier, or ErrNotFound.
+	DatasetID(ctx context.Context, job string) (string, error)
+	SetDatasetID(ctx context.Context, job, datasetID string) error
+
+	// Watermarks returns the job's saved watermarks, keyed by table name.
+	Watermarks(ctx context.Context, job string) (map[string]Watermark, error)
+	SetWatermark(ctx context.Context, w Watermark) error
+	// ClearWatermark forgets a table's watermark; table "" clears every table of the job.
+	ClearWatermark(ctx context.Context, job, table string) error
+
+	// LoadedFiles returns the files earlier successful runs loaded for a table, keyed by path.
+	LoadedFiles(ctx context.Context, job, table string) (map[string]LoadedFile, error)
+
+	// ClaimSlot records that the scheduled slot (job, at) is being run, and reports false if
+	// some process claimed it before: every slot runs once, across replicas.
+	ClaimSlot(ctx context.Context, job string, at time.Time) (bool, error)
+	// LastSlot returns the latest claimed slot of a job, or the zero time.
+	LastSlot(ctx context.Context, job string) (time.Time, error)
+
+	// Ping reports whether the store is reachable (for /readyz).
+	Ping(ctx context.Context) error
+	Close() error
+}
