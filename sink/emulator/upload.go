@@ -1,0 +1,308 @@
+package emulator
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cubesync/cubesync/sink"
+)
+
+// Publish statuses, as publishStatus reports them.
+const (
+	statusOpen       = 0 // not published yet
+	statusReady      = 1 // "result ready": applied
+	statusError      = 3
+	statusPublishing = 6 // "sql execution"
+	statusCancelled  = -1
+)
+
+// upload is one upload session.
+type upload struct {
+	id        string
+	datasetID string
+	tables    []*uploadTable
+	status    int
+	message   string
+	published bool // publish was requested
+	ended     bool // cancelled, or its publish has completed
+}
+
+// uploadTable is one table of an upload session and the chunks received for it.
+type uploadTable struct {
+	name   string
+	policy sink.Policy
+	column bool            // COLUMN orientation
+	pos    []int           // for each value position of a chunk: the dataset column it fills
+	types  []sink.DataType // dataType of each value position
+	names  []string        // column name of each value position
+	width  int             // number of columns of the dataset table
+	chunks map[int][][]any // by index: rows in dataset column order (nil with Options.Discard)
+}
+
+func (u *upload) table(name string) *uploadTable {
+	for _, t := range u.tables {
+		if t.name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+func (u *upload) tableNames() []string {
+	names := make([]string, len(u.tables))
+	for i, t := range u.tables {
+		names[i] = t.name
+	}
+	return names
+}
+
+// sessionRequest is the body of POST .../uploadSessions.
+type sessionRequest struct {
+	Tables []struct {
+		Name          string   `json:"name"`
+		UpdatePolicy  string   `json:"updatePolicy"`
+		Orientation   *string  `json:"orientation"`
+		ColumnHeaders []string `json:"columnHeaders"`
+	} `json:"tables"`
+}
+
+func (s *Server) handleOpenSession(w http.ResponseWriter, req *request) error {
+	var body sessionRequest
+	if err := decodeJSON(req.r.Body, &body, "upload session"); err != nil {
+		return err
+	}
+	if len(body.Tables) == 0 {
+		return missingField("upload session lists no tables: give at least one table with its updatePolicy")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, err := s.lookupDataset(req.params["id"])
+	if err != nil {
+		return err
+	}
+	if sid, ok := s.openUpload[d.ID]; ok {
+		return errorf(http.StatusConflict, "ERR006", "dataset %q already has an open upload session %s: publish it or cancel it with DELETE before opening another", d.Name, sid)
+	}
+	u := &upload{id: newID(), datasetID: d.ID}
+	for i, bt := range body.Tables {
+		t := d.table(bt.Name)
+		if t == nil {
+			if bt.Name == "" {
+				return missingField("tables[%d]: missing name", i)
+			}
+			return badInput("table %q is not part of dataset %q (tables: %s)", bt.Name, d.Name, strings.Join(d.tableNames(), ", "))
+		}
+		if u.table(t.Name) != nil {
+			return badInput("table %q is listed twice in the upload session", t.Name)
+		}
+		policy := sink.Policy(bt.UpdatePolicy)
+		switch policy {
+		case sink.Add, sink.Update, sink.Upsert, sink.Replace:
+		case "":
+			return missingField("table %q: missing updatePolicy (want add, update, upsert or replace)", t.Name)
+		default:
+			return badInput("table %q: invalid updatePolicy %q (want add, update, upsert or replace, in lower case)", t.Name, bt.UpdatePolicy)
+		}
+		ut := &uploadTable{name: t.Name, policy: policy, width: len(t.Columns), chunks: map[int][][]any{}}
+		if bt.Orientation != nil {
+			switch strings.ToUpper(*bt.Orientation) {
+			case "ROW":
+			case "COLUMN":
+				ut.column = true
+			default:
+				return badInput("table %q: invalid orientation %q (want ROW or COLUMN)", t.Name, *bt.Orientation)
+			}
+		}
+		headers := bt.ColumnHeaders
+		if headers == nil {
+			headers = t.columnNames()
+		}
+		var unknown []string
+		for _, h := range headers {
+			j := t.column(h)
+			if j < 0 {
+				unknown = append(unknown, h)
+				continue
+			}
+			if slices.Contains(ut.pos, j) {
+				return badInput("table %q: column %q is listed twice in columnHeaders", t.Name, h)
+			}
+			ut.pos = append(ut.pos, j)
+			ut.types = append(ut.types, t.Columns[j].DataType)
+			ut.names = append(ut.names, h)
+		}
+		if len(unknown) > 0 {
+			return badInput("table %q: unknown columns %s in columnHeaders (columns: %s)", t.Name, quoteList(unknown), strings.Join(t.columnNames(), ", "))
+		}
+		if len(ut.pos) != len(t.Columns) {
+			var missing []string
+			for j, c := range t.Columns {
+				if !slices.Contains(ut.pos, j) {
+					missing = append(missing, c.Name)
+				}
+			}
+			return badInput("table %q: columnHeaders lack columns %s: every column of the table must be sent", t.Name, quoteList(missing))
+		}
+		u.tables = append(u.tables, ut)
+	}
+	s.uploads[u.id] = u
+	s.openUpload[d.ID] = u.id
+	s.log.Info("upload session opened", "dataset_id", d.ID, "upload_session", u.id, "tables", strings.Join(u.tableNames(), ","))
+	writeJSON(w, http.StatusOK, map[string]any{"uploadSessionId": u.id})
+	return nil
+}
+
+// lookupUpload returns the upload session sid of dataset id, under s.mu.
+func (s *Server) lookupUpload(datasetID, sid string) (*upload, error) {
+	u, ok := s.uploads[sid]
+	if !ok || u.datasetID != datasetID {
+		return nil, notFound("upload session %s of dataset %s not found: it was cancelled, or never opened", sid, datasetID)
+	}
+	return u, nil
+}
+
+// endUpload ends u with status and message, under s.mu. A cancelled session is forgotten; an
+// ended one stays readable through publishStatus until it is deleted.
+func (s *Server) endUpload(u *upload, status int, message string) {
+	if u == nil {
+		return
+	}
+	u.ended = true
+	u.status, u.message = status, message
+	for _, t := range u.tables {
+		t.chunks = nil
+	}
+	if s.openUpload[u.datasetID] == u.id {
+		delete(s.openUpload, u.datasetID)
+	}
+	if status == statusCancelled {
+		delete(s.uploads, u.id)
+	}
+}
+
+func (s *Server) handleDelete(w http.ResponseWriter, req *request) error {
+	s.mu.Lock()
+	u, err := s.lookupUpload(req.params["id"], req.params["sid"])
+	if err == nil {
+		cancelled := !u.ended
+		s.endUpload(u, statusCancelled, "cancelled")
+		delete(s.uploads, u.id)
+		s.log.Info("upload session deleted", "dataset_id", u.datasetID, "upload_session", u.id, "cancelled", cancelled)
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *Server) handlePublish(w http.ResponseWriter, req *request) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, err := s.lookupUpload(req.params["id"], req.params["sid"])
+	if err != nil {
+		return err
+	}
+	if !u.published {
+		u.published = true
+		u.status, u.message = statusPublishing, "sql execution"
+		fail := s.failPublish
+		s.failPublish = nil
+		s.publishes.Add(1)
+		go s.runPublish(u, s.publishDelay, fail)
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *Server) handlePublishStatus(w http.ResponseWriter, req *request) error {
+	s.mu.Lock()
+	u, err := s.lookupUpload(req.params["id"], req.params["sid"])
+	var status int
+	var message string
+	if err == nil {
+		status, message = u.status, u.message
+		if !u.published {
+			message = "not published: send POST .../publish"
+		}
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"uploadSessionId": u.id, "status": status, "message": message})
+	return nil
+}
+
+// publishFailure is what FailPublish arms.
+type publishFailure struct {
+	status  int
+	message string
+}
+
+// runPublish waits out the publish delay, then applies every table of u at once.
+func (s *Server) runPublish(u *upload, delay time.Duration, fail *publishFailure) {
+	defer s.publishes.Done()
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-s.done:
+			t.Stop()
+		}
+	}
+	s.mu.Lock()
+	switch {
+	case u.ended: // cancelled with DELETE while publishing
+		s.mu.Unlock()
+		return
+	case s.closed:
+		s.endUpload(u, statusError, "the emulator shut down before the publish completed")
+		s.mu.Unlock()
+		return
+	case fail != nil:
+		s.endUpload(u, fail.status, fail.message)
+		s.mu.Unlock()
+		s.log.Info("publish failed (injected)", "dataset_id", u.datasetID, "upload_session", u.id, "status", fail.status)
+		return
+	}
+	d := s.datasets[u.datasetID]
+	rows := map[string]int{}
+	if !s.opts.Discard {
+		next := make([][][]any, len(u.tables))
+		for i, ut := range u.tables {
+			next[i] = applyPolicy(d.table(ut.name), ut)
+		}
+		// Swap all tables together: the publish is atomic.
+		for i, ut := range u.tables {
+			d.table(ut.name).Rows = next[i]
+			rows[ut.name] = len(next[i])
+		}
+	}
+	s.endUpload(u, statusReady, "result ready")
+	s.mu.Unlock()
+	s.log.Info("published", "dataset_id", u.datasetID, "upload_session", u.id, "rows", fmt.Sprint(rows))
+	if err := s.persist(u.datasetID); err != nil {
+		s.log.Error("persist dataset", "dataset_id", u.datasetID, "err", err)
+	}
+}
+
+// orderedRows returns the rows of ut's chunks in index order.
+func (ut *uploadTable) orderedRows() [][]any {
+	idx := make([]int, 0, len(ut.chunks))
+	n := 0
+	for i, c := range ut.chunks {
+		idx = append(idx, i)
+		n += len(c)
+	}
+	slices.Sort(idx)
+	rows := make([][]any, 0, n)
+	for _, i := range idx {
+		rows = append(rows, ut.chunks[i]...)
+	}
+	return rows
+}
