@@ -102,7 +102,7 @@ func TestCallFaults(t *testing.T) {
 		name      string
 		handler   func(*atomic.Int32) http.HandlerFunc
 		wantCalls int32
-		wantErr   string          // exact error text; "" = success
+		wantErr   string // exact error text; "" = success
 		checkWait func([]time.Duration) string
 	}{
 		{
