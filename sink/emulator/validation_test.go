@@ -119,7 +119,7 @@ func TestChunkValidation(t *testing.T) {
 		{"data not JSON", rowTable, `{"tableName":"t","index":1,"data":"` + b64(`[[1,`) + `"}`, 400, "ERR006", []string{`table "t" chunk 1`}},
 		{"data not an array", rowTable, `{"tableName":"t","index":1,"data":"` + b64(`{"a":1}`) + `"}`, 400, "ERR006", []string{"array of arrays"}},
 		{"trailing data", rowTable, `{"tableName":"t","index":1,"data":"` + b64("["+typesRow("", "")+"] []") + `"}`, 400, "ERR006", []string{"more after"}},
-		{"row too short", rowTable, `{"tableName":"t","index":2,"data":"` + b64(`[[1,2]]`) + `"}`, 400, "ERR006", []string{`table "t" chunk 2`, "row 1 has 2 values, want 9"}},
+		{"row too short", rowTable, `{"tableName":"t","index":2,"data":"` + b64(`[["x",1]]`) + `"}`, 400, "ERR006", []string{`table "t" chunk 2`, "row 1 has 2 values, want 9"}},
 		{"row too long", rowTable, `{"tableName":"t","index":1,"data":"` + b64("["+strings.TrimSuffix(typesRow("", ""), "]")+",1]]") + `"}`, 400, "ERR006", []string{"row 1 has more than 9 values"}},
 		{"nested value", rowTable, `{"tableName":"t","index":1,"data":"` + b64("["+typesRow("s", `["x"]`)+"]") + `"}`, 400, "ERR006", []string{`column "s"`, "nested"}},
 		{"column count", colTable, `{"tableName":"t","index":1,"data":"` + b64(`[["x"],[1]]`) + `"}`, 400, "ERR006", []string{"2 column arrays, want 9"}},
@@ -154,7 +154,7 @@ func TestChunkValidation(t *testing.T) {
 			code   string
 			parts  []string
 		}{
-			name:   v.col + "=" + v.value, table: rowTable,
+			name: v.col + "=" + v.value, table: rowTable,
 			body:   `{"tableName":"t","index":3,"data":"` + b64("["+typesRow("", "")+","+typesRow(v.col, v.value)+"]") + `"}`,
 			status: 400, code: "ERR006",
 			parts: []string{`table "t" chunk 3`, "row 2", `column "` + v.col + `"`, v.want},
