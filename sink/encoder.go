@@ -1,0 +1,1314 @@
+package sink
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"strconv"
+	"sync"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/decimal256"
+)
+
+// EncodeColumn is one pushed column: where it is in the record schema, its name in the
+// dataset, and the dataType it is pushed as.
+type EncodeColumn struct {
+	// Index is the field index of the column in the record schema.
+	Index int
+	// Name is the column's name in the dataset; stats and errors use it.
+	Name string
+	// Type is the dataType pushed: usually MapType's, or a user's override. Empty means
+	// MapType's.
+	Type DataType
+}
+
+// EncodeStats counts what an Encoder has emitted so far. NonFinite counts DOUBLE values
+// (NaN, +Inf, -Inf) sent as null because JSON has no spelling for them; InvalidUTF8 counts
+// string values in which invalid UTF-8 bytes were replaced by U+FFFD. The ByColumn maps
+// hold the same counts per column name, for columns with a non-zero count only.
+type EncodeStats struct {
+	Rows   int64 // rows emitted
+	Bytes  int64 // JSON bytes emitted (before base64)
+	Chunks int64 // chunks emitted
+
+	NonFinite           int64
+	InvalidUTF8         int64
+	NonFiniteByColumn   map[string]int64
+	InvalidUTF8ByColumn map[string]int64
+}
+
+// Encoder turns Arrow record batches into column-oriented JSON chunks of at most a given
+// size in bytes, cutting at row boundaries whatever the batch boundaries.
+//
+// Renderings (NULL is null for every type):
+//   - INTEGER, BIGINTEGER: decimal digits, exact.
+//   - DOUBLE: the shortest text that reads back as the same value at the column's own
+//     precision (float16, float32 or float64), as a JSON number: plain digits for
+//     magnitudes in [1e-6, 1e21), exponent form (1e+21, 1e-7) outside; NaN and ±Inf are
+//     null and counted in EncodeStats.NonFinite.
+//   - BIGDECIMAL: the exact decimal text with the column's scale kept (numeric(7,4) 123.45
+//     is 123.4500); a negative scale appends zeros. Never through a float.
+//   - BOOL: true or false.
+//   - STRING: a JSON string; control characters, quote and backslash escaped, U+2028 and
+//     U+2029 escaped; each invalid UTF-8 byte becomes U+FFFD and the value is counted in
+//     EncodeStats.InvalidUTF8.
+//   - DATE: "2024-01-31". Years outside 0000–9999 use ISO 8601's expanded form as
+//     java.time writes it: "+12345-01-01", "-0044-03-15" (astronomical years: 0 is 1 BC).
+//   - TIME: "13:45:00", with a fraction only when it is not zero, trailing zeros trimmed
+//     ("13:45:00.5", "13:45:00.123456", up to 9 digits for nanoseconds). 24:00:00 (which
+//     Postgres allows) is kept; values outside 00:00:00–24:00:00 are an error.
+//   - DATETIME: "2024-01-31T13:45:00" with a fraction as for TIME. A timestamp without a
+//     zone is its wall time; a timestamp with a zone is the instant in UTC, in the same
+//     format without a suffix (Arrow stores both as time since the epoch in UTC).
+//
+// A column pushed as STRING whose Arrow type is a number or a bool is sent as the same
+// text in a JSON string. A column pushed as INTEGER or BIGINTEGER whose Arrow type can
+// hold larger values is range checked: a value that does not fit is an error naming the
+// column, the row and the value.
+//
+// A chunk's JSON document is never larger than the chunk size. A single row whose JSON is
+// larger than the chunk size on its own is an error (naming the row and its largest
+// column) rather than an oversized chunk, because chunk_size is the bound the user set for
+// the server's request size.
+//
+// Chunks are built in buffers that Chunk.Release hands back to the encoder, so a steady
+// pipeline allocates almost nothing per chunk. Write, Flush and Stats are called from one
+// goroutine; emitted chunks may be used and released on any goroutine. After Write or
+// Flush returned an error, the encoder returns that error from then on.
+type Encoder struct {
+	schema    *arrow.Schema
+	cols      []encColumn
+	chunkSize int64
+	overhead  int64 // JSON bytes of a chunk besides its columns' values and commas
+
+	free     *freeList
+	cur      *bufSet // buffers of the chunk being filled; nil until a row is written
+	curRows  int
+	rowsIn   int64 // rows accepted by Write so far, for row numbers in errors
+	estRow   int64 // estimated JSON bytes per row, to size blocks
+	lastLens []int // column lengths of the last chunk, to size new buffers
+	marks    []int
+	saved    []counts
+	arrs     []arrow.Array
+	err      error
+
+	mu    sync.Mutex // guards stats, read by Stats
+	stats EncodeStats
+}
+
+type encColumn struct {
+	EncodeColumn
+	arrowType arrow.DataType
+	render    renderer
+	pending   counts // counts of the rows in the chunk being filled
+}
+
+// counts are the per-column counts of values that were changed to be valid JSON.
+type counts struct {
+	nonFinite   int64
+	invalidUTF8 int64
+}
+
+// maxBlock is the most rows encoded between two size checks.
+const maxBlock = 4096
+
+// NewEncoder returns an encoder of the columns cols of records with the given schema
+// into chunks of at most chunkSize JSON bytes. It is an error when a column's Type cannot
+// render its Arrow type (the message names the column, the Arrow type, the override and
+// the dataTypes that would work), when two columns share a name, or when chunkSize cannot
+// hold even one row of nulls.
+func NewEncoder(schema *arrow.Schema, cols []EncodeColumn, chunkSize int64) (*Encoder, error) {
+	if len(cols) == 0 {
+		return nil, errors.New("no columns to encode")
+	}
+	e := &Encoder{
+		schema:    schema,
+		cols:      make([]encColumn, len(cols)),
+		chunkSize: chunkSize,
+		overhead:  1 + 2*int64(len(cols)),
+		free:      &freeList{},
+		estRow:    8 * int64(len(cols)),
+		lastLens:  make([]int, len(cols)),
+		marks:     make([]int, len(cols)),
+		saved:     make([]counts, len(cols)),
+		arrs:      make([]arrow.Array, len(cols)),
+	}
+	seen := make(map[string]bool, len(cols))
+	for i, c := range cols {
+		if c.Index < 0 || c.Index >= schema.NumFields() {
+			return nil, fmt.Errorf("column %q: field index %d is outside the schema's %d fields", c.Name, c.Index, schema.NumFields())
+		}
+		if seen[c.Name] {
+			return nil, fmt.Errorf("column %q appears twice: rename one of them (in the query: AS other_name)", c.Name)
+		}
+		seen[c.Name] = true
+		t := schema.Field(c.Index).Type
+		if c.Type == "" {
+			dt, err := MapType(t)
+			if err != nil {
+				return nil, fmt.Errorf("column %q: %w", c.Name, err)
+			}
+			c.Type = dt
+		}
+		if !overrideAllowed(t, c.Type) {
+			if _, err := MapType(t); err != nil && classOf(t) == classUnsupported {
+				return nil, fmt.Errorf("column %q: %w", c.Name, err)
+			}
+			return nil, fmt.Errorf("column %q: arrow type %s cannot be pushed as %s (it can be pushed as %v)",
+				c.Name, t, c.Type, allowedOverrides(t))
+		}
+		r, err := newRenderer(t, c.Type)
+		if err != nil {
+			return nil, fmt.Errorf("column %q: %w", c.Name, err)
+		}
+		e.cols[i] = encColumn{EncodeColumn: c, arrowType: t, render: r}
+	}
+	if minSize := e.overhead + 5*int64(len(cols)); chunkSize < minSize {
+		return nil, fmt.Errorf("chunk size %d bytes is too small: %d columns need at least %d bytes for one row of nulls",
+			chunkSize, len(cols), minSize)
+	}
+	return e, nil
+}
+
+// Write encodes the rows of rec. Each time the chunk being filled cannot take the next
+// row, Write calls emit with it; emit owns the chunk from then on and must Release it
+// when it is done with it (even when it returns an error). An error from emit is
+// returned as it is.
+func (e *Encoder) Write(rec arrow.RecordBatch, emit func(*Chunk) error) error {
+	if e.err != nil {
+		return e.err
+	}
+	if err := e.bind(rec); err != nil {
+		return e.fail(err)
+	}
+	defer clear(e.arrs)
+	n := int(rec.NumRows())
+	for lo := 0; lo < n; {
+		if e.cur == nil {
+			e.cur = e.free.get(e.lastLens)
+		}
+		k := e.blockRows(n - lo)
+		for {
+			e.mark()
+			if err := e.encode(lo, lo+k); err != nil {
+				e.rewind()
+				return e.fail(err)
+			}
+			if e.size() <= e.chunkSize {
+				e.curRows += k
+				lo += k
+				break
+			}
+			if k > 1 {
+				e.rewind()
+				k /= 2
+				continue
+			}
+			if e.curRows == 0 {
+				err := e.rowTooBig(lo)
+				e.rewind()
+				return e.fail(err)
+			}
+			e.rewind()
+			if err := e.emit(emit); err != nil {
+				return e.fail(err)
+			}
+			break // row lo goes into a fresh chunk
+		}
+	}
+	e.rowsIn += int64(n)
+	return nil
+}
+
+// Flush emits the chunk being filled, if it has any rows. The encoder can be written to
+// again afterwards.
+func (e *Encoder) Flush(emit func(*Chunk) error) error {
+	if e.err != nil {
+		return e.err
+	}
+	if e.cur == nil || e.curRows == 0 {
+		return nil
+	}
+	if err := e.emit(emit); err != nil {
+		return e.fail(err)
+	}
+	return nil
+}
+
+// Stats returns the counts of what has been emitted so far.
+func (e *Encoder) Stats() EncodeStats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.stats
+	s.NonFiniteByColumn = make(map[string]int64, len(e.stats.NonFiniteByColumn))
+	for k, v := range e.stats.NonFiniteByColumn {
+		s.NonFiniteByColumn[k] = v
+	}
+	s.InvalidUTF8ByColumn = make(map[string]int64, len(e.stats.InvalidUTF8ByColumn))
+	for k, v := range e.stats.InvalidUTF8ByColumn {
+		s.InvalidUTF8ByColumn[k] = v
+	}
+	return s
+}
+
+func (e *Encoder) fail(err error) error {
+	e.err = err
+	return err
+}
+
+// bind checks rec's columns against the schema the encoder was made for and keeps them
+// in e.arrs.
+func (e *Encoder) bind(rec arrow.RecordBatch) error {
+	for i := range e.cols {
+		c := &e.cols[i]
+		if c.Index >= int(rec.NumCols()) {
+			return fmt.Errorf("column %q: record has %d columns, want field %d", c.Name, rec.NumCols(), c.Index)
+		}
+		arr := rec.Column(c.Index)
+		if !arrow.TypeEqual(arr.DataType(), c.arrowType) {
+			return fmt.Errorf("column %q: record has arrow type %s, the encoder was made for %s",
+				c.Name, arr.DataType(), c.arrowType)
+		}
+		e.arrs[i] = arr
+	}
+	return nil
+}
+
+// blockRows is how many rows to encode before the next size check: as many as should
+// fit in the room left, judging by the rows so far.
+func (e *Encoder) blockRows(left int) int {
+	est := e.estRow
+	if e.curRows >= 64 {
+		est = max(1, (e.size()-e.overhead)/int64(e.curRows))
+	}
+	k := (e.chunkSize - e.size()) / est
+	return int(max(1, min(k, maxBlock, int64(left))))
+}
+
+// size is the JSON size of the chunk being filled: every value carries a trailing comma
+// that becomes the column's closing bracket, so only the overhead is added.
+func (e *Encoder) size() int64 {
+	n := e.overhead
+	for _, b := range e.cur.cols {
+		n += int64(len(b))
+	}
+	return n
+}
+
+func (e *Encoder) mark() {
+	for i := range e.cols {
+		e.marks[i] = len(e.cur.cols[i])
+		e.saved[i] = e.cols[i].pending
+	}
+}
+
+func (e *Encoder) rewind() {
+	for i := range e.cols {
+		e.cur.cols[i] = e.cur.cols[i][:e.marks[i]]
+		e.cols[i].pending = e.saved[i]
+	}
+}
+
+func (e *Encoder) encode(lo, hi int) error {
+	for i := range e.cols {
+		c := &e.cols[i]
+		b, err := c.render.appendRows(e.cur.cols[i], e.arrs[i], lo, hi, &c.pending)
+		e.cur.cols[i] = b
+		if err != nil {
+			var ve *valueError
+			if errors.As(err, &ve) {
+				return fmt.Errorf("column %q row %d: %s", c.Name, e.rowsIn+int64(ve.row)+1, ve.msg)
+			}
+			return fmt.Errorf("column %q: %w", c.Name, err)
+		}
+	}
+	return nil
+}
+
+// rowTooBig describes row lo, just encoded alone into an empty chunk that it overflows.
+func (e *Encoder) rowTooBig(lo int) error {
+	largest, largestLen := 0, 0
+	for i := range e.cols {
+		if n := len(e.cur.cols[i]) - e.marks[i] - 1; n > largestLen {
+			largest, largestLen = i, n
+		}
+	}
+	return fmt.Errorf("row %d is %d bytes of JSON, more than the chunk size of %d bytes on its own "+
+		"(column %q alone is %d bytes): raise chunk_size",
+		e.rowsIn+int64(lo)+1, e.size(), e.chunkSize, e.cols[largest].Name, largestLen)
+}
+
+// emit hands the chunk being filled to emit and counts it.
+func (e *Encoder) emit(emit func(*Chunk) error) error {
+	s := e.cur
+	e.cur = nil
+	var valueBytes int64
+	for i, b := range s.cols {
+		e.lastLens[i] = len(b)
+		valueBytes += int64(len(b))
+		s.cols[i] = b[:len(b)-1] // drop the trailing comma
+	}
+	rows := e.curRows
+	e.estRow = max(1, valueBytes/int64(rows))
+	ch := NewChunk(rows, s.cols, s.release)
+
+	e.mu.Lock()
+	e.stats.Rows += int64(rows)
+	e.stats.Bytes += ch.Len()
+	e.stats.Chunks++
+	for i := range e.cols {
+		c := &e.cols[i]
+		if n := c.pending.nonFinite; n > 0 {
+			e.stats.NonFinite += n
+			if e.stats.NonFiniteByColumn == nil {
+				e.stats.NonFiniteByColumn = map[string]int64{}
+			}
+			e.stats.NonFiniteByColumn[c.Name] += n
+		}
+		if n := c.pending.invalidUTF8; n > 0 {
+			e.stats.InvalidUTF8 += n
+			if e.stats.InvalidUTF8ByColumn == nil {
+				e.stats.InvalidUTF8ByColumn = map[string]int64{}
+			}
+			e.stats.InvalidUTF8ByColumn[c.Name] += n
+		}
+		c.pending = counts{}
+	}
+	e.mu.Unlock()
+
+	e.curRows = 0
+	return emit(ch)
+}
+
+// bufSet is the column buffers of one chunk. Its release func, made once, empties the
+// buffers and puts the set back on the free list it came from.
+type bufSet struct {
+	cols    [][]byte
+	release func()
+}
+
+// freeList keeps released buffer sets for reuse. Chunks are released on other
+// goroutines, so it is guarded by a mutex.
+type freeList struct {
+	mu   sync.Mutex
+	sets []*bufSet
+}
+
+// maxFree bounds the sets kept: more are only ever out when the consumer holds that
+// many chunks at once.
+const maxFree = 8
+
+// get returns a free set, or a new one whose buffers are sized after hint (the column
+// lengths of the last chunk).
+func (f *freeList) get(hint []int) *bufSet {
+	f.mu.Lock()
+	if n := len(f.sets); n > 0 {
+		s := f.sets[n-1]
+		f.sets[n-1] = nil
+		f.sets = f.sets[:n-1]
+		f.mu.Unlock()
+		return s
+	}
+	f.mu.Unlock()
+	s := &bufSet{cols: make([][]byte, len(hint))}
+	for i, n := range hint {
+		s.cols[i] = make([]byte, 0, n+n/8+4096)
+	}
+	s.release = func() {
+		for i, b := range s.cols {
+			s.cols[i] = b[:0]
+		}
+		f.put(s)
+	}
+	return s
+}
+
+func (f *freeList) put(s *bufSet) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.sets) < maxFree {
+		f.sets = append(f.sets, s)
+	}
+}
+
+// renderer appends the JSON values of rows [lo, hi) of an Arrow array, each followed by
+// a comma, and counts the values it had to change in c.
+type renderer interface {
+	appendRows(dst []byte, arr arrow.Array, lo, hi int, c *counts) ([]byte, error)
+}
+
+// valueError is a value that cannot be pushed as the column's dataType; row is its index
+// in the array, which the encoder turns into a row number.
+type valueError struct {
+	row int
+	msg string
+}
+
+func (e *valueError) Error() string { return fmt.Sprintf("row %d: %s", e.row, e.msg) }
+
+// newRenderer returns the renderer of Arrow type t pushed as dataType dt; overrideAllowed
+// has accepted the pair.
+func newRenderer(t arrow.DataType, dt DataType) (renderer, error) {
+	var r renderer
+	switch t.ID() {
+	case arrow.INT8:
+		r = newSigned[int8](dt)
+	case arrow.INT16:
+		r = newSigned[int16](dt)
+	case arrow.INT32:
+		r = newSigned[int32](dt)
+	case arrow.INT64:
+		r = newSigned[int64](dt)
+	case arrow.UINT8:
+		r = newUnsigned[uint8](dt)
+	case arrow.UINT16:
+		r = newUnsigned[uint16](dt)
+	case arrow.UINT32:
+		r = newUnsigned[uint32](dt)
+	case arrow.UINT64:
+		r = newUnsigned[uint64](dt)
+	case arrow.FLOAT16:
+		r = halfRenderer{}
+	case arrow.FLOAT32:
+		r = floatRenderer[float32]{bits: 32}
+	case arrow.FLOAT64:
+		r = floatRenderer[float64]{bits: 64}
+	case arrow.DECIMAL32:
+		r = smallDecimalRenderer[int32]{scale: t.(arrow.DecimalType).GetScale()}
+	case arrow.DECIMAL64:
+		r = smallDecimalRenderer[int64]{scale: t.(arrow.DecimalType).GetScale()}
+	case arrow.DECIMAL128:
+		r = decimal128Renderer{scale: t.(arrow.DecimalType).GetScale()}
+	case arrow.DECIMAL256:
+		r = decimal256Renderer{scale: t.(arrow.DecimalType).GetScale()}
+	case arrow.BOOL:
+		r = boolRenderer{}
+	case arrow.STRING:
+		r = stringRenderer[int32]{}
+	case arrow.LARGE_STRING:
+		r = stringRenderer[int64]{}
+	case arrow.STRING_VIEW:
+		r = stringViewRenderer{}
+	case arrow.DICTIONARY:
+		r = dictionaryRenderer{}
+	case arrow.DATE32:
+		r = &dateRenderer{perDay: 1, wide: false}
+	case arrow.DATE64:
+		r = &dateRenderer{perDay: msPerDay, wide: true}
+	case arrow.TIME32:
+		r = newTimeRenderer(t.(*arrow.Time32Type).Unit, false)
+	case arrow.TIME64:
+		r = newTimeRenderer(t.(*arrow.Time64Type).Unit, true)
+	case arrow.TIMESTAMP:
+		r = newTimestampRenderer(t.(*arrow.TimestampType).Unit)
+	default:
+		return nil, fmt.Errorf("arrow type %s is not supported: %s", t, unsupportedAdvice(t))
+	}
+	switch c := classOf(t); {
+	case dt == String && c != classString && c != classDate && c != classTime && c != classTimestamp:
+		// Numbers and bools are quoted; dates, times and strings already are.
+		r = &quoteRenderer{inner: r}
+	}
+	return r, nil
+}
+
+// validity answers IsNull without an interface call per value.
+type validity struct {
+	bits []byte
+	off  int
+	none bool // no nulls: bits is not read
+}
+
+func validityOf(arr arrow.Array) validity {
+	if arr.NullN() == 0 {
+		return validity{none: true}
+	}
+	return validity{bits: arr.NullBitmapBytes(), off: arr.Data().Offset()}
+}
+
+func (v validity) null(i int) bool {
+	if v.none {
+		return false
+	}
+	j := v.off + i
+	return v.bits[j>>3]&(1<<(j&7)) == 0
+}
+
+const null = "null,"
+
+// signedRenderer renders signed integers; check makes values outside [min, max] errors
+// (an int64 column pushed as INTEGER).
+type signedRenderer[T int8 | int16 | int32 | int64] struct {
+	check    bool
+	min, max int64
+}
+
+func newSigned[T int8 | int16 | int32 | int64](dt DataType) renderer {
+	var r signedRenderer[T]
+	if dt == Integer && unsafe.Sizeof(T(0)) > 4 {
+		r = signedRenderer[T]{check: true, min: math.MinInt32, max: math.MaxInt32}
+	}
+	return r
+}
+
+func (r signedRenderer[T]) appendRows(dst []byte, arr arrow.Array, lo, hi int, _ *counts) ([]byte, error) {
+	vals := arrow.GetValues[T](arr.Data(), 1)
+	v := validityOf(arr)
+	for i := lo; i < hi; i++ {
+		if v.null(i) {
+			dst = append(dst, null...)
+			continue
+		}
+		x := int64(vals[i])
+		if r.check && (x < r.min || x > r.max) {
+			return dst, &valueError{row: i, msg: fmt.Sprintf(
+				"value %d does not fit INTEGER (%d to %d): set the column's type to BIGINTEGER", x, r.min, r.max)}
+		}
+		dst = strconv.AppendInt(dst, x, 10)
+		dst = append(dst, ',')
+	}
+	return dst, nil
+}
+
+// unsignedRenderer renders unsigned integers; check makes values above max errors (a
+// uint32 pushed as INTEGER, a uint64 pushed as BIGINTEGER).
+type unsignedRenderer[T uint8 | uint16 | uint32 | uint64] struct {
+	check bool
+	max   uint64
+	dt    DataType
+}
+
+func newUnsigned[T uint8 | uint16 | uint32 | uint64](dt DataType) renderer {
+	r := unsignedRenderer[T]{dt: dt}
+	switch size := unsafe.Sizeof(T(0)); {
+	case dt == Integer && size >= 4:
+		r.check, r.max = true, math.MaxInt32
+	case dt == BigInteger && size == 8:
+		r.check, r.max = true, math.MaxInt64
+	}
+	return r
+}
+
+func (r unsignedRenderer[T]) appendRows(dst []byte, arr arrow.Array, lo, hi int, _ *counts) ([]byte, error) {
+	vals := arrow.GetValues[T](arr.Data(), 1)
+	v := validityOf(arr)
+	for i := lo; i < hi; i++ {
+		if v.null(i) {
+			dst = append(dst, null...)
+			continue
+		}
+		x := uint64(vals[i])
+		if r.check && x > r.max {
+			fix := "BIGINTEGER"
+			if r.dt == BigInteger {
+				fix = "BIGDECIMAL or STRING"
+			}
+			return dst, &valueError{row: i, msg: fmt.Sprintf(
+				"value %d does not fit %s (at most %d): set the column's type to %s", x, r.dt, r.max, fix)}
+		}
+		dst = strconv.AppendUint(dst, x, 10)
+		dst = append(dst, ',')
+	}
+	return dst, nil
+}
+
+// floatRenderer renders float32 and float64 at their own precision.
+type floatRenderer[T float32 | float64] struct{ bits int }
+
+func (r floatRenderer[T]) appendRows(dst []byte, arr arrow.Array, lo, hi int, c *counts) ([]byte, error) {
+	vals := arrow.GetValues[T](arr.Data(), 1)
+	v := validityOf(arr)
+	for i := lo; i < hi; i++ {
+		if v.null(i) {
+			dst = append(dst, null...)
+			continue
+		}
+		x := float64(vals[i])
+		if x-x != 0 { // NaN or ±Inf
+			c.nonFinite++
+			dst = append(dst, null...)
+			continue
+		}
+		dst = appendFloat(dst, x, r.bits)
+		dst = append(dst, ',')
+	}
+	return dst, nil
+}
+
+// appendFloat appends the shortest text of x that reads back as x at the given precision,
+// as a JSON number: plain digits for magnitudes in [1e-6, 1e21), exponent form outside
+// (as JavaScript and encoding/json write them).
+func appendFloat(dst []byte, x float64, bits int) []byte {
+	a := math.Abs(x)
+	format := byte('f')
+	if a != 0 {
+		if bits == 64 && (a < 1e-6 || a >= 1e21) || bits == 32 && (float32(a) < 1e-6 || float32(a) >= 1e21) {
+			format = 'e'
+		}
+	}
+	dst = strconv.AppendFloat(dst, x, format, -1, bits)
+	if format == 'e' {
+		// e-07 → e-7
+		n := len(dst)
+		if n >= 4 && dst[n-4] == 'e' && dst[n-3] == '-' && dst[n-2] == '0' {
+			dst[n-2] = dst[n-1]
+			dst = dst[:n-1]
+		}
+	}
+	return dst
+}
+
+// halfRenderer renders float16 values: arrow-go's float16 conversions truncate and lose
+// subnormals, so the bits are decoded here.
+type halfRenderer struct{}
+
+func (halfRenderer) appendRows(dst []byte, arr arrow.Array, lo, hi int, c *counts) ([]byte, error) {
+	vals := arrow.GetValues[uint16](arr.Data(), 1)
+	v := validityOf(arr)
+	for i := lo; i < hi; i++ {
+		if v.null(i) {
+			dst = append(dst, null...)
+			continue
+		}
+		h := vals[i]
+		if h&0x7c00 == 0x7c00 { // NaN or ±Inf
+			c.nonFinite++
+			dst = append(dst, null...)
+			continue
+		}
+		dst = appendHalf(dst, h)
+		dst = append(dst, ',')
+	}
+	return dst, nil
+}
+
+// halfToFloat64 is the exact value of half-precision bits h.
+func halfToFloat64(h uint16) float64 {
+	exp := int(h>>10) & 0x1f
+	frac := float64(h & 0x3ff)
+	var x float64
+	switch exp {
+	case 0:
+		x = math.Ldexp(frac, -24)
+	case 0x1f:
+		x = math.Inf(1)
+		if frac != 0 {
+			x = math.NaN()
+		}
+	default:
+		x = math.Ldexp(frac+1024, exp-25)
+	}
+	if h&0x8000 != 0 {
+		x = -x
+	}
+	return x
+}
+
+// appendHalf appends the shortest decimal that rounds back to the finite half h: the
+// first number of significant digits whose decimal lies strictly closer to h than
+// halfway to either neighbour.
+func appendHalf(dst []byte, h uint16) []byte {
+	mag := h & 0x7fff
+	x := halfToFloat64(mag)
+	if mag == 0 {
+		return appendFloat(dst, halfToFloat64(h), 64)
+	}
+	below := halfToFloat64(mag - 1)
+	above := 65520.0 // from here on, values round to +Inf
+	if mag < 0x7bff {
+		above = halfToFloat64(mag + 1)
+	}
+	var buf [32]byte
+	d := x
+	for prec := 0; prec < 17; prec++ {
+		s := strconv.AppendFloat(buf[:0], x, 'e', prec, 64)
+		p, err := strconv.ParseFloat(unsafe.String(&s[0], len(s)), 64)
+		if err == nil && p-x < (above-x)/2 && x-p < (x-below)/2 {
+			d = p
+			break
+		}
+	}
+	if h&0x8000 != 0 {
+		d = -d
+	}
+	return appendFloat(dst, d, 64)
+}
+
+// smallDecimalRenderer renders decimal32 and decimal64.
+type smallDecimalRenderer[T int32 | int64] struct{ scale int32 }
+
+func (r smallDecimalRenderer[T]) appendRows(dst []byte, arr arrow.Array, lo, hi int, _ *counts) ([]byte, error) {
+	vals := arrow.GetValues[T](arr.Data(), 1)
+	v := validityOf(arr)
+	for i := lo; i < hi; i++ {
+		if v.null(i) {
+			dst = append(dst, null...)
+			continue
+		}
+		x := int64(vals[i])
+		mag := uint64(x)
+		if x < 0 {
+			mag = -mag
+		}
+		dst = appendDecimal(dst, x < 0, [4]uint64{mag}, r.scale)
+		dst = append(dst, ',')
+	}
+	return dst, nil
+}
+
+type decimal128Renderer struct{ scale int32 }
+
+func (r decimal128Renderer) appendRows(dst []byte, arr arrow.Array, lo, hi int, _ *counts) ([]byte, error) {
+	vals := arrow.GetValues[decimal128.Num](arr.Data(), 1)
+	v := validityOf(arr)
+	for i := lo; i < hi; i++ {
+		if v.null(i) {
+			dst = append(dst, null...)
+			continue
+		}
+		n := vals[i]
+		lo, hi := n.LowBits(), uint64(n.HighBits())
+		neg := n.HighBits() < 0
+		if neg { // two's complement magnitude
+			lo, hi = ^lo+1, ^hi
+			if lo == 0 {
+				hi++
+			}
+		}
+		dst = appendDecimal(dst, neg, [4]uint64{lo, hi}, r.scale)
+		dst = append(dst, ',')
+	}
+	return dst, nil
+}
+
+type decimal256Renderer struct{ scale int32 }
+
+func (r decimal256Renderer) appendRows(dst []byte, arr arrow.Array, lo, hi int, _ *counts) ([]byte, error) {
+	vals := arrow.GetValues[decimal256.Num](arr.Data(), 1)
+	v := validityOf(arr)
+	for i := lo; i < hi; i++ {
+		if v.null(i) {
+			dst = append(dst, null...)
+			continue
+		}
+		w := vals[i].Array()
+		neg := w[3]>>63 == 1
+		if neg {
+			carry := uint64(1)
+			for j := range w {
+				w[j], carry = bits.Add64(^w[j], 0, carry)
+			}
+		}
+		dst = appendDecimal(dst, neg, w, r.scale)
+		dst = append(dst, ',')
+	}
+	return dst, nil
+}
+
+// appendDecimal appends the exact decimal text of the unscaled magnitude w (64-bit words,
+// least significant first) divided by 10^scale, keeping the scale's digits.
+func appendDecimal(dst []byte, neg bool, w [4]uint64, scale int32) []byte {
+	var buf [96]byte
+	digits := appendMagnitude(buf[:0], w)
+	if neg {
+		dst = append(dst, '-')
+	}
+	n := int32(len(digits))
+	switch {
+	case scale <= 0:
+		dst = append(dst, digits...)
+		if n > 1 || digits[0] != '0' {
+			for range -scale {
+				dst = append(dst, '0')
+			}
+		}
+	case n > scale:
+		dst = append(dst, digits[:n-scale]...)
+		dst = append(dst, '.')
+		dst = append(dst, digits[n-scale:]...)
+	default:
+		dst = append(dst, '0', '.')
+		for range scale - n {
+			dst = append(dst, '0')
+		}
+		dst = append(dst, digits...)
+	}
+	return dst
+}
+
+// appendMagnitude appends the decimal digits of the unsigned 256-bit number w.
+func appendMagnitude(dst []byte, w [4]uint64) []byte {
+	top := 3
+	for top > 0 && w[top] == 0 {
+		top--
+	}
+	if top == 0 {
+		return strconv.AppendUint(dst, w[0], 10)
+	}
+	const base = 10_000_000_000_000_000_000 // 10^19, the largest power of ten in 64 bits
+	var limbs [5]uint64                     // base-10^19 digits, least significant first
+	n := 0
+	for top > 0 || w[0] >= base {
+		var rem uint64
+		for j := top; j >= 0; j-- {
+			w[j], rem = bits.Div64(rem, w[j], base)
+		}
+		limbs[n] = rem
+		n++
+		for top > 0 && w[top] == 0 {
+			top--
+		}
+	}
+	dst = strconv.AppendUint(dst, w[0], 10)
+	for j := n - 1; j >= 0; j-- {
+		var pad [20]byte
+		s := strconv.AppendUint(pad[:0], limbs[j], 10)
+		for range 19 - len(s) {
+			dst = append(dst, '0')
+		}
+		dst = append(dst, s...)
+	}
+	return dst
+}
+
+type boolRenderer struct{}
+
+func (boolRenderer) appendRows(dst []byte, arr arrow.Array, lo, hi int, _ *counts) ([]byte, error) {
+	b := arr.(*array.Boolean)
+	v := validityOf(arr)
+	for i := lo; i < hi; i++ {
+		switch {
+		case v.null(i):
+			dst = append(dst, null...)
+		case b.Value(i):
+			dst = append(dst, "true,"...)
+		default:
+			dst = append(dst, "false,"...)
+		}
+	}
+	return dst, nil
+}
+
+// stringRenderer renders string (int32 offsets) and large_string (int64 offsets) arrays.
+// When a block's bytes need no escaping, which is the common case, values are copied
+// without looking at them one by one.
+type stringRenderer[O int32 | int64] struct{}
+
+func (stringRenderer[O]) appendRows(dst []byte, arr arrow.Array, lo, hi int, c *counts) ([]byte, error) {
+	data := arr.Data()
+	offs := arrow.GetOffsets[O](data, 1)
+	var text []byte
+	if b := data.Buffers()[2]; b != nil {
+		text = b.Bytes()
+	}
+	v := validityOf(arr)
+	if !needsEscape(text[offs[lo]:offs[hi]]) {
+		for i := lo; i < hi; i++ {
+			if v.null(i) {
+				dst = append(dst, null...)
+				continue
+			}
+			dst = append(dst, '"')
+			dst = append(dst, text[offs[i]:offs[i+1]]...)
+			dst = append(dst, '"', ',')
+		}
+		return dst, nil
+	}
+	for i := lo; i < hi; i++ {
+		if v.null(i) {
+			dst = append(dst, null...)
+			continue
+		}
+		dst = appendString(dst, text[offs[i]:offs[i+1]], c)
+	}
+	return dst, nil
+}
+
+type stringViewRenderer struct{}
+
+func (stringViewRenderer) appendRows(dst []byte, arr arrow.Array, lo, hi int, c *counts) ([]byte, error) {
+	sv := arr.(*array.StringView)
+	v := validityOf(arr)
+	for i := lo; i < hi; i++ {
+		if v.null(i) {
+			dst = append(dst, null...)
+			continue
+		}
+		s := sv.Value(i)
+		dst = appendString(dst, unsafe.Slice(unsafe.StringData(s), len(s)), c)
+	}
+	return dst, nil
+}
+
+// dictionaryRenderer renders dictionary<string> and dictionary<large_string> arrays with
+// any index type.
+type dictionaryRenderer struct{}
+
+func (dictionaryRenderer) appendRows(dst []byte, arr arrow.Array, lo, hi int, c *counts) ([]byte, error) {
+	d := arr.(*array.Dictionary)
+	dict := d.Dictionary()
+	var text []byte
+	if b := dict.Data().Buffers()[2]; b != nil {
+		text = b.Bytes()
+	}
+	if dict.DataType().ID() == arrow.LARGE_STRING {
+		return appendDictionary(dst, d, arrow.GetOffsets[int64](dict.Data(), 1), text, validityOf(dict), lo, hi, c), nil
+	}
+	return appendDictionary(dst, d, arrow.GetOffsets[int32](dict.Data(), 1), text, validityOf(dict), lo, hi, c), nil
+}
+
+func appendDictionary[O int32 | int64](dst []byte, d *array.Dictionary, offs []O, text []byte, dictValid validity, lo, hi int, c *counts) []byte {
+	v := validityOf(d)
+	for i := lo; i < hi; i++ {
+		if v.null(i) {
+			dst = append(dst, null...)
+			continue
+		}
+		j := d.GetValueIndex(i)
+		if dictValid.null(j) {
+			dst = append(dst, null...)
+			continue
+		}
+		dst = appendString(dst, text[offs[j]:offs[j+1]], c)
+	}
+	return dst
+}
+
+// needsEscape reports whether s has a byte that a JSON string cannot hold as it is
+// (control characters, quote, backslash) or that needs UTF-8 validation (>= 0x80). It
+// looks at 8 bytes at a time; a false positive only costs the slow path.
+func needsEscape(s []byte) bool {
+	const ones = 0x0101010101010101
+	const highs = 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := binary.LittleEndian.Uint64(s[i:])
+		q := x ^ (ones * '"')
+		b := x ^ (ones * '\\')
+		// (y - ones) &^ y has a high bit set where y has a zero byte; x - 0x20 per byte
+		// likewise where x has a byte below 0x20; x's own high bits mark non-ASCII.
+		if (x|(x-ones*0x20)&^x|(q-ones)&^q|(b-ones)&^b)&highs != 0 {
+			return true
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			return true
+		}
+	}
+	return false
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string and a comma. Each invalid UTF-8 byte becomes
+// U+FFFD, and the value is counted once in c.invalidUTF8.
+func appendString(dst []byte, s []byte, c *counts) []byte {
+	dst = append(dst, '"')
+	start := 0
+	invalid := false
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '"', '\\':
+				dst = append(dst, '\\', b)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, "\ufffd"...)
+			invalid = true
+		case r == '\u2028' || r == '\u2029':
+			// Valid JSON, but not valid JavaScript: escaped as encoding/json does.
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	if invalid {
+		c.invalidUTF8++
+	}
+	return append(dst, '"', ',')
+}
+
+const (
+	secPerDay = 86400
+	msPerDay  = secPerDay * 1000
+)
+
+// dateRenderer renders date32 (days) and date64 (milliseconds) as "2024-01-31".
+type dateRenderer struct {
+	perDay int64
+	wide   bool // date64
+	cache  dateCache
+}
+
+func (r *dateRenderer) appendRows(dst []byte, arr arrow.Array, lo, hi int, _ *counts) ([]byte, error) {
+	var vals32 []int32
+	var vals64 []int64
+	if r.wide {
+		vals64 = arrow.GetValues[int64](arr.Data(), 1)
+	} else {
+		vals32 = arrow.GetValues[int32](arr.Data(), 1)
+	}
+	v := validityOf(arr)
+	for i := lo; i < hi; i++ {
+		if v.null(i) {
+			dst = append(dst, null...)
+			continue
+		}
+		var days int64
+		if r.wide {
+			days = floorDiv(vals64[i], r.perDay)
+		} else {
+			days = int64(vals32[i])
+		}
+		dst = append(dst, '"')
+		dst = r.cache.append(dst, days)
+		dst = append(dst, '"', ',')
+	}
+	return dst, nil
+}
+
+// timeRenderer renders time32 (s, ms) and time64 (us, ns) as "13:45:00[.fff]".
+type timeRenderer struct {
+	perSec int64
+	digits int // fraction digits of the unit
+	wide   bool
+	unit   arrow.TimeUnit
+}
+
+func newTimeRenderer(u arrow.TimeUnit, wide bool) *timeRenderer {
+	perSec, digits := unitScale(u)
+	return &timeRenderer{perSec: perSec, digits: digits, wide: wide, unit: u}
+}
+
+func (r *timeRenderer) appendRows(dst []byte, arr arrow.Array, lo, hi int, _ *counts) ([]byte, error) {
+	var vals32 []int32
+	var vals64 []int64
+	if r.wide {
+		vals64 = arrow.GetValues[int64](arr.Data(), 1)
+	} else {
+		vals32 = arrow.GetValues[int32](arr.Data(), 1)
+	}
+	limit := secPerDay * r.perSec
+	v := validityOf(arr)
+	for i := lo; i < hi; i++ {
+		if v.null(i) {
+			dst = append(dst, null...)
+			continue
+		}
+		var x int64
+		if r.wide {
+			x = vals64[i]
+		} else {
+			x = int64(vals32[i])
+		}
+		if x < 0 || x > limit {
+			return dst, &valueError{row: i, msg: fmt.Sprintf(
+				"time value %d%s is outside 00:00:00 to 24:00:00", x, r.unit)}
+		}
+		dst = append(dst, '"')
+		dst = appendClock(dst, x/r.perSec, x%r.perSec, r.digits)
+		dst = append(dst, '"', ',')
+	}
+	return dst, nil
+}
+
+// timestampRenderer renders timestamps of any unit as "2024-01-31T13:45:00[.fff]". Arrow
+// stores zoned and naive timestamps alike as time since the epoch in UTC (wall time for
+// naive ones), so the zone only changes what the value means, not how it is rendered.
+type timestampRenderer struct {
+	perSec int64
+	digits int
+	cache  dateCache
+}
+
+func newTimestampRenderer(u arrow.TimeUnit) *timestampRenderer {
+	perSec, digits := unitScale(u)
+	return &timestampRenderer{perSec: perSec, digits: digits}
+}
+
+func (r *timestampRenderer) appendRows(dst []byte, arr arrow.Array, lo, hi int, _ *counts) ([]byte, error) {
+	vals := arrow.GetValues[int64](arr.Data(), 1)
+	perDay := secPerDay * r.perSec
+	v := validityOf(arr)
+	for i := lo; i < hi; i++ {
+		if v.null(i) {
+			dst = append(dst, null...)
+			continue
+		}
+		x := vals[i]
+		days := floorDiv(x, perDay)
+		rem := x - days*perDay // wraps for the most negative values, but the result is right
+		dst = append(dst, '"')
+		dst = r.cache.append(dst, days)
+		dst = append(dst, 'T')
+		dst = appendClock(dst, rem/r.perSec, rem%r.perSec, r.digits)
+		dst = append(dst, '"', ',')
+	}
+	return dst, nil
+}
+
+func unitScale(u arrow.TimeUnit) (perSec int64, digits int) {
+	switch u {
+	case arrow.Millisecond:
+		return 1e3, 3
+	case arrow.Microsecond:
+		return 1e6, 6
+	case arrow.Nanosecond:
+		return 1e9, 9
+	}
+	return 1, 0
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
+}
+
+// appendClock appends hh:mm:ss of sec seconds into the day, then frac (in units of
+// 10^-digits seconds) as a fraction when it is not zero, without trailing zeros.
+func appendClock(dst []byte, sec, frac int64, digits int) []byte {
+	h, m, s := sec/3600, sec/60%60, sec%60
+	dst = append(dst, byte('0'+h/10), byte('0'+h%10), ':', byte('0'+m/10), byte('0'+m%10), ':', byte('0'+s/10), byte('0'+s%10))
+	if frac == 0 {
+		return dst
+	}
+	var buf [9]byte
+	for i := digits - 1; i >= 0; i-- {
+		buf[i] = byte('0' + frac%10)
+		frac /= 10
+	}
+	n := digits
+	for buf[n-1] == '0' {
+		n--
+	}
+	dst = append(dst, '.')
+	return append(dst, buf[:n]...)
+}
+
+// dateCache remembers the text of the last day rendered: timestamps and dates often
+// repeat a day many rows in a row.
+type dateCache struct {
+	days int64
+	ok   bool
+	n    int
+	buf  [24]byte
+}
+
+func (c *dateCache) append(dst []byte, days int64) []byte {
+	if !c.ok || c.days != days {
+		c.n = copy(c.buf[:], appendDate(c.buf[:0], days))
+		c.days, c.ok = days, true
+	}
+	return append(dst, c.buf[:c.n]...)
+}
+
+// appendDate appends the proleptic Gregorian date days after 1970-01-01 as YYYY-MM-DD;
+// years outside 0000–9999 are written as java.time does: +10000, -0001.
+func appendDate(dst []byte, days int64) []byte {
+	y, m, d := civil(days)
+	switch {
+	case y >= 0 && y <= 9999:
+		dst = append(dst, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10))
+	case y > 9999:
+		dst = append(dst, '+')
+		dst = strconv.AppendInt(dst, y, 10)
+	default:
+		dst = append(dst, '-')
+		for p := int64(1000); p > 1 && -y < p; p /= 10 {
+			dst = append(dst, '0')
+		}
+		dst = strconv.AppendInt(dst, -y, 10)
+	}
+	return append(dst, '-', byte('0'+m/10), byte('0'+m%10), '-', byte('0'+d/10), byte('0'+d%10))
+}
+
+// civil converts days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+// days_from_civil inverse), in integer arithmetic only.
+func civil(days int64) (y int64, m, d int) {
+	z := days + 719468 // days since 0000-03-01
+	era := floorDiv(z, 146097)
+	doe := z - era*146097                                  // [0, 146096]
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365 // [0, 399]
+	doy := doe - (365*yoe + yoe/4 - yoe/100)               // [0, 365]
+	mp := (5*doy + 2) / 153                                // [0, 11], from March
+	d = int(doy - (153*mp+2)/5 + 1)
+	m = int(mp + 3)
+	if mp >= 10 {
+		m = int(mp - 9)
+	}
+	y = yoe + era*400
+	if m <= 2 {
+		y++
+	}
+	return y, m, d
+}
+
+// quoteRenderer renders a number or bool column pushed as STRING: the inner renderer's
+// values, none of which holds a comma or a quote, each put in quotes; null stays null.
+type quoteRenderer struct {
+	inner   renderer
+	scratch []byte
+}
+
+func (q *quoteRenderer) appendRows(dst []byte, arr arrow.Array, lo, hi int, c *counts) ([]byte, error) {
+	s, err := q.inner.appendRows(q.scratch[:0], arr, lo, hi, c)
+	q.scratch = s
+	if err != nil {
+		return dst, err
+	}
+	for len(s) > 0 {
+		i := bytes.IndexByte(s, ',')
+		val := s[:i]
+		s = s[i+1:]
+		if string(val) == "null" {
+			dst = append(dst, null...)
+			continue
+		}
+		dst = append(dst, '"')
+		dst = append(dst, val...)
+		dst = append(dst, '"', ',')
+	}
+	return dst, nil
+}
