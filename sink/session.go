@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -129,7 +130,7 @@ func (s *Session) open() error {
 // a time, as the server applies them in index order. Upload does not release ch.
 func (s *Session) Upload(ctx context.Context, table string, ch *Chunk) error {
 	if !s.tables[table] {
-		return fmt.Errorf("upload table %q: the table is not part of upload session %s", table, s.id)
+		return fmt.Errorf("upload table %q: not part of upload session %s (its tables: %s)", table, s.id, strings.Join(slices.Sorted(maps.Keys(s.tables)), ", "))
 	}
 	if err := s.open(); err != nil {
 		return fmt.Errorf("upload table %q: %w", table, err)
