@@ -1,0 +1,115 @@
+package parquetfile
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// ErrNoFiles reports that a table's parquet pattern matched no Parquet file.
+var ErrNoFiles = errors.New("no parquet files")
+
+// FileInfo describes one Parquet file a pattern matched.
+type FileInfo struct {
+	Path    string // as resolved: absolute when the pattern or baseDir was, else relative to the working directory
+	Size    int64
+	ModTime time.Time
+}
+
+// resolve lists the files pattern names, sorted by path. pattern is a file, a directory (its
+// *.parquet files, not recursive) or a filepath.Match glob; a relative pattern is taken
+// relative to baseDir. An existing path is never treated as a glob, so a file whose name
+// contains '[' can still be named directly.
+func resolve(pattern, baseDir string) ([]FileInfo, error) {
+	if strings.TrimSpace(pattern) == "" {
+		return nil, errors.New("parquet pattern is empty (give a file, a directory or a glob)")
+	}
+	full := pattern
+	if !filepath.IsAbs(full) && baseDir != "" {
+		full = filepath.Join(baseDir, full)
+	}
+
+	st, statErr := os.Stat(full)
+	switch {
+	case statErr == nil && st.IsDir():
+		return listDir(pattern, full)
+	case statErr == nil:
+		return []FileInfo{{Path: full, Size: st.Size(), ModTime: st.ModTime()}}, nil
+	case !errors.Is(statErr, fs.ErrNotExist):
+		return nil, fmt.Errorf("parquet %q: %w", pattern, statErr)
+	case !hasMeta(full):
+		return nil, fmt.Errorf("parquet %q: %w: %s does not exist (check the path; a relative path is resolved against %s)",
+			pattern, ErrNoFiles, full, describeBase(baseDir))
+	}
+
+	matches, err := filepath.Glob(full)
+	if err != nil {
+		return nil, fmt.Errorf("parquet %q: bad glob: %w", pattern, err)
+	}
+	var files []FileInfo
+	for _, m := range matches {
+		st, err := os.Stat(m)
+		if err != nil {
+			return nil, fmt.Errorf("parquet %q: %w", pattern, err)
+		}
+		if st.IsDir() {
+			continue
+		}
+		files = append(files, FileInfo{Path: m, Size: st.Size(), ModTime: st.ModTime()})
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("parquet %q: %w: the glob %s matches no file (a relative path is resolved against %s)",
+			pattern, ErrNoFiles, full, describeBase(baseDir))
+	}
+	sortFiles(files)
+	return files, nil
+}
+
+// listDir lists the *.parquet files directly in dir. Names starting with '.' or '_' are
+// skipped: writers such as Spark and Hive use them for temporary and metadata files.
+func listDir(pattern, dir string) ([]FileInfo, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("parquet %q: %w", pattern, err)
+	}
+	var files []FileInfo
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(strings.ToLower(name), ".parquet") ||
+			strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		st, err := os.Stat(path) // follows symlinks, unlike e.Info
+		if err != nil {
+			return nil, fmt.Errorf("parquet %q: %w", pattern, err)
+		}
+		if st.IsDir() {
+			continue
+		}
+		files = append(files, FileInfo{Path: path, Size: st.Size(), ModTime: st.ModTime()})
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("parquet %q: %w: directory %s has no *.parquet file", pattern, ErrNoFiles, dir)
+	}
+	sortFiles(files)
+	return files, nil
+}
+
+func sortFiles(files []FileInfo) {
+	slices.SortFunc(files, func(a, b FileInfo) int { return strings.Compare(a.Path, b.Path) })
+}
+
+func hasMeta(path string) bool { return strings.ContainsAny(path, "*?[") }
+
+func describeBase(baseDir string) string {
+	if baseDir == "" {
+		return "the working directory"
+	}
+	return baseDir
+}

@@ -1,0 +1,348 @@
+package parquetfile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/cubesync/cubesync/sources"
+)
+
+// DefaultBatchRows is the number of rows per record batch when Options.BatchRows is not set.
+const DefaultBatchRows = 64 * 1024
+
+// readBufferSize is the buffered-stream size for reading column chunks. Pages are read
+// through it instead of loading whole column chunks, so a large row group costs little memory.
+const readBufferSize = 1 << 20
+
+var _ sources.Reader = (*Reader)(nil)
+
+// Options tune Open. The zero value reads every matched file in batches of DefaultBatchRows.
+type Options struct {
+	// BatchRows is the most rows a record batch holds; 0 or less means DefaultBatchRows.
+	BatchRows int
+	// Allocator allocates the record batches' memory; nil means memory.DefaultAllocator.
+	Allocator memory.Allocator
+	// Only selects the files to read among those matched (for incremental loads: the files
+	// not loaded yet); nil reads them all. Files still lists every match.
+	Only func(f FileInfo) bool
+	// Exclude names columns that are not read at all: they are neither type-checked nor
+	// compared between files, and they are absent from Schema and from the batches.
+	Exclude []string
+}
+
+// Reader streams the rows of a table's Parquet files, file after file in path order and row
+// group after row group, as record batches of at most Options.BatchRows rows. It implements
+// sources.Reader. A Reader is not safe for concurrent use.
+type Reader struct {
+	pattern   string
+	files     []FileInfo // every match, in order
+	toRead    []FileInfo // the matches Only selected
+	schema    *arrow.Schema
+	mem       memory.Allocator
+	batchRows int
+	exclude   map[string]bool
+
+	next     int                  // index in toRead of the next file to open
+	cur      *openFile            // the file being read, nil between files
+	rowGroup int                  // next row group of cur to read
+	rr       pqarrow.RecordReader // the row group being read, nil between row groups
+	closed   bool
+}
+
+// openFile is one Parquet file opened for reading.
+type openFile struct {
+	info   FileInfo
+	pf     *file.Reader
+	fr     *pqarrow.FileReader
+	fields []arrow.Field // the columns read, Exclude left out
+	leaves []int         // the Parquet leaf columns behind fields
+}
+
+func (f *openFile) close() error { return f.pf.Close() }
+
+// Open resolves pattern to Parquet files and returns a Reader over them.
+//
+// pattern is a file, a directory (every *.parquet file directly in it, names starting with
+// '.' or '_' skipped) or a glob; when relative it is resolved against baseDir (or the working
+// directory when baseDir is empty). Files are read in path order. Open reads every selected
+// file's footer and fails, naming the file and the column, when two files' schemas differ or a
+// column's type is one the push cannot carry. When no file matches, the error wraps
+// ErrNoFiles. When files match but Only selects none, the Reader is empty and its schema is
+// that of the last matched file.
+func Open(ctx context.Context, pattern, baseDir string, opts Options) (*Reader, error) {
+	files, err := resolve(pattern, baseDir)
+	if err != nil {
+		return nil, err
+	}
+	r := &Reader{
+		pattern:   pattern,
+		files:     files,
+		mem:       opts.Allocator,
+		batchRows: opts.BatchRows,
+		exclude:   make(map[string]bool, len(opts.Exclude)),
+	}
+	if r.mem == nil {
+		r.mem = memory.DefaultAllocator
+	}
+	if r.batchRows <= 0 {
+		r.batchRows = DefaultBatchRows
+	}
+	for _, c := range opts.Exclude {
+		r.exclude[c] = true
+	}
+	for _, f := range files {
+		if opts.Only == nil || opts.Only(f) {
+			r.toRead = append(r.toRead, f)
+		}
+	}
+
+	check := r.toRead
+	if len(check) == 0 {
+		check = files[len(files)-1:]
+	}
+	var first *openFile
+	for _, info := range check {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("parquet %q: %w", pattern, err)
+		}
+		f, err := r.open(info)
+		if err != nil {
+			return nil, err
+		}
+		err = errors.Join(r.checkFile(f, first), f.close())
+		if err != nil {
+			return nil, err
+		}
+		if first == nil {
+			first = f
+			if err := r.checkFirst(f, opts.Exclude); err != nil {
+				return nil, err
+			}
+			r.schema = arrow.NewSchema(slices.Clone(f.fields), nil)
+			continue
+		}
+		// A column may be required in one file and optional in another; the stream's
+		// schema says nullable when any file does.
+		for i, fld := range f.fields {
+			if fld.Nullable && !r.schema.Field(i).Nullable {
+				fields := r.schema.Fields()
+				fields[i].Nullable = true
+				r.schema = arrow.NewSchema(fields, nil)
+			}
+		}
+	}
+	return r, nil
+}
+
+// checkFirst checks the reference file of the stream: its columns must all be pushable and
+// every excluded column must exist.
+func (r *Reader) checkFirst(f *openFile, exclude []string) error {
+	for _, name := range exclude {
+		if !slices.ContainsFunc(f.fr.Manifest.Fields, func(sf pqarrow.SchemaField) bool { return sf.Field.Name == name }) {
+			return fmt.Errorf("parquet file %s: excluded column %q does not exist (its columns: %s)",
+				f.info.Path, name, columnNames(f.fr))
+		}
+	}
+	if len(f.fields) == 0 {
+		return fmt.Errorf("parquet file %s: no column left to read once %s are excluded", f.info.Path, strings.Join(exclude, ", "))
+	}
+	for _, fld := range f.fields {
+		if !supported(fld.Type) {
+			return &UnsupportedTypeError{File: f.info.Path, Column: fld.Name, Type: fld.Type}
+		}
+	}
+	return nil
+}
+
+// checkFile compares f's columns with those of ref, the first file of the stream; a nil ref
+// accepts anything.
+func (r *Reader) checkFile(f, ref *openFile) error {
+	if ref == nil {
+		return nil
+	}
+	mismatch := func(format string, args ...any) error {
+		return &SchemaMismatchError{File: ref.info.Path, OtherFile: f.info.Path, Detail: fmt.Sprintf(format, args...)}
+	}
+	for i := range max(len(ref.fields), len(f.fields)) {
+		switch {
+		case i >= len(f.fields):
+			return mismatch("column %q is missing from the second", ref.fields[i].Name)
+		case i >= len(ref.fields):
+			return mismatch("column %q is missing from the first", f.fields[i].Name)
+		case ref.fields[i].Name != f.fields[i].Name:
+			return mismatch("column %d is %q in the first and %q in the second", i+1, ref.fields[i].Name, f.fields[i].Name)
+		case !arrow.TypeEqual(ref.fields[i].Type, f.fields[i].Type):
+			return mismatch("column %q is %s in the first and %s in the second", ref.fields[i].Name, ref.fields[i].Type, f.fields[i].Type)
+		}
+	}
+	return nil
+}
+
+// open opens one file and works out the columns to read from it.
+func (r *Reader) open(info FileInfo) (*openFile, error) {
+	// Buffered streams read a column chunk page by page rather than whole. The Go allocator
+	// backs the reader's own buffers because some decoders keep theirs in a pool freed only
+	// by the garbage collector, which a checked allocator would report as a leak; the record
+	// batches handed out come from r.mem.
+	props := parquet.NewReaderProperties(memory.DefaultAllocator)
+	props.BufferedStreamEnabled = true
+	props.BufferSize = readBufferSize
+	pf, err := file.OpenParquetFile(info.Path, false, file.WithReadProps(props))
+	if err != nil {
+		return nil, fmt.Errorf("parquet file %s: %w (is it a Parquet file?)", info.Path, err)
+	}
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(r.batchRows)}, r.mem)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("parquet file %s: schema: %w", info.Path, err), pf.Close())
+	}
+	f := &openFile{info: info, pf: pf, fr: fr}
+	for i := range fr.Manifest.Fields {
+		sf := &fr.Manifest.Fields[i]
+		if r.exclude[sf.Field.Name] {
+			continue
+		}
+		// Field metadata is dropped: pqarrow adds PARQUET:field_id to every field, and the
+		// stream's schema must not depend on which file a batch came from.
+		fld := *sf.Field
+		fld.Metadata = arrow.Metadata{}
+		f.fields = append(f.fields, fld)
+		f.leaves = appendLeaves(f.leaves, sf)
+	}
+	return f, nil
+}
+
+func appendLeaves(dst []int, sf *pqarrow.SchemaField) []int {
+	if sf.IsLeaf() {
+		return append(dst, sf.ColIndex)
+	}
+	for i := range sf.Children {
+		dst = appendLeaves(dst, &sf.Children[i])
+	}
+	return dst
+}
+
+func columnNames(fr *pqarrow.FileReader) string {
+	names := make([]string, len(fr.Manifest.Fields))
+	for i, sf := range fr.Manifest.Fields {
+		names[i] = fmt.Sprintf("%q", sf.Field.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// Files returns every file the pattern matched, in read order, including those Only left
+// out; the caller records them as loaded once the run succeeds.
+func (r *Reader) Files() []FileInfo { return slices.Clone(r.files) }
+
+// Schema returns the schema of every batch Next returns.
+func (r *Reader) Schema() *arrow.Schema { return r.schema }
+
+// Next returns the next batch of at most Options.BatchRows rows, or io.EOF after the last
+// one. The caller must Release the batch.
+func (r *Reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
+	if r.closed {
+		return nil, fmt.Errorf("parquet %q: read after close", r.pattern)
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("parquet %q: %w", r.pattern, err)
+		}
+		switch {
+		case r.rr != nil:
+			rec, err := r.rr.Read()
+			if errors.Is(err, io.EOF) || (err == nil && rec == nil) {
+				r.rr.Release()
+				r.rr = nil
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("parquet file %s row group %d: %w", r.cur.info.Path, r.rowGroup-1, err)
+			}
+			if rec.NumRows() == 0 {
+				continue
+			}
+			// Rebuild on the stream's schema: files may differ in nullability and metadata.
+			return array.NewRecordBatch(r.schema, rec.Columns(), rec.NumRows()), nil
+
+		case r.cur != nil:
+			if r.rowGroup >= r.cur.pf.NumRowGroups() {
+				path, err := r.cur.info.Path, r.cur.close()
+				r.cur = nil
+				if err != nil {
+					return nil, fmt.Errorf("parquet file %s: close: %w", path, err)
+				}
+				continue
+			}
+			rg := r.rowGroup
+			r.rowGroup++
+			if r.cur.pf.MetaData().RowGroup(rg).NumRows() == 0 {
+				continue
+			}
+			rr, err := r.cur.fr.GetRecordReader(ctx, r.cur.leaves, []int{rg})
+			if err != nil {
+				return nil, fmt.Errorf("parquet file %s row group %d: %w", r.cur.info.Path, rg, err)
+			}
+			r.rr = rr
+
+		case r.next < len(r.toRead):
+			info := r.toRead[r.next]
+			r.next++
+			f, err := r.open(info)
+			if err != nil {
+				return nil, err
+			}
+			// The file may have been replaced since Open read its footer.
+			if err := r.checkStream(f); err != nil {
+				return nil, errors.Join(err, f.close())
+			}
+			r.cur, r.rowGroup = f, 0
+
+		default:
+			return nil, io.EOF
+		}
+	}
+}
+
+// checkStream checks that f's columns match the stream's schema.
+func (r *Reader) checkStream(f *openFile) error {
+	ok := len(f.fields) == r.schema.NumFields()
+	for i := 0; ok && i < len(f.fields); i++ {
+		ok = f.fields[i].Name == r.schema.Field(i).Name && arrow.TypeEqual(f.fields[i].Type, r.schema.Field(i).Type)
+	}
+	if !ok {
+		return fmt.Errorf("parquet file %s changed while being read: its schema %s no longer matches %s", f.info.Path, arrow.NewSchema(f.fields, nil), r.schema)
+	}
+	return nil
+}
+
+// Close releases the file and buffers the Reader holds. It may be called at any time and
+// more than once.
+func (r *Reader) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	if r.rr != nil {
+		r.rr.Release()
+		r.rr = nil
+	}
+	if r.cur != nil {
+		err := r.cur.close()
+		path := r.cur.info.Path
+		r.cur = nil
+		if err != nil {
+			return fmt.Errorf("parquet file %s: close: %w", path, err)
+		}
+	}
+	return nil
+}
