@@ -3,11 +3,15 @@ package sink
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -323,5 +327,505 @@ func checkGolden(t *testing.T, path string, got []byte) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("encoded JSON differs from %s:\ngot:  %s\nwant: %s", path, got, want)
+	}
+}
+
+// mixedRecords builds records of the given sizes over int64, string, float64 and
+// timestamp columns with nulls, escapes and multi-byte text, from a fixed seed.
+func mixedRecords(t testing.TB, mem memory.Allocator, sizes ...int) []arrow.RecordBatch {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(1, 2))
+	words := []string{"", "a", "Zürich", "quote\"d", "back\\slash", "tab\there", "日本語のテキスト", "a longer value with spaces, commas, and more"}
+	var recs []arrow.RecordBatch
+	for _, n := range sizes {
+		ints, strs, floats, stamps := make([]any, n), make([]any, n), make([]any, n), make([]any, n)
+		for i := range n {
+			if rng.IntN(10) > 0 {
+				ints[i] = rng.Int64() >> rng.IntN(64)
+			}
+			if rng.IntN(10) > 0 {
+				strs[i] = words[rng.IntN(len(words))] + strings.Repeat("x", rng.IntN(30))
+			}
+			if rng.IntN(10) > 0 {
+				floats[i] = rng.NormFloat64() * math.Pow(10, float64(rng.IntN(40)-20))
+			}
+			if rng.IntN(10) > 0 {
+				stamps[i] = arrow.Timestamp(rng.Int64N(4e15) - 1e15)
+			}
+		}
+		recs = append(recs, newRecord(t, mem,
+			column{name: "id", typ: arrow.PrimitiveTypes.Int64, build: values[int64](ints...)},
+			column{name: "name", typ: arrow.BinaryTypes.String, build: stringValues(strs...)},
+			column{name: "amount", typ: arrow.PrimitiveTypes.Float64, build: values[float64](floats...)},
+			column{name: "at", typ: utc, build: values[arrow.Timestamp](stamps...)},
+		))
+	}
+	return recs
+}
+
+func releaseAll(recs []arrow.RecordBatch) {
+	for _, r := range recs {
+		r.Release()
+	}
+}
+
+func allColumns(rec arrow.RecordBatch) []EncodeColumn {
+	cols := make([]EncodeColumn, rec.NumCols())
+	for i := range cols {
+		cols[i] = EncodeColumn{Index: i, Name: rec.ColumnName(i)}
+	}
+	return cols
+}
+
+// decodeChunk decodes a chunk's JSON into its columns of raw values.
+func decodeChunk(t testing.TB, doc []byte) [][]json.RawMessage {
+	t.Helper()
+	var cols [][]json.RawMessage
+	if err := json.Unmarshal(doc, &cols); err != nil {
+		t.Fatalf("chunk is not valid JSON: %v\n%.300s", err, doc)
+	}
+	for i, c := range cols {
+		if len(c) != len(cols[0]) {
+			t.Fatalf("chunk column %d has %d values, column 0 has %d", i, len(c), len(cols[0]))
+		}
+	}
+	return cols
+}
+
+func TestEncodeChunkCutting(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	recs := mixedRecords(t, mem, 1, 7, 50, 3, 200, 1000, 1, 1, 999, 64)
+	defer releaseAll(recs)
+	cols := allColumns(recs[0])
+	total := 0
+	for _, r := range recs {
+		total += int(r.NumRows())
+	}
+
+	// The reference: every row in one chunk.
+	one, _ := encodeAll(t, 1<<30, cols, recs...)
+	if len(one) != 1 {
+		t.Fatalf("with a 1 GiB chunk size got %d chunks, want 1", len(one))
+	}
+	want := decodeChunk(t, one[0])
+	rowSize := func(r int) int { // bytes a row adds to a chunk: its values and commas
+		n := 0
+		for _, c := range want {
+			n += len(c[r]) + 1
+		}
+		return n
+	}
+	biggest := 0
+	for r := range total {
+		biggest = max(biggest, rowSize(r))
+	}
+
+	for _, chunkSize := range []int64{int64(biggest) + 9, 500, 4096, 65536} {
+		t.Run(fmt.Sprintf("chunk_size_%d", chunkSize), func(t *testing.T) {
+			docs, stats := encodeAll(t, chunkSize, cols, recs...)
+			got := make([][]json.RawMessage, len(cols))
+			var bytesSum int64
+			for i, doc := range docs {
+				if int64(len(doc)) > chunkSize {
+					t.Errorf("chunk %d is %d bytes, more than the chunk size %d", i, len(doc), chunkSize)
+				}
+				bytesSum += int64(len(doc))
+				chunk := decodeChunk(t, doc)
+				if len(chunk) != len(cols) || len(chunk[0]) == 0 {
+					t.Fatalf("chunk %d has %d columns of %d rows, want %d columns and at least one row", i, len(chunk), len(chunk[0]), len(cols))
+				}
+				for c := range chunk {
+					got[c] = append(got[c], chunk[c]...)
+				}
+				// Chunks are full: the next row would not have fitted.
+				if next := len(got[0]); i < len(docs)-1 && int64(len(doc)+rowSize(next)) <= chunkSize {
+					t.Errorf("chunk %d is %d bytes and row %d (%d bytes) would have fitted in %d", i, len(doc), next, rowSize(next), chunkSize)
+				}
+			}
+			for c := range want {
+				if len(got[c]) != total {
+					t.Fatalf("column %d: chunks hold %d rows, want %d", c, len(got[c]), total)
+				}
+				for r := range want[c] {
+					if !bytes.Equal(got[c][r], want[c][r]) {
+						t.Fatalf("column %d row %d = %s, want %s", c, r, got[c][r], want[c][r])
+					}
+				}
+			}
+			if stats.Rows != int64(total) || stats.Chunks != int64(len(docs)) || stats.Bytes != bytesSum {
+				t.Errorf("Stats() = rows %d, chunks %d, bytes %d; want %d, %d, %d", stats.Rows, stats.Chunks, stats.Bytes, total, len(docs), bytesSum)
+			}
+		})
+	}
+}
+
+// TestEncodeSlicedRecords checks that arrays with an offset (record slices, as readers
+// produce) render their own rows and nulls.
+func TestEncodeSlicedRecords(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rec := newRecord(t, mem,
+		column{name: "i", typ: arrow.PrimitiveTypes.Int32, build: values[int32](int32(1), nil, int32(3), int32(4), nil, int32(6), int32(7), int32(8), int32(9), nil, int32(11))},
+		column{name: "s", typ: arrow.BinaryTypes.String, build: stringValues("a", "b", nil, "d\"", "e", nil, "g", "h", "i", "j", "k")},
+		column{name: "b", typ: arrow.FixedWidthTypes.Boolean, build: values[bool](true, false, true, nil, false, true, true, false, nil, true, false)},
+		column{name: "d", typ: &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int16, ValueType: arrow.BinaryTypes.String},
+			build: stringValues("x", "y", "x", nil, "z", "y", "x", nil, "z", "z", "x")},
+	)
+	defer rec.Release()
+	full, _ := encodeAll(t, 1<<20, allColumns(rec), rec)
+	fullCols := decodeChunk(t, full[0])
+	for _, span := range [][2]int64{{0, 11}, {3, 10}, {9, 11}, {1, 2}} {
+		t.Run(fmt.Sprintf("rows_%d_to_%d", span[0], span[1]), func(t *testing.T) {
+			slice := rec.NewSlice(span[0], span[1])
+			defer slice.Release()
+			docs, _ := encodeAll(t, 1<<20, allColumns(rec), slice)
+			got := decodeChunk(t, docs[0])
+			for c := range got {
+				want := fullCols[c][span[0]:span[1]]
+				if fmt.Sprint(got[c]) != fmt.Sprint(want) {
+					t.Errorf("column %d of the slice = %s, want %s", c, got[c], want)
+				}
+			}
+		})
+	}
+}
+
+func TestEncodeStats(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rec := newRecord(t, mem,
+		column{name: "price", typ: arrow.PrimitiveTypes.Float64, build: values[float64](math.NaN(), 1.5, math.Inf(1), math.Inf(-1), nil)},
+		column{name: "ratio", typ: arrow.PrimitiveTypes.Float32, build: values[float32](float32(0.5), float32(math.NaN()), nil, float32(1), float32(2))},
+		column{name: "half", typ: arrow.FixedWidthTypes.Float16, build: halfBits(0x3c00, 0x3c00, 0xfc00, 0x3c00, 0x3c00)},
+		column{name: "name", typ: arrow.BinaryTypes.String, build: stringValues("ok", "bad\xff", "two \xfe\xfd bad bytes", nil, "fine")},
+		column{name: "tag", typ: arrow.BinaryTypes.String, build: stringValues("a", "b", "c", "d", "e")},
+	)
+	defer rec.Release()
+	docs, stats := encodeAll(t, 1<<20, allColumns(rec), rec, rec)
+
+	want := EncodeStats{
+		Rows: 10, Chunks: 1, Bytes: int64(len(docs[0])),
+		NonFinite: 10, InvalidUTF8: 4,
+		NonFiniteByColumn:   map[string]int64{"price": 6, "ratio": 2, "half": 2},
+		InvalidUTF8ByColumn: map[string]int64{"name": 4},
+	}
+	if fmt.Sprint(stats) != fmt.Sprint(want) {
+		t.Errorf("Stats() = %+v\nwant      %+v", stats, want)
+	}
+	cols := decodeChunk(t, docs[0])
+	if got := string(cols[0][2]); got != "null" {
+		t.Errorf("+Inf rendered as %s, want null", got)
+	}
+	if got := string(cols[3][2]); got != `"two `+"\ufffd\ufffd"+` bad bytes"` {
+		t.Errorf("invalid UTF-8 rendered as %s, want each bad byte replaced by U+FFFD", got)
+	}
+}
+
+func TestNewEncoderErrors(t *testing.T) {
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "name", Type: arrow.BinaryTypes.String},
+		{Name: "blob", Type: arrow.BinaryTypes.Binary},
+		{Name: "day", Type: arrow.FixedWidthTypes.Date32},
+		{Name: "price", Type: arrow.PrimitiveTypes.Float64},
+		{Name: "big", Type: arrow.PrimitiveTypes.Uint64},
+	}, nil)
+	tests := []struct {
+		name      string
+		cols      []EncodeColumn
+		chunkSize int64
+		want      []string // substrings of the error
+	}{
+		{"string as INTEGER", []EncodeColumn{{Index: 0, Name: "name", Type: Integer}}, 1 << 20,
+			[]string{`column "name"`, "utf8", "cannot be pushed as INTEGER", "[STRING]"}},
+		{"date as DATETIME", []EncodeColumn{{Index: 2, Name: "day", Type: DateTime}}, 1 << 20,
+			[]string{`column "day"`, "date32", "DATETIME", "STRING DATE"}},
+		{"float as BIGINTEGER", []EncodeColumn{{Index: 3, Name: "price", Type: BigInteger}}, 1 << 20,
+			[]string{`column "price"`, "float64", "BIGINTEGER", "STRING DOUBLE BIGDECIMAL"}},
+		{"unknown dataType", []EncodeColumn{{Index: 3, Name: "price", Type: "MONEY"}}, 1 << 20,
+			[]string{`column "price"`, "MONEY"}},
+		{"binary", []EncodeColumn{{Index: 1, Name: "blob"}}, 1 << 20,
+			[]string{`column "blob"`, "binary", "col::text", "Parquet"}},
+		{"binary as STRING", []EncodeColumn{{Index: 1, Name: "blob", Type: String}}, 1 << 20,
+			[]string{`column "blob"`, "binary", "col::text"}},
+		{"uint64 without override", []EncodeColumn{{Index: 4, Name: "big"}}, 1 << 20,
+			[]string{`column "big"`, "uint64", "BIGINTEGER"}},
+		{"duplicate name", []EncodeColumn{{Index: 0, Name: "x"}, {Index: 2, Name: "x"}}, 1 << 20,
+			[]string{`column "x" appears twice`}},
+		{"index outside schema", []EncodeColumn{{Index: 5, Name: "ghost"}}, 1 << 20,
+			[]string{`column "ghost"`, "index 5", "5 fields"}},
+		{"no columns", nil, 1 << 20, []string{"no columns"}},
+		{"chunk size too small", []EncodeColumn{{Index: 0, Name: "name"}, {Index: 2, Name: "day"}}, 10,
+			[]string{"chunk size 10 bytes is too small", "2 columns", "15 bytes"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			enc, err := NewEncoder(schema, tt.cols, tt.chunkSize)
+			if err == nil {
+				t.Fatalf("NewEncoder(%v) = %v, want an error", tt.cols, enc)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("NewEncoder(%v) error = %q, want it to contain %q", tt.cols, err, w)
+				}
+			}
+		})
+	}
+}
+
+// writeErr writes recs through enc until one fails and returns that error.
+func writeErr(enc *Encoder, recs ...arrow.RecordBatch) error {
+	var docs [][]byte
+	for _, r := range recs {
+		if err := enc.Write(r, collect(&docs, nil)); err != nil {
+			return err
+		}
+	}
+	return enc.Flush(collect(&docs, nil))
+}
+
+func TestEncodeValueErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		col  column
+		want []string
+	}{
+		{"int64 above INTEGER", column{name: "qty", typ: arrow.PrimitiveTypes.Int64, override: Integer,
+			build: values[int64](int64(1), int64(3000000000))}, []string{`column "qty" row 4`, "value 3000000000", "INTEGER", "BIGINTEGER"}},
+		{"int64 below INTEGER", column{name: "qty", typ: arrow.PrimitiveTypes.Int64, override: Integer,
+			build: values[int64](int64(-2147483649), nil)}, []string{`column "qty" row 3`, "-2147483649"}},
+		{"uint32 above INTEGER", column{name: "n", typ: arrow.PrimitiveTypes.Uint32, override: Integer,
+			build: values[uint32](nil, uint32(math.MaxUint32))}, []string{`column "n" row 4`, "4294967295", "BIGINTEGER"}},
+		{"uint64 above BIGINTEGER", column{name: "n", typ: arrow.PrimitiveTypes.Uint64, override: BigInteger,
+			build: values[uint64](uint64(1), uint64(math.MaxUint64))}, []string{`column "n" row 4`, "18446744073709551615", "BIGDECIMAL or STRING"}},
+		{"time past midnight", column{name: "t", typ: arrow.FixedWidthTypes.Time32s,
+			build: values[arrow.Time32](arrow.Time32(0), arrow.Time32(86401))}, []string{`column "t" row 4`, "86401s", "24:00:00"}},
+		{"negative time", column{name: "t", typ: arrow.FixedWidthTypes.Time64us,
+			build: values[arrow.Time64](arrow.Time64(-1), nil)}, []string{`column "t" row 3`, "-1us"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			// The first record is fine: row numbers count across records.
+			ok := newRecord(t, mem, column{name: tt.col.name, typ: tt.col.typ, build: func(b array.Builder) { b.AppendNulls(2) }})
+			defer ok.Release()
+			bad := newRecord(t, mem, tt.col)
+			defer bad.Release()
+			enc, err := NewEncoder(ok.Schema(), encodeColumns(tt.col), 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = writeErr(enc, ok, bad)
+			if err == nil {
+				t.Fatal("Write succeeded, want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Write error = %q, want it to contain %q", err, w)
+				}
+			}
+			if again := writeErr(enc, ok); again == nil || again.Error() != err.Error() {
+				t.Errorf("Write after the error = %v, want the same error", again)
+			}
+		})
+	}
+}
+
+func TestEncodeRowTooBig(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rec := newRecord(t, mem,
+		column{name: "id", typ: arrow.PrimitiveTypes.Int64, build: values[int64](int64(1), int64(2), int64(3))},
+		column{name: "note", typ: arrow.BinaryTypes.String, build: stringValues("short", strings.Repeat("long ", 40), "short")},
+	)
+	defer rec.Release()
+	enc, err := NewEncoder(rec.Schema(), allColumns(rec), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs [][]byte
+	err = enc.Write(rec, collect(&docs, nil))
+	if err == nil {
+		t.Fatal("Write of a 200-byte row with a 100-byte chunk size succeeded, want an error")
+	}
+	for _, w := range []string{"row 2", "more than the chunk size of 100 bytes", `column "note" alone is 202 bytes`, "raise chunk_size"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("Write error = %q, want it to contain %q", err, w)
+		}
+	}
+	if len(docs) != 1 || string(docs[0]) != `[[1],["short"]]` {
+		t.Errorf("chunks before the error = %q, want the first row alone", docs)
+	}
+}
+
+func TestEncodeEmitError(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	recs := mixedRecords(t, mem, 500)
+	defer releaseAll(recs)
+	enc, err := NewEncoder(recs[0].Schema(), allColumns(recs[0]), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errUpload := errors.New("upload failed")
+	calls := 0
+	emit := func(ch *Chunk) error {
+		ch.Release()
+		calls++
+		if calls == 2 {
+			return errUpload
+		}
+		return nil
+	}
+	if err := enc.Write(recs[0], emit); !errors.Is(err, errUpload) {
+		t.Fatalf("Write = %v, want the emit error", err)
+	}
+	if calls != 2 {
+		t.Errorf("emit called %d times, want Write to stop at the failing call (2)", calls)
+	}
+	if err := enc.Flush(emit); !errors.Is(err, errUpload) {
+		t.Errorf("Flush after the emit error = %v, want the emit error again", err)
+	}
+}
+
+func TestEncodeSchemaMismatch(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	a := newRecord(t, mem, column{name: "n", typ: arrow.PrimitiveTypes.Int64, build: values[int64](int64(1))})
+	defer a.Release()
+	b := newRecord(t, mem, column{name: "n", typ: arrow.PrimitiveTypes.Int32, build: values[int32](int32(1))})
+	defer b.Release()
+	enc, err := NewEncoder(a.Schema(), allColumns(a), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = writeErr(enc, a, b)
+	if err == nil || !strings.Contains(err.Error(), `column "n": record has arrow type int32, the encoder was made for int64`) {
+		t.Errorf("Write of an int32 record to an int64 encoder = %v, want a type mismatch error naming the column", err)
+	}
+}
+
+func TestEncodeFlush(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rec := newRecord(t, mem, column{name: "n", typ: arrow.PrimitiveTypes.Int64, build: values[int64](int64(1), int64(2))})
+	defer rec.Release()
+	empty := rec.NewSlice(0, 0)
+	defer empty.Release()
+	enc, err := NewEncoder(rec.Schema(), allColumns(rec), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs [][]byte
+	if err := enc.Flush(collect(&docs, nil)); err != nil || len(docs) != 0 {
+		t.Fatalf("Flush of a new encoder = %v with %d chunks, want no chunk", err, len(docs))
+	}
+	if err := enc.Write(empty, collect(&docs, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Flush(collect(&docs, nil)); err != nil || len(docs) != 0 {
+		t.Fatalf("Flush after an empty record = %v with %d chunks, want no chunk", err, len(docs))
+	}
+	for range 2 {
+		if err := enc.Write(rec, collect(&docs, nil)); err != nil {
+			t.Fatal(err)
+		}
+		if err := enc.Flush(collect(&docs, nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(docs) != 2 || string(docs[0]) != "[[1,2]]" || string(docs[1]) != "[[1,2]]" {
+		t.Errorf("Write, Flush, Write, Flush gave chunks %q, want two chunks [[1,2]]", docs)
+	}
+}
+
+// TestEncodeConcurrentRelease uploads and releases chunks on other goroutines while the
+// encoder goes on filling recycled buffers; run it with -race.
+func TestEncodeConcurrentRelease(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	recs := mixedRecords(t, mem, 700, 300, 1000)
+	defer releaseAll(recs)
+	cols := allColumns(recs[0])
+	want, _ := encodeAll(t, 2000, cols, recs...)
+
+	enc, err := NewEncoder(recs[0].Schema(), cols, 2000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type job struct {
+		i  int
+		ch *Chunk
+	}
+	jobs := make(chan job)
+	got := make([][]byte, len(want))
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			for j := range jobs {
+				got[j.i] = j.ch.Bytes()
+				j.ch.Release()
+			}
+		})
+	}
+	n := 0
+	emit := func(ch *Chunk) error {
+		jobs <- job{n, ch}
+		n++
+		return nil
+	}
+	for _, r := range recs {
+		if err := enc.Write(r, emit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := enc.Flush(emit); err != nil {
+		t.Fatal(err)
+	}
+	close(jobs)
+	wg.Wait()
+	if n != len(want) {
+		t.Fatalf("got %d chunks, want %d", n, len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("chunk %d released concurrently = %.200s, want %.200s", i, got[i], want[i])
+		}
+	}
+}
+
+// TestEncodeAllocsPerChunk checks that recycled chunk buffers keep a steady pipeline
+// from allocating per value or per row.
+func TestEncodeAllocsPerChunk(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	recs := mixedRecords(t, mem, 5000)
+	defer releaseAll(recs)
+	enc, err := NewEncoder(recs[0].Schema(), allColumns(recs[0]), 16<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunks := 0
+	emit := func(ch *Chunk) error {
+		chunks++
+		ch.Release()
+		return nil
+	}
+	for range 3 { // warm up: buffers grow to size
+		if err := enc.Write(recs[0], emit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chunks = 0
+	allocs := testing.AllocsPerRun(10, func() {
+		if err := enc.Write(recs[0], emit); err != nil {
+			t.Fatal(err)
+		}
+	})
+	perChunk := allocs / (float64(chunks) / 11)
+	t.Logf("%.0f allocations per Write of 5000 rows, %.2f per chunk", allocs, perChunk)
+	if perChunk > 2 {
+		t.Errorf("%.2f allocations per chunk, want at most 2 (the Chunk itself)", perChunk)
 	}
 }
