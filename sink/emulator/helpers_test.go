@@ -9,6 +9,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -295,4 +296,16 @@ func rows(t testing.TB, srv *Server, dsID, table string) []string {
 		out[i] = string(b)
 	}
 	return out
+}
+
+// newTestServer serves srv on a loopback port until the test ends and returns its base URL.
+func newTestServer(t testing.TB, srv *Server) string {
+	t.Helper()
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	return ts.URL + "/MicroStrategyLibrary"
+}
+
+func writeFile(path, content string) error {
+	return os.WriteFile(path, []byte(content), 0o644)
 }
