@@ -267,6 +267,10 @@ func (s *suite) onlySucceededSaves(t *testing.T) {
 		if marks := mustWatermarks(t, st, "stock"); len(marks) != 0 {
 			t.Errorf("after a rejected FinishRun: stock watermarks = %v, want none", marks)
 		}
+		// All or nothing: the run's status did not change either.
+		if runs, err := st.UnfinishedRuns(ctx, "sales"); err != nil || len(runs) != 1 {
+			t.Errorf("after a rejected FinishRun: unfinished runs = %v, %v; want run %d still running", runIDs(runs), err, run.ID)
+		}
 	})
 }
 

@@ -1,0 +1,530 @@
+package pgstate
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cubesync/cubesync/jobs"
+)
+
+// slotRetention is how long claimed slots are kept behind a job's newest claim: far longer
+// than any catch-up window, so a slot is never claimed twice, and short enough that a job
+// running every second does not fill the table.
+const slotRetention = 30 * 24 * time.Hour
+
+// Store is the Postgres state store. It is safe for concurrent use.
+type Store struct {
+	pool     *pgxpool.Pool
+	lockConn *pgx.ConnConfig // for the dedicated connection of each Lock
+	logger   *slog.Logger
+	now      func() time.Time
+	host     string
+}
+
+// Option configures Open.
+type Option func(*Store)
+
+// WithClock sets the clock that stamps run ends, watermark updates, loaded files and claims.
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
+// Open connects to the database at dsn, applies the migrations it lacks and returns the
+// Store. logger receives the migrations applied and lock problems.
+func Open(ctx context.Context, dsn string, logger *slog.Logger, opts ...Option) (*Store, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, parseError(err)
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	s := &Store{logger: logger, now: time.Now, host: fmt.Sprintf("%s:%d", host, os.Getpid())}
+	for _, o := range opts {
+		o(s)
+	}
+	if err := migrate(ctx, cfg.ConnConfig.Copy(), logger); err != nil {
+		return nil, err
+	}
+	s.lockConn = cfg.ConnConfig.Copy()
+	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "cubesync"
+	}
+	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		return nil, connectError(err)
+	}
+	if err := s.pool.Ping(ctx); err != nil {
+		s.pool.Close()
+		return nil, connectError(err)
+	}
+	return s, nil
+}
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("state database: %w", err)
+	}
+	return nil
+}
+
+// Close closes the pool. Locks taken with Lock have connections of their own and stay held
+// until their unlock functions are called.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// Lock takes the job's lock: a session advisory lock on a connection opened for it and
+// closed by unlock. If the process dies, the connection ends and Postgres releases the lock.
+func (s *Store) Lock(ctx context.Context, job string) (func() error, error) {
+	if job == "" {
+		return nil, errors.New("job name is empty")
+	}
+	cfg := s.lockConn.Copy()
+	cfg.RuntimeParams["application_name"] = truncate("cubesync lock "+job+" by "+s.host, 63)
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, connectError(err)
+	}
+	key := lockKey("job", job)
+	var ok bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&ok); err != nil {
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("take the job's advisory lock: %w", err)
+	}
+	if !ok {
+		defer conn.Close(context.WithoutCancel(ctx))
+		if holder := lockHolder(ctx, conn, key); holder != "" {
+			return nil, fmt.Errorf("%w (held by %s)", jobs.ErrLocked, holder)
+		}
+		return nil, jobs.ErrLocked
+	}
+	var once sync.Once
+	var closeErr error
+	return func() error {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			// Closing the connection alone would release the lock; unlocking first lets a
+			// connection pooler that keeps server sessions open not keep the lock too.
+			if _, err := conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", key); err != nil {
+				s.logger.Warn("advisory unlock failed; closing the connection releases the lock", "job", job, "err", err)
+			}
+			if err := conn.Close(ctx); err != nil {
+				closeErr = fmt.Errorf("close the lock connection of job %q: %w", job, err)
+			}
+		})
+		return closeErr
+	}, nil
+}
+
+// lockHolder names the session holding the advisory lock key, from its application_name
+// ("cubesync lock JOB by HOST:PID"), or "" when it cannot be seen.
+func lockHolder(ctx context.Context, conn *pgx.Conn, key int64) string {
+	// A bigint advisory key shows in pg_locks as classid (high half), objid (low half) and
+	// objsubid 1.
+	u := uint64(key)
+	var app, addr string
+	err := conn.QueryRow(ctx, `
+		SELECT coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local')
+		FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+		WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+		  AND l.classid = $1 AND l.objid = $2 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+		uint32(u>>32), uint32(u)).Scan(&app, &addr)
+	if err != nil {
+		return ""
+	}
+	if app == "" {
+		return "a session from " + addr
+	}
+	return fmt.Sprintf("%q from %s", app, addr)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// stamp normalises a time to what timestamptz keeps: UTC, microseconds.
+func stamp(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+// nullTime is a time as a query parameter, the zero time as NULL.
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = stamp(t)
+	return &t
+}
+
+func fromNull(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// StartRun records r as a new running run. Started defaults to now and Host to this process.
+func (s *Store) StartRun(ctx context.Context, r jobs.Run) (jobs.Run, error) {
+	if r.Job == "" {
+		return jobs.Run{}, errors.New("job name is empty")
+	}
+	r.Status = jobs.StatusRunning
+	r.Scheduled = stamp(r.Scheduled)
+	r.Started = stamp(cmp.Or(r.Started, s.now()))
+	r.Ended = time.Time{}
+	r.Host = cmp.Or(r.Host, s.host)
+	err := s.pool.QueryRow(ctx, `
+		INSERT INTO cubesync.runs (job, trigger, scheduled_at, started_at, status, dataset_id, session_id, host)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+		r.Job, r.Trigger, nullTime(r.Scheduled), r.Started, r.Status, r.DatasetID, r.SessionID, r.Host).Scan(&r.ID)
+	if err != nil {
+		return jobs.Run{}, fmt.Errorf("insert run of job %q: %w", r.Job, err)
+	}
+	r.Rows, r.Bytes, r.Chunks, r.Error = 0, 0, 0, ""
+	return r, nil
+}
+
+// SetRunSession records the upload session run id opened.
+func (s *Store) SetRunSession(ctx context.Context, id int64, datasetID, sessionID string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE cubesync.runs SET dataset_id = $2, session_id = $3 WHERE id = $1`, id, datasetID, sessionID)
+	if err != nil {
+		return fmt.Errorf("update run %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("run %d: %w", id, jobs.ErrNotFound)
+	}
+	return nil
+}
+
+// FinishRun ends a running run. For a succeeded run the watermarks and loaded files are
+// saved in the same transaction as the run's status.
+func (s *Store) FinishRun(ctx context.Context, id int64, o jobs.Outcome) error {
+	if err := checkOutcome(o); err != nil {
+		return fmt.Errorf("run %d: %w", id, err)
+	}
+	now := stamp(s.now())
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var job string
+		err := tx.QueryRow(ctx, `
+			UPDATE cubesync.runs SET status = $2, ended_at = $3, rows = $4, bytes = $5, chunks = $6, error = $7
+			WHERE id = $1 AND status = 'running' RETURNING job`,
+			id, o.Status, now, o.Rows, o.Bytes, o.Chunks, o.Error).Scan(&job)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return notRunning(ctx, tx, id)
+		}
+		if err != nil {
+			return fmt.Errorf("update run %d: %w", id, err)
+		}
+		if o.Status != jobs.StatusSucceeded {
+			return nil
+		}
+		if err := saveWatermarks(ctx, tx, job, o.Watermarks, now); err != nil {
+			return fmt.Errorf("run %d: %w", id, err)
+		}
+		if err := saveFiles(ctx, tx, job, o.Files, now); err != nil {
+			return fmt.Errorf("run %d: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// notRunning explains why run id could not be finished.
+func notRunning(ctx context.Context, tx pgx.Tx, id int64) error {
+	var job, status string
+	err := tx.QueryRow(ctx, `SELECT job, status FROM cubesync.runs WHERE id = $1`, id).Scan(&job, &status)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("run %d: %w", id, jobs.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("read run %d: %w", id, err)
+	}
+	return fmt.Errorf("run %d of job %q is already %s", id, job, status)
+}
+
+// checkOutcome refuses an outcome whose status does not end a run.
+func checkOutcome(o jobs.Outcome) error {
+	switch o.Status {
+	case jobs.StatusSucceeded, jobs.StatusFailed, jobs.StatusInterrupted, jobs.StatusAbandoned, jobs.StatusSkipped:
+		return nil
+	}
+	return fmt.Errorf("status %q does not end a run (want %s, %s, %s, %s or %s)", o.Status,
+		jobs.StatusSucceeded, jobs.StatusFailed, jobs.StatusInterrupted, jobs.StatusAbandoned, jobs.StatusSkipped)
+}
+
+// sameJob checks a watermark or file of an outcome belongs to the run's job ("" means it).
+func sameJob(runJob, job, table string) error {
+	if job != "" && job != runJob {
+		return fmt.Errorf("table %q of job %q cannot be saved by a run of job %q", table, job, runJob)
+	}
+	return nil
+}
+
+func saveWatermarks(ctx context.Context, tx pgx.Tx, job string, marks []jobs.Watermark, now time.Time) error {
+	if len(marks) == 0 {
+		return nil
+	}
+	// One statement for all tables; the last watermark of a table wins, as one INSERT may
+	// not update the same row twice.
+	byTable := map[string]int{}
+	var tables, columns, kinds, values []string
+	var updated []time.Time
+	for _, w := range marks {
+		if err := sameJob(job, w.Job, w.Table); err != nil {
+			return err
+		}
+		if i, ok := byTable[w.Table]; ok {
+			columns[i], kinds[i], values[i], updated[i] = w.Column, w.Kind, w.Value, stamp(cmp.Or(w.Updated, now))
+			continue
+		}
+		byTable[w.Table] = len(tables)
+		tables = append(tables, w.Table)
+		columns = append(columns, w.Column)
+		kinds = append(kinds, w.Kind)
+		values = append(values, w.Value)
+		updated = append(updated, stamp(cmp.Or(w.Updated, now)))
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO cubesync.watermarks (job, table_name, column_name, kind, value, updated_at)
+		SELECT $1, t, c, k, v, u FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[]) AS x(t, c, k, v, u)
+		ON CONFLICT (job, table_name) DO UPDATE
+		SET column_name = excluded.column_name, kind = excluded.kind, value = excluded.value, updated_at = excluded.updated_at`,
+		job, tables, columns, kinds, values, updated)
+	if err != nil {
+		return fmt.Errorf("save watermarks of job %q: %w", job, err)
+	}
+	return nil
+}
+
+func saveFiles(ctx context.Context, tx pgx.Tx, job string, files []jobs.LoadedFile, now time.Time) error {
+	if len(files) == 0 {
+		return nil
+	}
+	type key struct{ table, path string }
+	at := map[key]int{}
+	var tables, paths, modTimes []string
+	var sizes []int64
+	var loaded []time.Time
+	for _, f := range files {
+		if err := sameJob(job, f.Job, f.Table); err != nil {
+			return err
+		}
+		k := key{f.Table, f.Path}
+		i, ok := at[k]
+		if !ok {
+			i = len(tables)
+			at[k] = i
+			tables, paths = append(tables, f.Table), append(paths, f.Path)
+			sizes, modTimes, loaded = append(sizes, 0), append(modTimes, ""), append(loaded, time.Time{})
+		}
+		sizes[i], modTimes[i], loaded[i] = f.Size, formatModTime(f.ModTime), stamp(cmp.Or(f.Loaded, now))
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO cubesync.loaded_files (job, table_name, path, size, mod_time, loaded_at)
+		SELECT $1, t, p, s, m, l FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[]) AS x(t, p, s, m, l)
+		ON CONFLICT (job, table_name, path) DO UPDATE
+		SET size = excluded.size, mod_time = excluded.mod_time, loaded_at = excluded.loaded_at`,
+		job, tables, paths, sizes, modTimes, loaded)
+	if err != nil {
+		return fmt.Errorf("save loaded files of job %q: %w", job, err)
+	}
+	return nil
+}
+
+// formatModTime keeps a file's modification time to the nanosecond, as text.
+func formatModTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+const runColumns = `id, job, trigger, scheduled_at, started_at, ended_at, status, dataset_id, session_id, rows, bytes, chunks, error, host`
+
+func scanRuns(rows pgx.Rows) ([]jobs.Run, error) {
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (jobs.Run, error) {
+		var r jobs.Run
+		var scheduled, ended *time.Time
+		err := row.Scan(&r.ID, &r.Job, &r.Trigger, &scheduled, &r.Started, &ended, &r.Status,
+			&r.DatasetID, &r.SessionID, &r.Rows, &r.Bytes, &r.Chunks, &r.Error, &r.Host)
+		r.Scheduled, r.Started, r.Ended = fromNull(scheduled), r.Started.UTC(), fromNull(ended)
+		return r, err
+	})
+}
+
+// UnfinishedRuns lists the job's runs still marked running, oldest first.
+func (s *Store) UnfinishedRuns(ctx context.Context, job string) ([]jobs.Run, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+runColumns+` FROM cubesync.runs WHERE job = $1 AND status = 'running' ORDER BY id`, job)
+	if err != nil {
+		return nil, fmt.Errorf("read unfinished runs of job %q: %w", job, err)
+	}
+	runs, err := scanRuns(rows)
+	if err != nil {
+		return nil, fmt.Errorf("read unfinished runs of job %q: %w", job, err)
+	}
+	return runs, nil
+}
+
+// Runs lists recent runs, newest first: of one job, or of every job when job is "". A limit
+// below 1 lists every run.
+func (s *Store) Runs(ctx context.Context, job string, limit int) ([]jobs.Run, error) {
+	var lim *int
+	if limit > 0 {
+		lim = &limit
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+runColumns+` FROM cubesync.runs WHERE $1 = '' OR job = $1 ORDER BY id DESC LIMIT $2`, job, lim)
+	if err != nil {
+		return nil, fmt.Errorf("read runs: %w", err)
+	}
+	runs, err := scanRuns(rows)
+	if err != nil {
+		return nil, fmt.Errorf("read runs: %w", err)
+	}
+	return runs, nil
+}
+
+// DatasetID returns the dataset the job created, or an error wrapping jobs.ErrNotFound.
+func (s *Store) DatasetID(ctx context.Context, job string) (string, error) {
+	var id string
+	err := s.pool.QueryRow(ctx, `SELECT dataset_id FROM cubesync.datasets WHERE job = $1`, job).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("dataset id of job %q: %w", job, jobs.ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read dataset id of job %q: %w", job, err)
+	}
+	return id, nil
+}
+
+// SetDatasetID remembers the dataset the job created.
+func (s *Store) SetDatasetID(ctx context.Context, job, datasetID string) error {
+	if job == "" || datasetID == "" {
+		return fmt.Errorf("set dataset id %q of job %q: both must be given", datasetID, job)
+	}
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO cubesync.datasets (job, dataset_id, updated_at) VALUES ($1, $2, $3)
+		ON CONFLICT (job) DO UPDATE SET dataset_id = excluded.dataset_id, updated_at = excluded.updated_at`,
+		job, datasetID, stamp(s.now()))
+	if err != nil {
+		return fmt.Errorf("save dataset id of job %q: %w", job, err)
+	}
+	return nil
+}
+
+// Watermarks returns the job's watermarks keyed by table name.
+func (s *Store) Watermarks(ctx context.Context, job string) (map[string]jobs.Watermark, error) {
+	rows, err := s.pool.Query(ctx, `SELECT job, table_name, column_name, kind, value, updated_at FROM cubesync.watermarks WHERE job = $1`, job)
+	if err != nil {
+		return nil, fmt.Errorf("read watermarks of job %q: %w", job, err)
+	}
+	marks, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (jobs.Watermark, error) {
+		var w jobs.Watermark
+		err := row.Scan(&w.Job, &w.Table, &w.Column, &w.Kind, &w.Value, &w.Updated)
+		w.Updated = w.Updated.UTC()
+		return w, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read watermarks of job %q: %w", job, err)
+	}
+	out := make(map[string]jobs.Watermark, len(marks))
+	for _, w := range marks {
+		out[w.Table] = w
+	}
+	return out, nil
+}
+
+// SetWatermark saves a table's watermark; Updated defaults to now.
+func (s *Store) SetWatermark(ctx context.Context, w jobs.Watermark) error {
+	if w.Job == "" || w.Table == "" {
+		return fmt.Errorf("set watermark of job %q table %q: both must be given", w.Job, w.Table)
+	}
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		return saveWatermarks(ctx, tx, w.Job, []jobs.Watermark{w}, stamp(s.now()))
+	})
+}
+
+// ClearWatermark forgets a table's watermark, or every table's when table is "".
+func (s *Store) ClearWatermark(ctx context.Context, job, table string) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM cubesync.watermarks WHERE job = $1 AND ($2 = '' OR table_name = $2)`, job, table)
+	if err != nil {
+		return fmt.Errorf("clear watermark of job %q: %w", job, err)
+	}
+	return nil
+}
+
+// LoadedFiles returns the files successful runs loaded for the table, keyed by path.
+func (s *Store) LoadedFiles(ctx context.Context, job, table string) (map[string]jobs.LoadedFile, error) {
+	rows, err := s.pool.Query(ctx, `SELECT path, size, mod_time, loaded_at FROM cubesync.loaded_files WHERE job = $1 AND table_name = $2`, job, table)
+	if err != nil {
+		return nil, fmt.Errorf("read loaded files of job %q table %q: %w", job, table, err)
+	}
+	files, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (jobs.LoadedFile, error) {
+		f := jobs.LoadedFile{Job: job, Table: table}
+		var mod string
+		if err := row.Scan(&f.Path, &f.Size, &mod, &f.Loaded); err != nil {
+			return f, err
+		}
+		f.Loaded = f.Loaded.UTC()
+		var err error
+		if f.ModTime, err = time.Parse(time.RFC3339Nano, mod); err != nil {
+			return f, fmt.Errorf("file %s: modification time %q is not RFC 3339", f.Path, mod)
+		}
+		return f, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read loaded files of job %q table %q: %w", job, table, err)
+	}
+	out := make(map[string]jobs.LoadedFile, len(files))
+	for _, f := range files {
+		out[f.Path] = f
+	}
+	return out, nil
+}
+
+// ClaimSlot records the slot (job, at) as claimed and reports whether this call claimed it:
+// of all replicas claiming a slot, exactly one gets true.
+func (s *Store) ClaimSlot(ctx context.Context, job string, at time.Time) (bool, error) {
+	if at.IsZero() {
+		return false, fmt.Errorf("claim slot of job %q: the slot time is zero", job)
+	}
+	at = stamp(at)
+	tag, err := s.pool.Exec(ctx, `
+		INSERT INTO cubesync.slots (job, scheduled_at, claimed_by, claimed_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT DO NOTHING`, job, at, s.host, stamp(s.now()))
+	if err != nil {
+		return false, fmt.Errorf("claim slot %s of job %q: %w", at.Format(time.RFC3339), job, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return false, nil
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM cubesync.slots WHERE job = $1 AND scheduled_at < $2`, job, at.Add(-slotRetention)); err != nil {
+		// The claim stands; old slots are removed by the next claim.
+		s.logger.Warn("remove old slots", "job", job, "err", err)
+	}
+	return true, nil
+}
+
+// LastSlot returns the latest slot claimed for the job, or the zero time.
+func (s *Store) LastSlot(ctx context.Context, job string) (time.Time, error) {
+	var last *time.Time
+	if err := s.pool.QueryRow(ctx, `SELECT max(scheduled_at) FROM cubesync.slots WHERE job = $1`, job).Scan(&last); err != nil {
+		return time.Time{}, fmt.Errorf("read last slot of job %q: %w", job, err)
+	}
+	return fromNull(last), nil
+}
+
+var _ jobs.Store = (*Store)(nil)
