@@ -149,7 +149,7 @@ func (d *Definition) Check(tables []ModelTable) error {
 				continue
 			}
 			if ok, kind := loadable(col.DataType, hc.DataType); !ok {
-				problems = append(problems, fmt.Sprintf("column %q of table %q is %s in the dataset but the job sends %s (override the column's type in the job)",
+				problems = append(problems, fmt.Sprintf("column %q of table %q is %s in the dataset but the job sends %s (change the column's type in the job, or cast it in the source)",
 					col.Name, want.Name, kind, col.DataType))
 			}
 		}
