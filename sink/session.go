@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -188,6 +189,9 @@ var errBodyDone = errors.New("chunk upload finished")
 
 const chunkBodySuffix = `"}`
 
+// pipeBuffer is the size of the writes from the base64 encoder into the request body.
+const pipeBuffer = 64 << 10
+
 func newChunkBody(table string, index int, ch *Chunk) *chunkBody {
 	name, _ := json.Marshal(table) // a string always marshals
 	prefix := `{"tableName":` + string(name) + `,"index":` + strconv.Itoa(index) + `,"data":"`
@@ -206,10 +210,16 @@ func (b *chunkBody) open() (io.ReadCloser, error) {
 	b.mu.Unlock()
 	go func() {
 		defer b.wg.Done()
-		enc := base64.NewEncoder(base64.StdEncoding, pw)
+		// The encoder writes 1 KiB at a time; buffering hands the pipe (and so the
+		// transport) large writes, which is several times faster than 1 KiB handoffs.
+		buf := bufio.NewWriterSize(pw, pipeBuffer)
+		enc := base64.NewEncoder(base64.StdEncoding, buf)
 		_, err := b.ch.WriteTo(enc)
 		if err == nil {
 			err = enc.Close() // flushes the last partial block and its padding
+		}
+		if err == nil {
+			err = buf.Flush()
 		}
 		pw.CloseWithError(err) // nil: the reader sees io.EOF
 	}()
