@@ -485,3 +485,26 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// BenchmarkPushEmulator measures a whole upload (client streaming, emulator decoding and
+// validating every value, rows discarded) of an orders chunk of 100k rows.
+func BenchmarkPushEmulator(b *testing.B) {
+	bb := setupE2E(b, emulator.Options{Discard: true})
+	ctx := context.Background()
+	s, err := bb.c.OpenSession(ctx, bb.dataset, e2eTables[:1])
+	if err != nil {
+		b.Fatal(err)
+	}
+	ch := ordersChunk(0, 100_000)
+	b.SetBytes(ch.Len())
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.Upload(ctx, "orders", ch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if err := s.Cancel(); err != nil {
+		b.Fatal(err)
+	}
+}
