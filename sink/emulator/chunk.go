@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -174,9 +173,12 @@ func dataError(err error) error {
 	var ce base64.CorruptInputError
 	var mbe *http.MaxBytesError
 	var ae *apiError
+	var se *syntaxError
 	switch {
 	case errors.As(err, &mbe), errors.As(err, &ae):
 		return err
+	case errors.As(err, &se):
+		return badInput("%s", se.Error())
 	case errors.As(err, &ce):
 		return badInput("data is not valid base64 (standard alphabet, with padding): illegal byte at offset %d", int64(ce))
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -192,137 +194,126 @@ type decodedChunk struct {
 }
 
 // decodeChunk reads the JSON array of arrays of one chunk from r and checks every value
-// against its column's dataType.
+// against its column's dataType. With discard it keeps nothing but the row count.
 func decodeChunk(ut *uploadTable, r io.Reader, discard bool) (*decodedChunk, error) {
-	dec := json.NewDecoder(r)
-	dec.UseNumber()
-	if err := expectDelim(dec, '[', "data must be a JSON array of arrays"); err != nil {
-		return nil, err
-	}
+	sc := newScanner(r)
+	keep := !discard
 	out := &decodedChunk{}
 	k := len(ut.pos)
+	c, err := sc.next()
+	if err == io.EOF {
+		return nil, badInput("data is empty: want a JSON array of arrays")
+	}
+	if err != nil {
+		return nil, dataError(err)
+	}
+	if c != '[' {
+		return nil, badInput("data must be a JSON array of arrays, got %q at its start", c)
+	}
+	// value reads one value of column position i, row rowNo (1-based).
+	value := func(first byte, i, rowNo int) (any, error) {
+		kd, err := sc.scalar(first)
+		if err != nil {
+			return nil, err
+		}
+		if kd == kindArray || kd == kindObject {
+			return nil, badInput("row %d column %q: nested arrays and objects are not values", rowNo, ut.names[i])
+		}
+		v, err := checkValue(ut.types[i], kd, sc.buf, keep)
+		if err != nil {
+			return nil, badInput("row %d column %q (%s): %v", rowNo, ut.names[i], ut.types[i], err)
+		}
+		return v, nil
+	}
 	if !ut.column {
-		for dec.More() {
+		err = sc.elements(func(first byte) error {
 			rowNo := out.n + 1
-			if err := expectDelim(dec, '[', fmt.Sprintf("row %d must be an array of %d values (ROW orientation)", rowNo, k)); err != nil {
-				return nil, err
+			if first != '[' {
+				return badInput("row %d must be an array of %d values (ROW orientation), got %q", rowNo, k, first)
 			}
 			var row []any
-			if !discard {
+			if keep {
 				row = make([]any, ut.width)
 			}
 			i := 0
-			for dec.More() {
+			err := sc.elements(func(first byte) error {
 				if i == k {
-					return nil, badInput("row %d has more than %d values (columns: %s)", rowNo, k, strings.Join(ut.names, ", "))
+					return badInput("row %d has more than %d values (columns: %s)", rowNo, k, strings.Join(ut.names, ", "))
 				}
-				v, err := checkedValue(dec, ut, i, rowNo)
+				v, err := value(first, i, rowNo)
 				if err != nil {
-					return nil, err
+					return err
 				}
-				if !discard {
+				if keep {
 					row[ut.pos[i]] = v
 				}
 				i++
-			}
-			if _, err := dec.Token(); err != nil {
-				return nil, dataError(err)
+				return nil
+			})
+			if err != nil {
+				return err
 			}
 			if i != k {
-				return nil, badInput("row %d has %d values, want %d (columns: %s)", rowNo, i, k, strings.Join(ut.names, ", "))
+				return badInput("row %d has %d values, want %d (columns: %s)", rowNo, i, k, strings.Join(ut.names, ", "))
 			}
-			if !discard {
+			if keep {
 				out.rows = append(out.rows, row)
 			}
 			out.n++
-		}
+			return nil
+		})
 	} else {
 		ci := 0
-		for dec.More() {
+		err = sc.elements(func(first byte) error {
 			if ci == k {
-				return nil, badInput("data has more than %d column arrays (columns: %s)", k, strings.Join(ut.names, ", "))
+				return badInput("data has more than %d column arrays (columns: %s)", k, strings.Join(ut.names, ", "))
 			}
-			if err := expectDelim(dec, '[', fmt.Sprintf("column %q must be an array of values (COLUMN orientation)", ut.names[ci])); err != nil {
-				return nil, err
+			if first != '[' {
+				return badInput("column %q must be an array of values (COLUMN orientation), got %q", ut.names[ci], first)
 			}
 			n := 0
-			for dec.More() {
+			err := sc.elements(func(first byte) error {
 				if ci > 0 && n == out.n {
-					return nil, badInput("column %q has more values than column %q (%d): every column array must have the same length", ut.names[ci], ut.names[0], out.n)
+					return badInput("column %q has more values than column %q (%d): every column array must have the same length", ut.names[ci], ut.names[0], out.n)
 				}
-				v, err := checkedValue(dec, ut, ci, n+1)
+				v, err := value(first, ci, n+1)
 				if err != nil {
-					return nil, err
+					return err
 				}
-				if !discard {
+				if keep {
 					if ci == 0 {
 						out.rows = append(out.rows, make([]any, ut.width))
 					}
 					out.rows[n][ut.pos[ci]] = v
 				}
 				n++
-			}
-			if _, err := dec.Token(); err != nil {
-				return nil, dataError(err)
+				return nil
+			})
+			if err != nil {
+				return err
 			}
 			if ci == 0 {
 				out.n = n
 			} else if n != out.n {
-				return nil, badInput("column %q has %d values, column %q has %d: every column array must have the same length", ut.names[ci], n, ut.names[0], out.n)
+				return badInput("column %q has %d values, column %q has %d: every column array must have the same length", ut.names[ci], n, ut.names[0], out.n)
 			}
 			ci++
-		}
-		if ci != k {
-			return nil, badInput("data has %d column arrays, want %d (columns: %s)", ci, k, strings.Join(ut.names, ", "))
+			return nil
+		})
+		if err == nil && ci != k {
+			err = badInput("data has %d column arrays, want %d (columns: %s)", ci, k, strings.Join(ut.names, ", "))
 		}
 	}
-	if _, err := dec.Token(); err != nil {
+	if err != nil {
 		return nil, dataError(err)
 	}
-	if _, err := dec.Token(); err != io.EOF {
+	if c, err := sc.next(); err != io.EOF {
 		if err != nil {
 			return nil, dataError(err)
 		}
-		return nil, badInput("Invalid JSON: data has more after its array of arrays")
+		return nil, badInput("Invalid JSON: data has more after its array of arrays (%q)", c)
 	}
 	return out, nil
-}
-
-func expectDelim(dec *json.Decoder, want json.Delim, msg string) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return dataError(err)
-	}
-	if d, ok := tok.(json.Delim); !ok || d != want {
-		return badInput("%s, got %s", msg, tokenText(tok))
-	}
-	return nil
-}
-
-func tokenText(tok any) string {
-	switch v := tok.(type) {
-	case json.Delim:
-		return string(v)
-	case nil:
-		return "null"
-	}
-	return describe(tok)
-}
-
-// checkedValue reads value number i (0-based position) of row rowNo and checks it.
-func checkedValue(dec *json.Decoder, ut *uploadTable, i, rowNo int) (any, error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, dataError(err)
-	}
-	if _, ok := tok.(json.Delim); ok {
-		return nil, badInput("row %d column %q: nested arrays and objects are not values", rowNo, ut.names[i])
-	}
-	v, err := checkValue(ut.types[i], tok)
-	if err != nil {
-		return nil, badInput("row %d column %q (%s): %v", rowNo, ut.names[i], ut.types[i], err)
-	}
-	return v, nil
 }
 
 // envelope parses the small JSON object around a chunk's data.

@@ -115,7 +115,7 @@ func TestChunkValidation(t *testing.T) {
 		{"envelope not JSON", rowTable, `tableName=t`, 400, "ERR006", []string{"Invalid JSON"}},
 		{"body cut short", rowTable, `{"tableName":"t","index":1,"data":"` + good[:8], 400, "ERR006", nil},
 		{"bad base64", rowTable, `{"tableName":"t","index":1,"data":"W1s*XV0="}`, 400, "ERR006", []string{"base64"}},
-		{"base64 without padding", rowTable, `{"tableName":"t","index":1,"data":"` + strings.TrimRight(b64(`[[1]]`), "=") + `"}`, 400, "ERR006", []string{"base64"}},
+		{"base64 without padding", rowTable, `{"tableName":"t","index":1,"data":"` + strings.TrimRight(b64(`[]`), "=") + `"}`, 400, "ERR006", []string{"base64"}},
 		{"data not JSON", rowTable, `{"tableName":"t","index":1,"data":"` + b64(`[[1,`) + `"}`, 400, "ERR006", []string{`table "t" chunk 1`}},
 		{"data not an array", rowTable, `{"tableName":"t","index":1,"data":"` + b64(`{"a":1}`) + `"}`, 400, "ERR006", []string{"array of arrays"}},
 		{"trailing data", rowTable, `{"tableName":"t","index":1,"data":"` + b64("["+typesRow("", "")+"] []") + `"}`, 400, "ERR006", []string{"more after"}},

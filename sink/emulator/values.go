@@ -10,86 +10,145 @@ import (
 	"github.com/cubesync/cubesync/sink"
 )
 
-// checkValue validates one chunk value against its column's dataType and returns the value to
-// store: numbers as json.Number (their exact text), strings, bools, nil. DATE values are
-// zero-padded.
-func checkValue(t sink.DataType, v any) (any, error) {
-	if v == nil {
+// checkValue validates one scanned chunk value (its kind and text) against its column's
+// dataType and, when keep is set, returns the value to store: numbers as json.Number (their
+// exact text), strings, bools, nil. DATE values are zero-padded.
+func checkValue(t sink.DataType, k kind, raw []byte, keep bool) (any, error) {
+	if k == kindNull {
 		return nil, nil
 	}
 	switch t {
 	case sink.String:
-		if _, ok := v.(string); !ok {
-			return nil, fmt.Errorf("want a JSON string, got %s", describe(v))
+		if k != kindString {
+			return nil, fmt.Errorf("want a JSON string, got %s", describe(k, raw))
 		}
-		return v, nil
+		if !keep {
+			return nil, nil
+		}
+		return string(raw), nil
 	case sink.Integer, sink.BigInteger:
-		n, ok := v.(json.Number)
-		if !ok {
-			return nil, fmt.Errorf("want a JSON number, got %s", describe(v))
+		if k != kindNumber {
+			return nil, fmt.Errorf("want a JSON number, got %s", describe(k, raw))
 		}
 		bits, name := 32, "INTEGER (32-bit)"
 		if t == sink.BigInteger {
 			bits, name = 64, "BIGINTEGER (64-bit)"
 		}
-		if _, err := strconv.ParseInt(n.String(), 10, bits); err != nil {
-			if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
-				return nil, fmt.Errorf("%s is out of range for %s", n, name)
-			}
-			return nil, fmt.Errorf("%s is not a whole number", n)
+		if !wholeNumber(raw) {
+			return nil, fmt.Errorf("%s is not a whole number", raw)
 		}
-		return n, nil
+		if _, ok := parseInt(raw, bits); !ok {
+			return nil, fmt.Errorf("%s is out of range for %s", raw, name)
+		}
 	case sink.Double:
-		n, ok := v.(json.Number)
-		if !ok {
-			return nil, fmt.Errorf("want a JSON number, got %s", describe(v))
+		if k != kindNumber {
+			return nil, fmt.Errorf("want a JSON number, got %s", describe(k, raw))
 		}
-		f, err := strconv.ParseFloat(n.String(), 64)
-		if err != nil || math.IsInf(f, 0) {
-			return nil, fmt.Errorf("%s is out of range for DOUBLE", n)
+		if len(raw) > 300 || !plainDecimal(raw) {
+			if f, err := strconv.ParseFloat(string(raw), 64); err != nil || math.IsInf(f, 0) {
+				return nil, fmt.Errorf("%s is out of range for DOUBLE", raw)
+			}
 		}
-		return n, nil
 	case sink.BigDecimal:
-		n, ok := v.(json.Number)
-		if !ok {
-			return nil, fmt.Errorf("want a JSON number, got %s", describe(v))
+		if k != kindNumber {
+			return nil, fmt.Errorf("want a JSON number, got %s", describe(k, raw))
 		}
-		return n, nil // json.Decoder has checked the number syntax; the text is kept exactly
+		// The scanner has checked the number syntax; the text is kept exactly.
 	case sink.Bool:
-		if _, ok := v.(bool); !ok {
-			return nil, fmt.Errorf("want true or false, got %s", describe(v))
+		switch k {
+		case kindTrue:
+			return true, nil
+		case kindFalse:
+			return false, nil
 		}
-		return v, nil
+		return nil, fmt.Errorf("want true or false, got %s", describe(k, raw))
 	case sink.Date, sink.Time, sink.DateTime:
-		s, ok := v.(string)
-		if !ok {
-			return nil, fmt.Errorf("want an ISO 8601 string, got %s", describe(v))
+		if k != kindString {
+			return nil, fmt.Errorf("want an ISO 8601 string, got %s", describe(k, raw))
 		}
+		v := string(raw)
 		switch t {
 		case sink.Date:
-			return parseDate(s)
+			return parseDate(v)
 		case sink.Time:
-			return s, parseTime(s)
+			return v, parseTime(v)
 		default:
-			return s, parseDateTime(s)
+			return v, parseDateTime(v)
 		}
+	default:
+		return nil, fmt.Errorf("unknown dataType %q", t)
 	}
-	return nil, fmt.Errorf("unknown dataType %q", t)
+	if !keep {
+		return nil, nil
+	}
+	return json.Number(raw), nil
 }
 
-func describe(v any) string {
-	switch v := v.(type) {
-	case string:
-		if len(v) > 40 {
-			v = v[:40] + "…"
+// wholeNumber reports whether a JSON number has no fraction and no exponent.
+func wholeNumber(raw []byte) bool {
+	for _, c := range raw {
+		if c == '.' || c == 'e' || c == 'E' {
+			return false
 		}
-		return fmt.Sprintf("the string %q", v)
-	case json.Number:
-		return "the number " + v.String()
-	case bool:
-		return fmt.Sprintf("the boolean %t", v)
 	}
-	return fmt.Sprintf("%v", v)
+	return true
+}
+
+// plainDecimal reports whether a JSON number has no exponent; such a number of at most 300
+// characters is always within DOUBLE's range.
+func plainDecimal(raw []byte) bool {
+	for _, c := range raw {
+		if c == 'e' || c == 'E' {
+			return false
+		}
+	}
+	return true
+}
+
+// parseInt parses a whole JSON number into an integer of bits bits without allocating.
+func parseInt(raw []byte, bits int) (int64, bool) {
+	neg := len(raw) > 0 && raw[0] == '-'
+	if neg {
+		raw = raw[1:]
+	}
+	limit := uint64(1) << (bits - 1) // magnitude of the minimum
+	if !neg {
+		limit--
+	}
+	var n uint64
+	for _, c := range raw {
+		d := uint64(c - '0')
+		if n > (limit-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	if neg {
+		return -int64(n), true // -(1<<63) wraps to itself, which is right
+	}
+	return int64(n), true
+}
+
+func describe(k kind, raw []byte) string {
+	switch k {
+	case kindString:
+		s := string(raw)
+		if len(s) > 40 {
+			s = s[:40] + "…"
+		}
+		return fmt.Sprintf("the string %q", s)
+	case kindNumber:
+		return "the number " + string(raw)
+	case kindTrue:
+		return "the boolean true"
+	case kindFalse:
+		return "the boolean false"
+	case kindArray:
+		return "an array"
+	case kindObject:
+		return "an object"
+	}
+	return "null"
 }
 
 // parseDate accepts YYYY-MM-DD, also with one-digit month and day as in MicroStrategy's own
