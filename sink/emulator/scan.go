@@ -40,7 +40,9 @@ type syntaxError struct {
 	msg string
 }
 
-func (e *syntaxError) Error() string { return fmt.Sprintf("Invalid JSON in data at byte %d: %s", e.off, e.msg) }
+func (e *syntaxError) Error() string {
+	return fmt.Sprintf("Invalid JSON in data at byte %d: %s", e.off, e.msg)
+}
 
 func (s *scanner) fail(format string, args ...any) error {
 	return &syntaxError{off: s.off, msg: fmt.Sprintf(format, args...)}
