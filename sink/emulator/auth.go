@@ -51,6 +51,11 @@ func (s *Server) handleLogin(w http.ResponseWriter, req *request) error {
 		l.username = "api-token-user" // the token itself is a secret
 	}
 	s.mu.Lock()
+	for token, old := range s.logins { // forget timed-out logins
+		if l.lastUsed.Sub(old.lastUsed) > s.opts.SessionIdle {
+			delete(s.logins, token)
+		}
+	}
 	s.logins[l.token] = l
 	s.mu.Unlock()
 	w.Header().Set("X-MSTR-AuthToken", l.token)

@@ -144,7 +144,7 @@ func (s *Server) handlePut(w http.ResponseWriter, req *request) error {
 	switch {
 	case s.uploads[u.id] != u:
 		return notFound("upload session %s was cancelled while the chunk was being received", u.id)
-	case u.published:
+	case u.published || u.ended:
 		return badInput("upload session %s was published while the chunk was being received", u.id)
 	}
 	u.table(tableName).chunks[index] = chunk.rows

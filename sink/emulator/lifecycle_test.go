@@ -321,6 +321,12 @@ func TestRoutes(t *testing.T) {
 			wantError(t, bare.send(tt.method, tt.path, nil, nil), tt.status, tt.code)
 		})
 	}
+	t.Run("405 says what is allowed", func(t *testing.T) {
+		resp := bare.send("GET", "/api/datasets/"+ds+"/uploadSessions/X/publish", nil, nil)
+		if got := resp.header.Get("Allow"); got != "POST" {
+			t.Errorf("Allow = %q, want POST", got)
+		}
+	})
 	t.Run("both base URLs", func(t *testing.T) {
 		bare.must(http.StatusOK, "GET", "/api/datasets/"+ds+"?fields=tables", nil)
 		bare.must(http.StatusOK, "GET", "/MicroStrategyLibrary/api/datasets/"+ds+"?fields=tables", nil)

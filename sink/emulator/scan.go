@@ -112,6 +112,9 @@ func (s *scanner) elements(each func(first byte) error) error {
 		if c, err = s.nextInData(); err != nil {
 			return err
 		}
+		if c == ']' {
+			return s.fail("trailing comma in an array")
+		}
 	}
 }
 

@@ -141,9 +141,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, notFound("HTTP 404 Not Found: %s (the API is served under /MicroStrategyLibrary/api/ and /api/)", r.URL.Path))
 		return
 	}
-	rt, params, apiErr := match(s.routes, r.Method, strings.Trim(path, "/"))
+	rt, params, allowed, apiErr := match(s.routes, r.Method, strings.Trim(path, "/"))
 	if apiErr != nil {
 		drain(r)
+		if len(allowed) > 0 {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+		}
 		writeError(w, apiErr)
 		return
 	}
@@ -250,7 +253,7 @@ func (s *Server) apiRoutes() []route {
 // match finds the route for method and path (without the /api/ prefix). Among routes
 // matching the path, those with the most literal segments win, so "datasets/models" is not
 // taken for the dataset "models". A path that matches with another method is a 405.
-func match(routes []route, method, path string) (*route, map[string]string, *apiError) {
+func match(routes []route, method, path string) (*route, map[string]string, []string, *apiError) {
 	segs := strings.Split(path, "/")
 	best := -1
 	var candidates []*route
@@ -268,18 +271,18 @@ func match(routes []route, method, path string) (*route, map[string]string, *api
 		}
 	}
 	if len(candidates) == 0 {
-		return nil, nil, notFound("HTTP 404 Not Found: no endpoint /api/%s", path)
+		return nil, nil, nil, notFound("HTTP 404 Not Found: no endpoint /api/%s", path)
 	}
 	var allowed []string
 	for _, rt := range candidates {
 		if rt.method == method {
 			params := map[string]string{}
 			matchPattern(rt.pattern, segs, params)
-			return rt, params, nil
+			return rt, params, nil, nil
 		}
 		allowed = append(allowed, rt.method)
 	}
-	return nil, nil, errorf(http.StatusMethodNotAllowed, "ERR001", "HTTP 405 Method Not Allowed: %s /api/%s (allowed: %s)", method, path, strings.Join(allowed, ", "))
+	return nil, nil, allowed, errorf(http.StatusMethodNotAllowed, "ERR001", "HTTP 405 Method Not Allowed: %s /api/%s (allowed: %s)", method, path, strings.Join(allowed, ", "))
 }
 
 func matchPattern(pattern, segs []string, params map[string]string) (literals int, ok bool) {

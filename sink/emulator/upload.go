@@ -26,8 +26,9 @@ type upload struct {
 	tables    []*uploadTable
 	status    int
 	message   string
-	published bool // publish was requested
-	ended     bool // cancelled, or its publish has completed
+	published bool      // publish was requested
+	ended     bool      // cancelled, or its publish has completed
+	endedAt   time.Time // when it ended, to forget it after a while
 }
 
 // uploadTable is one table of an upload session and the chunks received for it.
@@ -86,6 +87,7 @@ func (s *Server) handleOpenSession(w http.ResponseWriter, req *request) error {
 	if sid, ok := s.openUpload[d.ID]; ok {
 		return errorf(http.StatusConflict, "ERR006", "dataset %q already has an open upload session %s: publish it or cancel it with DELETE before opening another", d.Name, sid)
 	}
+	s.forgetEndedUploads()
 	u := &upload{id: newID(), datasetID: d.ID}
 	for i, bt := range body.Tables {
 		t := d.table(bt.Name)
@@ -170,7 +172,7 @@ func (s *Server) endUpload(u *upload, status int, message string) {
 	if u == nil {
 		return
 	}
-	u.ended = true
+	u.ended, u.endedAt = true, s.now()
 	u.status, u.message = status, message
 	for _, t := range u.tables {
 		t.chunks = nil
@@ -180,6 +182,17 @@ func (s *Server) endUpload(u *upload, status int, message string) {
 	}
 	if status == statusCancelled {
 		delete(s.uploads, u.id)
+	}
+}
+
+// forgetEndedUploads drops sessions that ended longer ago than the session idle timeout, so
+// a long-running emulator does not grow without bound. Called under s.mu.
+func (s *Server) forgetEndedUploads() {
+	cutoff := s.now().Add(-s.opts.SessionIdle)
+	for id, u := range s.uploads {
+		if u.ended && u.endedAt.Before(cutoff) {
+			delete(s.uploads, id)
+		}
 	}
 }
 

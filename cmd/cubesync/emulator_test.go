@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while the command writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestEmulatorCommand(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	e := &env{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, e, []string{"emulator", "--listen", "127.0.0.1:0", "--user", "alice:pw", "--log-format", "json", "--data-dir", t.TempDir()})
+	}()
+
+	var base string
+	re := regexp.MustCompile(`http://127\.0\.0\.1:\d+/MicroStrategyLibrary`)
+	for deadline := time.Now().Add(10 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		base = re.FindString(stdout.String())
+	}
+	if base == "" {
+		t.Fatalf("no base URL printed; stdout %q, stderr %q", stdout.String(), stderr.String())
+	}
+	login := func(body string) int {
+		resp, err := http.Post(base+"/api/auth/login", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := login(`{"username":"alice","password":"pw","loginMode":1}`); got != http.StatusNoContent {
+		t.Errorf("login as a --user: status %d, want 204", got)
+	}
+	if got := login(`{"username":"alice","password":"wrong","loginMode":1}`); got != http.StatusUnauthorized {
+		t.Errorf("login with a wrong password: status %d, want 401", got)
+	}
+
+	cancel() // as SIGINT does through the root context
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Errorf("exit code after shutdown = %d, want 0; stderr %s", code, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("emulator did not shut down")
+	}
+	if strings.Contains(stderr.String(), `"wrong"`) || strings.Contains(stderr.String(), "pw") {
+		t.Errorf("logs repeat a password: %s", stderr.String())
+	}
+}
+
+func TestEmulatorCommandUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"emulator", "--log-format", "xml"},
+		{"emulator", "--user", "nocolon"},
+		{"emulator", "--publish-delay", "-1s"},
+		{"emulator", "extra"},
+	} {
+		t.Run(strings.Join(args[1:], " "), func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			e := &env{stdout: &out, stderr: &errOut, getenv: func(string) string { return "" }}
+			if code := Run(context.Background(), e, args); code != exitUsage {
+				t.Errorf("exit code %d, want %d; stderr %s", code, exitUsage, errOut.String())
+			}
+		})
+	}
+}
