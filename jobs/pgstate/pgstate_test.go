@@ -1,0 +1,171 @@
+package pgstate_test
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cubesync/cubesync/internal/pgtest"
+	"github.com/cubesync/cubesync/jobs"
+	"github.com/cubesync/cubesync/jobs/pgstate"
+	"github.com/cubesync/cubesync/jobs/storetest"
+	"github.com/cubesync/cubesync/migrations"
+)
+
+func TestMain(m *testing.M) { pgtest.Run(m) }
+
+func TestConformance(t *testing.T) {
+	dsn := storetest.PerTest(func(t *testing.T) string { return pgtest.DSN(t) })
+	storetest.Run(t, func(t *testing.T) jobs.Store {
+		t.Helper()
+		return open(t, dsn(t))
+	})
+}
+
+func open(t *testing.T, dsn string) *pgstate.Store {
+	t.Helper()
+	s, err := pgstate.Open(context.Background(), dsn, testLogger(t))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+func connect(t *testing.T, dsn string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatalf("connect to the test database: %v", err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// TestMigrateConcurrently starts several processes' worth of migrations on one empty
+// database at the same moment: every one must succeed and the schema be applied once.
+func TestMigrateConcurrently(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	const migrators = 3
+	errs := make([]error, migrators)
+	var wg sync.WaitGroup
+	for i := range migrators {
+		wg.Go(func() { errs[i] = pgstate.Migrate(ctx, dsn) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Migrate %d of %d concurrent: %v", i+1, migrators, err)
+		}
+	}
+
+	files, err := fs.Glob(migrations.FS, "*.sql")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("embedded migrations: %v, %v", files, err)
+	}
+	conn := connect(t, dsn)
+	var applied, latest int64
+	err = conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE version_id > 0), max(version_id) FROM cubesync.goose_db_version WHERE is_applied`).Scan(&applied, &latest)
+	if err != nil {
+		t.Fatalf("read goose version table: %v", err)
+	}
+	if applied != int64(len(files)) {
+		t.Errorf("after %d concurrent Migrate: %d migrations recorded, want each of the %d files once", migrators, applied, len(files))
+	}
+	for _, table := range []string{"runs", "watermarks", "datasets", "loaded_files", "slots"} {
+		var exists bool
+		if err := conn.QueryRow(ctx, `SELECT to_regclass('cubesync.' || $1) IS NOT NULL`, table).Scan(&exists); err != nil || !exists {
+			t.Errorf("table cubesync.%s exists = %v (%v), want it created", table, exists, err)
+		}
+	}
+
+	if err := pgstate.Migrate(ctx, dsn); err != nil {
+		t.Errorf("Migrate on an up-to-date schema: %v", err)
+	}
+}
+
+// TestLockReleasedWhenConnectionDies kills the backend of the connection holding a job's
+// lock, as a replica's death or a network cut would: the lock must be free afterwards.
+func TestLockReleasedWhenConnectionDies(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	holder, other := open(t, dsn), open(t, dsn)
+	if _, err := holder.Lock(ctx, "sales"); err != nil {
+		t.Fatalf("Lock(sales): %v", err)
+	}
+
+	_, err := other.Lock(ctx, "sales")
+	if !errors.Is(err, jobs.ErrLocked) {
+		t.Fatalf("Lock(sales) while held: err = %v, want ErrLocked", err)
+	}
+	if !strings.Contains(err.Error(), "cubesync lock sales by ") {
+		t.Errorf("refusal %q does not say who holds the lock", err)
+	}
+
+	conn := connect(t, dsn)
+	var pid int32
+	err = conn.QueryRow(ctx, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&pid)
+	if err != nil {
+		t.Fatalf("find the session holding the lock: %v", err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
+		t.Fatalf("terminate the lock's session: %v", err)
+	}
+
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		unlock, err := other.Lock(ctx, "sales")
+		if err == nil {
+			if err := unlock(); err != nil {
+				t.Errorf("unlock: %v", err)
+			}
+			return
+		}
+		if !errors.Is(err, jobs.ErrLocked) || time.Now().After(deadline) {
+			t.Fatalf("Lock(sales) after the holding session was terminated: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestSecretsStayOutOfErrors opens bad DSNs carrying a password.
+func TestSecretsStayOutOfErrors(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const secret = "s3cr3t-pw"
+	tests := []struct {
+		name string
+		dsn  string
+	}{
+		{"unparseable port", "postgres://cubesync:" + secret + "@127.0.0.1:notaport/state"},
+		{"nothing listening", "postgres://cubesync:" + secret + "@127.0.0.1:1/state?connect_timeout=2"},
+		{"key=value", "host=127.0.0.1 port=1 user=cubesync password=" + secret + " dbname=state connect_timeout=2"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for what, err := range map[string]error{
+				"Open":    func() error { _, err := pgstate.Open(ctx, tc.dsn, testLogger(t)); return err }(),
+				"Migrate": pgstate.Migrate(ctx, tc.dsn),
+			} {
+				if err == nil {
+					t.Errorf("%s(%s): err = nil, want an error", what, tc.name)
+				} else if strings.Contains(err.Error(), secret) {
+					t.Errorf("%s(%s) error shows the password: %v", what, tc.name, err)
+				}
+			}
+		})
+	}
+}
