@@ -29,10 +29,11 @@ var ErrServeRunning = errors.New("another cubesync serve uses this state directo
 // Store is the local state store: a directory of files. It is safe for concurrent use by
 // several goroutines and several processes.
 type Store struct {
-	dir     string
-	now     func() time.Time
-	host    string
-	history int
+	dir      string
+	now      func() time.Time
+	host     string
+	history  int
+	maxSlots int // claimed slots kept per job
 
 	mu       sync.Mutex
 	runJob   map[int64]string // job of the runs seen by this Store, to find their file
@@ -52,7 +53,7 @@ func WithHistory(n int) Option { return func(s *Store) { s.history = n } }
 
 // Open opens the state store in dir, creating the directory if needed.
 func Open(dir string, opts ...Option) (*Store, error) {
-	s := &Store{dir: dir, now: time.Now, history: DefaultHistory, runJob: map[int64]string{}}
+	s := &Store{dir: dir, now: time.Now, history: DefaultHistory, maxSlots: maxSlots, runJob: map[int64]string{}}
 	for _, o := range opts {
 		o(s)
 	}

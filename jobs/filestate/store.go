@@ -483,11 +483,11 @@ func (s *Store) ClaimSlot(ctx context.Context, job string, at time.Time) (bool, 
 	claimed := false
 	err := s.update(ctx, job, func(jf *jobFile) error {
 		i, found := slices.BinarySearchFunc(jf.Slots, at, func(r slotRecord, at time.Time) int { return r.At.Compare(at) })
-		if found || (i == 0 && len(jf.Slots) >= maxSlots) {
+		if found || (i == 0 && len(jf.Slots) >= s.maxSlots) {
 			return errUnchanged
 		}
 		jf.Slots = slices.Insert(jf.Slots, i, slotRecord{At: at, ClaimedBy: s.host, ClaimedAt: stamp(s.now())})
-		if n := len(jf.Slots) - maxSlots; n > 0 {
+		if n := len(jf.Slots) - s.maxSlots; n > 0 {
 			jf.Slots = slices.Delete(jf.Slots, 0, n)
 		}
 		claimed = true

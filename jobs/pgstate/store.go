@@ -386,7 +386,13 @@ func (s *Store) Runs(ctx context.Context, job string, limit int) ([]jobs.Run, er
 	if limit > 0 {
 		lim = &limit
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+runColumns+` FROM cubesync.runs WHERE $1 = '' OR job = $1 ORDER BY id DESC LIMIT $2`, job, lim)
+	// Two statements rather than "$1 = '' OR job = $1", which would keep the planner from
+	// the (job, id) index.
+	query, args := `SELECT `+runColumns+` FROM cubesync.runs ORDER BY id DESC LIMIT $1`, []any{lim}
+	if job != "" {
+		query, args = `SELECT `+runColumns+` FROM cubesync.runs WHERE job = $2 ORDER BY id DESC LIMIT $1`, []any{lim, job}
+	}
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read runs: %w", err)
 	}
