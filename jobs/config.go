@@ -1,0 +1,260 @@
+package jobs
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/robfig/cron/v3"
+
+	"github.com/cubesync/cubesync/sink"
+
+	// Schedules name zones with CRON_TZ=; embedding the zone database makes them resolve the
+	// same in a scratch container as on a laptop, and validate agrees with serve.
+	_ "time/tzdata"
+)
+
+// Config is a parsed and validated jobs.toml: every reference resolved, every default
+// applied, every relative path resolved against the config file's directory.
+type Config struct {
+	File     string // the path as given
+	Dir      string // the directory of the config file
+	State    State
+	Targets  map[string]*Target
+	Sources  map[string]*Source
+	Serve    Serve
+	Defaults JobSettings // the built-in defaults overridden by [defaults]
+	Jobs     map[string]*Job
+}
+
+// State says where jobs keep what they remember between runs.
+type State struct {
+	DatabaseURL string // a Postgres URL; "" = local files under ./.cubesync
+}
+
+// Serve configures the scheduler daemon.
+type Serve struct {
+	Listen        string        // default 127.0.0.1:9746
+	ShutdownGrace time.Duration // default 25s
+}
+
+// Target is a MicroStrategy server (or the built-in emulator) that jobs push to.
+type Target struct {
+	Name               string
+	BaseURL            string // without a trailing slash; "embedded" = the built-in emulator
+	ProjectID          string
+	Username           string
+	Password           string
+	LoginMode          string // standard | ldap | api_token
+	FolderID           string // where new datasets are created; "" = the server's default
+	TLSCAFile          string // resolved against Config.Dir
+	InsecureSkipVerify bool
+	RequestTimeout     time.Duration // per HTTP call; default 5m
+	CallRetries        int           // retries of one HTTP call; default 5
+	CallBackoff        time.Duration // first retry delay, doubled per retry; default 1s
+}
+
+// Embedded reports whether the target is the built-in emulator rather than a server.
+func (t *Target) Embedded() bool { return t.BaseURL == EmbeddedURL }
+
+// EmbeddedURL is the base_url that selects the built-in emulator.
+const EmbeddedURL = "embedded"
+
+// Source is a database that table queries read from.
+type Source struct {
+	Name string
+	Type string // "postgres"
+	DSN  string
+}
+
+// JobSettings are the settings a job inherits from [defaults] and may override.
+type JobSettings struct {
+	ChunkSize     int64         // JSON bytes per uploaded chunk, before base64; default 100MB
+	Timeout       time.Duration // deadline of one run; default 2h
+	Overlap       string        // skip | wait: what a due slot does while the job still runs
+	CatchupWindow time.Duration // a slot missed while down runs at start if this recent; default 6h
+	Retry         Retry
+}
+
+// Retry says how often a whole run is tried.
+type Retry struct {
+	Attempts     int           // total tries; 1 = no retry; default 3
+	InitialDelay time.Duration // default 30s, doubled per try
+	MaxDelay     time.Duration // default 10m
+}
+
+// Overlap policies.
+const (
+	OverlapSkip = "skip"
+	OverlapWait = "wait"
+)
+
+// Login modes of a target.
+const (
+	LoginStandard = "standard"
+	LoginLDAP     = "ldap"
+	LoginAPIToken = "api_token"
+)
+
+// Job is one dataset filled from one or more tables.
+type Job struct {
+	Name         string
+	Description  string
+	Schedule     string // the cron spec as written; "" = run-job only
+	Target       *Target
+	Dataset      Dataset
+	Tables       []*Table
+	JobSettings                // [defaults] with the job's own overrides applied
+	ScheduleSpec cron.Schedule // parsed Schedule; nil without a schedule
+}
+
+// Dataset names the dataset a job fills.
+type Dataset struct {
+	Name string
+	ID   string // "" = created on the first run, then remembered in the state store
+}
+
+// Table is one table of a job's dataset and where its rows come from.
+type Table struct {
+	Name        string
+	Policy      sink.Policy
+	Source      *Source // nil for parquet tables
+	Query       string
+	Parquet     string   // a file, directory or glob, resolved against Config.Dir
+	Key         []string // the attribute columns rows are matched on (update, upsert)
+	Exclude     []string // read from the source, not pushed
+	Incremental *Incremental
+	Columns     map[string]ColumnOverride
+	AllowEmpty  bool // let replace publish zero rows
+}
+
+// Incremental says which rows or files of a table are new since the last successful run.
+// A query table sets Column (its greatest value is passed as $1 to the next run's query);
+// a parquet table sets NewFiles (only files not loaded before are read).
+type Incremental struct {
+	Column   string
+	Initial  string // the $1 of the first run
+	NewFiles bool   // files = "new"
+}
+
+// ColumnOverride changes how one source column is pushed.
+type ColumnOverride struct {
+	Role string        // "", "attribute" or "metric"
+	Type sink.DataType // "" = mapped from the source type
+}
+
+// JobNames returns the names of the configured jobs, sorted.
+func (c *Config) JobNames() []string {
+	names := make([]string, 0, len(c.Jobs))
+	for n := range c.Jobs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Problem is one mistake found in a config file.
+type Problem struct {
+	Path string // the key, e.g. jobs.sales.tables[1].policy; "" for a TOML syntax error
+	Line int    // 1-based; 0 when unknown
+	Msg  string
+}
+
+// ConfigError lists every problem of a config file, in file order.
+type ConfigError struct {
+	File     string
+	Problems []Problem
+}
+
+// Messages returns one line per problem: "jobs.toml:12: jobs.sales.timeout: ...".
+func (e *ConfigError) Messages() []string {
+	out := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		var b strings.Builder
+		b.WriteString(e.File)
+		if p.Line > 0 {
+			fmt.Fprintf(&b, ":%d", p.Line)
+		}
+		b.WriteString(": ")
+		if p.Path != "" {
+			b.WriteString(p.Path)
+			b.WriteString(": ")
+		}
+		b.WriteString(p.Msg)
+		out[i] = b.String()
+	}
+	return out
+}
+
+func (e *ConfigError) Error() string { return strings.Join(e.Messages(), "\n") }
+
+// Load reads and validates the config file at path. Relative paths in it (parquet,
+// tls_ca_file) resolve against the file's directory. getenv looks up the variables of
+// ${VAR} references (os.LookupEnv in production). A bad config returns a *ConfigError
+// listing every problem.
+func Load(path string, getenv func(string) (string, bool)) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("config file %s does not exist (pass --config or set CUBESYNC_CONFIG)", path)
+		}
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	defer f.Close()
+	return Parse(f, path, getenv)
+}
+
+// Parse reads and validates a config from r. filename names it in problems, and its
+// directory is the one relative paths resolve against.
+func Parse(r io.Reader, filename string, getenv func(string) (string, bool)) (*Config, error) {
+	filename = cmp.Or(filename, "jobs.toml")
+	src, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read config %s: %w", filename, err)
+	}
+	// Decoding into a map cannot fail on types, so every value is checked below and every
+	// problem is reported, not only the first; keys are matched exactly (the struct
+	// decoder folds case and stops at the first mismatch).
+	var raw map[string]any
+	if _, err := toml.Decode(string(src), &raw); err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, &ConfigError{File: filename, Problems: []Problem{{Line: pe.Position.Line, Msg: "invalid TOML: " + pe.Message}}}
+		}
+		return nil, fmt.Errorf("parse config %s: %w", filename, err)
+	}
+	if getenv == nil {
+		getenv = func(string) (string, bool) { return "", false }
+	}
+	d := &decoder{
+		dir:    filepath.Dir(filename),
+		lines:  keyLines(string(src)),
+		getenv: getenv,
+	}
+	cfg := d.config(&table{d: d, m: raw})
+	cfg.File = filename
+	if len(d.problems) > 0 {
+		ps := d.problems
+		slices.SortStableFunc(ps, func(a, b Problem) int {
+			// Problems without a line go last; the rest follow the file.
+			return cmp.Compare(lineOrder(a.Line), lineOrder(b.Line))
+		})
+		return nil, &ConfigError{File: filename, Problems: slices.Compact(ps)}
+	}
+	return cfg, nil
+}
+
+func lineOrder(l int) int {
+	if l == 0 {
+		return int(^uint(0) >> 1)
+	}
+	return l
+}

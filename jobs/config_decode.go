@@ -1,0 +1,544 @@
+package jobs
+
+import (
+	"fmt"
+	"maps"
+	"net"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/cubesync/cubesync/sink"
+)
+
+// Built-in defaults, overridden by [defaults] and then by each job.
+var (
+	defaultSettings = JobSettings{
+		ChunkSize:     100_000_000,
+		Timeout:       2 * time.Hour,
+		Overlap:       OverlapSkip,
+		CatchupWindow: 6 * time.Hour,
+		Retry:         Retry{Attempts: 3, InitialDelay: 30 * time.Second, MaxDelay: 10 * time.Minute},
+	}
+	defaultServe = Serve{Listen: "127.0.0.1:9746", ShutdownGrace: 25 * time.Second}
+)
+
+const (
+	minChunkSize = 1000          // 1KB
+	maxChunkSize = 1_000_000_000 // 1GB
+	maxNameLen   = 250           // the server's limit on dataset, table and column names
+)
+
+// cronParser reads schedules as the scheduler does: 5 fields or 6 with seconds first,
+// descriptors (@daily, @every 1h) and an optional CRON_TZ= prefix.
+func cronParser() cron.Parser {
+	return cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+}
+
+var (
+	jobNameRE     = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	hex32RE       = regexp.MustCompile(`^[0-9A-Fa-f]{32}$`)
+	queryParamRE  = regexp.MustCompile(`\$1([^0-9]|$)`)
+	policyNames   = []string{string(sink.Add), string(sink.Update), string(sink.Upsert), string(sink.Replace)}
+	roleNames     = []string{"attribute", "metric"}
+	overlapNames  = []string{OverlapSkip, OverlapWait}
+	loginModes    = []string{LoginStandard, LoginLDAP, LoginAPIToken}
+	initialLayout = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999", time.DateOnly}
+)
+
+func (d *decoder) config(root *table) *Config {
+	cfg := &Config{
+		Dir:      d.dir,
+		Targets:  map[string]*Target{},
+		Sources:  map[string]*Source{},
+		Serve:    defaultServe,
+		Defaults: defaultSettings,
+		Jobs:     map[string]*Job{},
+	}
+	if st, ok := root.sub("state"); ok {
+		cfg.State = d.state(st)
+	}
+	if tt, ok := root.sub("targets"); ok {
+		for _, name := range tt.names() {
+			if t, ok := tt.sub(name); ok {
+				cfg.Targets[name] = d.target(name, t)
+			}
+		}
+	}
+	if st, ok := root.sub("sources"); ok {
+		for _, name := range st.names() {
+			if s, ok := st.sub(name); ok {
+				cfg.Sources[name] = d.source(name, s)
+			}
+		}
+	}
+	if sv, ok := root.sub("serve"); ok {
+		d.serve(sv, &cfg.Serve)
+	}
+	if df, ok := root.sub("defaults"); ok {
+		cfg.Defaults = d.settings(df, cfg.Defaults)
+		df.finish()
+	}
+	if jt, ok := root.sub("jobs"); ok {
+		for _, name := range jt.names() {
+			if j, ok := jt.sub(name); ok {
+				if job := d.job(cfg, name, j); job != nil {
+					cfg.Jobs[name] = job
+				}
+			}
+		}
+	}
+	root.finish()
+	return cfg
+}
+
+func (d *decoder) state(t *table) State {
+	var s State
+	if u, ok := t.secret("database_url"); ok && u != "" {
+		if strings.Contains(u, "://") && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") || !strings.Contains(u, "://") && !strings.Contains(u, "=") {
+			t.d.problemf(t.path.key("database_url"), `want a Postgres URL ("postgres://user:password@host:5432/db") or key=value connection string, or "" for local state under ./.cubesync`)
+		} else {
+			s.DatabaseURL = u
+		}
+	}
+	t.finish()
+	return s
+}
+
+func (d *decoder) target(name string, t *table) *Target {
+	tg := &Target{Name: name, LoginMode: LoginStandard, RequestTimeout: 5 * time.Minute, CallRetries: 5, CallBackoff: time.Second}
+	if base, ok := t.str("base_url"); ok {
+		tg.BaseURL = d.baseURL(t.path.key("base_url"), base)
+	} else if !t.has("base_url") {
+		t.missing("base_url", `the server's URL such as "https://mstr.example.com/MicroStrategyLibrary", or "embedded" for the built-in emulator`)
+	}
+	embedded := tg.Embedded()
+	if mode, ok := t.oneOf("login_mode", "login_mode", loginModes...); ok {
+		tg.LoginMode = mode
+	}
+	if id, ok := t.str("project_id"); ok {
+		if !embedded && !hex32RE.MatchString(id) {
+			d.problemf(t.path.key("project_id"), "want the project's id, 32 hex digits (got %q)", id)
+		}
+		tg.ProjectID = id
+	} else if !t.has("project_id") && !embedded {
+		t.missing("project_id", "the project's id, 32 hex digits")
+	}
+	if u, ok := t.str("username"); ok {
+		tg.Username = u
+	} else if !t.has("username") && !embedded {
+		if tg.LoginMode == LoginAPIToken {
+			t.missing("username", "the API token: with login_mode = \"api_token\" the token goes in username")
+		} else {
+			t.missing("username", "the user to log in as")
+		}
+	}
+	if pw, ok := t.secret("password"); ok {
+		tg.Password = pw
+	} else if !t.has("password") && !embedded && tg.LoginMode != LoginAPIToken {
+		t.missing("password", `the user's password, best from the environment: password = "${MSTR_PASSWORD}"`)
+	}
+	if id, ok := t.str("folder_id"); ok {
+		if id != "" && !hex32RE.MatchString(id) {
+			d.problemf(t.path.key("folder_id"), "want the folder's id, 32 hex digits, or \"\" for the server's default (got %q)", id)
+		}
+		tg.FolderID = id
+	}
+	if f, ok := t.str("tls_ca_file"); ok && f != "" {
+		tg.TLSCAFile = d.resolve(f)
+	}
+	if b, ok := t.boolean("insecure_skip_verify"); ok {
+		tg.InsecureSkipVerify = b
+	}
+	t.positive("request_timeout", &tg.RequestTimeout)
+	if n, ok := t.integer("call_retries"); ok {
+		if n < 0 || n > 100 {
+			d.problemf(t.path.key("call_retries"), "must be between 0 (no retry) and 100 (got %d)", n)
+		} else {
+			tg.CallRetries = int(n)
+		}
+	}
+	t.positive("call_backoff", &tg.CallBackoff)
+	t.finish()
+	return tg
+}
+
+func (d *decoder) baseURL(p keyPath, s string) string {
+	if s == EmbeddedURL {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		shown := fmt.Sprintf("%q", s)
+		if err == nil && u.User != nil {
+			shown = fmt.Sprintf("%q", u.Redacted())
+		} else if err != nil {
+			shown = "a URL that does not parse"
+		}
+		d.problemf(p, `want "https://host/MicroStrategyLibrary" or "embedded" (got %s)`, shown)
+		return ""
+	}
+	if u.User != nil {
+		d.problemf(p, "credentials do not belong in base_url (%q): set username and password", u.Redacted())
+		return ""
+	}
+	return strings.TrimRight(s, "/")
+}
+
+func (d *decoder) source(name string, t *table) *Source {
+	s := &Source{Name: name}
+	if typ, ok := t.oneOf("type", "source type", "postgres"); ok {
+		s.Type = typ
+	} else if !t.has("type") {
+		t.missing("type", `"postgres"`)
+	}
+	if dsn, ok := t.secret("dsn"); ok {
+		if dsn == "" {
+			d.problemf(t.path.key("dsn"), "is empty (want a Postgres URL or key=value connection string)")
+		}
+		s.DSN = dsn
+	} else if !t.has("dsn") {
+		t.missing("dsn", `a Postgres connection string, best from the environment: dsn = "${WAREHOUSE_DSN}"`)
+	}
+	t.finish()
+	return s
+}
+
+func (d *decoder) serve(t *table, s *Serve) {
+	if l, ok := t.str("listen"); ok {
+		host, port, err := net.SplitHostPort(l)
+		n, perr := strconv.Atoi(port)
+		if err != nil || perr != nil || n < 0 || n > 65535 || strings.ContainsAny(host, " /") {
+			d.problemf(t.path.key("listen"), `invalid address %q (want host:port such as "127.0.0.1:9746" or ":9746")`, l)
+		} else {
+			s.Listen = l
+		}
+	}
+	t.nonNegative("shutdown_grace", &s.ShutdownGrace)
+	t.finish()
+}
+
+// settings applies the job settings keys of t (in [defaults] or a job) over base.
+func (d *decoder) settings(t *table, base JobSettings) JobSettings {
+	s := base
+	if n, ok := t.size("chunk_size"); ok {
+		if n < minChunkSize || n > maxChunkSize {
+			d.problemf(t.path.key("chunk_size"), "must be between 1KB and 1GB (got %s)", formatSize(n))
+		} else {
+			s.ChunkSize = n
+		}
+	}
+	t.positive("timeout", &s.Timeout)
+	if o, ok := t.oneOf("overlap", "overlap", overlapNames...); ok {
+		s.Overlap = o
+	}
+	t.nonNegative("catchup_window", &s.CatchupWindow)
+	if r, ok := t.sub("retry"); ok {
+		if n, ok := r.integer("attempts"); ok {
+			if n < 1 || n > 100 {
+				d.problemf(r.path.key("attempts"), "must be between 1 (no retry) and 100 (got %d)", n)
+			} else {
+				s.Retry.Attempts = int(n)
+			}
+		}
+		r.nonNegative("initial_delay", &s.Retry.InitialDelay)
+		r.nonNegative("max_delay", &s.Retry.MaxDelay)
+		if s.Retry.MaxDelay < s.Retry.InitialDelay {
+			d.problemf(r.path, "max_delay (%s) is shorter than initial_delay (%s)", s.Retry.MaxDelay, s.Retry.InitialDelay)
+		}
+		r.finish()
+	}
+	return s
+}
+
+func (d *decoder) job(cfg *Config, name string, t *table) *Job {
+	if !jobNameRE.MatchString(name) || len(name) > 100 {
+		d.problemf(t.path, "bad job name: use at most 100 letters, digits, - and _ (the name is typed on the command line and names state files)")
+	}
+	j := &Job{Name: name, JobSettings: d.settings(t, cfg.Defaults)}
+	j.Description, _ = t.str("description")
+	if spec, ok := t.str("schedule"); ok && strings.TrimSpace(spec) != "" {
+		j.Schedule = strings.TrimSpace(spec)
+		sched, err := cronParser().Parse(j.Schedule)
+		if err != nil {
+			d.problemf(t.path.key("schedule"), "bad cron spec %q: %v (want 5 fields \"m h dom mon dow\", 6 with seconds first, @daily/@hourly/@every 1h, optionally after CRON_TZ=Area/City)", spec, err)
+		}
+		j.ScheduleSpec = sched
+	}
+	if tn, ok := t.str("target"); ok {
+		if j.Target = cfg.Targets[tn]; j.Target == nil {
+			d.problemf(t.path.key("target"), "unknown target %q (%s)", tn, defined("targets", cfg.Targets))
+		}
+	} else if !t.has("target") {
+		t.missing("target", "the name of a target: "+defined("targets", cfg.Targets))
+	}
+	if ds, ok := t.sub("dataset"); ok {
+		if n, ok := ds.str("name"); ok {
+			d.checkName(ds.path.key("name"), "dataset name", n)
+			j.Dataset.Name = n
+		} else if !ds.has("name") {
+			ds.missing("name", "the dataset's name as it appears in MicroStrategy")
+		}
+		if id, ok := ds.str("id"); ok {
+			if id != "" && !hex32RE.MatchString(id) {
+				d.problemf(ds.path.key("id"), "want the id of an existing dataset, 32 hex digits, or \"\" to create it on the first run (got %q)", id)
+			}
+			j.Dataset.ID = id
+		}
+		ds.finish()
+	} else if !t.has("dataset") {
+		t.missing("dataset", `a table such as dataset = { name = "Sales" }`)
+	}
+	if tables, ok := t.array("tables"); ok {
+		seen := map[string]int{}
+		for i, tt := range tables {
+			tb := d.table(cfg, tt)
+			if first, dup := seen[tb.Name]; dup && tb.Name != "" {
+				d.problemf(tt.path.key("name"), "duplicate table name %q (also tables[%d]); table names are unique within a dataset", tb.Name, first)
+			} else {
+				seen[tb.Name] = i
+			}
+			j.Tables = append(j.Tables, tb)
+		}
+		if len(tables) == 0 {
+			d.problemf(t.path.key("tables"), "a job needs at least one table")
+		}
+	} else if !t.has("tables") {
+		t.missing("tables", fmt.Sprintf("at least one [[%s.tables]]", t.path))
+	}
+	t.finish()
+	return j
+}
+
+// defined describes the names a reference may use, for "unknown target" problems.
+func defined[V any](what string, m map[string]V) string {
+	if len(m) == 0 {
+		return fmt.Sprintf("no [%s] are defined", what)
+	}
+	return "defined: " + strings.Join(slices.Sorted(maps.Keys(m)), ", ")
+}
+
+func (d *decoder) table(cfg *Config, t *table) *Table {
+	tb := &Table{}
+	if n, ok := t.str("name"); ok {
+		d.checkName(t.path.key("name"), "table name", n)
+		tb.Name = n
+	} else if !t.has("name") {
+		t.missing("name", "the table's name in the dataset")
+	}
+	if p, ok := t.oneOf("policy", "policy", policyNames...); ok {
+		tb.Policy = sink.Policy(p)
+	} else if !t.has("policy") {
+		t.missing("policy", orList(policyNames))
+	}
+	d.tableInput(cfg, t, tb)
+
+	if key, ok := t.list("key"); ok {
+		for i, k := range key {
+			d.checkName(t.path.key("key").index(i), "column name", k)
+			if slices.Index(key, k) < i {
+				d.problemf(t.path.key("key").index(i), "column %q is listed twice", k)
+			}
+		}
+		tb.Key = key
+		if len(key) == 0 && (tb.Policy == sink.Update || tb.Policy == sink.Upsert) {
+			d.problemf(t.path.key("key"), "is empty: policy %q matches rows on the key columns, so name them (key = [\"order_id\"]), or use policy = \"replace\"", tb.Policy)
+		}
+	} else if !t.has("key") && (tb.Policy == sink.Update || tb.Policy == sink.Upsert) {
+		t.missing("key", fmt.Sprintf(`the columns rows are matched on, e.g. key = ["order_id"]: policy %q updates rows by key; or use policy = "replace"`, tb.Policy))
+	}
+	if ex, ok := t.list("exclude"); ok {
+		for i, c := range ex {
+			if slices.Contains(tb.Key, c) {
+				d.problemf(t.path.key("exclude").index(i), "column %q is in key, and key columns must be pushed: remove it from exclude or from key", c)
+			}
+		}
+		tb.Exclude = ex
+	}
+	d.incremental(t, tb)
+	if cols, ok := t.sub("columns"); ok {
+		tb.Columns = map[string]ColumnOverride{}
+		for _, name := range cols.names() {
+			if c, ok := cols.sub(name); ok {
+				tb.Columns[name] = d.column(c, name, tb)
+			}
+		}
+	}
+	if b, ok := t.boolean("allow_empty"); ok {
+		tb.AllowEmpty = b
+	}
+	t.finish()
+	return tb
+}
+
+// tableInput reads where a table's rows come from: a query on a source, or parquet files.
+func (d *decoder) tableInput(cfg *Config, t *table, tb *Table) {
+	query, hasQuery := t.str("query")
+	parquet, hasParquet := t.str("parquet")
+	srcName, hasSource := t.str("source")
+	switch {
+	case t.has("query") && t.has("parquet"):
+		d.problemf(t.path, "has both query and parquet: a table reads either a query (with source) or parquet files")
+	case !t.has("query") && !t.has("parquet"):
+		d.problemf(t.path, `has neither query nor parquet: a table reads a query (with source = "name") or parquet files (parquet = "path")`)
+	case hasQuery:
+		if strings.TrimSpace(query) == "" {
+			d.problemf(t.path.key("query"), "is empty")
+		}
+		tb.Query = query
+		if hasSource {
+			if tb.Source = cfg.Sources[srcName]; tb.Source == nil {
+				d.problemf(t.path.key("source"), "unknown source %q (%s)", srcName, defined("sources", cfg.Sources))
+			}
+		} else if !t.has("source") {
+			t.missing("source", "the name of the source the query runs on: "+defined("sources", cfg.Sources))
+		}
+	case hasParquet:
+		if parquet == "" {
+			d.problemf(t.path.key("parquet"), "is empty (want a file, a directory or a glob)")
+			break
+		}
+		if _, err := filepath.Match(parquet, ""); err != nil {
+			d.problemf(t.path.key("parquet"), "bad glob %q: %v", parquet, err)
+		}
+		tb.Parquet = d.resolve(parquet)
+		if t.has("source") {
+			d.problemf(t.path.key("source"), "only query tables have a source; this table reads parquet files")
+		}
+	}
+}
+
+func (d *decoder) incremental(t *table, tb *Table) {
+	inc, ok := t.sub("incremental")
+	if !ok {
+		if tb.Query != "" && queryParamRE.MatchString(tb.Query) {
+			d.problemf(t.path.key("query"), `uses $1, which is the incremental watermark, but the table has no incremental = { column = "...", initial = "..." }`)
+		}
+		return
+	}
+	tb.Incremental = &Incremental{}
+	if tb.Policy == sink.Replace {
+		d.problemf(inc.path, `an incremental table cannot use policy "replace": replace empties the table and the run would push only the new rows; use add, update or upsert`)
+	}
+	col, hasCol := inc.str("column")
+	initial, _ := d.initial(inc)
+	files, hasFiles := inc.oneOf("files", "files", "new")
+	switch {
+	case tb.Parquet != "":
+		if inc.has("column") || inc.has("initial") {
+			d.problemf(inc.path, `a parquet table is incremental by files: incremental = { files = "new" } (column and initial are for query tables)`)
+		} else if !inc.has("files") {
+			inc.missing("files", `"new": only files not loaded by an earlier successful run are read`)
+		}
+		tb.Incremental.NewFiles = hasFiles && files == "new"
+	case tb.Query != "":
+		if inc.has("files") {
+			d.problemf(inc.path.key("files"), `files = "new" is for parquet tables; a query table is incremental by column: incremental = { column = "updated_at", initial = "..." }`)
+		}
+		switch {
+		case hasCol && col == "":
+			d.problemf(inc.path.key("column"), "is empty (want the column whose greatest value becomes the next run's $1)")
+		case !inc.has("column"):
+			inc.missing("column", "the column whose greatest value among pushed rows is passed as $1 to the next run")
+		}
+		if !inc.has("initial") {
+			inc.missing("initial", `the $1 of the first run, e.g. "1970-01-01T00:00:00Z" or 0 to load everything`)
+		}
+		if hasCol && !queryParamRE.MatchString(tb.Query) {
+			d.problemf(t.path.key("query"), "does not use $1: an incremental query must filter on the watermark, e.g. WHERE %s > $1", col)
+		}
+		tb.Incremental.Column, tb.Incremental.Initial = col, initial
+	}
+	inc.finish()
+}
+
+// initial reads incremental.initial: an integer, a date or a timestamp, as a string or
+// as a TOML value, kept as the text that is passed as $1.
+func (d *decoder) initial(inc *table) (string, bool) {
+	v, p, ok := inc.lookup("initial")
+	if !ok {
+		return "", false
+	}
+	switch v := v.(type) {
+	case int64:
+		return strconv.FormatInt(v, 10), true
+	case time.Time:
+		if v.Location().String() == "time-local" {
+			d.wrongType(p, v, "an integer, a date or a timestamp", false)
+			return "", false
+		}
+		return tomlTime(v), true
+	}
+	s, ok := d.expand(v, p, false, "an integer, a date or a timestamp")
+	if !ok {
+		return "", false
+	}
+	if _, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return s, true
+	}
+	for _, layout := range initialLayout {
+		if _, err := time.Parse(layout, s); err == nil {
+			return s, true
+		}
+	}
+	d.problemf(p, `invalid initial value %q (want an integer, a date "2024-01-31" or a timestamp "2024-01-31T00:00:00Z")`, s)
+	return "", false
+}
+
+func (d *decoder) column(c *table, name string, tb *Table) ColumnOverride {
+	var o ColumnOverride
+	d.checkName(c.path, "column name", name)
+	if r, ok := c.oneOf("role", "role", roleNames...); ok {
+		o.Role = r
+	}
+	if s, ok := c.str("type"); ok {
+		dt, err := sink.ParseDataType(s)
+		if err != nil {
+			d.problemf(c.path.key("type"), "%v", err)
+		}
+		o.Type = dt
+	}
+	if !c.has("role") && !c.has("type") {
+		d.problemf(c.path, `sets nothing (want role = "attribute" or "metric", and/or type = a dataType)`)
+	}
+	c.finish()
+	inKey := slices.Contains(tb.Key, name)
+	switch {
+	case slices.Contains(tb.Exclude, name):
+		d.problemf(c.path, "column %q is excluded, so it is not pushed: remove the override or the exclude", name)
+	case o.Role == "metric" && inKey:
+		d.problemf(c.path.key("role"), "column %q is in key, and key columns are attributes", name)
+	case o.Role == "attribute" && !inKey && (tb.Policy == sink.Update || tb.Policy == sink.Upsert):
+		d.problemf(c.path.key("role"), "with policy %q rows are matched on the key's attributes, so every other column must be a metric: add %q to key, exclude it, or use policy = \"replace\"", tb.Policy, name)
+	case o.Role == "metric" && o.Type != "" && !o.Type.Numeric():
+		d.problemf(c.path, "role = \"metric\" needs a numeric type (INTEGER, BIGINTEGER, DOUBLE or BIGDECIMAL), not %s", o.Type)
+	}
+	return o
+}
+
+// checkName applies the server's rules for dataset, table and column names.
+func (d *decoder) checkName(p keyPath, what, name string) {
+	switch {
+	case strings.TrimSpace(name) == "":
+		d.problemf(p, "%s is empty", what)
+	case strings.ContainsAny(name, `\"[]`):
+		d.problemf(p, `%s %q contains one of \ " [ ], which the server refuses in names`, what, name)
+	case utf8.RuneCountInString(name) > maxNameLen:
+		d.problemf(p, "%s is %d characters long; the server allows at most %d", what, utf8.RuneCountInString(name), maxNameLen)
+	}
+}
+
+// resolve makes a path in the config relative to the config file's directory.
+func (d *decoder) resolve(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(d.dir, p)
+}
