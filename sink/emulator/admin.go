@@ -77,7 +77,7 @@ func (s *Server) serveEmulator(w http.ResponseWriter, r *http.Request, path stri
 			return
 		}
 		if !validCall(b.Call) {
-			writeError(w, badInput("unknown call %q (want login, logout, status, sessions, object, cube, model, definition, open_session, put, publish, publish_status or delete)", b.Call))
+			writeError(w, badInput("unknown call %q (want login, logout, status, sessions, projects, object, cube, model, definition, open_session, put, publish, publish_status or delete)", b.Call))
 			return
 		}
 		if b.Status < 100 || b.Status > 599 {

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"cmp"
 	"crypto/subtle"
 	"encoding/json"
 	"io"
@@ -46,11 +47,12 @@ func (s *Server) handleLogin(w http.ResponseWriter, req *request) error {
 		s.log.Info("login refused", "login_mode", body.LoginMode)
 		return err
 	}
-	l := &login{token: newID(), jsessionID: newID(), username: body.Username, mode: body.LoginMode, lastUsed: s.now()}
+	l := &login{token: newID(), jsessionID: newID(), username: body.Username, mode: body.LoginMode}
 	if body.LoginMode == loginAPIToken {
 		l.username = "api-token-user" // the token itself is a secret
 	}
 	s.mu.Lock()
+	l.lastUsed = s.now()
 	for token, old := range s.logins { // forget timed-out logins
 		if l.lastUsed.Sub(old.lastUsed) > s.opts.SessionIdle {
 			delete(s.logins, token)
@@ -223,6 +225,21 @@ func (s *Server) handleSessions(w http.ResponseWriter, req *request) error {
 // authenticate has already touched it.
 func (s *Server) handleExtendSession(w http.ResponseWriter, _ *request) error {
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// defaultProjectID is the project GET /api/projects lists when the request names none: the id
+// of MicroStrategy Tutorial, which many scripts use.
+const defaultProjectID = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
+
+// handleProjects lists one project: the emulator holds datasets for any project id, so it
+// lists the one the client asked with, or the default.
+func (s *Server) handleProjects(w http.ResponseWriter, req *request) error {
+	id := cmp.Or(req.r.Header.Get("X-MSTR-ProjectID"), defaultProjectID)
+	writeJSON(w, http.StatusOK, []map[string]any{{
+		"id": id, "name": "Emulated Project", "alias": "", "description": "project served by the cubesync emulator",
+		"status": 0, "owner": map[string]any{"id": "54F3D26011D2896560009A8E67019608", "name": "Administrator"},
+	}})
 	return nil
 }
 

@@ -13,6 +13,7 @@ const (
 	CallLogout        Call = "logout"         // POST /api/auth/logout
 	CallStatus        Call = "status"         // GET /api/status
 	CallSessions      Call = "sessions"       // GET and PUT /api/sessions
+	CallProjects      Call = "projects"       // GET /api/projects
 	CallObject        Call = "object"         // GET /api/objects/{id}
 	CallCube          Call = "cube"           // GET /api/v2/cubes/{id}
 	CallModel         Call = "model"          // POST /api/datasets/models
@@ -26,7 +27,7 @@ const (
 
 func validCall(c Call) bool {
 	switch c {
-	case CallLogin, CallLogout, CallStatus, CallSessions, CallObject, CallCube, CallModel,
+	case CallLogin, CallLogout, CallStatus, CallSessions, CallProjects, CallObject, CallCube, CallModel,
 		CallDefinition, CallOpenSession, CallPut, CallPublish, CallPublishStatus, CallDelete:
 		return true
 	}

@@ -35,6 +35,11 @@ func TestPythonClientSequence(t *testing.T) {
 	c.token = resp.header.Get("X-MSTR-AuthToken")
 	c.must(http.StatusOK, "GET", "/api/sessions", nil)
 
+	var projects []struct{ ID, Name string }
+	mustJSON(t, c.must(http.StatusOK, "GET", "/api/projects", nil), &projects)
+	if len(projects) != 1 || projects[0].ID != testProject {
+		t.Errorf("GET /api/projects = %+v, want the project of X-MSTR-ProjectID", projects)
+	}
 	var project struct {
 		ID   string
 		Type int

@@ -31,8 +31,8 @@ type Options struct {
 type Server struct {
 	opts  Options
 	log   *slog.Logger
-	now   func() time.Time
-	store *store // nil in memory
+	now   func() time.Time // the clock of session idle timeouts; read and replaced under mu
+	store *store           // nil in memory
 
 	mu           sync.Mutex
 	logins       map[string]*login   // by token
@@ -114,10 +114,10 @@ func (s *Server) Close() error {
 
 // ServeHTTP answers one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := s.now()
+	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	s.serve(rec, r)
-	s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", s.now().Sub(start))
+	s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
@@ -238,6 +238,7 @@ func (s *Server) apiRoutes() []route {
 		r(http.MethodGet, "status", CallStatus, false, false, s.handleStatus),
 		r(http.MethodGet, "sessions", CallSessions, true, false, s.handleSessions),
 		r(http.MethodPut, "sessions", CallSessions, true, false, s.handleExtendSession),
+		r(http.MethodGet, "projects", CallProjects, true, false, s.handleProjects),
 		r(http.MethodGet, "objects/{id}", CallObject, true, true, s.handleObject),
 		r(http.MethodGet, "v2/cubes/{id}", CallCube, true, true, s.handleCube),
 		r(http.MethodPost, "datasets/models", CallModel, true, true, s.handleModel),
