@@ -34,6 +34,13 @@
 //   - The X-MSTR-ProjectID header is required on dataset calls (400 ERR005 without it), as
 //     a real server needs it to find the dataset.
 //
+// Without Discard, accepted chunks and published rows are held as Go values, several times
+// their JSON size: use Options.Discard to push volume through it (benchmarks), which
+// validates everything and keeps only counts, so memory stays bounded by one request.
+//
+// The emulator is not scoped by project: any X-MSTR-ProjectID is taken, GET /api/projects
+// lists the one sent, and GET /api/objects/{id}?type=32 describes any id as a project.
+//
 // Upload sessions live in memory only; with Options.DataDir the datasets (definition and
 // rows) are written atomically after every change and reloaded by New.
 //

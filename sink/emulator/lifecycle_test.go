@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -96,6 +97,16 @@ func TestPersistence(t *testing.T) {
 	want := rows(t, first, ds, "orders")
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
+	}
+
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), datasetFileSuffix) {
+			t.Errorf("data dir holds %s: want only dataset files (no temporary files left behind)", e.Name())
+		}
 	}
 
 	second, err := New(Options{DataDir: dir})
