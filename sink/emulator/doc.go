@@ -1,5 +1,5 @@
 // Package emulator is an in-process stand-in for a MicroStrategy Library server's Push Data
-// API, as /work/shared/spec/push-api.md describes it: login and logout (JSON and form bodies,
+// API, as the project's wire contract (push-api.md) describes it: login and logout (JSON and form bodies,
 // the X-MSTR-AuthToken header plus the JSESSIONID cookie on every later call), the calls the
 // official Python client makes around a push (status, sessions, project lookup, cube
 // definition), dataset models, the dataset definition GET, upload sessions, chunk PUTs in ROW
@@ -33,6 +33,12 @@
 //     value is kept exactly as sent, numbers as their JSON text.
 //   - The X-MSTR-ProjectID header is required on dataset calls (400 ERR005 without it), as
 //     a real server needs it to find the dataset.
+//   - Strict where the sources are silent, so that sloppy clients fail here first: an upload
+//     session's columnHeaders must name every column of the table exactly once; updatePolicy
+//     must be lower case; INTEGER and BIGINTEGER values must be whole numbers without a
+//     fraction or exponent ("1.0" is refused); strings must be valid UTF-8; DATETIME needs a
+//     time part (a space instead of the T is tolerated); the unpadded DATE "2017-12-4" of
+//     MicroStrategy's sample is taken.
 //
 // Without Discard, accepted chunks and published rows are held as Go values, several times
 // their JSON size: use Options.Discard to push volume through it (benchmarks), which
