@@ -56,12 +56,14 @@ func runEmulator(ctx context.Context, e *env, args []string) error {
 	if *publishDelay < 0 {
 		return usageError(fmt.Errorf("--publish-delay: must not be negative (got %v)", *publishDelay))
 	}
+	// Debug level: a standalone emulator logs every request, which is what its users watch.
+	hopts := &slog.HandlerOptions{Level: slog.LevelDebug}
 	var handler slog.Handler
 	switch *logFormat {
 	case "text":
-		handler = slog.NewTextHandler(e.stderr, nil)
+		handler = slog.NewTextHandler(e.stderr, hopts)
 	case "json":
-		handler = slog.NewJSONHandler(e.stderr, nil)
+		handler = slog.NewJSONHandler(e.stderr, hopts)
 	default:
 		return usageError(fmt.Errorf("--log-format: unknown format %q (want text or json)", *logFormat))
 	}

@@ -112,12 +112,13 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// ServeHTTP answers one request.
+// ServeHTTP answers one request. Requests are logged at debug level, so that an emulator
+// embedded in a job run stays quiet; changes (dataset created, published) at info.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	s.serve(rec, r)
-	s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
+	s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
