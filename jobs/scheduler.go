@@ -1,0 +1,506 @@
+package jobs
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Schedule says when a job runs next. robfig/cron's cron.Schedule satisfies it; its Next
+// returns the first slot strictly after t, or the zero time when there is none.
+//
+// Daylight saving time, as robfig computes it for a CRON_TZ zone: a wall-clock time that
+// does not exist on the spring-forward day (02:30 in Europe/Berlin on the last Sunday of
+// March) is skipped that day, and one that happens twice on the fall-back day (02:30 on the
+// last Sunday of October) yields two slots an hour apart. Both are distinct instants, so
+// each is claimed and run once. Schedules that must run exactly once a day whatever the
+// zone should avoid 02:00–03:00 local time or use UTC.
+type Schedule interface {
+	Next(t time.Time) time.Time
+}
+
+// Clock is the scheduler's view of time, so tests can drive it without waiting.
+type Clock interface {
+	Now() time.Time
+	// Wait returns nil once d has passed (at once when d <= 0), or the context's cause if
+	// ctx ends first. It has the signature of Runner.Sleep, so retries follow the same clock.
+	Wait(ctx context.Context, d time.Duration) error
+}
+
+// WallClock is the Clock of the running process.
+type WallClock struct{}
+
+// Now returns the current time.
+func (WallClock) Now() time.Time { return time.Now() }
+
+// Wait waits for d on the system clock.
+func (WallClock) Wait(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// JobRunner runs a job once; *Runner is the implementation the scheduler is given outside
+// tests.
+type JobRunner interface {
+	Run(ctx context.Context, job *Job, opts RunOptions) (*Result, error)
+}
+
+// loggingRunner is implemented by runners that can run with a given logger (*Runner does),
+// so each scheduled run logs its slot on every line.
+type loggingRunner interface {
+	withLogger(log *slog.Logger) JobRunner
+}
+
+func (r *Runner) withLogger(log *slog.Logger) JobRunner {
+	c := *r
+	c.Logger = log
+	return &c
+}
+
+// Reasons a slot was not run, as SchedulerObserver.SlotSkipped reports them.
+const (
+	SkipRunning = "running" // overlap = skip and this replica is running the job
+	SkipLocked  = "locked"  // another process holds the job's lock
+	SkipMissed  = "missed"  // the slot passed while nothing ran and is older than catchup_window
+	SkipWaiting = "waiting" // overlap = wait and another slot is already waiting
+	SkipClaim   = "claim_failed"
+)
+
+// ErrRunsCancelled is returned by Scheduler.Run when the shutdown grace period ended with
+// runs still going: they were cancelled (their upload sessions too) and recorded as
+// interrupted.
+var ErrRunsCancelled = errors.New("running jobs were cancelled at shutdown")
+
+// SchedulerObserver is told what the scheduler does, for metrics. Calls may come from
+// several goroutines at once.
+type SchedulerObserver interface {
+	// RunStarted is called before a slot's run starts, RunEnded after it returns (err wraps
+	// ErrLocked when another process held the job's lock and nothing ran).
+	RunStarted(job string, slot time.Time)
+	RunEnded(job string, slot time.Time, res *Result, err error)
+	// SlotSkipped is called for each slot that does not run, with one of the Skip* reasons.
+	SlotSkipped(job string, slot time.Time, reason string)
+}
+
+// JobStatus is what the scheduler knows of one job right now.
+type JobStatus struct {
+	Job          string
+	Schedule     string
+	Next         time.Time // zero when the schedule has no further slot or scheduling stopped
+	Running      bool
+	RunningSlot  time.Time
+	RunningSince time.Time
+	Waiting      time.Time // overlap = wait: the slot waiting for the running one
+	Skipped      int64     // slots skipped since start
+}
+
+// Scheduler runs jobs on their cron schedules: each slot (job, time) is claimed in the
+// store first, so that across replicas sharing a store every slot runs once, and is then run
+// by Runner with the job's overlap policy, timeout and retries.
+type Scheduler struct {
+	Store    Store
+	Runner   JobRunner
+	Logger   *slog.Logger
+	Clock    Clock             // WallClock when nil
+	Observer SchedulerObserver // optional
+	// ShutdownGrace is how long running jobs may go on once scheduling stops.
+	ShutdownGrace time.Duration
+	// LockPoll is how often a slot with overlap = wait tries again for a lock another
+	// process holds (default 1s).
+	LockPoll time.Duration
+
+	mu     sync.Mutex
+	phase  string
+	states []*jobState
+}
+
+// Scheduler phases, as Phase reports them.
+const (
+	PhaseIdle     = "idle"
+	PhaseRunning  = "running"
+	PhaseStopping = "stopping"
+	PhaseStopped  = "stopped"
+)
+
+type jobState struct {
+	job   *Job
+	sched Schedule
+	log   *slog.Logger
+
+	mu           sync.Mutex
+	next         time.Time
+	running      bool
+	runningSlot  time.Time
+	runningSince time.Time
+	pending      *slotRun
+	skipped      int64
+}
+
+type slotRun struct {
+	slot    time.Time
+	trigger string
+}
+
+func (s *Scheduler) clock() Clock {
+	if s.Clock == nil {
+		return WallClock{}
+	}
+	return s.Clock
+}
+
+func (s *Scheduler) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+func (s *Scheduler) setPhase(p string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.phase = p
+}
+
+// Phase reports whether the scheduling loop is idle (not started), running, stopping
+// (waiting for running jobs) or stopped.
+func (s *Scheduler) Phase() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return cmp.Or(s.phase, PhaseIdle)
+}
+
+// Status returns every scheduled job's state, in the order Run was given them.
+func (s *Scheduler) Status() []JobStatus {
+	s.mu.Lock()
+	states := s.states
+	s.mu.Unlock()
+	out := make([]JobStatus, len(states))
+	for i, js := range states {
+		js.mu.Lock()
+		out[i] = JobStatus{Job: js.job.Name, Schedule: js.job.Schedule, Next: js.next, Running: js.running,
+			RunningSlot: js.runningSlot, RunningSince: js.runningSince, Skipped: js.skipped}
+		if js.pending != nil {
+			out[i].Waiting = js.pending.slot
+		}
+		js.mu.Unlock()
+	}
+	return out
+}
+
+// Run schedules jobs until ctx ends (jobs without a schedule are ignored). Then no new run
+// starts; running jobs get ShutdownGrace to finish, after which they are cancelled: their
+// upload sessions are cancelled and their runs recorded as interrupted. Run returns nil when
+// every run finished within the grace period and ErrRunsCancelled when it had to cancel.
+func (s *Scheduler) Run(ctx context.Context, jobs []*Job) error {
+	if s.Store == nil || s.Runner == nil {
+		return errors.New("scheduler: Store and Runner must be set")
+	}
+	var states []*jobState
+	for _, j := range jobs {
+		if j.ScheduleSpec == nil {
+			continue
+		}
+		states = append(states, &jobState{job: j, sched: j.ScheduleSpec, log: s.logger().With("job", j.Name)})
+	}
+	s.mu.Lock()
+	s.states = states
+	s.phase = PhaseRunning
+	s.mu.Unlock()
+
+	// Runs outlive the scheduling context by the grace period: they get their own.
+	runCtx, cancelRuns := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRuns()
+	var loops, runs sync.WaitGroup
+	for _, js := range states {
+		loops.Go(func() { s.loop(ctx, runCtx, js, &runs) })
+	}
+	s.logger().Info("scheduler started", "jobs", len(states))
+	loops.Wait()
+
+	s.setPhase(PhaseStopping)
+	done := make(chan struct{})
+	go func() { runs.Wait(); close(done) }()
+	if running := s.runningJobs(); len(running) > 0 {
+		s.logger().Info("stopping: no new runs; waiting for running jobs", "running", running, "grace", s.ShutdownGrace.String())
+	}
+	graceCtx, stopGrace := context.WithCancel(context.Background())
+	defer stopGrace()
+	graceOver := make(chan struct{})
+	go func() {
+		if s.clock().Wait(graceCtx, s.ShutdownGrace) == nil {
+			close(graceOver)
+		}
+	}()
+	select {
+	case <-done:
+		s.setPhase(PhaseStopped)
+		s.logger().Info("scheduler stopped")
+		return nil
+	case <-graceOver:
+	}
+	running := s.runningJobs()
+	s.logger().Warn("shutdown grace period over: cancelling running jobs", "running", running, "grace", s.ShutdownGrace.String())
+	cancelRuns()
+	<-done
+	s.setPhase(PhaseStopped)
+	s.logger().Info("scheduler stopped")
+	return fmt.Errorf("%w: %v", ErrRunsCancelled, running)
+}
+
+func (s *Scheduler) runningJobs() []string {
+	var names []string
+	for _, st := range s.Status() {
+		if st.Running {
+			names = append(names, st.Job)
+		}
+	}
+	return names
+}
+
+// loop schedules one job until ctx ends: first the catch-up of slots missed while no
+// process was scheduling it, then every slot as it comes.
+func (s *Scheduler) loop(ctx, runCtx context.Context, js *jobState, runs *sync.WaitGroup) {
+	defer js.setNext(time.Time{})
+	now := s.clock().Now()
+	s.catchUp(ctx, runCtx, js, now, runs)
+	cursor := now
+	for ctx.Err() == nil {
+		next := js.sched.Next(cursor)
+		if next.IsZero() {
+			js.log.Warn("schedule has no further slot: the job will not run again", "schedule", js.job.Schedule)
+			return
+		}
+		js.setNext(next)
+		if s.clock().Wait(ctx, next.Sub(s.clock().Now())) != nil || ctx.Err() != nil {
+			return
+		}
+		// Slots long past (the process was suspended, the clock jumped) are missed, as at
+		// start; slots just past are run in order, so a busy moment loses none.
+		if now := s.clock().Now(); js.job.CatchupWindow > 0 && now.Sub(next) > js.job.CatchupWindow {
+			from := now.Add(-js.job.CatchupWindow)
+			s.missed(js, cursor, from, "slots missed while the scheduler was held up: older than catchup_window, not run")
+			cursor = from
+			continue
+		}
+		s.fire(ctx, runCtx, js, slotRun{slot: next, trigger: TriggerSchedule}, runs)
+		cursor = next
+	}
+}
+
+// maxMissedScan bounds how many slots are counted when logging missed ones (a job every
+// second down for a month has millions).
+const maxMissedScan = 100_000
+
+// catchUp runs, once, the latest slot missed while no process scheduled the job if it is
+// within the job's catchup_window, and logs older missed slots. A job that never claimed a
+// slot has missed nothing.
+func (s *Scheduler) catchUp(ctx, runCtx context.Context, js *jobState, now time.Time, runs *sync.WaitGroup) {
+	last, err := s.Store.LastSlot(ctx, js.job.Name)
+	if err != nil {
+		js.log.Error("read last slot: missed slots cannot be caught up", "err", err)
+		return
+	}
+	if last.IsZero() {
+		return
+	}
+	from := last
+	if w := js.job.CatchupWindow; w > 0 && now.Add(-w).After(from) {
+		from = now.Add(-w)
+	}
+	var latest time.Time
+	if js.job.CatchupWindow > 0 {
+		for t := js.sched.Next(from); !t.IsZero() && !t.After(now); t = js.sched.Next(t) {
+			latest = t
+		}
+	}
+	if latest.IsZero() {
+		s.missed(js, last, now, "slots missed while cubesync was not running: older than catchup_window, not run")
+		return
+	}
+	s.missed(js, last, latest.Add(-time.Nanosecond), "slots missed while cubesync was not running: only the latest is caught up")
+	js.log.Info("catching up a slot missed while cubesync was not running", "slot", latest, "late", now.Sub(latest).Round(time.Second).String())
+	s.fire(ctx, runCtx, js, slotRun{slot: latest, trigger: TriggerCatchup}, runs)
+}
+
+// missed logs the slots in (after, upTo] as missed, in one line.
+func (s *Scheduler) missed(js *jobState, after, upTo time.Time, msg string) {
+	var first, last time.Time
+	n := 0
+	for t := js.sched.Next(after); !t.IsZero() && !t.After(upTo); t = js.sched.Next(t) {
+		if n == 0 {
+			first = t
+		}
+		last = t
+		n++
+		if n == maxMissedScan {
+			break
+		}
+	}
+	if n == 0 {
+		return
+	}
+	count := fmt.Sprint(n)
+	if n == maxMissedScan {
+		count = fmt.Sprintf("more than %d", n)
+	}
+	js.log.Warn(msg, "count", count, "first", first, "last", last,
+		"catchup_window", js.job.CatchupWindow.String())
+	js.mu.Lock()
+	js.skipped += int64(n)
+	js.mu.Unlock()
+	if s.Observer != nil {
+		for t, i := js.sched.Next(after), 0; i < n; t, i = js.sched.Next(t), i+1 {
+			s.Observer.SlotSkipped(js.job.Name, t, SkipMissed)
+		}
+	}
+}
+
+func (js *jobState) setNext(t time.Time) {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	js.next = t
+}
+
+func (s *Scheduler) skip(js *jobState, sr slotRun, reason string, msg string, args ...any) {
+	js.mu.Lock()
+	js.skipped++
+	js.mu.Unlock()
+	js.log.Warn(msg, append([]any{"slot", sr.slot, "reason", reason}, args...)...)
+	if s.Observer != nil {
+		s.Observer.SlotSkipped(js.job.Name, sr.slot, reason)
+	}
+}
+
+// fire claims a slot and, if this process won it, runs it per the job's overlap policy.
+func (s *Scheduler) fire(ctx, runCtx context.Context, js *jobState, sr slotRun, runs *sync.WaitGroup) {
+	won, err := s.Store.ClaimSlot(ctx, js.job.Name, sr.slot)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.skip(js, sr, SkipClaim, "slot not run: it could not be claimed in the state store", "err", err)
+		}
+		return
+	}
+	if !won {
+		js.log.Debug("slot claimed by another replica", "slot", sr.slot)
+		return
+	}
+	js.mu.Lock()
+	if js.running {
+		running := js.runningSlot
+		if js.job.Overlap == OverlapWait && js.pending == nil {
+			js.pending = &sr
+			js.mu.Unlock()
+			js.log.Info("slot waiting for the running one to end", "slot", sr.slot, "running_slot", running)
+			return
+		}
+		js.mu.Unlock()
+		if js.job.Overlap == OverlapWait {
+			s.skip(js, sr, SkipWaiting, "slot skipped: the job is running and another slot is already waiting", "running_slot", running)
+			return
+		}
+		s.skip(js, sr, SkipRunning, "slot skipped: the job's previous run is still running", "running_slot", running)
+		return
+	}
+	js.running, js.runningSlot, js.runningSince = true, sr.slot, s.clock().Now()
+	js.mu.Unlock()
+	runs.Go(func() { s.runSlots(ctx, runCtx, js, sr) })
+}
+
+// runSlots runs sr, then the slot that waited for it (overlap = wait), until none waits or
+// scheduling has stopped.
+func (s *Scheduler) runSlots(ctx, runCtx context.Context, js *jobState, sr slotRun) {
+	for {
+		s.runSlot(ctx, runCtx, js, sr)
+		js.mu.Lock()
+		p := js.pending
+		js.pending = nil
+		if p == nil || ctx.Err() != nil {
+			js.running, js.runningSlot, js.runningSince = false, time.Time{}, time.Time{}
+			js.mu.Unlock()
+			if p != nil {
+				js.log.Info("waiting slot not run: shutting down", "slot", p.slot)
+			}
+			return
+		}
+		js.runningSlot, js.runningSince = p.slot, s.clock().Now()
+		js.mu.Unlock()
+		sr = *p
+	}
+}
+
+// timeoutError is the cause of a run's cancellation at its job's timeout.
+type timeoutError struct {
+	job string
+	d   time.Duration
+}
+
+func (e *timeoutError) Error() string {
+	return fmt.Sprintf("job %q timed out after %s (raise its timeout if runs need longer)", e.job, e.d)
+}
+func (e *timeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
+
+// runSlot runs one claimed slot with the job's timeout on the scheduler's clock.
+func (s *Scheduler) runSlot(ctx, runCtx context.Context, js *jobState, sr slotRun) {
+	log := s.logger().With("slot", sr.slot)
+	runner := s.Runner
+	if lr, ok := runner.(loggingRunner); ok {
+		runner = lr.withLogger(log)
+	}
+	log = log.With("job", js.job.Name)
+	for {
+		rctx, cancel := context.WithCancelCause(runCtx)
+		timerCtx, stopTimer := context.WithCancel(rctx)
+		if d := js.job.Timeout; d > 0 {
+			go func() {
+				if s.clock().Wait(timerCtx, d) == nil {
+					cancel(&timeoutError{job: js.job.Name, d: d})
+				}
+			}()
+		}
+		if s.Observer != nil {
+			s.Observer.RunStarted(js.job.Name, sr.slot)
+		}
+		res, err := runner.Run(rctx, js.job, RunOptions{Trigger: sr.trigger, Scheduled: sr.slot})
+		stopTimer()
+		if err != nil && rctx.Err() != nil && runCtx.Err() == nil {
+			err = fmt.Errorf("%w: %w", context.Cause(rctx), err) // the timeout, not just "context canceled"
+		}
+		cancel(nil)
+		retry := false
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrLocked) && js.job.Overlap == OverlapWait && ctx.Err() == nil:
+			log.Info("job is running on another replica: waiting for it", "err", err)
+			retry = true
+		case errors.Is(err, ErrLocked):
+			s.skip(js, sr, SkipLocked, "slot skipped: the job is running on another replica", "err", err)
+		case runCtx.Err() != nil:
+			log.Warn("run interrupted by shutdown", "err", err)
+		default:
+			log.Error("scheduled run failed", "err", err)
+		}
+		if s.Observer != nil {
+			s.Observer.RunEnded(js.job.Name, sr.slot, res, err)
+		}
+		if !retry {
+			return
+		}
+		if s.clock().Wait(ctx, cmp.Or(s.LockPoll, time.Second)) != nil {
+			log.Info("slot not run: shutting down while waiting for the job's lock")
+			return
+		}
+	}
+}
