@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cubesync/cubesync/jobs"
+)
+
+func init() {
+	commands["validate"] = command{summary: "check the jobs file and print each job's next runs", run: runValidate}
+}
+
+// nextRuns is how many upcoming runs validate prints per scheduled job.
+const nextRuns = 3
+
+func runValidate(_ context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	defPath := "jobs.toml"
+	if v := e.getenv("CUBESYNC_CONFIG"); v != "" {
+		defPath = v
+	}
+	path := fs.String("config", defPath, "path of the jobs file (env CUBESYNC_CONFIG)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: cubesync validate [--config jobs.toml]\n\nChecks every key, cron spec and ${VAR} of the jobs file, lists every problem,\nand prints each job with its tables and next runs. Exit code 2 when the file is bad.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return usageError(err)
+	}
+	if fs.NArg() > 0 {
+		return usageError(fmt.Errorf("unexpected argument %q (validate checks the whole file; use --config to name it)", fs.Arg(0)))
+	}
+	cfg, err := jobs.Load(*path, func(k string) (string, bool) { return validateLookupEnv(e, k) })
+	var ce *jobs.ConfigError
+	if errors.As(err, &ce) {
+		for _, m := range ce.Messages() {
+			fmt.Fprintln(e.stderr, m)
+		}
+		return usageError(fmt.Errorf("%s: %d %s", ce.File, len(ce.Problems), plural(len(ce.Problems), "problem", "problems")))
+	}
+	if err != nil {
+		return usageError(err)
+	}
+	printConfig(e.stdout, cfg, time.Now())
+	return nil
+}
+
+// validateLookupEnv finds a ${VAR} of the jobs file as run-job does: e.getenv first, then the
+// process environment, so a variable set to "" counts as set.
+func validateLookupEnv(e *env, k string) (string, bool) {
+	if e.getenv != nil {
+		if v := e.getenv(k); v != "" {
+			return v, true
+		}
+	}
+	return os.LookupEnv(k)
+}
+
+// printConfig describes a valid config: each job, its target, tables and next runs after
+// now. Secrets are never printed.
+func printConfig(w io.Writer, cfg *jobs.Config, now time.Time) {
+	names := cfg.JobNames()
+	fmt.Fprintf(w, "%s: ok, %d %s, %d %s, %d %s\n", cfg.File,
+		len(names), plural(len(names), "job", "jobs"),
+		len(cfg.Targets), plural(len(cfg.Targets), "target", "targets"),
+		len(cfg.Sources), plural(len(cfg.Sources), "source", "sources"))
+	if cfg.State.DatabaseURL != "" {
+		fmt.Fprintln(w, "state: Postgres ([state] database_url)")
+	} else {
+		fmt.Fprintln(w, "state: local files under ./.cubesync")
+	}
+	for _, name := range names {
+		j := cfg.Jobs[name]
+		fmt.Fprintf(w, "\njob %s", j.Name)
+		if j.Description != "" {
+			fmt.Fprintf(w, ": %s", j.Description)
+		}
+		fmt.Fprintln(w)
+		field := func(label, value string) { fmt.Fprintf(w, "  %-9s %s\n", label, value) }
+		field("target", describeTarget(j.Target))
+		if j.Dataset.ID != "" {
+			field("dataset", fmt.Sprintf("%q (id %s)", j.Dataset.Name, j.Dataset.ID))
+		} else {
+			field("dataset", fmt.Sprintf("%q (created on the first run)", j.Dataset.Name))
+		}
+		fmt.Fprintln(w, "  tables")
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		for _, t := range j.Tables {
+			line := fmt.Sprintf("    %s\t%s\t%s", t.Name, t.Policy, describeInput(t))
+			if opts := describeTableOptions(t); opts != "" {
+				line += "\t" + opts
+			}
+			fmt.Fprintln(tw, line)
+		}
+		tw.Flush()
+		if j.ScheduleSpec == nil {
+			field("schedule", "none (run-job only)")
+			continue
+		}
+		field("schedule", j.Schedule)
+		next := now
+		for i := range nextRuns {
+			next = j.ScheduleSpec.Next(next)
+			if next.IsZero() {
+				break
+			}
+			label := ""
+			if i == 0 {
+				label = "next runs"
+			}
+			field(label, next.Format("2006-01-02 15:04:05 MST (Mon)"))
+		}
+	}
+}
+
+func describeTarget(t *jobs.Target) string {
+	if t.Embedded() {
+		return t.Name + " (built-in emulator)"
+	}
+	return fmt.Sprintf("%s (%s)", t.Name, t.BaseURL)
+}
+
+func describeInput(t *jobs.Table) string {
+	if t.Source != nil {
+		return fmt.Sprintf("query on %s (%s)", t.Source.Name, t.Source.Type)
+	}
+	return "parquet " + t.Parquet
+}
+
+func describeTableOptions(t *jobs.Table) string {
+	var opts []string
+	if len(t.Key) > 0 {
+		opts = append(opts, "key "+strings.Join(t.Key, ", "))
+	}
+	if len(t.Exclude) > 0 {
+		opts = append(opts, "exclude "+strings.Join(t.Exclude, ", "))
+	}
+	if inc := t.Incremental; inc != nil {
+		if inc.NewFiles {
+			opts = append(opts, "new files only")
+		} else {
+			opts = append(opts, fmt.Sprintf("incremental on %s from %s", inc.Column, inc.Initial))
+		}
+	}
+	if t.AllowEmpty {
+		opts = append(opts, "may be empty")
+	}
+	return strings.Join(opts, "; ")
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runValidateCmd runs `cubesync validate args...` with vars as its environment and returns
+// the exit code and both streams.
+func runValidateCmd(t *testing.T, vars map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	e := &env{stdout: &out, stderr: &errOut, getenv: func(k string) string { return vars[k] }}
+	code = Run(context.Background(), e, append([]string{"validate"}, args...))
+	return code, out.String(), errOut.String()
+}
+
+// writeConfig writes a jobs file into a temporary directory and returns its path.
+func writeConfig(t *testing.T, src string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "jobs.toml")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestValidatePrintsJobs(t *testing.T) {
+	path := writeConfig(t, `[targets.emu]
+base_url = "embedded"
+[targets.mstr]
+base_url = "https://mstr.example.com/MicroStrategyLibrary"
+project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
+username = "etl"
+password = "${CUBESYNC_TEST_MSTR_PASSWORD}"
+[sources.warehouse]
+type = "postgres"
+dsn = "postgres://etl:${CUBESYNC_TEST_PGPW}@db/warehouse"
+[jobs.sales]
+description = "Nightly upsert"
+schedule = "CRON_TZ=UTC 0 0 1 1 *"
+target = "mstr"
+dataset = { name = "Sales", id = "0123456789ABCDEF0123456789ABCDEF" }
+[[jobs.sales.tables]]
+name = "orders"
+policy = "upsert"
+source = "warehouse"
+query = "SELECT order_id, amount, updated_at FROM orders WHERE updated_at > $1"
+key = ["order_id"]
+exclude = ["updated_at"]
+incremental = { column = "updated_at", initial = "2024-01-01T00:00:00Z" }
+[jobs.demo]
+target = "emu"
+dataset = { name = "Demo" }
+[[jobs.demo.tables]]
+name = "stores"
+policy = "replace"
+parquet = "stores.parquet"
+`)
+	vars := map[string]string{"CUBESYNC_TEST_MSTR_PASSWORD": "mstr-s3cret", "CUBESYNC_TEST_PGPW": "pg-s3cret"}
+	code, stdout, stderr := runValidateCmd(t, vars, "--config", path)
+	if code != 0 {
+		t.Fatalf("validate: exit %d, want 0; stderr:\n%s", code, stderr)
+	}
+	year := time.Now().UTC().Year() + 1
+	dir := filepath.Dir(path)
+	want := fmt.Sprintf(`%s: ok, 2 jobs, 2 targets, 1 source
+state: local files under ./.cubesync
+
+job demo
+  target    emu (built-in emulator)
+  dataset   "Demo" (created on the first run)
+  tables
+    stores  replace  parquet %s
+  schedule  none (run-job only)
+
+job sales: Nightly upsert
+  target    mstr (https://mstr.example.com/MicroStrategyLibrary)
+  dataset   "Sales" (id 0123456789ABCDEF0123456789ABCDEF)
+  tables
+    orders  upsert  query on warehouse (postgres)  key order_id; exclude updated_at; incremental on updated_at from 2024-01-01T00:00:00Z
+  schedule  CRON_TZ=UTC 0 0 1 1 *
+  next runs %d-01-01 00:00:00 UTC (%s)
+            %d-01-01 00:00:00 UTC (%s)
+            %d-01-01 00:00:00 UTC (%s)
+`, path, filepath.Join(dir, "stores.parquet"),
+		year, weekday(year), year+1, weekday(year+1), year+2, weekday(year+2))
+	if stdout != want {
+		t.Errorf("validate output:\n%s\nwant:\n%s", stdout, want)
+	}
+	for _, secret := range vars {
+		if strings.Contains(stdout+stderr, secret) {
+			t.Errorf("validate printed the secret %q", secret)
+		}
+	}
+}
+
+func weekday(year int) string {
+	return time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC).Format("Mon")
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	path := writeConfig(t, `[targets.emu]
+base_url = "embedded"
+[jobs.a]
+schedule = "every night"
+target = "emu"
+dataset = { name = "A" }
+[[jobs.a.tables]]
+name = "t"
+policy = "upsrt"
+parquet = "t.parquet"
+password = "${CUBESYNC_TEST_UNSET_VAR}"
+`)
+	code, stdout, stderr := runValidateCmd(t, nil, "--config", path)
+	if code != 2 {
+		t.Errorf("validate of a bad file: exit %d, want 2", code)
+	}
+	if stdout != "" {
+		t.Errorf("validate of a bad file printed to stdout:\n%s", stdout)
+	}
+	want := path + `:4: jobs.a.schedule: bad cron spec "every night": expected 5 to 6 fields, found 2: [every night] (want 5 fields "m h dom mon dow", 6 with seconds first, @daily/@hourly/@every 1h, optionally after CRON_TZ=Area/City)
+` + path + `:9: jobs.a.tables[0].policy: unknown policy "upsrt" (want add, update, upsert or replace)
+` + path + `:11: jobs.a.tables[0].password: unknown key (allowed here: name, policy, query, parquet, source, key, exclude, incremental, columns, allow_empty)
+cubesync validate: ` + path + `: 3 problems
+`
+	if stderr != want {
+		t.Errorf("validate stderr:\n%s\nwant:\n%s", stderr, want)
+	}
+}
+
+func TestValidateConfigFromEnvironment(t *testing.T) {
+	path := writeConfig(t, `[targets.emu]
+base_url = "embedded"
+`)
+	code, stdout, stderr := runValidateCmd(t, map[string]string{"CUBESYNC_CONFIG": path})
+	if code != 0 || !strings.HasPrefix(stdout, path+": ok, 0 jobs, 1 target, 0 sources\n") {
+		t.Errorf("validate with CUBESYNC_CONFIG: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+func TestValidateUsageErrors(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nope.toml")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing file", []string{"--config", missing}, "cubesync validate: config file " + missing + " does not exist (pass --config or set CUBESYNC_CONFIG)\n"},
+		{"stray argument", []string{"demo"}, `cubesync validate: unexpected argument "demo" (validate checks the whole file; use --config to name it)` + "\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runValidateCmd(t, nil, tc.args...)
+			if code != 2 || stderr != tc.want {
+				t.Errorf("validate %v: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr, tc.want)
+			}
+		})
+	}
+}
+
+// The shipped jobs.toml validates, and its demo job is what the README runs.
+func TestValidateShippedConfig(t *testing.T) {
+	code, stdout, stderr := runValidateCmd(t, nil, "--config", filepath.Join("..", "..", "jobs.toml"))
+	if code != 0 {
+		t.Fatalf("validate jobs.toml: exit %d; stderr:\n%s", code, stderr)
+	}
+	for _, want := range []string{"job demo", "demo (built-in emulator)", "orders  upsert   parquet ", "stores  replace  parquet ", "none (run-job only)"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("validate jobs.toml: output lacks %q:\n%s", want, stdout)
+		}
+	}
+}
