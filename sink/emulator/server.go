@@ -186,6 +186,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := rt.handle(w, req); err != nil {
+		// Read the rest of a refused body (up to the limit) so that a client still writing a
+		// large chunk gets the error answer rather than a reset connection.
+		_, _ = io.Copy(io.Discard, r.Body)
 		var ae *apiError
 		var mbe *http.MaxBytesError
 		switch {
