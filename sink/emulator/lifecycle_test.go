@@ -365,6 +365,17 @@ func TestBodyLimit(t *testing.T) {
 	}
 }
 
+func TestLargeRefusedChunkGetsAnAnswer(t *testing.T) {
+	b := setup(t, Options{})
+	ds := b.c.createDataset(salesModel("Sales"))
+	sid := b.c.openSession(ds, colTable("orders", sink.Add, orderHeaders...))
+	// The error is in the first value; the client is still sending megabytes behind it.
+	big := `[["bad"],[` + strings.Repeat(`"x",`, 1<<20) + `"x"],[1],[1]]`
+	wantError(t, b.c.put(ds, sid, "orders", 1, big), http.StatusBadRequest, "ERR006", `column "order_id"`)
+	b.srv.FailNth(CallPut, 1, http.StatusServiceUnavailable, "")
+	wantError(t, b.c.put(ds, sid, "orders", 1, big), http.StatusServiceUnavailable, "ERR001")
+}
+
 // slowReader hides its length so the request is sent chunked.
 type slowReader struct{ data []byte }
 

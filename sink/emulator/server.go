@@ -151,12 +151,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiErr)
 		return
 	}
+	if r.ContentLength > s.opts.MaxBodyBytes {
+		writeError(w, tooLarge(s.opts.MaxBodyBytes))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
 	s.mu.Lock()
 	s.stats.Calls[rt.call]++
 	f := s.takeFault(rt.call)
 	s.mu.Unlock()
 	if f != nil {
-		drain(r)
+		_, _ = io.Copy(io.Discard, r.Body) // a retried chunk must not meet a reset connection
 		s.log.Info("fault injected", "call", string(rt.call), "status", f.status)
 		if f.body == "" {
 			writeError(w, errorForStatus(f.status))
@@ -165,11 +170,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if r.ContentLength > s.opts.MaxBodyBytes {
-		writeError(w, tooLarge(s.opts.MaxBodyBytes))
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
 	req := &request{r: r, params: params}
 	if rt.auth {
 		l, err := s.authenticate(r)
