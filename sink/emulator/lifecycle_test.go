@@ -350,6 +350,9 @@ func TestBodyLimit(t *testing.T) {
 	sid := b.c.openSession(ds, colTable("orders", sink.Add, orderHeaders...))
 	big := fmt.Sprintf(`[[1],["%s"],[1],[1]]`, strings.Repeat("x", 5000))
 	wantError(t, b.c.put(ds, sid, "orders", 1, big), http.StatusRequestEntityTooLarge, "ERR006", "4096")
+	if got := b.srv.Stats().Calls[CallPut]; got != 1 {
+		t.Errorf("Stats().Calls[put] = %d after a refused oversize PUT, want 1 (refused calls count)", got)
+	}
 	b.c.mustPut(ds, sid, "orders", 1, `[[1],["small"],[1],[1]]`) // a smaller chunk is taken
 	// A chunked body without Content-Length is cut off while it streams.
 	req, _ := http.NewRequest("PUT", b.url+"/api/datasets/"+ds+"/uploadSessions/"+sid, &slowReader{data: []byte(`{"tableName":"orders","index":2,"data":"` + base64.StdEncoding.EncodeToString([]byte(big)) + `"}`)})
@@ -370,7 +373,7 @@ func TestLargeRefusedChunkGetsAnAnswer(t *testing.T) {
 	ds := b.c.createDataset(salesModel("Sales"))
 	sid := b.c.openSession(ds, colTable("orders", sink.Add, orderHeaders...))
 	// The error is in the first value; the client is still sending megabytes behind it.
-	big := `[["bad"],[` + strings.Repeat(`"x",`, 1<<20) + `"x"],[1],[1]]`
+	big := `[["bad"],[` + strings.Repeat(`"x",`, 1<<18) + `"x"],[1],[1]]`
 	wantError(t, b.c.put(ds, sid, "orders", 1, big), http.StatusBadRequest, "ERR006", `column "order_id"`)
 	b.srv.FailNth(CallPut, 1, http.StatusServiceUnavailable, "")
 	wantError(t, b.c.put(ds, sid, "orders", 1, big), http.StatusServiceUnavailable, "ERR001")

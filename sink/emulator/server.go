@@ -151,15 +151,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiErr)
 		return
 	}
-	if r.ContentLength > s.opts.MaxBodyBytes {
-		writeError(w, tooLarge(s.opts.MaxBodyBytes))
-		return
-	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
 	s.mu.Lock()
 	s.stats.Calls[rt.call]++
 	f := s.takeFault(rt.call)
 	s.mu.Unlock()
+	if r.ContentLength > s.opts.MaxBodyBytes {
+		writeError(w, tooLarge(s.opts.MaxBodyBytes))
+		return
+	}
 	if f != nil {
 		_, _ = io.Copy(io.Discard, r.Body) // a retried chunk must not meet a reset connection
 		s.log.Info("fault injected", "call", string(rt.call), "status", f.status)
