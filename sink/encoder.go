@@ -927,6 +927,12 @@ func (stringRenderer[O]) appendRows(dst []byte, arr arrow.Array, lo, hi int, c *
 			dst = append(dst, null...)
 			continue
 		}
+		if s := text[offs[i]:offs[i+1]]; !needsEscape(s) {
+			dst = append(dst, '"')
+			dst = append(dst, s...)
+			dst = append(dst, '"', ',')
+			continue
+		}
 		dst = appendString(dst, text[offs[i]:offs[i+1]], c)
 	}
 	return dst, nil
@@ -1076,7 +1082,6 @@ const (
 type dateRenderer struct {
 	perDay int64
 	wide   bool // date64
-	cache  dateCache
 }
 
 func (r *dateRenderer) appendRows(dst []byte, arr arrow.Array, lo, hi int, _ *counts) ([]byte, error) {
@@ -1100,7 +1105,7 @@ func (r *dateRenderer) appendRows(dst []byte, arr arrow.Array, lo, hi int, _ *co
 			days = int64(vals32[i])
 		}
 		dst = append(dst, '"')
-		dst = r.cache.append(dst, days)
+		dst = appendDate(dst, days)
 		dst = append(dst, '"', ',')
 	}
 	return dst, nil
@@ -1157,7 +1162,6 @@ func (r *timeRenderer) appendRows(dst []byte, arr arrow.Array, lo, hi int, _ *co
 type timestampRenderer struct {
 	perSec int64
 	digits int
-	cache  dateCache
 }
 
 func newTimestampRenderer(u arrow.TimeUnit) *timestampRenderer {
@@ -1178,7 +1182,7 @@ func (r *timestampRenderer) appendRows(dst []byte, arr arrow.Array, lo, hi int, 
 		days := floorDiv(x, perDay)
 		rem := x - days*perDay // wraps for the most negative values, but the result is right
 		dst = append(dst, '"')
-		dst = r.cache.append(dst, days)
+		dst = appendDate(dst, days)
 		dst = append(dst, 'T')
 		dst = appendClock(dst, rem/r.perSec, rem%r.perSec, r.digits)
 		dst = append(dst, '"', ',')
@@ -1206,67 +1210,92 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
+// pairs holds the two-digit texts of 00 to 99, for formatting two digits at a time.
+const pairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
+
 // appendClock appends hh:mm:ss of sec seconds into the day, then frac (in units of
 // 10^-digits seconds) as a fraction when it is not zero, without trailing zeros.
 func appendClock(dst []byte, sec, frac int64, digits int) []byte {
-	h, m, s := sec/3600, sec/60%60, sec%60
-	dst = append(dst, byte('0'+h/10), byte('0'+h%10), ':', byte('0'+m/10), byte('0'+m%10), ':', byte('0'+s/10), byte('0'+s%10))
+	h, m, s := 2*(sec/3600), 2*(sec/60%60), 2*(sec%60)
+	dst = append(dst, pairs[h], pairs[h+1], ':', pairs[m], pairs[m+1], ':', pairs[s], pairs[s+1])
 	if frac == 0 {
 		return dst
 	}
-	var buf [9]byte
-	for i := digits - 1; i >= 0; i-- {
-		buf[i] = byte('0' + frac%10)
-		frac /= 10
+	var buf [10]byte
+	i := digits
+	for ; i >= 2; i -= 2 {
+		p := 2 * (frac % 100)
+		frac /= 100
+		buf[i-1], buf[i] = pairs[p], pairs[p+1]
+	}
+	if i == 1 {
+		buf[1] = byte('0' + frac)
 	}
 	n := digits
-	for buf[n-1] == '0' {
+	for buf[n] == '0' {
 		n--
 	}
-	dst = append(dst, '.')
-	return append(dst, buf[:n]...)
-}
-
-// dateCache remembers the text of the last day rendered: timestamps and dates often
-// repeat a day many rows in a row.
-type dateCache struct {
-	days int64
-	ok   bool
-	n    int
-	buf  [24]byte
-}
-
-func (c *dateCache) append(dst []byte, days int64) []byte {
-	if !c.ok || c.days != days {
-		c.n = copy(c.buf[:], appendDate(c.buf[:0], days))
-		c.days, c.ok = days, true
-	}
-	return append(dst, c.buf[:c.n]...)
+	buf[0] = '.'
+	return append(dst, buf[:n+1]...)
 }
 
 // appendDate appends the proleptic Gregorian date days after 1970-01-01 as YYYY-MM-DD;
 // years outside 0000–9999 are written as java.time does: +10000, -0001.
 func appendDate(dst []byte, days int64) []byte {
 	y, m, d := civil(days)
-	switch {
-	case y >= 0 && y <= 9999:
-		dst = append(dst, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10))
-	case y > 9999:
+	m, d = 2*m, 2*d
+	if y >= 0 && y <= 9999 {
+		c, r := 2*(y/100), 2*(y%100)
+		return append(dst, pairs[c], pairs[c+1], pairs[r], pairs[r+1], '-', pairs[m], pairs[m+1], '-', pairs[d], pairs[d+1])
+	}
+	if y > 9999 {
 		dst = append(dst, '+')
 		dst = strconv.AppendInt(dst, y, 10)
-	default:
+	} else {
 		dst = append(dst, '-')
 		for p := int64(1000); p > 1 && -y < p; p /= 10 {
 			dst = append(dst, '0')
 		}
 		dst = strconv.AppendInt(dst, -y, 10)
 	}
-	return append(dst, '-', byte('0'+m/10), byte('0'+m%10), '-', byte('0'+d/10), byte('0'+d%10))
+	return append(dst, '-', pairs[m], pairs[m+1], '-', pairs[d], pairs[d+1])
 }
 
-// civil converts days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
-// days_from_civil inverse), in integer arithmetic only.
+// civil converts days since 1970-01-01 to a proleptic Gregorian date. Days within about
+// ±30,000 years take Neri and Schneider's Euclidean affine algorithm ("Euclidean affine
+// functions and their application to calendar algorithms", 2022), which needs no
+// division by a variable; the rest take civilWide.
 func civil(days int64) (y int64, m, d int) {
+	const (
+		shift = 82                    // 400-year eras added so that the arithmetic is unsigned
+		k     = 719468 + 146097*shift // days from 0000-03-01 (shifted) to 1970-01-01
+		l     = 400 * shift
+	)
+	if days < -k || days >= 1<<29 {
+		return civilWide(days)
+	}
+	n := uint32(days + k)
+	n1 := 4*n + 3
+	c := n1 / 146097
+	nc := n1 % 146097 / 4
+	n2 := 4*nc + 3
+	p2 := uint64(2939745) * uint64(n2)
+	z := uint32(p2 >> 32)
+	ny := uint32(p2) / 2939745 / 4 // day of the year, from March 1st
+	yy := 100*c + z
+	n3 := 2141*ny + 197913
+	mm := n3 >> 16
+	dd := n3&0xffff/2141 + 1
+	if ny >= 306 { // January and February belong to the next year
+		mm -= 12
+		yy++
+	}
+	return int64(yy) - l, int(mm), int(dd)
+}
+
+// civilWide is Howard Hinnant's civil_from_days in 64-bit arithmetic, for any int64 days
+// whose year fits.
+func civilWide(days int64) (y int64, m, d int) {
 	z := days + 719468 // days since 0000-03-01
 	era := floorDiv(z, 146097)
 	doe := z - era*146097                                  // [0, 146096]

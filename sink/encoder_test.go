@@ -369,10 +369,13 @@ func releaseAll(recs []arrow.RecordBatch) {
 	}
 }
 
-func allColumns(rec arrow.RecordBatch) []EncodeColumn {
-	cols := make([]EncodeColumn, rec.NumCols())
-	for i := range cols {
-		cols[i] = EncodeColumn{Index: i, Name: rec.ColumnName(i)}
+func allColumns(rec arrow.RecordBatch) []EncodeColumn { return schemaColumns(rec.Schema()) }
+
+// schemaColumns pushes every field of schema under its own name and mapped dataType.
+func schemaColumns(schema *arrow.Schema) []EncodeColumn {
+	cols := make([]EncodeColumn, schema.NumFields())
+	for i, f := range schema.Fields() {
+		cols[i] = EncodeColumn{Index: i, Name: f.Name}
 	}
 	return cols
 }
@@ -827,5 +830,29 @@ func TestEncodeAllocsPerChunk(t *testing.T) {
 	t.Logf("%.0f allocations per Write of 5000 rows, %.2f per chunk", allocs, perChunk)
 	if perChunk > 2 {
 		t.Errorf("%.2f allocations per chunk, want at most 2 (the Chunk itself)", perChunk)
+	}
+}
+
+// TestCivil checks the fast date algorithm against the plain one on every day it handles
+// (about ±30,000 years) and across both of its edges.
+func TestCivil(t *testing.T) {
+	check := func(days int64) {
+		y, m, d := civil(days)
+		wy, wm, wd := civilWide(days)
+		if y != wy || m != wm || d != wd {
+			t.Fatalf("civil(%d) = %d-%d-%d, want %d-%d-%d", days, y, m, d, wy, wm, wd)
+		}
+	}
+	for days := int64(-12_700_000); days < 12_700_000; days++ {
+		check(days)
+	}
+	for days := int64(1<<29 - 1000); days < 1<<29+1000; days++ {
+		check(days)
+	}
+	for _, days := range []int64{math.MinInt32, math.MaxInt32, 19753} {
+		check(days)
+	}
+	if y, m, d := civil(19753); y != 2024 || m != 1 || d != 31 {
+		t.Errorf("civil(19753) = %d-%d-%d, want 2024-1-31", y, m, d)
 	}
 }
