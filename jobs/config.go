@@ -139,6 +139,8 @@ type Table struct {
 // Incremental says which rows or files of a table are new since the last successful run.
 // A query table sets Column (its greatest value is passed as $1 to the next run's query);
 // a parquet table sets NewFiles (only files not loaded before are read).
+// A replace table cannot be incremental: it would be emptied and refilled with only the
+// new rows.
 type Incremental struct {
 	Column   string
 	Initial  string // the $1 of the first run
@@ -214,6 +216,11 @@ func Load(path string, getenv func(string) (string, bool)) (*Config, error) {
 
 // Parse reads and validates a config from r. filename names it in problems, and its
 // directory is the one relative paths resolve against.
+//
+// ${VAR} and ${VAR:-default} are expanded in string values after the TOML is decoded, not
+// in the raw text: a value holding quotes, backslashes or newlines (a password) cannot
+// break the file or shift line numbers, and references in comments are ignored. Integer
+// and boolean keys also accept a string with references ("${RETRIES:-5}").
 func Parse(r io.Reader, filename string, getenv func(string) (string, bool)) (*Config, error) {
 	filename = cmp.Or(filename, "jobs.toml")
 	src, err := io.ReadAll(r)

@@ -262,7 +262,7 @@ func (s *lineScanner) basicString() {
 	for s.pos < len(s.src) {
 		switch s.src[s.pos] {
 		case '\\':
-			s.pos += 2
+			s.pos = min(s.pos+2, len(s.src))
 		case '"':
 			s.pos++
 			return

@@ -1125,3 +1125,29 @@ func TestCheckSourceColumns(t *testing.T) {
 		t.Errorf("CheckSourceColumns with every column: %v", err)
 	}
 }
+
+// keyLines must finish on any input, valid TOML or not.
+func FuzzKeyLines(f *testing.F) {
+	f.Add(prelude)
+	f.Add("a = [\n{ b = '''x\n''' },\n]\n[[c]]\n[c.d]\ne.f = \"\\\"\"")
+	f.Add("[[\n\"unterminated")
+	f.Add("x = \"\"\"\\")
+	f.Fuzz(func(t *testing.T, src string) {
+		keyLines(src)
+	})
+}
+
+// Parse must return a config or an error on any input, never panic.
+func FuzzParse(f *testing.F) {
+	if src, err := os.ReadFile(filepath.Join("..", "jobs.toml")); err == nil {
+		f.Add(string(src))
+	}
+	f.Add(prelude + "[jobs.a]\ntarget = \"emu\"\ndataset = { name = \"A\" }\ntables = [{ name = \"t\", policy = \"upsert\", parquet = \"x\", key = [\"k\"], columns.k = { role = \"metric\" } }]\n")
+	f.Add("[defaults]\nretry = { attempts = \"${N:-x}\" }\nchunk_size = \"1.5KiB\"\n")
+	f.Fuzz(func(t *testing.T, src string) {
+		cfg, err := Parse(strings.NewReader(src), "jobs.toml", noEnv)
+		if (cfg == nil) == (err == nil) {
+			t.Fatalf("Parse = %v, %v; want exactly one of a config and an error", cfg, err)
+		}
+	})
+}
