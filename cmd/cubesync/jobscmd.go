@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cubesync/cubesync/jobs"
+)
+
+func init() {
+	commands["jobs"] = command{summary: "list jobs: schedule, next run, last run status, rows, watermark", run: runJobs}
+}
+
+func runJobs(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("jobs", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(e.stderr, "usage: cubesync jobs [flags]\n\nLists the jobs of the config with their schedule, next run, and last run and\nwatermarks from the state store (the same state serve and its status page show).\n\nflags:")
+		fs.PrintDefaults()
+	}
+	configPath := configFlag(fs, e)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usageError(err)
+	}
+	if fs.NArg() > 0 {
+		return usageError(fmt.Errorf("unexpected arguments %q", fs.Args()))
+	}
+	cfg, err := loadConfig(e, *configPath)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(e.stderr, "")
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return printJobs(ctx, e.stdout, cfg, store, time.Now())
+}
+
+// printJobs writes one line per job of cfg with what store remembers of it.
+func printJobs(ctx context.Context, w io.Writer, cfg *jobs.Config, store jobs.Store, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "JOB\tSCHEDULE\tNEXT RUN\tLAST RUN\tSTATUS\tROWS\tWATERMARK")
+	for _, name := range cfg.JobNames() {
+		j := cfg.Jobs[name]
+		schedule, next := "(run-job only)", "—"
+		if j.ScheduleSpec != nil {
+			schedule = j.Schedule
+			if t := j.ScheduleSpec.Next(now); !t.IsZero() {
+				next = t.Local().Format("2006-01-02 15:04:05")
+			}
+		}
+		last, status, rows := "never", "—", "—"
+		runs, err := store.Runs(ctx, name, 1)
+		if err != nil {
+			return fmt.Errorf("job %q: read runs: %w", name, err)
+		}
+		if len(runs) > 0 {
+			r := runs[0]
+			last = r.Started.Local().Format("2006-01-02 15:04:05")
+			status = r.Status
+			rows = fmt.Sprint(r.Rows)
+			if r.Status == jobs.StatusFailed && r.Error != "" {
+				status += ": " + oneLine(r.Error, 60)
+			}
+		}
+		marks, err := store.Watermarks(ctx, name)
+		if err != nil {
+			return fmt.Errorf("job %q: read watermarks: %w", name, err)
+		}
+		var wm []string
+		for _, t := range j.Tables {
+			if m, ok := marks[t.Name]; ok {
+				wm = append(wm, t.Name+"="+m.Value)
+			}
+		}
+		watermark := "—"
+		if len(wm) > 0 {
+			watermark = strings.Join(wm, " ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, schedule, next, last, status, rows, watermark)
+	}
+	return tw.Flush()
+}

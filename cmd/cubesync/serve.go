@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/cubesync/cubesync/jobs"
+	"github.com/cubesync/cubesync/jobs/filestate"
+)
+
+func init() {
+	commands["serve"] = command{summary: "the scheduler daemon: run every job with a schedule, serve /metrics and a status page", run: runServe}
+}
+
+func runServe(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(e.stderr, `usage: cubesync serve [flags]
+
+Runs every job that has a schedule, on its schedule, until SIGTERM or SIGINT. Then no new
+run starts, running jobs get [serve] shutdown_grace to finish and are cancelled after it;
+a second signal exits at once. Serves /healthz, /readyz, /metrics and a status page at /.
+
+flags:`)
+		fs.PrintDefaults()
+	}
+	configPath := configFlag(fs, e)
+	listen := fs.String("listen", e.getenv("CUBESYNC_LISTEN"), "address of the HTTP endpoints (env CUBESYNC_LISTEN; default: [serve] listen, else 127.0.0.1:9746)")
+	logFormat := fs.String("log-format", "auto", "log format: text or json (default: text on a terminal, json otherwise)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usageError(err)
+	}
+	if fs.NArg() > 0 {
+		return usageError(fmt.Errorf("unexpected arguments %q (serve runs every job with a schedule)", fs.Args()))
+	}
+	cfg, err := loadConfig(e, *configPath)
+	if err != nil {
+		return err
+	}
+	var scheduled []*jobs.Job
+	for _, name := range cfg.JobNames() {
+		if j := cfg.Jobs[name]; j.ScheduleSpec != nil {
+			scheduled = append(scheduled, j)
+		}
+	}
+	if len(scheduled) == 0 {
+		return usageError(fmt.Errorf("%s: no job has a schedule, so serve has nothing to run (give a job schedule = \"...\", or use run-job)", cfg.File))
+	}
+	addr := *listen
+	if addr == "" {
+		addr = cfg.Serve.Listen
+	}
+	if addr == "" {
+		addr = "127.0.0.1:9746"
+	}
+
+	prog := newProgress(e.stderr, "plain")
+	log, err := newLogger(prog.logWriter(), *logFormat)
+	if err != nil {
+		return err
+	}
+	prog.setLogger(log)
+	store, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if fstore, ok := store.(*filestate.Store); ok {
+		// Local files cannot arbitrate slots between processes the way Postgres does.
+		unlock, err := fstore.LockServe()
+		if err != nil {
+			return fmt.Errorf("refusing to start: %w", err)
+		}
+		defer unlock()
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (set --listen or [serve] listen to a free address): %w", addr, err)
+	}
+
+	ts := &targets{log: log}
+	defer ts.close()
+	clock := jobs.WallClock{}
+	runner := &jobs.Runner{Store: store, Logger: log, Connect: ts.connect, Progress: prog, Sleep: clock.Wait}
+	metrics := newServeMetrics(store, log, time.Now)
+	sched := &jobs.Scheduler{
+		Store:         store,
+		Runner:        runner,
+		Logger:        log,
+		Clock:         clock,
+		Observer:      metrics,
+		ShutdownGrace: cfg.Serve.ShutdownGrace,
+	}
+	metrics.load(ctx, scheduled)
+	metrics.sched = sched
+
+	srv := &http.Server{
+		Handler:           newServeHandler(sched, store, metrics, scheduled, log),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- srv.Serve(ln) }()
+	log.Info("serving", "listen", ln.Addr().String(), "jobs", len(scheduled), "state", stateKind(cfg), "shutdown_grace", cfg.Serve.ShutdownGrace.String())
+
+	schedErr := sched.Run(ctx, scheduled)
+
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("stop HTTP server", "err", err)
+	}
+	if err := <-httpDone; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("HTTP server", "err", err)
+	}
+	if errors.Is(schedErr, jobs.ErrRunsCancelled) {
+		code := exitTerminated
+		if s := e.signal(); s != nil {
+			code = signalExitCode(s)
+		}
+		log.Warn("stopped after cancelling running jobs", "err", schedErr, "exit_code", code)
+		return &exitError{code: code} // logged already
+	}
+	if schedErr != nil {
+		return schedErr
+	}
+	log.Info("stopped cleanly", "signal", signalName(e.signal()))
+	return nil
+}
+
+func stateKind(cfg *jobs.Config) string {
+	if cfg.State.DatabaseURL != "" {
+		return "postgres"
+	}
+	return "local " + localStateDir
+}
+
+func signalName(s os.Signal) string {
+	switch s {
+	case nil:
+		return ""
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case os.Interrupt:
+		return "SIGINT"
+	}
+	return s.String()
+}

@@ -1,0 +1,360 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/cubesync/cubesync/jobs"
+)
+
+// serveMetrics is what /metrics exports. It observes the scheduler and keeps, from the state
+// store, what a restart must not reset: the last success per job and the watermarks.
+type serveMetrics struct {
+	store jobs.Store
+	log   *slog.Logger
+	now   func() time.Time
+	sched *jobs.Scheduler // for the next run times; set before serving
+
+	reg         *prometheus.Registry
+	runs        *prometheus.CounterVec
+	running     *prometheus.GaugeVec
+	duration    *prometheus.HistogramVec
+	rows        *prometheus.CounterVec
+	bytes       *prometheus.CounterVec
+	lastSuccess *prometheus.GaugeVec
+	skipped     *prometheus.CounterVec
+
+	mu    sync.Mutex
+	marks map[string]map[string]jobs.Watermark // job → table → watermark
+}
+
+var (
+	watermarkAgeDesc = prometheus.NewDesc("cubesync_watermark_age_seconds",
+		"Age of each incremental table's watermark: now minus the greatest timestamp or date loaded (tables with integer watermarks are left out).",
+		[]string{"job", "table"}, nil)
+	nextRunDesc = prometheus.NewDesc("cubesync_next_run_timestamp_seconds",
+		"When the job's next slot is due, as a Unix time.", []string{"job"}, nil)
+)
+
+func newServeMetrics(store jobs.Store, log *slog.Logger, now func() time.Time) *serveMetrics {
+	m := &serveMetrics{
+		store: store, log: log, now: now, reg: prometheus.NewRegistry(),
+		marks: map[string]map[string]jobs.Watermark{},
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cubesync_runs_total",
+			Help: "Scheduled runs by job and final status (succeeded, failed, interrupted), after retries."}, []string{"job", "status"}),
+		running: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cubesync_running_jobs",
+			Help: "1 while a run of the job is in progress in this process."}, []string{"job"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "cubesync_run_duration_seconds",
+			Help:    "Duration of scheduled runs, by job and status.",
+			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400}}, []string{"job", "status"}),
+		rows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cubesync_rows_pushed_total",
+			Help: "Rows pushed by runs that published, by job and table."}, []string{"job", "table"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cubesync_bytes_pushed_total",
+			Help: "JSON bytes (before base64) pushed by runs that published, by job and table."}, []string{"job", "table"}),
+		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cubesync_last_success_timestamp_seconds",
+			Help: "When the job's last successful run ended, as a Unix time (from the state store at start, so restarts keep it)."}, []string{"job"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cubesync_skipped_slots_total",
+			Help: "Slots that did not run, by job and reason: running (overlap skip), locked (running on another replica), waiting (overlap wait, a slot already waits), missed (older than catchup_window), claim_failed (state store error)."},
+			[]string{"job", "reason"}),
+	}
+	m.reg.MustRegister(m.runs, m.running, m.duration, m.rows, m.bytes, m.lastSuccess, m.skipped, m,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// load reads the last success and the watermarks of every job from the store.
+func (m *serveMetrics) load(ctx context.Context, js []*jobs.Job) {
+	for _, j := range js {
+		m.running.WithLabelValues(j.Name).Set(0)
+		runs, err := m.store.Runs(ctx, j.Name, 100)
+		if err != nil {
+			m.log.Warn("read run history for metrics", "job", j.Name, "err", err)
+		}
+		for _, r := range runs {
+			if r.Status == jobs.StatusSucceeded && !r.Ended.IsZero() {
+				m.lastSuccess.WithLabelValues(j.Name).Set(float64(r.Ended.UnixMilli()) / 1e3)
+				break
+			}
+		}
+		m.refreshWatermarks(ctx, j.Name)
+	}
+}
+
+func (m *serveMetrics) refreshWatermarks(ctx context.Context, job string) {
+	marks, err := m.store.Watermarks(ctx, job)
+	if err != nil {
+		m.log.Warn("read watermarks for metrics", "job", job, "err", err)
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.marks[job] = marks
+}
+
+// RunStarted implements jobs.SchedulerObserver.
+func (m *serveMetrics) RunStarted(job string, slot time.Time) {
+	m.running.WithLabelValues(job).Set(1)
+}
+
+// RunEnded implements jobs.SchedulerObserver.
+func (m *serveMetrics) RunEnded(job string, slot time.Time, res *jobs.Result, err error) {
+	m.running.WithLabelValues(job).Set(0)
+	if errors.Is(err, jobs.ErrLocked) {
+		return // counted as a skipped slot
+	}
+	status := jobs.StatusSucceeded
+	if res != nil && res.Run.Status != "" {
+		status = res.Run.Status
+	} else if err != nil {
+		status = jobs.StatusFailed
+	}
+	m.runs.WithLabelValues(job, status).Inc()
+	if res == nil {
+		return
+	}
+	if !res.Run.Started.IsZero() && !res.Run.Ended.IsZero() {
+		m.duration.WithLabelValues(job, status).Observe(res.Run.Ended.Sub(res.Run.Started).Seconds())
+	}
+	if status != jobs.StatusSucceeded {
+		return
+	}
+	for _, t := range res.Tables {
+		m.rows.WithLabelValues(job, t.Name).Add(float64(t.Rows))
+		m.bytes.WithLabelValues(job, t.Name).Add(float64(t.Bytes))
+	}
+	m.lastSuccess.WithLabelValues(job).Set(float64(orNow(res.Run.Ended, m.now()).UnixMilli()) / 1e3)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m.refreshWatermarks(ctx, job)
+}
+
+func orNow(t, fallback time.Time) time.Time {
+	if t.IsZero() {
+		return fallback
+	}
+	return t
+}
+
+// SlotSkipped implements jobs.SchedulerObserver.
+func (m *serveMetrics) SlotSkipped(job string, slot time.Time, reason string) {
+	m.skipped.WithLabelValues(job, reason).Inc()
+}
+
+// Describe implements prometheus.Collector for the metrics computed at scrape time.
+func (m *serveMetrics) Describe(ch chan<- *prometheus.Desc) {
+	ch <- watermarkAgeDesc
+	ch <- nextRunDesc
+}
+
+// Collect implements prometheus.Collector: watermark ages and next run times.
+func (m *serveMetrics) Collect(ch chan<- prometheus.Metric) {
+	now := m.now()
+	m.mu.Lock()
+	for job, marks := range m.marks {
+		for table, w := range marks {
+			if at, ok := watermarkTime(w); ok {
+				ch <- prometheus.MustNewConstMetric(watermarkAgeDesc, prometheus.GaugeValue, now.Sub(at).Seconds(), job, table)
+			}
+		}
+	}
+	m.mu.Unlock()
+	if m.sched == nil {
+		return
+	}
+	for _, st := range m.sched.Status() {
+		if !st.Next.IsZero() {
+			ch <- prometheus.MustNewConstMetric(nextRunDesc, prometheus.GaugeValue, float64(st.Next.Unix()), st.Job)
+		}
+	}
+}
+
+// watermarkTime reads a time watermark; integer watermarks have no age.
+func watermarkTime(w jobs.Watermark) (time.Time, bool) {
+	layout := ""
+	switch w.Kind {
+	case jobs.KindTimestampTZ:
+		layout = time.RFC3339Nano
+	case jobs.KindTimestamp:
+		layout = "2006-01-02T15:04:05.999999999"
+	case jobs.KindDate:
+		layout = time.DateOnly
+	default:
+		return time.Time{}, false
+	}
+	t, err := time.Parse(layout, w.Value)
+	return t, err == nil
+}
+
+// newServeHandler routes serve's HTTP endpoints.
+func newServeHandler(sched *jobs.Scheduler, store jobs.Store, m *serveMetrics, js []*jobs.Job, log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if p := sched.Phase(); p != jobs.PhaseRunning {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("not ready: scheduler is " + p + "\n"))
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		if err := store.Ping(ctx); err != nil {
+			log.Warn("readiness: state store unreachable", "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("not ready: state store unreachable: " + err.Error() + "\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		page := statusPage(r.Context(), sched, store, js, m.now())
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if err := statusTemplate.Execute(w, page); err != nil {
+			log.Warn("render status page", "err", err)
+		}
+	})
+	return mux
+}
+
+// statusView is what the status page shows.
+type statusView struct {
+	Now   time.Time
+	Phase string
+	Jobs  []jobView
+}
+
+type jobView struct {
+	jobs.JobStatus
+	Description string
+	DatasetID   string
+	Runs        []runView
+	Watermarks  []jobs.Watermark
+	Problem     string // the state store could not be read
+}
+
+type runView struct {
+	jobs.Run
+	Duration string
+}
+
+// recentRuns is how many runs per job the status page lists.
+const recentRuns = 10
+
+func statusPage(ctx context.Context, sched *jobs.Scheduler, store jobs.Store, js []*jobs.Job, now time.Time) statusView {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	v := statusView{Now: now, Phase: sched.Phase()}
+	status := map[string]jobs.JobStatus{}
+	for _, st := range sched.Status() {
+		status[st.Job] = st
+	}
+	for _, j := range js {
+		jv := jobView{JobStatus: status[j.Name], Description: j.Description}
+		jv.Job, jv.Schedule = j.Name, j.Schedule
+		var problems []error
+		runs, err := store.Runs(ctx, j.Name, recentRuns)
+		problems = append(problems, err)
+		for _, r := range runs {
+			rv := runView{Run: r}
+			if !r.Ended.IsZero() {
+				rv.Duration = r.Ended.Sub(r.Started).Round(time.Millisecond).String()
+			} else if r.Status == jobs.StatusRunning {
+				rv.Duration = now.Sub(r.Started).Round(time.Second).String() + " so far"
+			}
+			jv.Runs = append(jv.Runs, rv)
+		}
+		marks, err := store.Watermarks(ctx, j.Name)
+		problems = append(problems, err)
+		for _, t := range j.Tables {
+			if w, ok := marks[t.Name]; ok {
+				jv.Watermarks = append(jv.Watermarks, w)
+			}
+		}
+		jv.DatasetID = j.Dataset.ID
+		if jv.DatasetID == "" {
+			id, err := store.DatasetID(ctx, j.Name)
+			if !errors.Is(err, jobs.ErrNotFound) {
+				problems = append(problems, err)
+			}
+			jv.DatasetID = id
+		}
+		if err := errors.Join(problems...); err != nil {
+			jv.Problem = "state store: " + err.Error()
+		}
+		v.Jobs = append(v.Jobs, jv)
+	}
+	return v
+}
+
+var statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap{
+	"when": func(t time.Time) string {
+		if t.IsZero() {
+			return "—"
+		}
+		return t.UTC().Format("2006-01-02 15:04:05Z")
+	},
+	"in": func(now, t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		d := t.Sub(now).Round(time.Second)
+		if d < 0 {
+			return "(" + (-d).String() + " ago)"
+		}
+		return "(in " + d.String() + ")"
+	},
+	"num": func(n int64) string { return strconv.FormatInt(n, 10) },
+}).Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="refresh" content="30">
+<title>cubesync</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin: .5em 0 1.5em; }
+th, td { border-bottom: 1px solid #ddd; padding: .25em .75em; text-align: left; vertical-align: top; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; }
+.succeeded { color: #176b24; } .failed, .abandoned { color: #b00020; } .interrupted, .skipped { color: #8a5a00; } .running { color: #0b57d0; }
+.err { max-width: 40em; font-size: .9em; white-space: pre-wrap; }
+h2 { margin-bottom: .2em; } .meta { color: #555; margin: 0; }
+</style>
+</head>
+<body>
+<h1>cubesync</h1>
+<p class="meta">scheduler {{.Phase}} · {{when .Now}} · refreshes every 30s</p>
+{{range .Jobs}}{{$now := $.Now}}
+<h2 id="job-{{.Job}}">{{.Job}}</h2>
+{{if .Description}}<p class="meta">{{.Description}}</p>{{end}}
+<p class="meta">schedule <code>{{.Schedule}}</code> · next run {{when .Next}} {{in $now .Next}}
+{{if .Running}} · <span class="running">running slot {{when .RunningSlot}} since {{when .RunningSince}}</span>{{end}}
+{{if not .Waiting.IsZero}} · slot {{when .Waiting}} waiting{{end}}
+{{if .Skipped}} · {{.Skipped}} slots skipped since start{{end}}
+{{if .DatasetID}} · dataset {{.DatasetID}}{{end}}</p>
+{{if .Problem}}<p class="failed">{{.Problem}}</p>{{end}}
+{{if .Watermarks}}<table>
+<tr><th>table</th><th>watermark</th><th>column</th><th>updated</th></tr>
+{{range .Watermarks}}<tr><td>{{.Table}}</td><td><code>{{.Value}}</code></td><td>{{.Column}}</td><td>{{when .Updated}}</td></tr>
+{{end}}</table>{{end}}
+{{if .Runs}}<table>
+<tr><th>run</th><th>trigger</th><th>slot</th><th>started</th><th>status</th><th>rows</th><th>duration</th><th>host</th><th>error</th></tr>
+{{range .Runs}}<tr><td class="n">{{.ID}}</td><td>{{.Trigger}}</td><td>{{when .Scheduled}}</td><td>{{when .Started}}</td><td class="{{.Status}}">{{.Status}}</td><td class="n">{{num .Rows}}</td><td class="n">{{.Duration}}</td><td>{{.Host}}</td><td class="err">{{.Error}}</td></tr>
+{{end}}</table>{{else}}<p>No runs yet.</p>{{end}}
+{{end}}
+</body>
+</html>
+`))

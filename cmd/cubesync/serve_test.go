@@ -1,0 +1,447 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cubesync/cubesync/jobs"
+	"github.com/cubesync/cubesync/jobs/filestate"
+	"github.com/cubesync/cubesync/sink/emulator"
+)
+
+// lockedBuffer collects a process's output; safe for concurrent writes and reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// logLines returns the JSON log lines in l whose msg is msg.
+func (l *lockedBuffer) logLines(msg string) []map[string]any {
+	var out []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(l.String()))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// waitFor polls cond every 20ms until it holds, failing the test after timeout.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// startEmulator serves an in-process emulator and returns it with its base URL.
+func startEmulator(t testing.TB) (*emulator.Server, string) {
+	t.Helper()
+	emu, err := emulator.New(emulator.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	t.Cleanup(func() { srv.Close(); emu.Close() })
+	return emu, srv.URL + "/MicroStrategyLibrary"
+}
+
+// tickConfig is a jobs file with one job every second that replaces a table with the demo
+// stores, pushed to the emulator at baseURL.
+func tickConfig(t testing.TB, dir, baseURL, state, grace string) string {
+	t.Helper()
+	stores, err := filepath.Abs("../../testdata/demo/stores.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if state != "" {
+		state = fmt.Sprintf("[state]\ndatabase_url = %q\n", state)
+	}
+	text := state + fmt.Sprintf(`
+[targets.emu]
+base_url = %q
+project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
+username = "alice"
+password = "s3cret-pw"
+call_retries = 1
+call_backoff = "50ms"
+
+[serve]
+listen = "127.0.0.1:0"
+shutdown_grace = %q
+
+[jobs.tick]
+description = "every second"
+schedule = "@every 1s"
+target = "emu"
+dataset = { name = "Tick" }
+retry = { attempts = 1 }
+[[jobs.tick.tables]]
+name = "stores"
+policy = "replace"
+parquet = %q
+`, baseURL, grace, stores)
+	path := filepath.Join(dir, "jobs.toml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// inProcess runs `cubesync ARGS` in this process, in dir, until ctx ends.
+type inProcess struct {
+	stdout, stderr *lockedBuffer
+	done           chan int
+}
+
+func serveInProcess(t *testing.T, ctx context.Context, args ...string) *inProcess {
+	t.Helper()
+	p := &inProcess{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan int, 1)}
+	e := &env{stdout: p.stdout, stderr: p.stderr, getenv: func(string) string { return "" }, signal: func() os.Signal { return nil }}
+	go func() { p.done <- Run(ctx, e, args) }()
+	return p
+}
+
+// listenAddr waits for serve's "serving" log line and returns the address it listens on.
+func listenAddr(t testing.TB, logs *lockedBuffer) string {
+	t.Helper()
+	var addr string
+	waitFor(t, 20*time.Second, "serve to log its listen address", func() bool {
+		if l := logs.logLines("serving"); len(l) > 0 {
+			addr, _ = l[0]["listen"].(string)
+		}
+		return addr != ""
+	})
+	return addr
+}
+
+func get(t testing.TB, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+func TestServeOperatingSurface(t *testing.T) {
+	dir := t.TempDir()
+	emu, url := startEmulator(t)
+	config := tickConfig(t, dir, url, "", "5s")
+	t.Chdir(dir) // the local state lives in ./.cubesync
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := serveInProcess(t, ctx, "serve", "--config", config)
+	addr := listenAddr(t, p.stderr)
+	base := "http://" + addr
+
+	waitFor(t, 20*time.Second, "two succeeded runs", func() bool { return len(p.stderr.logLines("run finished")) >= 2 })
+
+	t.Run("logs", func(t *testing.T) {
+		// Every run logs its start, a summary per table and its end, with job, run and slot.
+		for _, msg := range []string{"run started", "table pushed", "run finished"} {
+			lines := p.stderr.logLines(msg)
+			if len(lines) == 0 {
+				t.Fatalf("no %q log line; logs:\n%s", msg, p.stderr)
+			}
+			l := lines[0]
+			if l["job"] != "tick" || l["run"] == nil || l["slot"] == nil {
+				t.Errorf("%q log line %v lacks job, run or slot", msg, l)
+			}
+		}
+		if strings.Contains(p.stderr.String(), "s3cret-pw") {
+			t.Error("the target password appears in the logs")
+		}
+	})
+
+	t.Run("healthz and readyz", func(t *testing.T) {
+		if code, body := get(t, base+"/healthz"); code != 200 || !strings.Contains(body, "ok") {
+			t.Errorf("/healthz = %d %q, want 200 ok", code, body)
+		}
+		if code, body := get(t, base+"/readyz"); code != 200 || !strings.Contains(body, "ready") {
+			t.Errorf("/readyz = %d %q, want 200 ready", code, body)
+		}
+	})
+
+	t.Run("metrics", func(t *testing.T) {
+		code, body := get(t, base+"/metrics")
+		if code != 200 {
+			t.Fatalf("/metrics = %d", code)
+		}
+		for _, want := range []string{
+			`cubesync_runs_total{job="tick",status="succeeded"}`,
+			`cubesync_rows_pushed_total{job="tick",table="stores"}`,
+			`cubesync_bytes_pushed_total{job="tick",table="stores"}`,
+			`cubesync_last_success_timestamp_seconds{job="tick"}`,
+			`cubesync_run_duration_seconds_count{job="tick",status="succeeded"}`,
+			`cubesync_running_jobs{job="tick"}`,
+			`cubesync_next_run_timestamp_seconds{job="tick"}`,
+		} {
+			if !strings.Contains(body, want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
+	})
+
+	t.Run("status page", func(t *testing.T) {
+		code, body := get(t, base+"/")
+		if code != 200 {
+			t.Fatalf("GET / = %d", code)
+		}
+		for _, want := range []string{"<h2 id=\"job-tick\">tick</h2>", "<code>@every 1s</code>", "next run", `class="succeeded">succeeded`, "every second"} {
+			if !strings.Contains(body, want) {
+				t.Errorf("status page lacks %q:\n%s", want, body)
+			}
+		}
+		if strings.Contains(body, "<script") {
+			t.Error("status page uses JavaScript")
+		}
+		if code, _ := get(t, base+"/nope"); code != 404 {
+			t.Errorf("GET /nope = %d, want 404", code)
+		}
+	})
+
+	t.Run("a second serve on the same state directory refuses", func(t *testing.T) {
+		p2 := serveInProcess(t, ctx, "serve", "--config", config)
+		select {
+		case code := <-p2.done:
+			if code != exitFailed || !strings.Contains(p2.stderr.String(), "another cubesync serve uses this state directory") {
+				t.Errorf("second serve: exit %d, stderr %q; want exit 1 saying another serve uses the directory", code, p2.stderr)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("a second serve on the same state directory started")
+		}
+	})
+
+	cancel()
+	select {
+	case code := <-p.done:
+		if code != exitOK {
+			t.Errorf("serve exited %d after a clean shutdown, want 0; logs:\n%s", code, p.stderr)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop within 20s")
+	}
+
+	t.Run("jobs command", func(t *testing.T) {
+		var out, errOut bytes.Buffer
+		e := &env{stdout: &out, stderr: &errOut, getenv: func(string) string { return "" }, signal: func() os.Signal { return nil }}
+		if code := Run(context.Background(), e, []string{"jobs", "--config", config}); code != exitOK {
+			t.Fatalf("cubesync jobs: exit %d: %s", code, errOut.String())
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if len(lines) != 2 || !strings.HasPrefix(lines[0], "JOB") {
+			t.Fatalf("cubesync jobs printed %q, want a header and one job", out.String())
+		}
+		for _, want := range []string{"tick", "@every 1s", jobs.StatusSucceeded} {
+			if !strings.Contains(lines[1], want) {
+				t.Errorf("cubesync jobs line %q lacks %q", lines[1], want)
+			}
+		}
+	})
+	if open := emu.OpenSessions(); len(open) != 0 {
+		t.Errorf("upload sessions open after serve stopped: %+v", open)
+	}
+}
+
+func TestServeNeedsAScheduledJob(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	path := filepath.Join(dir, "jobs.toml")
+	text := "[targets.emu]\nbase_url = \"embedded\"\nproject_id = \"P\"\nusername = \"u\"\npassword = \"p\"\n"
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := serveInProcess(t, context.Background(), "serve", "--config", path)
+	if code := <-p.done; code != exitUsage || !strings.Contains(p.stderr.String(), "no job has a schedule") {
+		t.Errorf("serve without scheduled jobs: exit %d, stderr %q; want exit 2 saying no job has a schedule", code, p.stderr)
+	}
+}
+
+// buildCubesync builds the cubesync binary into a temporary directory.
+func buildCubesync(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "cubesync")
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		gobin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+	}
+	cmd := exec.Command(gobin, "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// proc is a cubesync process the test started.
+type proc struct {
+	cmd  *exec.Cmd
+	logs *lockedBuffer
+	done chan struct{}
+	code int
+}
+
+func startCubesync(t testing.TB, bin, dir string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(bin, args...), logs: &lockedBuffer{}, done: make(chan struct{})}
+	p.cmd.Dir = dir
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	p.cmd.Env = append(os.Environ(), "CUBESYNC_CONFIG=", "CUBESYNC_LISTEN=")
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		p.code = p.cmd.ProcessState.ExitCode()
+		if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			p.code = -int(ws.Signal())
+		}
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("output of %s (pid %d):\n%s", strings.Join(args, " "), p.cmd.Process.Pid, tail(p.logs.String(), 60))
+		}
+	})
+	return p
+}
+
+// wait waits for the process to exit and returns its exit code.
+func (p *proc) wait(t testing.TB, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.code
+	case <-time.After(timeout):
+		t.Fatalf("pid %d did not exit within %s", p.cmd.Process.Pid, timeout)
+		return 0
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func TestServeSIGTERM(t *testing.T) {
+	bin := buildCubesync(t)
+
+	t.Run("clean", func(t *testing.T) {
+		dir := t.TempDir()
+		_, url := startEmulator(t)
+		config := tickConfig(t, dir, url, "", "10s")
+		p := startCubesync(t, bin, dir, "serve", "--config", config)
+		waitFor(t, 20*time.Second, "a succeeded run", func() bool { return len(p.logs.logLines("run finished")) >= 1 })
+		start := time.Now()
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		if code := p.wait(t, 15*time.Second); code != exitOK {
+			t.Errorf("serve exited %d after SIGTERM with nothing to cancel, want 0", code)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("clean shutdown took %s, want well under the 10s grace period", d)
+		}
+	})
+
+	t.Run("grace period over: run cancelled", func(t *testing.T) {
+		dir := t.TempDir()
+		emu, url := startEmulator(t)
+		emu.SetPublishDelay(time.Hour) // every publish hangs
+		config := tickConfig(t, dir, url, "", "2s")
+		p := startCubesync(t, bin, dir, "serve", "--config", config)
+		waitFor(t, 20*time.Second, "a publish in progress", func() bool {
+			return emu.Stats().Calls[emulator.CallPublish] >= 1 && len(emu.OpenSessions()) == 1
+		})
+		start := time.Now()
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		code := p.wait(t, 20*time.Second)
+		took := time.Since(start)
+		if code != exitTerminated {
+			t.Errorf("serve exited %d after cancelling a run on SIGTERM, want 143", code)
+		}
+		if took < 2*time.Second || took > 10*time.Second {
+			t.Errorf("serve took %s to stop, want the 2s grace period and a little", took)
+		}
+		if open := emu.OpenSessions(); len(open) != 0 {
+			t.Errorf("the cancelled run left its upload session open: %+v", open)
+		}
+		store, err := filestate.Open(filepath.Join(dir, ".cubesync"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs, err := store.Runs(context.Background(), "tick", 10)
+		if err != nil || len(runs) != 1 || runs[0].Status != jobs.StatusInterrupted || runs[0].Scheduled.IsZero() {
+			t.Errorf("runs after the shutdown = %+v (%v), want one interrupted scheduled run", runs, err)
+		}
+		if len(p.logs.logLines("shutdown grace period over: cancelling running jobs")) != 1 {
+			t.Errorf("no log line says the grace period ended; logs:\n%s", p.logs)
+		}
+	})
+
+	t.Run("second signal exits at once", func(t *testing.T) {
+		dir := t.TempDir()
+		emu, url := startEmulator(t)
+		emu.SetPublishDelay(time.Hour)
+		config := tickConfig(t, dir, url, "", "1m")
+		p := startCubesync(t, bin, dir, "serve", "--config", config)
+		waitFor(t, 20*time.Second, "a publish in progress", func() bool { return emu.Stats().Calls[emulator.CallPublish] >= 1 })
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		waitFor(t, 10*time.Second, "serve to start stopping", func() bool {
+			return len(p.logs.logLines("stopping: no new runs; waiting for running jobs")) == 1
+		})
+		start := time.Now()
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		if code := p.wait(t, 10*time.Second); code != exitTerminated {
+			t.Errorf("serve exited %d on a second SIGTERM, want 143", code)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("serve took %s to exit on the second signal, want at once", d)
+		}
+	})
+}
