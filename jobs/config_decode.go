@@ -132,18 +132,27 @@ func (d *decoder) target(name string, t *table) *Target {
 		t.missing("project_id", "the project's id, 32 hex digits")
 	}
 	if u, ok := t.str("username"); ok {
-		tg.Username = u
-	} else if !t.has("username") && !embedded {
-		if tg.LoginMode == LoginAPIToken {
-			t.missing("username", "the API token: with login_mode = \"api_token\" the token goes in username")
-		} else {
-			t.missing("username", "the user to log in as")
+		if u == "" && !embedded && tg.LoginMode != LoginAPIToken {
+			d.problemf(t.path.key("username"), "is empty (want the user to log in as)")
 		}
+		tg.Username = u
 	}
 	if pw, ok := t.secret("password"); ok {
 		tg.Password = pw
-	} else if !t.has("password") && !embedded && tg.LoginMode != LoginAPIToken {
-		t.missing("password", `the user's password, best from the environment: password = "${MSTR_PASSWORD}"`)
+	}
+	switch {
+	case embedded:
+	case tg.LoginMode == LoginAPIToken:
+		if !t.has("username") && !t.has("password") {
+			t.missing("username", `the API token, best from the environment: username = "${MSTR_API_TOKEN}" (or give it as password)`)
+		}
+	default:
+		if !t.has("username") {
+			t.missing("username", "the user to log in as")
+		}
+		if !t.has("password") {
+			t.missing("password", `the user's password, best from the environment: password = "${MSTR_PASSWORD}"`)
+		}
 	}
 	if id, ok := t.str("folder_id"); ok {
 		if id != "" && !hex32RE.MatchString(id) {
@@ -187,6 +196,10 @@ func (d *decoder) baseURL(p keyPath, s string) string {
 	}
 	if u.User != nil {
 		d.problemf(p, "credentials do not belong in base_url (%q): set username and password", u.Redacted())
+		return ""
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		d.problemf(p, `%q has a query or fragment (want "https://host/MicroStrategyLibrary")`, u.Redacted())
 		return ""
 	}
 	return strings.TrimRight(s, "/")

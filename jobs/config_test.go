@@ -438,15 +438,22 @@ base_url = "https://etl:hunter2@mstr.example.com/MicroStrategyLibrary"
 project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
 login_mode = "api_token"
 folder_id = "Shared Reports"
+[targets.c]
+base_url = "https://mstr.example.com/MicroStrategyLibrary?x=1"
+project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
+username = ""
+password = ""
 `,
 			want: []string{
 				`jobs.toml:6: targets.a.username: missing (want the user to log in as)`,
 				`jobs.toml:6: targets.a.password: missing (want the user's password, best from the environment: password = "${MSTR_PASSWORD}")`,
 				`jobs.toml:7: targets.a.base_url: want "https://host/MicroStrategyLibrary" or "embedded" (got "mstr.example.com")`,
 				`jobs.toml:8: targets.a.project_id: want the project's id, 32 hex digits (got "proj")`,
-				`jobs.toml:9: targets.b.username: missing (want the API token: with login_mode = "api_token" the token goes in username)`,
+				`jobs.toml:9: targets.b.username: missing (want the API token, best from the environment: username = "${MSTR_API_TOKEN}" (or give it as password))`,
 				`jobs.toml:10: targets.b.base_url: credentials do not belong in base_url ("https://etl:xxxxx@mstr.example.com/MicroStrategyLibrary"): set username and password`,
 				`jobs.toml:13: targets.b.folder_id: want the folder's id, 32 hex digits, or "" for the server's default (got "Shared Reports")`,
+				`jobs.toml:15: targets.c.base_url: "https://mstr.example.com/MicroStrategyLibrary?x=1" has a query or fragment (want "https://host/MicroStrategyLibrary")`,
+				`jobs.toml:17: targets.c.username: is empty (want the user to log in as)`,
 			},
 		},
 		{
@@ -756,7 +763,15 @@ base_url = "https://mstr.example.com/MicroStrategyLibrary"
 project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
 username = "u"
 password = "p"
+[targets.token]
+base_url = "https://mstr.example.com/MicroStrategyLibrary"
+project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
+login_mode = "api_token"
+password = "${CUBESYNC_TEST_TOKEN:-t0ken}"
 `, noEnv)
+	if tok := cfg.Targets["token"]; tok.LoginMode != LoginAPIToken || tok.Password != "t0ken" || tok.Username != "" {
+		t.Errorf("api_token target = %+v, want the token in Password and no username required", tok)
+	}
 	want := JobSettings{ChunkSize: 100_000_000, Timeout: 2 * time.Hour, Overlap: "skip", CatchupWindow: 6 * time.Hour,
 		Retry: Retry{Attempts: 3, InitialDelay: 30 * time.Second, MaxDelay: 10 * time.Minute}}
 	if got := cfg.Jobs["a"].JobSettings; got != want {
