@@ -16,26 +16,26 @@ type Table struct {
 
 // DatasetInfo describes one dataset the emulator holds.
 type DatasetInfo struct {
-	ID       string
-	Name     string
-	FolderID string
-	Tables   []string
+	ID       string   `json:"id"`
+	Name     string   `json:"name"`
+	FolderID string   `json:"folderId"`
+	Tables   []string `json:"tables"`
 }
 
 // SessionInfo describes one open upload session: not cancelled and not yet through publish.
 type SessionInfo struct {
-	DatasetID string
-	SessionID string
-	Published bool // publish was requested and is in progress
+	DatasetID string `json:"datasetId"`
+	SessionID string `json:"sessionId"`
+	Published bool   `json:"published"` // publish was requested and is in progress
 }
 
 // Stats counts what the emulator received.
 type Stats struct {
-	Calls         map[Call]int64 // API calls per kind, including failed ones
-	Chunks        int64          // chunks accepted
-	RowsReceived  int64          // rows in accepted chunks
-	BytesReceived int64          // request body bytes of PUTs, accepted or not
-	Faults        int64          // injected faults that fired
+	Calls         map[Call]int64 `json:"calls"`         // API calls per kind, including failed ones
+	Chunks        int64          `json:"chunks"`        // chunks accepted
+	RowsReceived  int64          `json:"rowsReceived"`  // rows in accepted chunks
+	BytesReceived int64          `json:"bytesReceived"` // request body bytes of PUTs, accepted or not
+	Faults        int64          `json:"faults"`        // injected faults that fired
 }
 
 // Table returns a copy of table of the dataset with id datasetID (or, failing that, the one
