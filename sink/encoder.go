@@ -509,6 +509,11 @@ func newRenderer(t arrow.DataType, dt DataType) (renderer, error) {
 		r = newTimeRenderer(t.(*arrow.Time64Type).Unit, true)
 	case arrow.TIMESTAMP:
 		r = newTimestampRenderer(t.(*arrow.TimestampType).Unit)
+	case arrow.EXTENSION:
+		if !isUUID(t) {
+			return nil, fmt.Errorf("arrow type %s is not supported: %s", t, unsupportedAdvice(t))
+		}
+		r = uuidRenderer{}
 	default:
 		return nil, fmt.Errorf("arrow type %s is not supported: %s", t, unsupportedAdvice(t))
 	}
@@ -986,6 +991,29 @@ func appendDictionary[O int32 | int64](dst []byte, d *array.Dictionary, offs []O
 		dst = appendString(dst, text[offs[j]:offs[j+1]], c)
 	}
 	return dst
+}
+
+// uuidRenderer renders arrow.uuid extension arrays as "01234567-89ab-cdef-0123-456789abcdef".
+type uuidRenderer struct{}
+
+func (uuidRenderer) appendRows(dst []byte, arr arrow.Array, lo, hi int, _ *counts) ([]byte, error) {
+	storage := arr.(array.ExtensionArray).Storage().(*array.FixedSizeBinary)
+	v := validityOf(arr)
+	for i := lo; i < hi; i++ {
+		if v.null(i) {
+			dst = append(dst, null...)
+			continue
+		}
+		dst = append(dst, '"')
+		for j, b := range storage.Value(i) {
+			if j == 4 || j == 6 || j == 8 || j == 10 {
+				dst = append(dst, '-')
+			}
+			dst = append(dst, hexDigits[b>>4], hexDigits[b&0xf])
+		}
+		dst = append(dst, '"', ',')
+	}
+	return dst, nil
 }
 
 // needsEscape reports whether s has a byte that a JSON string cannot hold as it is

@@ -19,6 +19,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/decimal"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/decimal256"
+	"github.com/apache/arrow-go/v18/arrow/extensions"
 	"github.com/apache/arrow-go/v18/arrow/float16"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
@@ -246,6 +247,12 @@ var goldenCases = []column{
 			defer dict.Release()
 			return array.NewDictionaryArray(&arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Uint32, ValueType: arrow.BinaryTypes.LargeString}, idx, dict)
 		}},
+	{name: "uuid", typ: extensions.NewUUIDType(), build: func(b array.Builder) {
+		ub := b.(*extensions.UUIDBuilder)
+		ub.AppendBytes([16]byte{0x01, 0x91, 0xe3, 0xc4, 0x5d, 0x6e, 0x7f, 0x80, 0x9a, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f, 0x6a, 0x7b})
+		ub.AppendNull()
+		ub.AppendBytes([16]byte{})
+	}},
 	{name: "date32", typ: arrow.FixedWidthTypes.Date32, build: values[arrow.Date32](
 		arrow.Date32(19753), arrow.Date32(0), arrow.Date32(-1), arrow.Date32(11016), arrow.Date32(-719528),
 		arrow.Date32(-719529), arrow.Date32(-735887), arrow.Date32(2932897), arrow.Date32(math.MaxInt32), arrow.Date32(math.MinInt32), nil)},

@@ -39,6 +39,10 @@ func MapType(t arrow.DataType) (DataType, error) {
 		return Time, nil
 	case arrow.TIMESTAMP:
 		return DateTime, nil
+	case arrow.EXTENSION:
+		if isUUID(t) {
+			return String, nil
+		}
 	}
 	return "", fmt.Errorf("arrow type %s is not supported: %s", t, unsupportedAdvice(t))
 }
@@ -112,8 +116,19 @@ func classOf(t arrow.DataType) typeClass {
 		return classTime
 	case arrow.TIMESTAMP:
 		return classTimestamp
+	case arrow.EXTENSION:
+		if isUUID(t) {
+			return classString
+		}
 	}
 	return classUnsupported
+}
+
+// isUUID reports whether t is the canonical arrow.uuid extension type, which pqarrow
+// gives Parquet UUID columns; such values are pushed as their 8-4-4-4-12 hex text.
+func isUUID(t arrow.DataType) bool {
+	ext, ok := t.(arrow.ExtensionType)
+	return ok && ext.ExtensionName() == "arrow.uuid" && arrow.TypeEqual(ext.StorageType(), &arrow.FixedSizeBinaryType{ByteWidth: 16})
 }
 
 // overrideAllowed reports whether a column of Arrow type t may be pushed as dataType dt.

@@ -43,6 +43,7 @@ func TestMapTypeSupported(t *testing.T) {
 		{&arrow.TimestampType{Unit: arrow.Second}, DateTime},
 		{&arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}, DateTime},
 		{&arrow.TimestampType{Unit: arrow.Nanosecond, TimeZone: "Europe/Berlin"}, DateTime},
+		{extensions.NewUUIDType(), String},
 	}
 	for _, tt := range tests {
 		t.Run(tt.typ.String(), func(t *testing.T) {
@@ -83,7 +84,7 @@ func TestMapTypeUnsupported(t *testing.T) {
 		{arrow.FixedWidthTypes.Duration_us, []string{"duration[us]", "col::text"}},
 		{arrow.Null, []string{"null", "NULL::text"}},
 		{&arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int8, ValueType: arrow.PrimitiveTypes.Int64}, []string{"dictionary<values=int64", "only dictionaries of strings", "col::text"}},
-		{extensions.NewUUIDType(), []string{"uuid", "col::text"}},
+		{extensions.NewBool8Type(), []string{"bool8", "col::text"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.typ.String(), func(t *testing.T) {
