@@ -220,6 +220,9 @@ func (s *Server) handlePublish(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
+	if s.closed { // Close is waiting for publishes: start no new one
+		return errorf(http.StatusServiceUnavailable, "ERR001", "the emulator is shutting down")
+	}
 	if !u.published {
 		u.published = true
 		u.status, u.message = statusPublishing, "sql execution"
