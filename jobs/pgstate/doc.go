@@ -11,7 +11,9 @@
 // table keyed by both; a job's runs never overlap because Lock holds a session advisory lock
 // on a connection of its own, which Postgres releases when that connection ends, so a
 // replica that dies cannot leave its jobs locked. FinishRun writes a run's status, watermarks
-// and loaded files in one transaction.
+// and loaded files in one transaction. Each held lock uses one server connection besides
+// the pool, and session advisory locks need a direct connection or a session-mode pooler
+// (PgBouncer in transaction mode would hand the lock to whichever client comes next).
 //
 // It implements jobs.Store and imports jobs, migrations and pgx; it must not import
 // jobs/filestate, sources or sink.
