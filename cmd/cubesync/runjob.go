@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cubesync/cubesync/jobs"
+)
+
+func init() {
+	commands["run-job"] = command{summary: "run the named jobs once, now", run: runJob}
+}
+
+func runJob(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("run-job", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(e.stderr, "usage: cubesync run-job [flags] JOB...\n\nRuns the named jobs once, now, and exits.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	configPath := configFlag(fs, e)
+	dryRun := fs.Bool("dry-run", false, "read and encode everything, push nothing, record nothing")
+	fullRefresh := fs.Bool("full-refresh", false, "ignore the incremental watermarks for this run")
+	tables := fs.String("tables", "", "comma-separated tables to run (default: all of the job's tables)")
+	timeout := fs.Duration("timeout", 0, "overall deadline of each job (default: the job's timeout)")
+	progress := fs.String("progress", "auto", "live progress: auto (bars on a terminal, a line every 10s otherwise), plain or none")
+	logFormat := fs.String("log-format", "auto", "log format: text or json (default: text on a terminal, json otherwise)")
+	names, err := parseInterleaved(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usageError(err)
+	}
+	if len(names) == 0 {
+		fs.Usage()
+		return usageError(errors.New("name at least one job to run"))
+	}
+	switch *progress {
+	case "auto", "plain", "none":
+	default:
+		return usageError(fmt.Errorf("--progress: unknown mode %q (want auto, plain or none)", *progress))
+	}
+
+	cfg, err := loadConfig(e, *configPath)
+	if err != nil {
+		return err
+	}
+	var selected []*jobs.Job
+	for _, n := range names {
+		j, ok := cfg.Jobs[n]
+		if !ok {
+			return usageError(fmt.Errorf("%s has no job %q (jobs: %s)", cfg.File, n, strings.Join(cfg.JobNames(), ", ")))
+		}
+		selected = append(selected, j)
+	}
+
+	prog := newProgress(e.stderr, *progress)
+	log, err := newLogger(prog.logWriter(), *logFormat)
+	if err != nil {
+		return err
+	}
+	prog.setLogger(log)
+	store, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	ts := &targets{log: log}
+	defer ts.close()
+
+	runner := &jobs.Runner{Store: store, Logger: log, Connect: ts.connect, Progress: prog}
+	runner.AfterPublish = func(ctx context.Context, job *jobs.Job, datasetID string) {
+		if job.Target.Embedded() && ts.emu != nil {
+			prog.pause()
+			printPreview(e.stdout, ts.emu, job, datasetID, ts.emuURL)
+		}
+	}
+
+	var failed error
+	for _, job := range selected {
+		res, err := runner.Run(ctx, job, jobs.RunOptions{
+			DryRun: *dryRun, FullRefresh: *fullRefresh, Tables: splitList(*tables), Timeout: *timeout,
+		})
+		prog.stop()
+		if res != nil {
+			printSummary(e.stdout, job, res, err)
+		}
+		if err != nil {
+			if jobs.IsInputError(err) && res == nil {
+				return usageError(err) // e.g. --tables naming a table the job lacks
+			}
+			log.Error("job failed", "job", job.Name, "err", err)
+			if failed == nil || errors.Is(failed, jobs.ErrLocked) {
+				failed = err // a failure outranks a skip in the exit code
+			}
+			if ctx.Err() != nil {
+				break
+			}
+		}
+	}
+	if failed != nil {
+		return &exitError{code: exitCodeFor(e, failed), err: failed}
+	}
+	return nil
+}
+
+// printSummary writes one line per table: rows, bytes, chunks, duration, rows/s.
+func printSummary(w io.Writer, job *jobs.Job, res *jobs.Result, err error) {
+	status := "published"
+	switch {
+	case res.DryRun && err == nil:
+		status = "dry run, nothing pushed"
+	case err != nil:
+		status = "FAILED, nothing published"
+	}
+	fmt.Fprintf(w, "job %s: %s", job.Name, status)
+	if res.DatasetID != "" {
+		fmt.Fprintf(w, " (dataset %s)", res.DatasetID)
+	}
+	if res.Attempts > 1 {
+		fmt.Fprintf(w, " after %d attempts", res.Attempts)
+	}
+	fmt.Fprintln(w)
+	if len(res.Tables) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "  table\tpolicy\trows\tbytes\tchunks\tduration\trows/s\t")
+	for _, t := range res.Tables {
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%d\t%s\t%.0f\t\n", t.Name, t.Policy, t.Rows, humanBytes(t.Bytes), t.Chunks, t.Duration.Round(time.Millisecond), t.RowsPerSecond())
+	}
+	tw.Flush()
+	for _, t := range res.Tables {
+		if t.NonFinite > 0 {
+			fmt.Fprintf(w, "  note: table %s: %d NaN/infinite values were sent as null\n", t.Name, t.NonFinite)
+		}
+		if t.InvalidUTF8 > 0 {
+			fmt.Fprintf(w, "  note: table %s: %d strings had invalid UTF-8, replaced with U+FFFD\n", t.Name, t.InvalidUTF8)
+		}
+	}
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2f GB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cubesync/cubesync/jobs"
+)
+
+func init() {
+	commands["state"] = command{summary: "inspect or repair incremental state: state get|set|clear JOB [--table T] [VALUE]", run: runState}
+	commands["history"] = command{summary: "list recent runs from the state store", run: runHistory}
+}
+
+func runState(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("state", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(e.stderr, `usage: cubesync state get JOB [--table T]
+       cubesync state set JOB --table T VALUE
+       cubesync state clear JOB [--table T]
+
+Reads or repairs the incremental watermarks of a job. VALUE is the greatest value already
+loaded: an RFC 3339 timestamp (2024-05-01T10:00:00.123456Z), a timestamp without zone
+(2024-05-01T10:00:00), a date (2024-05-01) or an integer. The next run reads rows after it.
+
+flags:`)
+		fs.PrintDefaults()
+	}
+	configPath := configFlag(fs, e)
+	table := fs.String("table", "", "the table (default: every table of the job)")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usageError(err)
+	}
+	if len(pos) < 2 {
+		fs.Usage()
+		return usageError(errors.New("say get, set or clear, and the job"))
+	}
+	verb, jobName := pos[0], pos[1]
+	cfg, err := loadConfig(e, *configPath)
+	if err != nil {
+		return err
+	}
+	job, ok := cfg.Jobs[jobName]
+	if !ok {
+		return usageError(fmt.Errorf("%s has no job %q (jobs: %s)", cfg.File, jobName, strings.Join(cfg.JobNames(), ", ")))
+	}
+	var tbl *jobs.Table
+	if *table != "" {
+		for _, t := range job.Tables {
+			if t.Name == *table {
+				tbl = t
+			}
+		}
+		if tbl == nil {
+			return usageError(fmt.Errorf("job %q has no table %q", jobName, *table))
+		}
+	}
+	log, err := newLogger(e.stderr, "")
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	switch verb {
+	case "get":
+		if len(pos) != 2 {
+			return usageError(errors.New("state get takes no value"))
+		}
+		marks, err := store.Watermarks(ctx, jobName)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "TABLE\tCOLUMN\tKIND\tWATERMARK\tUPDATED")
+		for _, t := range job.Tables {
+			if tbl != nil && t != tbl {
+				continue
+			}
+			m, ok := marks[t.Name]
+			switch {
+			case ok:
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Name, m.Column, m.Kind, m.Value, m.Updated.UTC().Format(time.RFC3339))
+			case t.Incremental != nil && t.Incremental.Column != "":
+				fmt.Fprintf(tw, "%s\t%s\t\t(none: next run starts at %q)\t\n", t.Name, t.Incremental.Column, t.Incremental.Initial)
+			case t.Incremental != nil && t.Incremental.NewFiles:
+				files, err := store.LoadedFiles(ctx, jobName, t.Name)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(tw, "%s\t(files)\t\t%d files loaded\t\n", t.Name, len(files))
+			default:
+				fmt.Fprintf(tw, "%s\t\t\t(not incremental)\t\n", t.Name)
+			}
+		}
+		return tw.Flush()
+	case "set":
+		if tbl == nil || len(pos) != 3 {
+			return usageError(errors.New("state set needs --table T and one VALUE"))
+		}
+		if tbl.Incremental == nil || tbl.Incremental.Column == "" {
+			return usageError(fmt.Errorf("table %q of job %q has no incremental column", tbl.Name, jobName))
+		}
+		kind, err := watermarkKind(pos[2])
+		if err != nil {
+			return usageError(err)
+		}
+		w := jobs.Watermark{Job: jobName, Table: tbl.Name, Column: tbl.Incremental.Column, Kind: kind, Value: pos[2]}
+		if err := store.SetWatermark(ctx, w); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "job %s table %s: watermark set to %s (%s)\n", jobName, tbl.Name, w.Value, kind)
+		return nil
+	case "clear":
+		if len(pos) != 2 {
+			return usageError(errors.New("state clear takes no value"))
+		}
+		name := ""
+		if tbl != nil {
+			name = tbl.Name
+		}
+		if err := store.ClearWatermark(ctx, jobName, name); err != nil {
+			return err
+		}
+		what := "every table"
+		if name != "" {
+			what = "table " + name
+		}
+		fmt.Fprintf(e.stdout, "job %s: watermark cleared for %s; the next run starts from incremental.initial\n", jobName, what)
+		return nil
+	}
+	return usageError(fmt.Errorf("unknown state command %q (want get, set or clear)", verb))
+}
+
+var (
+	reInt  = regexp.MustCompile(`^-?[0-9]+$`)
+	reDate = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
+)
+
+// watermarkKind says what kind of watermark a value typed by a user is, and checks it.
+func watermarkKind(v string) (string, error) {
+	switch {
+	case reInt.MatchString(v):
+		return jobs.KindInt, nil
+	case reDate.MatchString(v):
+		if _, err := time.Parse(time.DateOnly, v); err != nil {
+			return "", fmt.Errorf("watermark %q: %v", v, err)
+		}
+		return jobs.KindDate, nil
+	}
+	if _, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return jobs.KindTimestampTZ, nil
+	}
+	if _, err := time.Parse("2006-01-02T15:04:05.999999999", v); err == nil {
+		return jobs.KindTimestamp, nil
+	}
+	return "", fmt.Errorf("watermark %q: want an RFC 3339 timestamp (2024-05-01T10:00:00Z), a timestamp without zone (2024-05-01T10:00:00), a date (2024-05-01) or an integer", v)
+}
+
+func runHistory(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("history", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	configPath := configFlag(fs, e)
+	limit := fs.Int("n", 20, "how many runs to show")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usageError(err)
+	}
+	if len(pos) > 1 {
+		return usageError(errors.New("usage: cubesync history [JOB]"))
+	}
+	cfg, err := loadConfig(e, *configPath)
+	if err != nil {
+		return err
+	}
+	job := ""
+	if len(pos) == 1 {
+		job = pos[0]
+		if _, ok := cfg.Jobs[job]; !ok {
+			return usageError(fmt.Errorf("%s has no job %q (jobs: %s)", cfg.File, job, strings.Join(cfg.JobNames(), ", ")))
+		}
+	}
+	log, err := newLogger(e.stderr, "")
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	runs, err := store.Runs(ctx, job, *limit)
+	if err != nil {
+		return err
+	}
+	if len(runs) == 0 {
+		fmt.Fprintln(e.stdout, "no runs recorded yet")
+		return nil
+	}
+	sort.SliceStable(runs, func(i, j int) bool { return runs[i].Started.After(runs[j].Started) })
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tJOB\tTRIGGER\tSTARTED\tDURATION\tSTATUS\tROWS\tBYTES\tCHUNKS\tERROR")
+	for _, r := range runs {
+		dur := ""
+		if !r.Ended.IsZero() {
+			dur = r.Ended.Sub(r.Started).Round(time.Millisecond).String()
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\n", r.ID, r.Job, r.Trigger, r.Started.Local().Format("2006-01-02 15:04:05"), dur, r.Status, r.Rows, humanBytes(r.Bytes), r.Chunks, oneLine(r.Error, 120))
+	}
+	return tw.Flush()
+}
+
+// oneLine shortens s to one line of at most n characters for a table cell.
+func oneLine(s string, n int) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > n {
+		s = s[:n-1] + "…"
+	}
+	return s
+}

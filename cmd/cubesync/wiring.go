@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/cubesync/cubesync/jobs"
+	"github.com/cubesync/cubesync/jobs/filestate"
+	"github.com/cubesync/cubesync/jobs/pgstate"
+	"github.com/cubesync/cubesync/sink"
+	"github.com/cubesync/cubesync/sink/emulator"
+)
+
+// localStateDir is where the embedded defaults keep state: runs, watermarks, dataset ids,
+// and the embedded emulator's datasets.
+const localStateDir = ".cubesync"
+
+// configFlag adds --config with its default from CUBESYNC_CONFIG.
+func configFlag(fs *flag.FlagSet, e *env) *string {
+	def := "jobs.toml"
+	if v := e.getenv("CUBESYNC_CONFIG"); v != "" {
+		def = v
+	}
+	return fs.String("config", def, "path of the jobs file (env CUBESYNC_CONFIG)")
+}
+
+// loadConfig loads the jobs file; a bad file is a usage error (exit 2).
+func loadConfig(e *env, path string) (*jobs.Config, error) {
+	cfg, err := jobs.Load(path, func(k string) (string, bool) { return lookupEnv(e, k) })
+	if err != nil {
+		return nil, usageError(err)
+	}
+	return cfg, nil
+}
+
+func lookupEnv(e *env, k string) (string, bool) {
+	if e.getenv == nil {
+		return "", false
+	}
+	if v := e.getenv(k); v != "" {
+		return v, true
+	}
+	return os.LookupEnv(k)
+}
+
+// parseInterleaved parses flags that may come before or after the positional arguments
+// (`run-job demo --dry-run` as well as `run-job --dry-run demo`).
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// newLogger builds the one logger of the process: text on a terminal, JSON otherwise,
+// unless format says.
+func newLogger(w io.Writer, format string) (*slog.Logger, error) {
+	if format == "" || format == "auto" {
+		format = "json"
+		if isTerminal(w) {
+			format = "text"
+		}
+	}
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usageError(fmt.Errorf("--log-format: unknown format %q (want text or json)", format))
+}
+
+// openStore opens the state store the config names: Postgres with [state] database_url,
+// else files under ./.cubesync.
+func openStore(ctx context.Context, cfg *jobs.Config, log *slog.Logger) (jobs.Store, error) {
+	if cfg.State.DatabaseURL != "" {
+		s, err := pgstate.Open(ctx, cfg.State.DatabaseURL, log)
+		if err != nil {
+			return nil, fmt.Errorf("open state database: %w", err)
+		}
+		return s, nil
+	}
+	s, err := filestate.Open(localStateDir)
+	if err != nil {
+		return nil, fmt.Errorf("open local state in %s: %w", localStateDir, err)
+	}
+	return s, nil
+}
+
+// targets makes Push API clients for targets, starting the embedded emulator the first
+// time a target with base_url = "embedded" is used.
+type targets struct {
+	log *slog.Logger
+
+	mu       sync.Mutex
+	emu      *emulator.Server
+	emuURL   string
+	emuClose func()
+}
+
+func (ts *targets) connect(ctx context.Context, t *jobs.Target) (*sink.Client, error) {
+	cfg := sink.Config{
+		BaseURL:        t.BaseURL,
+		ProjectID:      t.ProjectID,
+		Username:       t.Username,
+		Password:       t.Password,
+		LoginMode:      t.LoginMode,
+		RequestTimeout: t.RequestTimeout,
+		CallRetries:    t.CallRetries,
+		CallBackoff:    t.CallBackoff,
+		Logger:         ts.log,
+	}
+	if t.Embedded() {
+		url, err := ts.embedded()
+		if err != nil {
+			return nil, err
+		}
+		cfg.BaseURL = url
+	} else if t.TLSCAFile != "" || t.InsecureSkipVerify {
+		hc, err := tlsClient(t, ts.log)
+		if err != nil {
+			return nil, err
+		}
+		cfg.HTTPClient = hc
+	}
+	return sink.NewClient(cfg)
+}
+
+// embedded starts the built-in emulator on a loopback port, persisted under
+// ./.cubesync/emulator, once per process.
+func (ts *targets) embedded() (string, error) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.emu != nil {
+		return ts.emuURL, nil
+	}
+	emu, err := emulator.New(emulator.Options{DataDir: filepath.Join(localStateDir, "emulator"), Logger: ts.log.With("component", "emulator")})
+	if err != nil {
+		return "", fmt.Errorf("start embedded emulator: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("start embedded emulator: %w", err)
+	}
+	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	ts.emu = emu
+	ts.emuURL = "http://" + ln.Addr().String() + "/MicroStrategyLibrary"
+	ts.emuClose = func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		_ = emu.Close()
+	}
+	return ts.emuURL, nil
+}
+
+func (ts *targets) close() {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.emuClose != nil {
+		ts.emuClose()
+		ts.emu, ts.emuClose = nil, nil
+	}
+}
+
+// tlsClient builds an HTTP client trusting tls_ca_file, or skipping verification when the
+// user asked for it (and says so loudly).
+func tlsClient(t *jobs.Target, log *slog.Logger) (*http.Client, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if t.TLSCAFile != "" {
+		pem, err := os.ReadFile(t.TLSCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("targets.%s.tls_ca_file: %w", t.Name, err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("targets.%s.tls_ca_file: %s holds no PEM certificate", t.Name, t.TLSCAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if t.InsecureSkipVerify {
+		log.Warn("TLS certificate verification is OFF for this target: anyone on the network path can read the credentials and data", "target", t.Name)
+		tc.InsecureSkipVerify = true
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tc
+	return &http.Client{Transport: tr}, nil
+}
+
+// exitCodeFor maps a run's error to the process exit code.
+func exitCodeFor(e *env, err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, jobs.ErrLocked):
+		return exitSkipped
+	}
+	if s := e.signal(); s != nil {
+		return signalExitCode(s)
+	}
+	return exitFailed
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,284 @@
+package jobs_test
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/cubesync/cubesync/jobs"
+	"github.com/cubesync/cubesync/jobs/filestate"
+	"github.com/cubesync/cubesync/sink"
+	"github.com/cubesync/cubesync/sink/emulator"
+	"github.com/cubesync/cubesync/sources/parquetfile"
+)
+
+// benchRows is the size of the benchmark table: CUBESYNC_BENCH_ROWS, default 1 million.
+func benchRows(b *testing.B) int {
+	if s := os.Getenv("CUBESYNC_BENCH_ROWS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			b.Fatalf("CUBESYNC_BENCH_ROWS=%q: %v", s, err)
+		}
+		return n
+	}
+	return 1_000_000
+}
+
+var benchFileOnce sync.Map // rows → path
+
+// benchParquet writes (once per rows count, cached in the temp dir) the 6-column benchmark
+// table: bigint, date, time, text, float8, timestamptz, in row groups of 128Ki rows.
+func benchParquet(b *testing.B, rows int) string {
+	b.Helper()
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("cubesync-bench-%d.parquet", rows))
+	if _, ok := benchFileOnce.Load(rows); ok {
+		return path
+	}
+	if _, err := os.Stat(path); err == nil {
+		benchFileOnce.Store(rows, path)
+		return path
+	}
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "id", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "day", Type: arrow.FixedWidthTypes.Date32},
+		{Name: "at_time", Type: arrow.FixedWidthTypes.Time64us},
+		{Name: "label", Type: arrow.BinaryTypes.String},
+		{Name: "value", Type: arrow.PrimitiveTypes.Float64},
+		{Name: "updated_at", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}},
+	}, nil)
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := pqarrow.NewFileWriter(schema, f, parquet.NewWriterProperties(parquet.WithMaxRowGroupLength(128*1024)), pqarrow.DefaultWriterProps())
+	if err != nil {
+		b.Fatal(err)
+	}
+	bld := array.NewRecordBuilder(memory.NewGoAllocator(), schema)
+	defer bld.Release()
+	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
+	const batch = 64 * 1024
+	for start := 0; start < rows; start += batch {
+		n := min(batch, rows-start)
+		for i := start; i < start+n; i++ {
+			bld.Field(0).(*array.Int64Builder).Append(int64(i) * 7919)
+			bld.Field(1).(*array.Date32Builder).Append(arrow.Date32(19000 + i%3650))
+			bld.Field(2).(*array.Time64Builder).Append(arrow.Time64(int64(i%86400) * 1e6))
+			bld.Field(3).(*array.StringBuilder).Append("customer-" + strconv.Itoa(i%100000))
+			bld.Field(4).(*array.Float64Builder).Append(float64(i) * 0.37)
+			bld.Field(5).(*array.TimestampBuilder).Append(arrow.Timestamp(base + int64(i)*1_000_003))
+		}
+		rec := bld.NewRecordBatch()
+		if err := w.WriteBuffered(rec); err != nil {
+			b.Fatal(err)
+		}
+		rec.Release()
+	}
+	if err := w.Close(); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		b.Fatal(err)
+	}
+	benchFileOnce.Store(rows, path)
+	return path
+}
+
+// peakHeap samples the live heap while it runs and reports the greatest value seen.
+type peakHeap struct {
+	stop chan struct{}
+	done chan struct{}
+	peak atomic.Uint64
+}
+
+func startPeakHeap() *peakHeap {
+	runtime.GC()
+	p := &peakHeap{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		var ms runtime.MemStats
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > p.peak.Load() {
+				p.peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-p.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return p
+}
+
+func (p *peakHeap) end() float64 {
+	close(p.stop)
+	<-p.done
+	return float64(p.peak.Load()) / (1 << 20)
+}
+
+// BenchmarkParquetPath measures the Parquet → Arrow → JSON → base64 → emulator path on the
+// 6-column table, against its own baseline in the same run:
+//
+//	read        Parquet → Arrow record batches, discarded (the baseline)
+//	encode      + column-oriented JSON chunks, base64-encoded into io.Discard
+//	emulator    the whole run-job path: one upload session into the emulator in discard
+//	            mode over loopback HTTP, published
+//
+// Compare the ns/op of the three (benchstat) for the cost of each stage. rows/s, MB/s (of
+// JSON) and peak-heap-MB are reported per sub-benchmark. Rows: CUBESYNC_BENCH_ROWS.
+func BenchmarkParquetPath(b *testing.B) {
+	rows := benchRows(b)
+	path := benchParquet(b, rows)
+	chunkSize := int64(16 << 20)
+	report := func(b *testing.B, peak float64, jsonBytes int64) {
+		secs := b.Elapsed().Seconds() / float64(b.N)
+		b.ReportMetric(float64(rows)/secs, "rows/s")
+		if jsonBytes > 0 {
+			b.ReportMetric(float64(jsonBytes)/secs/1e6, "jsonMB/s")
+		}
+		b.ReportMetric(peak, "peak-heap-MB")
+	}
+
+	b.Run("read", func(b *testing.B) {
+		var peak float64
+		for b.Loop() {
+			p := startPeakHeap()
+			r, err := parquetfile.Open(context.Background(), path, "", parquetfile.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for {
+				rec, err := r.Next(context.Background())
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				rec.Release()
+			}
+			r.Close()
+			peak = max(peak, p.end())
+		}
+		report(b, peak, 0)
+	})
+
+	b.Run("encode", func(b *testing.B) {
+		var peak float64
+		var jsonBytes int64
+		for b.Loop() {
+			p := startPeakHeap()
+			r, err := parquetfile.Open(context.Background(), path, "", parquetfile.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var cols []sink.EncodeColumn
+			for i, f := range r.Schema().Fields() {
+				dt, _ := sink.MapType(f.Type)
+				cols = append(cols, sink.EncodeColumn{Index: i, Name: f.Name, Type: dt})
+			}
+			enc, err := sink.NewEncoder(r.Schema(), cols, chunkSize)
+			if err != nil {
+				b.Fatal(err)
+			}
+			emit := func(c *sink.Chunk) error {
+				w := base64.NewEncoder(base64.StdEncoding, io.Discard)
+				_, err := c.WriteTo(w)
+				w.Close()
+				c.Release()
+				return err
+			}
+			for {
+				rec, err := r.Next(context.Background())
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				err = enc.Write(rec, emit)
+				rec.Release()
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := enc.Flush(emit); err != nil {
+				b.Fatal(err)
+			}
+			r.Close()
+			jsonBytes = enc.Stats().Bytes
+			peak = max(peak, p.end())
+		}
+		report(b, peak, jsonBytes)
+	})
+
+	b.Run("emulator", func(b *testing.B) {
+		emu, err := emulator.New(emulator.Options{Discard: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		srv := httptest.NewServer(emu)
+		defer srv.Close()
+		var peak float64
+		var jsonBytes int64
+		for b.Loop() {
+			dir := b.TempDir()
+			store, err := filestate.Open(dir)
+			if err != nil {
+				b.Fatal(err)
+			}
+			runner := &jobs.Runner{Store: store, Connect: func(ctx context.Context, t *jobs.Target) (*sink.Client, error) {
+				return sink.NewClient(sink.Config{BaseURL: srv.URL, ProjectID: t.ProjectID, Username: "bench", Password: "bench"})
+			}}
+			cfgPath := filepath.Join(dir, "jobs.toml")
+			os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
+[targets.emu]
+base_url = "http://unused.invalid"
+project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
+[jobs.bench]
+target = "emu"
+chunk_size = "%d"
+dataset = { name = "Bench" }
+[[jobs.bench.tables]]
+name = "facts"
+policy = "replace"
+parquet = %q
+`, chunkSize, path)), 0o644)
+			cfg, err := jobs.Load(cfgPath, func(string) (string, bool) { return "", false })
+			if err != nil {
+				b.Fatal(err)
+			}
+			p := startPeakHeap()
+			res, err := runner.Run(context.Background(), cfg.Jobs["bench"], jobs.RunOptions{})
+			peak = max(peak, p.end())
+			if err != nil {
+				b.Fatal(err)
+			}
+			jsonBytes = res.Tables[0].Bytes
+			store.Close()
+		}
+		report(b, peak, jsonBytes)
+	})
+}

@@ -1,0 +1,279 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cubesync/cubesync/sink"
+	"github.com/cubesync/cubesync/sources/parquetfile"
+	"github.com/cubesync/cubesync/sources/postgres"
+)
+
+// batchRows bounds the rows of one Arrow record batch read from a source.
+const batchRows = 64 * 1024
+
+// openTables opens the source of every selected table, in job order, and works out what
+// each pushes. On error the tables opened so far are returned for the caller to close.
+func (r *Runner) openTables(ctx context.Context, job *Job, opts RunOptions) ([]*openTable, error) {
+	var marks map[string]Watermark
+	if !opts.DryRun || r.Store != nil {
+		var err error
+		if marks, err = r.Store.Watermarks(ctx, job.Name); err != nil {
+			return nil, fmt.Errorf("read watermarks: %w", err)
+		}
+	}
+	var out []*openTable
+	for _, t := range job.Tables {
+		if len(opts.Tables) > 0 && !slices.Contains(opts.Tables, t.Name) {
+			continue
+		}
+		ot, err := r.openTable(ctx, job, t, marks[t.Name], opts)
+		if err != nil {
+			return out, fmt.Errorf("table %q: %w", t.Name, err)
+		}
+		out = append(out, ot)
+	}
+	return out, nil
+}
+
+func (r *Runner) openTable(ctx context.Context, job *Job, t *Table, mark Watermark, opts RunOptions) (*openTable, error) {
+	ot := &openTable{table: t}
+	switch {
+	case t.Parquet != "":
+		// Excluded columns are not even read, so an unsupported type can be left out.
+		popts := parquetfile.Options{BatchRows: batchRows, Allocator: r.Allocator, Exclude: t.Exclude}
+		if t.Incremental != nil && t.Incremental.NewFiles && !opts.FullRefresh {
+			loaded, err := r.Store.LoadedFiles(ctx, job.Name, t.Name)
+			if err != nil {
+				return nil, fmt.Errorf("read loaded files: %w", err)
+			}
+			popts.Only = func(f parquetfile.FileInfo) bool {
+				prev, ok := loaded[f.Path]
+				return !ok || prev.Size != f.Size || !prev.ModTime.Equal(f.ModTime)
+			}
+		}
+		pr, err := parquetfile.Open(ctx, t.Parquet, "", popts)
+		if err != nil {
+			return nil, err
+		}
+		ot.reader = pr
+		if t.Incremental != nil && t.Incremental.NewFiles {
+			for _, f := range pr.Files() {
+				if popts.Only == nil || popts.Only(f) {
+					ot.files = append(ot.files, LoadedFile{Job: job.Name, Table: t.Name, Path: f.Path, Size: f.Size, ModTime: f.ModTime})
+				}
+			}
+		}
+	default:
+		var args []any
+		if inc := t.Incremental; inc != nil && inc.Column != "" {
+			arg := watermarkArg("", inc.Initial)
+			if mark.Value != "" && !opts.FullRefresh {
+				arg = watermarkArg(mark.Kind, mark.Value)
+			}
+			args = append(args, arg)
+		}
+		pr, err := postgres.Open(ctx, t.Source.DSN, t.Query, args, postgres.Options{BatchRows: batchRows, Allocator: r.Allocator, Logger: r.logger()})
+		if err != nil {
+			return nil, fmt.Errorf("source %q: %w", t.Source.Name, err)
+		}
+		ot.reader = pr
+	}
+	var dropped []string
+	if t.Parquet != "" {
+		dropped = t.Exclude
+	}
+	var err error
+	if ot.shape, err = shapeTable(t, ot.reader.Schema(), dropped); err != nil {
+		_ = ot.reader.Close()
+		return nil, err
+	}
+	if inc := t.Incremental; inc != nil && inc.Column != "" {
+		if ot.tracker, err = newMaxTracker(ot.reader.Schema(), inc.Column); err != nil {
+			_ = ot.reader.Close()
+			return nil, inputError(err)
+		}
+	}
+	return ot, nil
+}
+
+// dataset returns the id of the job's dataset, creating it on the first run, and checks an
+// existing one still has every table and column this run pushes.
+func (r *Runner) dataset(ctx context.Context, c *sink.Client, job *Job, tables []*openTable, opts RunOptions, log *slog.Logger) (string, error) {
+	id := job.Dataset.ID
+	if id == "" {
+		var err error
+		id, err = r.Store.DatasetID(ctx, job.Name)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return "", fmt.Errorf("read dataset id: %w", err)
+		}
+	}
+	shapes := make([]*tableShape, len(tables))
+	for i, t := range tables {
+		shapes[i] = t.shape
+	}
+	if id == "" {
+		if len(tables) < len(job.Tables) {
+			return "", inputError(fmt.Errorf("dataset %q does not exist yet: run every table of the job once (without --tables) to create it", job.Dataset.Name))
+		}
+		model := buildModel(job.Dataset.Name, job.Description, job.Target.FolderID, shapes)
+		var err error
+		if id, err = c.CreateDataset(ctx, model); err != nil {
+			return "", fmt.Errorf("create dataset %q: %w", job.Dataset.Name, err)
+		}
+		if err := r.Store.SetDatasetID(ctx, job.Name, id); err != nil {
+			return "", fmt.Errorf("remember dataset id %s: %w", id, err)
+		}
+		log.Info("dataset created", "dataset", id, "name", job.Dataset.Name)
+		return id, nil
+	}
+	def, err := c.Definition(ctx, id)
+	if err != nil {
+		return "", fmt.Errorf("read dataset %s: %w", id, err)
+	}
+	mts := make([]sink.ModelTable, len(shapes))
+	for i, s := range shapes {
+		mts[i] = s.modelTable()
+	}
+	if err := def.Check(mts); err != nil {
+		return "", inputError(fmt.Errorf("dataset %q (%s): %w", job.Dataset.Name, id, err))
+	}
+	return id, nil
+}
+
+// recoverAbandoned cancels the upload sessions of earlier runs that died without finishing
+// (the server refuses a new session while one is open) and records them as abandoned.
+// The caller holds the job's lock, so no live run can be among them.
+func (r *Runner) recoverAbandoned(ctx context.Context, c *sink.Client, job *Job, log *slog.Logger) error {
+	runs, err := r.Store.UnfinishedRuns(ctx, job.Name)
+	if err != nil {
+		return fmt.Errorf("look for abandoned runs: %w", err)
+	}
+	for _, run := range runs {
+		msg := "the process running it died before it finished"
+		if run.SessionID != "" {
+			if err := c.CancelSession(ctx, run.DatasetID, run.SessionID); err != nil {
+				return fmt.Errorf("cancel upload session %s left open by abandoned run %d: %w", run.SessionID, run.ID, err)
+			}
+			msg += "; its upload session " + run.SessionID + " was cancelled"
+		}
+		if err := r.Store.FinishRun(ctx, run.ID, Outcome{Status: StatusAbandoned, Rows: run.Rows, Bytes: run.Bytes, Chunks: run.Chunks, Error: msg}); err != nil {
+			return fmt.Errorf("record abandoned run %d: %w", run.ID, err)
+		}
+		log.Warn("abandoned run recovered", "abandoned_run", run.ID, "session", run.SessionID, "started", run.Started)
+	}
+	return nil
+}
+
+// pushTable streams one table: the source is read and encoded on one goroutine while
+// chunks are uploaded on this one. The channel between them holds one chunk, so at most
+// three chunks exist at a time (being encoded, waiting, being uploaded): memory is bounded
+// by the chunk size whatever the number of rows.
+func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session *sink.Session, log *slog.Logger) (TableResult, error) {
+	tr := TableResult{Name: t.table.Name, Policy: t.table.Policy}
+	start := r.now()
+	var prog TableProgress
+	if r.Progress != nil {
+		prog = r.Progress.Table(job.Name, t.table.Name)
+	}
+	enc, err := sink.NewEncoder(t.reader.Schema(), t.shape.encodeColumns(), job.ChunkSize)
+	if err != nil {
+		return tr, inputError(fmt.Errorf("table %q: %w", t.table.Name, err))
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	chunks := make(chan *sink.Chunk, 1)
+	g.Go(func() error {
+		defer close(chunks)
+		emit := func(c *sink.Chunk) error {
+			select {
+			case chunks <- c:
+				return nil
+			case <-gctx.Done():
+				c.Release()
+				return context.Cause(gctx)
+			}
+		}
+		for {
+			rec, err := t.reader.Next(gctx)
+			if errors.Is(err, io.EOF) {
+				return enc.Flush(emit)
+			}
+			if err != nil {
+				return fmt.Errorf("read: %w", err)
+			}
+			if t.tracker != nil {
+				t.tracker.observe(rec)
+			}
+			err = enc.Write(rec, emit)
+			rec.Release()
+			if err != nil {
+				return err
+			}
+		}
+	})
+	g.Go(func() error {
+		for c := range chunks {
+			rows, size := int64(c.Rows()), c.Len()
+			if session != nil {
+				if err := session.Upload(gctx, t.table.Name, c); err != nil {
+					c.Release()
+					for c := range chunks { // unblock the encoder so it sees the cancellation
+						c.Release()
+					}
+					return err
+				}
+			}
+			c.Release()
+			tr.Rows += rows
+			tr.Bytes += size
+			tr.Chunks++
+			if prog != nil {
+				prog.Add(rows, size)
+			}
+		}
+		return nil
+	})
+	err = g.Wait()
+	tr.Duration = r.now().Sub(start)
+	st := enc.Stats()
+	tr.NonFinite, tr.InvalidUTF8 = st.NonFinite, st.InvalidUTF8
+	if err == nil && tr.Rows == 0 && t.table.Policy == sink.Replace && !t.table.AllowEmpty {
+		err = inputError(errors.New("the source returned no rows and the policy is replace, which would empty the table; set allow_empty = true if an empty table is expected"))
+	}
+	if err == nil && t.tracker != nil {
+		if v, ok := t.tracker.value(); ok {
+			tr.Watermark = v
+		}
+	}
+	if prog != nil {
+		prog.Done(tr, err)
+	}
+	if err != nil {
+		return tr, fmt.Errorf("table %q: %w", t.table.Name, err)
+	}
+	if st.NonFinite > 0 {
+		log.Warn("NaN or infinite values sent as null", "table", t.table.Name, "count", st.NonFinite, "columns", st.NonFiniteByColumn)
+	}
+	if st.InvalidUTF8 > 0 {
+		log.Warn("invalid UTF-8 replaced with U+FFFD", "table", t.table.Name, "count", st.InvalidUTF8, "columns", st.InvalidUTF8ByColumn)
+	}
+	log.Info("table pushed", "table", tr.Name, "policy", string(tr.Policy), "rows", tr.Rows, "bytes", tr.Bytes, "chunks", tr.Chunks,
+		"duration", tr.Duration.Round(time.Millisecond).String(), "rows_per_s", int64(tr.RowsPerSecond()))
+	return tr, nil
+}
+
+// hostID names this process in run records: hostname and pid.
+func hostID() string {
+	h, _ := os.Hostname()
+	return h + ":" + strconv.Itoa(os.Getpid())
+}

@@ -1,0 +1,348 @@
+package jobs
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/cubesync/cubesync/sink"
+	"github.com/cubesync/cubesync/sources"
+)
+
+// Runner runs jobs: it moves every table of a job from its source into one upload session
+// of the job's dataset and publishes it, all or nothing, and records the run in the store.
+type Runner struct {
+	Store  Store
+	Logger *slog.Logger
+	// Connect makes a Push API client for a target (not yet logged in). main wires it, so
+	// that base_url = "embedded" can point at an in-process emulator.
+	Connect func(ctx context.Context, t *Target) (*sink.Client, error)
+	// Progress, if set, is told of every chunk; nil reports nothing live.
+	Progress Progress
+	// AfterPublish, if set, is called after a successful publish (the demo prints the
+	// published rows with it).
+	AfterPublish func(ctx context.Context, job *Job, datasetID string)
+	Allocator    memory.Allocator
+	Now          func() time.Time
+	// Sleep waits between whole-run attempts; tests replace it.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// RunOptions are the per-invocation choices of a run.
+type RunOptions struct {
+	Trigger     string    // TriggerManual by default
+	Scheduled   time.Time // the cron slot, for scheduled runs
+	DryRun      bool      // read and encode everything, push nothing, record nothing
+	FullRefresh bool      // ignore the incremental watermarks once
+	Tables      []string  // only these tables (all when empty)
+	Timeout     time.Duration
+}
+
+// Result is what a run did.
+type Result struct {
+	Run       Run
+	DatasetID string
+	Tables    []TableResult
+	Attempts  int
+	DryRun    bool
+
+	// saved with the run's success, in the same transaction
+	watermarks []Watermark
+	files      []LoadedFile
+}
+
+// TableResult summarises one table of a run.
+type TableResult struct {
+	Name        string
+	Policy      sink.Policy
+	Rows        int64
+	Bytes       int64 // JSON bytes before base64
+	Chunks      int64
+	Duration    time.Duration
+	NonFinite   int64 // NaN/±Inf sent as null
+	InvalidUTF8 int64 // strings with invalid UTF-8 repaired to U+FFFD
+	Watermark   string
+}
+
+// RowsPerSecond is the table's throughput over its own duration.
+func (t TableResult) RowsPerSecond() float64 {
+	if t.Duration <= 0 {
+		return 0
+	}
+	return float64(t.Rows) / t.Duration.Seconds()
+}
+
+// Progress is told what a run is doing, table by table.
+type Progress interface {
+	Table(job, table string) TableProgress
+}
+
+// TableProgress receives one table's live counts.
+type TableProgress interface {
+	Add(rows, bytes int64)
+	Done(r TableResult, err error)
+}
+
+func (r *Runner) logger() *slog.Logger {
+	if r.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return r.Logger
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now == nil {
+		return time.Now()
+	}
+	return r.Now()
+}
+
+func (r *Runner) sleep(ctx context.Context, d time.Duration) error {
+	if r.Sleep != nil {
+		return r.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Run runs job once, now, retrying a failed attempt per the job's retry settings (each
+// attempt with a fresh upload session; input errors are not retried). It returns
+// ErrLocked, wrapped, when another process is running the job.
+func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (*Result, error) {
+	opts.Trigger = cmp.Or(opts.Trigger, TriggerManual)
+	timeout := cmp.Or(opts.Timeout, job.Timeout)
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("job %q timed out after %s", job.Name, timeout))
+		defer cancel()
+	}
+	if err := checkTableNames(job, opts.Tables); err != nil {
+		return nil, err
+	}
+	if opts.DryRun {
+		res, err := r.runOnce(ctx, job, opts)
+		if res != nil {
+			res.Attempts = 1
+		}
+		return res, err
+	}
+
+	unlock, err := r.Store.Lock(ctx, job.Name)
+	if err != nil {
+		return nil, fmt.Errorf("job %q: %w", job.Name, err)
+	}
+	defer func() {
+		if err := unlock(); err != nil {
+			r.logger().Warn("unlock job", "job", job.Name, "err", err)
+		}
+	}()
+
+	attempts := max(job.Retry.Attempts, 1)
+	delay := job.Retry.InitialDelay
+	for attempt := 1; ; attempt++ {
+		res, err := r.runOnce(ctx, job, opts)
+		if res != nil {
+			res.Attempts = attempt
+		}
+		if err == nil && r.AfterPublish != nil {
+			r.AfterPublish(ctx, job, res.DatasetID)
+		}
+		if err == nil || attempt >= attempts || !retryable(ctx, err) {
+			return res, err
+		}
+		wait := jitter(delay)
+		r.logger().Warn("run failed, retrying", "job", job.Name, "attempt", attempt, "of", attempts, "in", wait.Round(time.Millisecond).String(), "err", err)
+		if serr := r.sleep(ctx, wait); serr != nil {
+			return res, err
+		}
+		delay = min(delay*2, cmp.Or(job.Retry.MaxDelay, delay*2))
+	}
+}
+
+// retryable says whether a failed attempt may succeed when run again.
+func retryable(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || IsInputError(err) || sink.Permanent(err) {
+		return false
+	}
+	return !errors.Is(err, ErrLocked)
+}
+
+// jitter spreads d by ±20% so replicas retrying together do not hit the server at once.
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return d + time.Duration((rand.Float64()*0.4-0.2)*float64(d))
+}
+
+func checkTableNames(job *Job, names []string) error {
+	for _, n := range names {
+		if !slices.ContainsFunc(job.Tables, func(t *Table) bool { return t.Name == n }) {
+			var have []string
+			for _, t := range job.Tables {
+				have = append(have, t.Name)
+			}
+			return inputError(fmt.Errorf("job %q has no table %q (tables: %v)", job.Name, n, have))
+		}
+	}
+	return nil
+}
+
+// openTable is a table whose source is open and whose pushed shape is known.
+type openTable struct {
+	table   *Table
+	reader  sources.Reader
+	shape   *tableShape
+	tracker *maxTracker
+	files   []LoadedFile // parquet files this run loads, for incremental files = "new"
+}
+
+// runOnce is one attempt: one upload session, every table, one publish.
+func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *Result, err error) {
+	log := r.logger().With("job", job.Name)
+	res = &Result{DryRun: opts.DryRun, Run: Run{Job: job.Name, Trigger: opts.Trigger, Scheduled: opts.Scheduled}}
+
+	var client *sink.Client
+	if !opts.DryRun {
+		if client, err = r.Connect(ctx, job.Target); err != nil {
+			return res, fmt.Errorf("target %q: %w", job.Target.Name, err)
+		}
+		if err = client.Login(ctx); err != nil {
+			return res, fmt.Errorf("target %q: %w", job.Target.Name, err)
+		}
+		defer func() {
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if lerr := client.Logout(lctx); lerr != nil {
+				log.Warn("logout failed", "target", job.Target.Name, "err", lerr)
+			}
+		}()
+		if err = r.recoverAbandoned(ctx, client, job, log); err != nil {
+			return res, err
+		}
+		res.Run.Started = r.now()
+		res.Run.Host = hostID()
+		if res.Run, err = r.Store.StartRun(ctx, res.Run); err != nil {
+			return res, fmt.Errorf("record run start: %w", err)
+		}
+		log = log.With("run", res.Run.ID)
+		defer func() { r.finish(ctx, res, err, log) }()
+	}
+	log.Info("run started", "trigger", opts.Trigger, "dry_run", opts.DryRun)
+
+	tables, err := r.openTables(ctx, job, opts)
+	defer func() {
+		for _, t := range tables {
+			if cerr := t.reader.Close(); cerr != nil {
+				log.Warn("close source", "table", t.table.Name, "err", cerr)
+			}
+		}
+	}()
+	if err != nil {
+		return res, err
+	}
+	if err = linkTables(tables); err != nil {
+		return res, err
+	}
+
+	var session *sink.Session
+	if !opts.DryRun {
+		if res.DatasetID, err = r.dataset(ctx, client, job, tables, opts, log); err != nil {
+			return res, err
+		}
+		res.Run.DatasetID = res.DatasetID
+		st := make([]sink.SessionTable, len(tables))
+		for i, t := range tables {
+			st[i] = sink.SessionTable{Name: t.table.Name, UpdatePolicy: t.table.Policy, Orientation: "COLUMN", ColumnHeaders: t.shape.headers()}
+		}
+		if session, err = client.OpenSession(ctx, res.DatasetID, st); err != nil {
+			return res, fmt.Errorf("dataset %s: %w", res.DatasetID, err)
+		}
+		res.Run.SessionID = session.ID()
+		defer func() {
+			if err != nil {
+				if cerr := session.Cancel(); cerr != nil {
+					log.Error("cancel upload session", "session", session.ID(), "err", cerr)
+				} else {
+					log.Info("upload session cancelled", "session", session.ID())
+				}
+			}
+		}()
+		// Recorded at once: if this process dies, the next run finds and cancels it.
+		if err = r.Store.SetRunSession(ctx, res.Run.ID, res.DatasetID, session.ID()); err != nil {
+			return res, fmt.Errorf("record upload session: %w", err)
+		}
+	}
+
+	for _, t := range tables {
+		tr, err := r.pushTable(ctx, job, t, session, log)
+		res.Tables = append(res.Tables, tr)
+		if err != nil {
+			return res, err
+		}
+		if tr.Watermark != "" {
+			res.watermarks = append(res.watermarks, Watermark{Job: job.Name, Table: t.table.Name, Column: t.tracker.column, Kind: t.tracker.kind, Value: tr.Watermark})
+		}
+		res.files = append(res.files, t.files...)
+	}
+	if opts.DryRun {
+		log.Info("dry run done: nothing was pushed")
+		return res, nil
+	}
+	if err = session.Publish(ctx); err != nil {
+		return res, fmt.Errorf("publish dataset %s: %w", res.DatasetID, err)
+	}
+	return res, nil
+}
+
+// linkTables settles the roles of column names shared by several tables.
+func linkTables(tables []*openTable) error {
+	ts := make([]*Table, len(tables))
+	shapes := make([]*tableShape, len(tables))
+	for i, t := range tables {
+		ts[i], shapes[i] = t.table, t.shape
+	}
+	return linkAttributes(ts, shapes)
+}
+
+// finish records the end of a run: on success the watermarks and loaded files go in the
+// same transaction as the status, so a watermark only moves with a published run.
+func (r *Runner) finish(ctx context.Context, res *Result, runErr error, log *slog.Logger) {
+	o := Outcome{Status: StatusSucceeded}
+	for _, t := range res.Tables {
+		o.Rows += t.Rows
+		o.Bytes += t.Bytes
+		o.Chunks += t.Chunks
+	}
+	switch {
+	case runErr == nil:
+		o.Watermarks, o.Files = res.watermarks, res.files
+	case errors.Is(runErr, context.Canceled) && context.Cause(ctx) == context.Canceled:
+		o.Status, o.Error = StatusInterrupted, runErr.Error()
+	default:
+		o.Status, o.Error = StatusFailed, runErr.Error()
+	}
+	// The run's context may have ended (signal, timeout): the record must still be written.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := r.Store.FinishRun(fctx, res.Run.ID, o); err != nil {
+		log.Error("record run end", "status", o.Status, "err", err)
+	}
+	res.Run.Status, res.Run.Error, res.Run.Ended = o.Status, o.Error, r.now()
+	res.Run.Rows, res.Run.Bytes, res.Run.Chunks = o.Rows, o.Bytes, o.Chunks
+	log.Info("run finished", "status", o.Status, "rows", o.Rows, "bytes", o.Bytes, "chunks", o.Chunks,
+		"duration", res.Run.Ended.Sub(res.Run.Started).Round(time.Millisecond).String())
+}

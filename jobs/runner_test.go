@@ -1,0 +1,476 @@
+package jobs_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/cubesync/cubesync/jobs"
+	"github.com/cubesync/cubesync/jobs/filestate"
+	"github.com/cubesync/cubesync/sink"
+	"github.com/cubesync/cubesync/sink/emulator"
+)
+
+// testBundle is a runner wired to an in-process emulator and a local state store.
+type testBundle struct {
+	dir    string
+	emu    *emulator.Server
+	store  jobs.Store
+	runner *jobs.Runner
+	mem    *memory.CheckedAllocator
+}
+
+func setup(t *testing.T) *testBundle {
+	t.Helper()
+	dir := t.TempDir()
+	emu, err := emulator.New(emulator.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	t.Cleanup(func() { srv.Close(); emu.Close() })
+	store, err := filestate.Open(filepath.Join(dir, ".cubesync"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	t.Cleanup(func() { mem.AssertSize(t, 0) })
+	b := &testBundle{dir: dir, emu: emu, store: store, mem: mem}
+	b.runner = &jobs.Runner{
+		Store:     store,
+		Allocator: mem,
+		Connect: func(ctx context.Context, tg *jobs.Target) (*sink.Client, error) {
+			return sink.NewClient(sink.Config{BaseURL: srv.URL + "/MicroStrategyLibrary", ProjectID: tg.ProjectID,
+				Username: tg.Username, Password: tg.Password, LoginMode: tg.LoginMode, CallRetries: 2, CallBackoff: time.Millisecond})
+		},
+		Sleep: func(context.Context, time.Duration) error { return nil },
+	}
+	return b
+}
+
+// job parses a jobs.toml made of the test target and body, in the bundle's directory.
+func (b *testBundle) job(t *testing.T, name, body string) *jobs.Job {
+	t.Helper()
+	text := `
+[targets.emu]
+base_url = "http://unused.invalid"
+project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
+username = "alice"
+password = "s3cret-pw"
+
+[defaults]
+retry = { attempts = 1 }
+` + body
+	path := filepath.Join(b.dir, "jobs.toml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := jobs.Load(path, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("load test config: %v", err)
+	}
+	j, ok := cfg.Jobs[name]
+	if !ok {
+		t.Fatalf("test config has no job %q", name)
+	}
+	return j
+}
+
+// writeParquet writes rec to dir/name as one Parquet file.
+func writeParquet(t *testing.T, dir, name string, rec arrow.RecordBatch) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w, err := pqarrow.NewFileWriter(rec.Schema(), f, parquet.NewWriterProperties(), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// rows renders a published table's rows as strings for comparison: numbers by their
+// exact JSON text, NULL as "NULL".
+func (b *testBundle) rows(t *testing.T, datasetID, table string) []string {
+	t.Helper()
+	tbl, err := b.emu.Table(datasetID, table)
+	if err != nil {
+		t.Fatalf("read back table %q: %v", table, err)
+	}
+	out := make([]string, len(tbl.Rows))
+	for i, r := range tbl.Rows {
+		cells := make([]string, len(r))
+		for j, v := range r {
+			switch v := v.(type) {
+			case nil:
+				cells[j] = "NULL"
+			case json.Number:
+				cells[j] = v.String()
+			default:
+				cells[j] = fmt.Sprint(v)
+			}
+		}
+		out[i] = strings.Join(cells, "|")
+	}
+	return out
+}
+
+func TestRunEveryTypeFromParquet(t *testing.T) {
+	b := setup(t)
+	mem := memory.NewGoAllocator()
+	utc := &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
+	berlin := &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "Europe/Berlin"}
+	naive := &arrow.TimestampType{Unit: arrow.Microsecond}
+	dec := &arrow.Decimal128Type{Precision: 20, Scale: 4}
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "id", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "small", Type: arrow.PrimitiveTypes.Int16, Nullable: true},
+		{Name: "i32", Type: arrow.PrimitiveTypes.Int32, Nullable: true},
+		{Name: "u32", Type: arrow.PrimitiveTypes.Uint32, Nullable: true},
+		{Name: "f32", Type: arrow.PrimitiveTypes.Float32, Nullable: true},
+		{Name: "f64", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+		{Name: "amount", Type: dec, Nullable: true},
+		{Name: "flag", Type: arrow.FixedWidthTypes.Boolean, Nullable: true},
+		{Name: "name", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "day", Type: arrow.FixedWidthTypes.Date32, Nullable: true},
+		{Name: "at_time", Type: arrow.FixedWidthTypes.Time64us, Nullable: true},
+		{Name: "at_naive", Type: naive, Nullable: true},
+		{Name: "at_utc", Type: utc, Nullable: true},
+		{Name: "at_berlin", Type: berlin, Nullable: true},
+	}, nil)
+	bld := array.NewRecordBuilder(mem, schema)
+	defer bld.Release()
+	day := func(s string) arrow.Date32 { d, _ := time.Parse(time.DateOnly, s); return arrow.Date32FromTime(d) }
+	ts := func(s string) arrow.Timestamp {
+		v, _ := time.Parse(time.RFC3339Nano, s)
+		return arrow.Timestamp(v.UnixMicro())
+	}
+	// row 1: ordinary values; row 2: extremes; row 3: NULLs everywhere nullable.
+	bld.Field(0).(*array.Int64Builder).AppendValues([]int64{1, 9007199254740993, 3}, nil)
+	bld.Field(1).(*array.Int16Builder).AppendValues([]int16{-7, 32767, 0}, []bool{true, true, false})
+	bld.Field(2).(*array.Int32Builder).AppendValues([]int32{42, -2147483648, 0}, []bool{true, true, false})
+	bld.Field(3).(*array.Uint32Builder).AppendValues([]uint32{7, 4294967295, 0}, []bool{true, true, false})
+	bld.Field(4).(*array.Float32Builder).AppendValues([]float32{0.1, 3.4028235e38, 0}, []bool{true, true, false})
+	bld.Field(5).(*array.Float64Builder).AppendValues([]float64{0.1, 1e-300, 0}, []bool{true, true, false})
+	bld.Field(6).(*array.Decimal128Builder).AppendValues([]decimal128.Num{decimal128.FromI64(1234567), decimal128.FromI64(-5), {}}, []bool{true, true, false})
+	bld.Field(7).(*array.BooleanBuilder).AppendValues([]bool{true, false, false}, []bool{true, true, false})
+	bld.Field(8).(*array.StringBuilder).AppendValues([]string{"Zoë \"quoted\"", "tab\tand\\slash", ""}, []bool{true, true, false})
+	bld.Field(9).(*array.Date32Builder).AppendValues([]arrow.Date32{day("2024-01-31"), day("1900-03-01"), 0}, []bool{true, true, false})
+	bld.Field(10).(*array.Time64Builder).AppendValues([]arrow.Time64{arrow.Time64((13*3600 + 45*60) * 1e6), arrow.Time64(86399999999), 0}, []bool{true, true, false})
+	bld.Field(11).(*array.TimestampBuilder).AppendValues([]arrow.Timestamp{ts("2024-01-31T13:45:00Z"), ts("2024-02-29T23:59:59.000001Z"), 0}, []bool{true, true, false})
+	bld.Field(12).(*array.TimestampBuilder).AppendValues([]arrow.Timestamp{ts("2024-01-31T13:45:00Z"), ts("2024-07-01T00:00:00.5Z"), 0}, []bool{true, true, false})
+	bld.Field(13).(*array.TimestampBuilder).AppendValues([]arrow.Timestamp{ts("2024-01-31T12:45:00Z"), ts("2024-07-01T00:00:00Z"), 0}, []bool{true, true, false})
+	rec := bld.NewRecordBatch()
+	defer rec.Release()
+	writeParquet(t, b.dir, "data/types.parquet", rec)
+
+	job := b.job(t, "types", `
+[jobs.types]
+target = "emu"
+dataset = { name = "Types" }
+[[jobs.types.tables]]
+name = "all_types"
+policy = "replace"
+parquet = "data/types.parquet"
+`)
+	res, err := b.runner.Run(context.Background(), job, jobs.RunOptions{})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	got := b.rows(t, res.DatasetID, "all_types")
+	want := []string{
+		"1|-7|42|7|0.1|0.1|123.4567|true|Zoë \"quoted\"|2024-01-31|13:45:00|2024-01-31T13:45:00|2024-01-31T13:45:00|2024-01-31T12:45:00",
+		"9007199254740993|32767|-2147483648|4294967295|3.4028235e+38|1e-300|-0.0005|false|tab\tand\\slash|1900-03-01|23:59:59.999999|2024-02-29T23:59:59.000001|2024-07-01T00:00:00.5|2024-07-01T00:00:00",
+		"3|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("published rows differ from the source\n got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(res.Tables) != 1 || res.Tables[0].Rows != 3 || res.Tables[0].Chunks != 1 {
+		t.Errorf("table result = %+v, want 3 rows in 1 chunk", res.Tables)
+	}
+	runs, err := b.store.Runs(context.Background(), "types", 10)
+	if err != nil || len(runs) != 1 || runs[0].Status != jobs.StatusSucceeded || runs[0].Rows != 3 {
+		t.Errorf("recorded runs = %+v (err %v), want one succeeded run of 3 rows", runs, err)
+	}
+}
+
+// salesRecord builds (order_id, store, qty, amount) rows.
+func salesRecord(t *testing.T, ids []int64, stores []string, qty []int32, amounts []float64) arrow.RecordBatch {
+	t.Helper()
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "order_id", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "store", Type: arrow.BinaryTypes.String},
+		{Name: "qty", Type: arrow.PrimitiveTypes.Int32},
+		{Name: "amount", Type: arrow.PrimitiveTypes.Float64},
+	}, nil)
+	bld := array.NewRecordBuilder(memory.NewGoAllocator(), schema)
+	defer bld.Release()
+	bld.Field(0).(*array.Int64Builder).AppendValues(ids, nil)
+	bld.Field(1).(*array.StringBuilder).AppendValues(stores, nil)
+	bld.Field(2).(*array.Int32Builder).AppendValues(qty, nil)
+	bld.Field(3).(*array.Float64Builder).AppendValues(amounts, nil)
+	return bld.NewRecordBatch()
+}
+
+const salesJob = `
+[jobs.sales]
+target = "emu"
+dataset = { name = "Sales" }
+[[jobs.sales.tables]]
+name = "orders"
+policy = "upsert"
+parquet = "data/orders.parquet"
+key = ["order_id", "store"]
+`
+
+func TestRunUpsertSecondRun(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	rec := salesRecord(t, []int64{1, 2, 3}, []string{"north", "south", "north"}, []int32{1, 2, 3}, []float64{10.5, 20, 30})
+	writeParquet(t, b.dir, "data/orders.parquet", rec)
+	rec.Release()
+	job := b.job(t, "sales", salesJob)
+	first, err := b.runner.Run(ctx, job, jobs.RunOptions{})
+	if err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+	// Order 2 changes its amounts, order 4 is new: upsert updates 2 and inserts 4.
+	rec = salesRecord(t, []int64{2, 4}, []string{"south", "east"}, []int32{5, 1}, []float64{99.25, 7})
+	writeParquet(t, b.dir, "data/orders.parquet", rec)
+	rec.Release()
+	second, err := b.runner.Run(ctx, job, jobs.RunOptions{})
+	if err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	if second.DatasetID != first.DatasetID {
+		t.Fatalf("second run pushed to dataset %s, want the one the first run created (%s)", second.DatasetID, first.DatasetID)
+	}
+	got := strings.Join(b.rows(t, first.DatasetID, "orders"), "\n")
+	want := strings.Join([]string{"1|north|1|10.5", "2|south|5|99.25", "3|north|3|30", "4|east|1|7"}, "\n")
+	if got != want {
+		t.Errorf("after upsert, table orders =\n%s\nwant\n%s", got, want)
+	}
+	if n := len(b.emu.Datasets()); n != 1 {
+		t.Errorf("emulator holds %d datasets, want 1: the second run must reuse the dataset", n)
+	}
+}
+
+func TestRunFailedUploadChangesNothing(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	rec := salesRecord(t, []int64{1, 2}, []string{"north", "south"}, []int32{1, 2}, []float64{10, 20})
+	writeParquet(t, b.dir, "data/orders.parquet", rec)
+	rec.Release()
+	job := b.job(t, "sales", salesJob)
+	first, err := b.runner.Run(ctx, job, jobs.RunOptions{})
+	if err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+	before := b.rows(t, first.DatasetID, "orders")
+
+	rec = salesRecord(t, []int64{1, 3}, []string{"north", "west"}, []int32{100, 3}, []float64{1000, 30})
+	writeParquet(t, b.dir, "data/orders.parquet", rec)
+	rec.Release()
+	// Every attempt of the upload fails with a 500: the client gives up, the run fails.
+	for i := 1; i <= 3; i++ {
+		b.emu.FailNth(emulator.CallPut, i, 500, "")
+	}
+	_, err = b.runner.Run(ctx, job, jobs.RunOptions{})
+	if err == nil {
+		t.Fatal("run with a failing upload succeeded, want an error")
+	}
+	if got := b.rows(t, first.DatasetID, "orders"); strings.Join(got, "\n") != strings.Join(before, "\n") {
+		t.Errorf("failed run changed the dataset:\n%s\nwant unchanged:\n%s", strings.Join(got, "\n"), strings.Join(before, "\n"))
+	}
+	if open := b.emu.OpenSessions(); len(open) != 0 {
+		t.Errorf("failed run left upload sessions open: %+v", open)
+	}
+	if strings.Contains(err.Error(), "s3cret-pw") {
+		t.Errorf("error leaks the password: %v", err)
+	}
+	runs, _ := b.store.Runs(ctx, "sales", 1)
+	if len(runs) != 1 || runs[0].Status != jobs.StatusFailed || runs[0].Error == "" {
+		t.Errorf("last run recorded as %+v, want failed with its error", runs)
+	}
+}
+
+func TestRunRefusals(t *testing.T) {
+	tests := []struct {
+		name    string
+		body    string
+		rows    int
+		wantErr string
+	}{
+		{
+			name: "non-numeric column outside the key",
+			body: `
+[jobs.sales]
+target = "emu"
+dataset = { name = "Sales" }
+[[jobs.sales.tables]]
+name = "orders"
+policy = "upsert"
+parquet = "data/orders.parquet"
+key = ["order_id"]
+`,
+			rows:    2,
+			wantErr: `"store"`,
+		},
+		{
+			name: "replace with no rows",
+			body: `
+[jobs.sales]
+target = "emu"
+dataset = { name = "Sales" }
+[[jobs.sales.tables]]
+name = "orders"
+policy = "replace"
+parquet = "data/orders.parquet"
+`,
+			rows:    0,
+			wantErr: "allow_empty",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := setup(t)
+			ids, stores, qty, amounts := []int64{1, 2}, []string{"a", "b"}, []int32{1, 2}, []float64{1, 2}
+			rec := salesRecord(t, ids[:tt.rows], stores[:tt.rows], qty[:tt.rows], amounts[:tt.rows])
+			writeParquet(t, b.dir, "data/orders.parquet", rec)
+			rec.Release()
+			_, err := b.runner.Run(context.Background(), b.job(t, "sales", tt.body), jobs.RunOptions{})
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("run error = %v, want one mentioning %s", err, tt.wantErr)
+			}
+			if !jobs.IsInputError(err) {
+				t.Errorf("error %v is not an input error: it would be retried", err)
+			}
+			for _, d := range b.emu.Datasets() {
+				if tbl, err := b.emu.Table(d.ID, "orders"); err == nil && len(tbl.Rows) > 0 {
+					t.Errorf("refused run published %d rows", len(tbl.Rows))
+				}
+			}
+			if open := b.emu.OpenSessions(); len(open) != 0 {
+				t.Errorf("refused run left upload sessions open: %+v", open)
+			}
+		})
+	}
+}
+
+func TestRunDryRunPushesNothing(t *testing.T) {
+	b := setup(t)
+	rec := salesRecord(t, []int64{1, 2}, []string{"north", "south"}, []int32{1, 2}, []float64{10, 20})
+	writeParquet(t, b.dir, "data/orders.parquet", rec)
+	rec.Release()
+	res, err := b.runner.Run(context.Background(), b.job(t, "sales", salesJob), jobs.RunOptions{DryRun: true})
+	if err != nil {
+		t.Fatalf("dry run: %v", err)
+	}
+	if len(res.Tables) != 1 || res.Tables[0].Rows != 2 || res.Tables[0].Bytes == 0 {
+		t.Errorf("dry run tables = %+v, want 2 rows read and encoded", res.Tables)
+	}
+	if d := b.emu.Datasets(); len(d) != 0 {
+		t.Errorf("dry run created datasets: %+v", d)
+	}
+	if runs, _ := b.store.Runs(context.Background(), "", 10); len(runs) != 0 {
+		t.Errorf("dry run recorded runs: %+v", runs)
+	}
+}
+
+func TestRunRecoversAbandonedSession(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	rec := salesRecord(t, []int64{1}, []string{"north"}, []int32{1}, []float64{10})
+	writeParquet(t, b.dir, "data/orders.parquet", rec)
+	rec.Release()
+	job := b.job(t, "sales", salesJob)
+	first, err := b.runner.Run(ctx, job, jobs.RunOptions{})
+	if err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+	// A run that died after opening its upload session: the session stays open on the
+	// server (which refuses a second one) and the run stays "running" in the store.
+	c, err := b.runner.Connect(ctx, job.Target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Login(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := c.OpenSession(ctx, first.DatasetID, []sink.SessionTable{{Name: "orders", UpdatePolicy: sink.Upsert, Orientation: "COLUMN", ColumnHeaders: []string{"order_id", "store", "qty", "amount"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead, err := b.store.StartRun(ctx, jobs.Run{Job: "sales", Trigger: jobs.TriggerManual, Started: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.store.SetRunSession(ctx, dead.ID, first.DatasetID, sess.ID()); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := b.runner.Run(ctx, job, jobs.RunOptions{}); err != nil {
+		t.Fatalf("run after a dead run: %v", err)
+	}
+	runs, err := b.store.Runs(ctx, "sales", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, r := range runs {
+		if r.ID == dead.ID {
+			found = true
+			if r.Status != jobs.StatusAbandoned {
+				t.Errorf("dead run recorded as %q, want %q", r.Status, jobs.StatusAbandoned)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("dead run %d missing from history %+v", dead.ID, runs)
+	}
+	if open := b.emu.OpenSessions(); len(open) != 0 {
+		t.Errorf("sessions still open after recovery: %+v", open)
+	}
+}
+
+func TestRunLockedJobIsSkipped(t *testing.T) {
+	b := setup(t)
+	job := b.job(t, "sales", salesJob)
+	unlock, err := b.store.Lock(context.Background(), "sales")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	_, err = b.runner.Run(context.Background(), job, jobs.RunOptions{})
+	if !errors.Is(err, jobs.ErrLocked) {
+		t.Fatalf("run of a locked job: err = %v, want ErrLocked", err)
+	}
+}

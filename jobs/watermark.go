@@ -1,0 +1,162 @@
+package jobs
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+)
+
+// Watermark kinds, as stored in Watermark.Kind.
+const (
+	KindTimestampTZ = "timestamptz"
+	KindTimestamp   = "timestamp"
+	KindDate        = "date"
+	KindInt         = "int"
+)
+
+// maxTracker keeps the greatest value of a table's incremental column among the rows read.
+// Values are compared in their native integer form (microseconds, days, integers) so no
+// precision is lost before the text form is produced.
+type maxTracker struct {
+	column string
+	index  int
+	kind   string
+	unit   arrow.TimeUnit // for timestamps
+	seen   bool
+	max    int64
+}
+
+// newMaxTracker finds the incremental column in schema and checks its type can carry a
+// watermark.
+func newMaxTracker(schema *arrow.Schema, column string) (*maxTracker, error) {
+	idx := schema.FieldIndices(column)
+	if len(idx) == 0 {
+		return nil, fmt.Errorf("incremental column %q is not among the source's columns (%s)", column, fieldNames(schema))
+	}
+	t := &maxTracker{column: column, index: idx[0]}
+	switch dt := schema.Field(idx[0]).Type.(type) {
+	case *arrow.TimestampType:
+		t.kind, t.unit = KindTimestamp, dt.Unit
+		if dt.TimeZone != "" {
+			t.kind = KindTimestampTZ
+		}
+	case *arrow.Date32Type, *arrow.Date64Type:
+		t.kind = KindDate
+	case *arrow.Int8Type, *arrow.Int16Type, *arrow.Int32Type, *arrow.Int64Type,
+		*arrow.Uint8Type, *arrow.Uint16Type, *arrow.Uint32Type:
+		t.kind = KindInt
+	default:
+		return nil, fmt.Errorf("incremental column %q has type %s: a watermark must be a timestamp, timestamptz, date, integer or bigint column", column, dt)
+	}
+	return t, nil
+}
+
+// observe folds a batch's values of the incremental column into the maximum.
+func (t *maxTracker) observe(rec arrow.RecordBatch) {
+	col := rec.Column(t.index)
+	n := col.Len()
+	consider := func(v int64) {
+		if !t.seen || v > t.max {
+			t.max, t.seen = v, true
+		}
+	}
+	switch a := col.(type) {
+	case *array.Timestamp:
+		vals := a.TimestampValues()
+		for i := 0; i < n; i++ {
+			if a.IsValid(i) {
+				consider(int64(vals[i]))
+			}
+		}
+	case *array.Date32:
+		vals := a.Date32Values()
+		for i := 0; i < n; i++ {
+			if a.IsValid(i) {
+				consider(int64(vals[i]))
+			}
+		}
+	case *array.Date64:
+		vals := a.Date64Values()
+		for i := 0; i < n; i++ {
+			if a.IsValid(i) {
+				consider(int64(vals[i]) / int64(24*time.Hour/time.Millisecond))
+			}
+		}
+	default:
+		for i := 0; i < n; i++ {
+			if col.IsValid(i) {
+				consider(intValue(col, i))
+			}
+		}
+	}
+}
+
+func intValue(col arrow.Array, i int) int64 {
+	switch a := col.(type) {
+	case *array.Int8:
+		return int64(a.Value(i))
+	case *array.Int16:
+		return int64(a.Value(i))
+	case *array.Int32:
+		return int64(a.Value(i))
+	case *array.Int64:
+		return a.Value(i)
+	case *array.Uint8:
+		return int64(a.Value(i))
+	case *array.Uint16:
+		return int64(a.Value(i))
+	case *array.Uint32:
+		return int64(a.Value(i))
+	}
+	return 0
+}
+
+// value returns the watermark's canonical text, and false when no row had a value.
+func (t *maxTracker) value() (string, bool) {
+	if !t.seen {
+		return "", false
+	}
+	switch t.kind {
+	case KindTimestamp, KindTimestampTZ:
+		ts := arrow.Timestamp(t.max).ToTime(t.unit).UTC()
+		if t.kind == KindTimestampTZ {
+			return ts.Format("2006-01-02T15:04:05.999999999Z07:00"), true
+		}
+		return ts.Format("2006-01-02T15:04:05.999999999"), true
+	case KindDate:
+		return time.Unix(t.max*86400, 0).UTC().Format(time.DateOnly), true
+	}
+	return strconv.FormatInt(t.max, 10), true
+}
+
+// watermarkArg turns a stored watermark (or an incremental.initial value) into the value
+// bound as $1: typed where the text has a clear type, so Postgres compares like with like.
+func watermarkArg(kind, text string) any {
+	switch kind {
+	case KindInt:
+		if n, err := strconv.ParseInt(text, 10, 64); err == nil {
+			return n
+		}
+	case KindTimestampTZ:
+		if ts, err := time.Parse(time.RFC3339Nano, text); err == nil {
+			return ts
+		}
+	}
+	// Timestamps without zone, dates and initial values of unknown kind go as text and are
+	// read by Postgres with the parameter's own type: no zone is invented for them.
+	return text
+}
+
+func fieldNames(s *arrow.Schema) string {
+	out := ""
+	for i, f := range s.Fields() {
+		if i > 0 {
+			out += ", "
+		}
+		out += f.Name
+	}
+	return out
+}
