@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cubesync/cubesync/internal/pgtest"
+	"github.com/cubesync/cubesync/jobs"
+	"github.com/cubesync/cubesync/sink/emulator"
+)
+
+// replicaRun is a row of cubesync.runs as the replica test checks it.
+type replicaRun struct {
+	id        int64
+	trigger   string
+	scheduled time.Time
+	started   time.Time
+	ended     *time.Time
+	status    string
+	host      string
+	session   string
+	err       string
+}
+
+func queryRuns(t testing.TB, conn *pgx.Conn) []replicaRun {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), `
+		SELECT id, trigger, scheduled_at, started_at, ended_at, status, host, session_id, error
+		FROM cubesync.runs WHERE job = 'tick' ORDER BY started_at, id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []replicaRun
+	for rows.Next() {
+		var r replicaRun
+		var scheduled *time.Time
+		if err := rows.Scan(&r.id, &r.trigger, &scheduled, &r.started, &r.ended, &r.status, &r.host, &r.session, &r.err); err != nil {
+			t.Fatal(err)
+		}
+		if scheduled == nil {
+			t.Fatalf("run %d has no scheduled time: serve records the slot of every run", r.id)
+		}
+		r.scheduled = *scheduled
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func querySlots(t testing.TB, conn *pgx.Conn) []time.Time {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), `SELECT scheduled_at FROM cubesync.slots WHERE job = 'tick' ORDER BY scheduled_at`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slots, err := pgx.CollectRows(rows, pgx.RowTo[time.Time])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slots
+}
+
+// TestServeReplicas runs three serve processes on one Postgres state store with a job every
+// second, kills one in the middle of an upload, and proves from the store that every slot
+// was claimed once and ran at most once, that runs never overlapped, that no slot after the
+// kill was lost and that the dead run was found, its session cancelled, and recorded as
+// abandoned.
+func TestServeReplicas(t *testing.T) {
+	const runFor = 30 * time.Second
+	dsn := pgtest.DSN(t)
+	bin := buildCubesync(t)
+	dir := t.TempDir()
+	emu, url := startEmulator(t)
+	config := tickConfig(t, dir, url, dsn, "5s")
+	ctx := context.Background()
+
+	start := time.Now()
+	byPid := map[int]*proc{}
+	var replicas []*proc
+	for range 3 {
+		p := startCubesync(t, bin, dir, "serve", "--config", config, "--log-format", "json")
+		replicas = append(replicas, p)
+		byPid[p.cmd.Process.Pid] = p
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	succeeded := func() int {
+		var n int
+		// The schema appears when the first replica has migrated the database.
+		_ = conn.QueryRow(ctx, `SELECT count(*) FROM cubesync.runs WHERE job = 'tick' AND status = 'succeeded'`).Scan(&n)
+		return n
+	}
+	waitFor(t, 30*time.Second, "five succeeded runs", func() bool { return succeeded() >= 5 })
+
+	// Kill the replica running the job in the middle of its upload: publishes now hang, so
+	// the run that holds the job's lock stays in its upload session until it is killed.
+	emu.SetPublishDelay(time.Hour)
+	var victim replicaRun
+	waitFor(t, 15*time.Second, "a run with an open upload session", func() bool {
+		for _, r := range queryRuns(t, conn) {
+			if r.status == jobs.StatusRunning && r.session != "" {
+				victim = r
+				return true
+			}
+		}
+		return false
+	})
+	_, pidText, _ := strings.Cut(victim.host, ":")
+	pid, _ := strconv.Atoi(pidText)
+	dead, ok := byPid[pid]
+	if !ok {
+		t.Fatalf("run %d was recorded by host %q, which is none of the replicas %v", victim.id, victim.host, byPid)
+	}
+	if err := dead.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	emu.SetPublishDelay(0)
+	if code := dead.wait(t, 10*time.Second); code != -int(syscall.SIGKILL) {
+		t.Fatalf("killed replica exited with %d, want death by SIGKILL", code)
+	}
+	t.Logf("killed pid %d during run %d (slot %s, session %s) after %s", pid, victim.id, victim.scheduled.Format(time.TimeOnly), victim.session, killed.Sub(start).Round(time.Millisecond))
+
+	time.Sleep(time.Until(start.Add(runFor)))
+	stopped := time.Now()
+	for _, p := range replicas {
+		if p != dead {
+			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	for _, p := range replicas {
+		if p == dead {
+			continue
+		}
+		if code := p.wait(t, 20*time.Second); code != exitOK {
+			t.Errorf("replica pid %d exited %d after SIGTERM, want 0 (every run finished within the grace period)", p.cmd.Process.Pid, code)
+		}
+	}
+
+	runs := queryRuns(t, conn)
+	slots := querySlots(t, conn)
+	t.Logf("%d slots claimed, %d runs, in %s", len(slots), len(runs), stopped.Sub(start).Round(time.Second))
+
+	t.Run("every slot claimed, none lost", func(t *testing.T) {
+		if len(slots) < int(runFor/time.Second)-8 {
+			t.Fatalf("%d slots claimed in %s, want about one a second", len(slots), runFor)
+		}
+		for i := 1; i < len(slots); i++ {
+			if gap := slots[i].Sub(slots[i-1]); gap != time.Second {
+				t.Errorf("slots %s and %s are %s apart: the slots between were lost", slots[i-1].Format(time.TimeOnly), slots[i].Format(time.TimeOnly), gap)
+			}
+		}
+		if last := slots[len(slots)-1]; last.Before(killed.Add(10 * time.Second)) {
+			t.Errorf("the last claimed slot is %s, but the survivors ran until %s", last.Format(time.TimeOnly), stopped.Format(time.TimeOnly))
+		}
+	})
+
+	t.Run("every slot ran at most once, and runs never overlapped", func(t *testing.T) {
+		claimed := map[time.Time]bool{}
+		for _, s := range slots {
+			claimed[s] = true
+		}
+		ran := map[time.Time]int64{}
+		for i, r := range runs {
+			if other, dup := ran[r.scheduled]; dup {
+				t.Errorf("slot %s ran twice: runs %d and %d", r.scheduled.Format(time.TimeOnly), other, r.id)
+			}
+			ran[r.scheduled] = r.id
+			if !claimed[r.scheduled] {
+				t.Errorf("run %d has slot %s, which no replica claimed", r.id, r.scheduled.Format(time.TimeOnly))
+			}
+			if r.ended == nil {
+				t.Errorf("run %d (%s) never ended", r.id, r.status)
+				continue
+			}
+			if i > 0 && runs[i-1].ended != nil && r.started.Before(*runs[i-1].ended) {
+				t.Errorf("run %d (slot %s, %s) started at %s, before run %d (%s) ended at %s: runs overlapped",
+					r.id, r.scheduled.Format(time.TimeOnly), r.host, r.started.Format(time.StampMicro),
+					runs[i-1].id, runs[i-1].host, runs[i-1].ended.Format(time.StampMicro))
+			}
+		}
+		// A slot without a run must have come while the job was running (overlap = skip).
+		for _, s := range slots {
+			if _, ok := ran[s]; ok {
+				continue
+			}
+			busy := false
+			for _, r := range runs {
+				if r.scheduled.Before(s) && r.ended != nil && r.ended.After(s.Add(-time.Second)) {
+					busy = true
+				}
+			}
+			if !busy {
+				t.Errorf("slot %s did not run although no run was in progress", s.Format(time.TimeOnly))
+			}
+		}
+	})
+
+	t.Run("the killed run was recovered", func(t *testing.T) {
+		var abandoned []replicaRun
+		hosts := map[string]bool{}
+		afterKill := 0
+		for _, r := range runs {
+			hosts[r.host] = true
+			switch {
+			case r.status == jobs.StatusAbandoned:
+				abandoned = append(abandoned, r)
+			case r.status != jobs.StatusSucceeded:
+				t.Errorf("run %d (slot %s, %s) ended %s: %s", r.id, r.scheduled.Format(time.TimeOnly), r.host, r.status, r.err)
+			case r.started.After(killed):
+				afterKill++
+			}
+		}
+		if len(abandoned) != 1 || abandoned[0].id != victim.id {
+			t.Fatalf("abandoned runs = %+v, want exactly the killed run %d", abandoned, victim.id)
+		}
+		if want := "upload session " + victim.session + " was cancelled"; !strings.Contains(abandoned[0].err, want) {
+			t.Errorf("abandoned run's error %q does not say %q", abandoned[0].err, want)
+		}
+		if recovered := abandoned[0].ended.Sub(killed); recovered > 5*time.Second {
+			t.Errorf("the dead run was recovered %s after the kill, want within a few slots", recovered)
+		}
+		if want := int(stopped.Sub(killed)/time.Second) - 6; afterKill < want {
+			t.Errorf("%d runs succeeded after the kill in %s, want at least %d", afterKill, stopped.Sub(killed).Round(time.Second), want)
+		}
+		if len(hosts) < 2 {
+			t.Errorf("runs came from hosts %v, want the replicas to share the slots", hosts)
+		}
+		if open := emu.OpenSessions(); len(open) != 0 {
+			t.Errorf("upload sessions still open at the end: %+v", open)
+		}
+		if calls := emu.Stats().Calls[emulator.CallDelete]; calls < 1 {
+			t.Errorf("the emulator saw %d DELETEs of upload sessions, want the dead run's session cancelled", calls)
+		}
+	})
+	if t.Failed() {
+		for _, r := range runs {
+			ended := "-"
+			if r.ended != nil {
+				ended = r.ended.Format(time.StampMicro)
+			}
+			t.Log(fmt.Sprintf("run %3d %-8s slot %s started %s ended %s %-11s %s %s", r.id, r.trigger, r.scheduled.Format(time.TimeOnly), r.started.Format(time.StampMicro), ended, r.status, r.host, r.err))
+		}
+	}
+}
