@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
 
 	"github.com/cubesync/cubesync/internal/pgtest"
 	"github.com/cubesync/cubesync/jobs"
@@ -167,5 +169,44 @@ func TestSecretsStayOutOfErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMigrationsRollBack applies every migration, rolls all of them back with their Down
+// sections and applies them again: a release can be rolled back without hand-written SQL.
+func TestMigrationsRollBack(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	if err := pgstate.Migrate(ctx, dsn); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	defer db.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS,
+		goose.WithTableName(pgstate.Schema+".goose_db_version"), goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(ctx, 0); err != nil {
+		t.Fatalf("roll back every migration: %v", err)
+	}
+	conn := connect(t, dsn)
+	var left int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = $1 AND tablename <> 'goose_db_version'`, pgstate.Schema).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 {
+		t.Errorf("after rolling back every migration: %d tables left in schema %s, want none", left, pgstate.Schema)
+	}
+	if err := pgstate.Migrate(ctx, dsn); err != nil {
+		t.Fatalf("Migrate after a full roll back: %v", err)
+	}
+	s := open(t, dsn)
+	if _, err := s.ClaimSlot(ctx, "sales", time.Now()); err != nil {
+		t.Errorf("ClaimSlot on the re-created schema: %v", err)
 	}
 }
