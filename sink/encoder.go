@@ -84,7 +84,6 @@ type EncodeStats struct {
 // goroutine; emitted chunks may be used and released on any goroutine. After Write or
 // Flush returned an error, the encoder returns that error from then on.
 type Encoder struct {
-	schema    *arrow.Schema
 	cols      []encColumn
 	chunkSize int64
 	overhead  int64 // JSON bytes of a chunk besides its columns' values and commas
@@ -130,7 +129,6 @@ func NewEncoder(schema *arrow.Schema, cols []EncodeColumn, chunkSize int64) (*En
 		return nil, errors.New("no columns to encode")
 	}
 	e := &Encoder{
-		schema:    schema,
 		cols:      make([]encColumn, len(cols)),
 		chunkSize: chunkSize,
 		overhead:  1 + 2*int64(len(cols)),
@@ -159,7 +157,8 @@ func NewEncoder(schema *arrow.Schema, cols []EncodeColumn, chunkSize int64) (*En
 			c.Type = dt
 		}
 		if !overrideAllowed(t, c.Type) {
-			if _, err := MapType(t); err != nil && classOf(t) == classUnsupported {
+			if classOf(t) == classUnsupported { // say how to make it loadable
+				_, err := MapType(t)
 				return nil, fmt.Errorf("column %q: %w", c.Name, err)
 			}
 			return nil, fmt.Errorf("column %q: arrow type %s cannot be pushed as %s (it can be pushed as %v)",
@@ -181,7 +180,7 @@ func NewEncoder(schema *arrow.Schema, cols []EncodeColumn, chunkSize int64) (*En
 // Write encodes the rows of rec. Each time the chunk being filled cannot take the next
 // row, Write calls emit with it; emit owns the chunk from then on and must Release it
 // when it is done with it (even when it returns an error). An error from emit is
-// returned as it is.
+// returned as it is. Row numbers in errors count the rows written to the encoder, from 1.
 func (e *Encoder) Write(rec arrow.RecordBatch, emit func(*Chunk) error) error {
 	if e.err != nil {
 		return e.err
@@ -1244,20 +1243,21 @@ const pairs = "00010203040506070809101112131415161718192021222324252627282930313
 // appendClock appends hh:mm:ss of sec seconds into the day, then frac (in units of
 // 10^-digits seconds) as a fraction when it is not zero, without trailing zeros.
 func appendClock(dst []byte, sec, frac int64, digits int) []byte {
-	h, m, s := 2*(sec/3600), 2*(sec/60%60), 2*(sec%60)
+	u, f := uint64(sec), uint64(frac) // both >= 0: unsigned division needs no sign fix-ups
+	h, m, s := 2*(u/3600), 2*(u/60%60), 2*(u%60)
 	dst = append(dst, pairs[h], pairs[h+1], ':', pairs[m], pairs[m+1], ':', pairs[s], pairs[s+1])
-	if frac == 0 {
+	if f == 0 {
 		return dst
 	}
 	var buf [10]byte
 	i := digits
 	for ; i >= 2; i -= 2 {
-		p := 2 * (frac % 100)
-		frac /= 100
+		p := 2 * (f % 100)
+		f /= 100
 		buf[i-1], buf[i] = pairs[p], pairs[p+1]
 	}
 	if i == 1 {
-		buf[1] = byte('0' + frac)
+		buf[1] = byte('0' + f)
 	}
 	n := digits
 	for buf[n] == '0' {
