@@ -26,9 +26,6 @@ type Runner struct {
 	Connect func(ctx context.Context, t *Target) (*sink.Client, error)
 	// Progress, if set, is told of every chunk; nil reports nothing live.
 	Progress Progress
-	// AfterPublish, if set, is called after a successful publish (the demo prints the
-	// published rows with it).
-	AfterPublish func(ctx context.Context, job *Job, datasetID string)
 	Allocator    memory.Allocator
 	Now          func() time.Time
 	// Sleep waits between whole-run attempts; tests replace it.
@@ -156,9 +153,6 @@ func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (*Result, e
 		res, err := r.runOnce(ctx, job, opts)
 		if res != nil {
 			res.Attempts = attempt
-		}
-		if err == nil && r.AfterPublish != nil {
-			r.AfterPublish(ctx, job, res.DatasetID)
 		}
 		if err == nil || attempt >= attempts || !retryable(ctx, err) {
 			return res, err

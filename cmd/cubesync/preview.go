@@ -14,7 +14,7 @@ const previewRows = 5
 
 // printPreview shows the first rows of each published table of an embedded-target job, so
 // a newcomer sees what a real server would now hold.
-func printPreview(w io.Writer, emu *emulator.Server, job *jobs.Job, datasetID, url string) {
+func printPreview(w io.Writer, emu *emulator.Server, job *jobs.Job, datasetID string) {
 	fmt.Fprintf(w, "\ndataset %q (%s) on the embedded emulator now holds:\n", job.Dataset.Name, datasetID)
 	for _, t := range job.Tables {
 		tbl, err := emu.Table(datasetID, t.Name)

@@ -80,9 +80,6 @@ func (p *progressUI) Table(job, table string) jobs.TableProgress {
 	return t
 }
 
-// pause ends the live bars so other output can be printed cleanly.
-func (p *progressUI) pause() { p.stop() }
-
 // stop ends the live bars, if any.
 func (p *progressUI) stop() {
 	p.mu.Lock()

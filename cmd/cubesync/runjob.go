@@ -76,12 +76,6 @@ func runJob(ctx context.Context, e *env, args []string) error {
 	defer ts.close()
 
 	runner := &jobs.Runner{Store: store, Logger: log, Connect: ts.connect, Progress: prog}
-	runner.AfterPublish = func(ctx context.Context, job *jobs.Job, datasetID string) {
-		if job.Target.Embedded() && ts.emu != nil {
-			prog.pause()
-			printPreview(e.stdout, ts.emu, job, datasetID, ts.emuURL)
-		}
-	}
 
 	var failed error
 	for _, job := range selected {
@@ -91,6 +85,9 @@ func runJob(ctx context.Context, e *env, args []string) error {
 		prog.stop()
 		if res != nil {
 			printSummary(e.stdout, job, res, err)
+			if err == nil && !res.DryRun && job.Target.Embedded() && ts.emu != nil {
+				printPreview(e.stdout, ts.emu, job, res.DatasetID)
+			}
 		}
 		if err != nil {
 			if jobs.IsInputError(err) && res == nil {

@@ -164,7 +164,7 @@ func (ts *targets) embedded() (string, error) {
 	if ts.emu != nil {
 		return ts.emuURL, nil
 	}
-	emu, err := emulator.New(emulator.Options{DataDir: filepath.Join(localStateDir, "emulator"), Logger: ts.log.With("component", "emulator")})
+	emu, err := emulator.New(emulator.Options{DataDir: filepath.Join(localStateDir, "emulator"), Logger: quiet(ts.log.With("component", "emulator"))})
 	if err != nil {
 		return "", fmt.Errorf("start embedded emulator: %w", err)
 	}
@@ -243,4 +243,27 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// quiet passes on only warnings and errors: the embedded emulator's own account of each
+// call would repeat what the run already logs.
+func quiet(l *slog.Logger) *slog.Logger {
+	return slog.New(levelFilter{l.Handler(), slog.LevelWarn})
+}
+
+type levelFilter struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (f levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= f.min && f.Handler.Enabled(ctx, l)
+}
+
+func (f levelFilter) WithAttrs(as []slog.Attr) slog.Handler {
+	return levelFilter{f.Handler.WithAttrs(as), f.min}
+}
+
+func (f levelFilter) WithGroup(name string) slog.Handler {
+	return levelFilter{f.Handler.WithGroup(name), f.min}
 }
