@@ -951,6 +951,8 @@ func TestShippedJobsTOML(t *testing.T) {
 	// left after exclude is the key and numeric columns.
 	pushed := []sink.Column{
 		{Name: "order_id", DataType: sink.BigInteger}, {Name: "store_id", DataType: sink.Integer},
+		{Name: "ordered_at", DataType: sink.DateTime}, {Name: "customer", DataType: sink.String},
+		{Name: "channel", DataType: sink.String}, {Name: "gift", DataType: sink.Bool},
 		{Name: "quantity", DataType: sink.Integer}, {Name: "unit_price", DataType: sink.BigDecimal},
 		{Name: "discount", DataType: sink.Double}, {Name: "amount", DataType: sink.Double},
 	}

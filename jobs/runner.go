@@ -25,9 +25,9 @@ type Runner struct {
 	// that base_url = "embedded" can point at an in-process emulator.
 	Connect func(ctx context.Context, t *Target) (*sink.Client, error)
 	// Progress, if set, is told of every chunk; nil reports nothing live.
-	Progress Progress
-	Allocator    memory.Allocator
-	Now          func() time.Time
+	Progress  Progress
+	Allocator memory.Allocator
+	Now       func() time.Time
 	// Sleep waits between whole-run attempts; tests replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
 }
