@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"strconv"
 	"testing"
 
 	"github.com/cubesync/cubesync/sink"
@@ -14,22 +15,24 @@ import (
 // benchChunk builds a COLUMN-orientation chunk of the orders table of about size bytes of
 // JSON, and the PUT body carrying it.
 func benchChunk(size int) (rowsN int, body []byte) {
-	var ids, stores, amounts, qtys bytes.Buffer
-	for n := 0; ids.Len()+stores.Len()+amounts.Len()+qtys.Len() < size; n++ {
+	var ids, stores, amounts, qtys []byte
+	for n := 0; len(ids)+len(stores)+len(amounts)+len(qtys) < size; n++ {
 		if n > 0 {
-			ids.WriteByte(',')
-			stores.WriteByte(',')
-			amounts.WriteByte(',')
-			qtys.WriteByte(',')
+			ids = append(ids, ',')
+			stores = append(stores, ',')
+			amounts = append(amounts, ',')
+			qtys = append(qtys, ',')
 		}
-		fmt.Fprintf(&ids, "%d", n)
-		fmt.Fprintf(&stores, `"store number %d"`, n%500)
-		fmt.Fprintf(&amounts, "%d.%02d", n%10000, n%100)
-		fmt.Fprintf(&qtys, "%d", int64(n)*1000003)
+		ids = strconv.AppendInt(ids, int64(n), 10)
+		stores = strconv.AppendInt(append(stores, `"store number `...), int64(n%500), 10)
+		stores = append(stores, '"')
+		amounts = strconv.AppendInt(amounts, int64(n%10000), 10)
+		amounts = append(amounts, '.', byte('0'+n%10), '5')
+		qtys = strconv.AppendInt(qtys, int64(n)*1000003, 10)
 		rowsN++
 	}
-	data := fmt.Sprintf("[[%s],[%s],[%s],[%s]]", ids.Bytes(), stores.Bytes(), amounts.Bytes(), qtys.Bytes())
-	body = []byte(`{"tableName":"orders","index":1,"data":"` + base64.StdEncoding.EncodeToString([]byte(data)) + `"}`)
+	data := bytes.Join([][]byte{[]byte("[["), ids, []byte("],["), stores, []byte("],["), amounts, []byte("],["), qtys, []byte("]]")}, nil)
+	body = []byte(`{"tableName":"orders","index":1,"data":"` + base64.StdEncoding.EncodeToString(data) + `"}`)
 	return rowsN, body
 }
 

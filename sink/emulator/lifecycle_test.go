@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -447,5 +448,21 @@ func TestDiscard(t *testing.T) {
 	}
 	if st := b.srv.Stats(); st.RowsReceived != 2 || st.Chunks != 1 || st.BytesReceived == 0 {
 		t.Errorf("Stats = %+v, want 2 rows in 1 chunk and the bytes counted", st)
+	}
+}
+
+func TestDiscardMemoryBounded(t *testing.T) {
+	b := setup(t, Options{Discard: true})
+	ds := b.c.createDataset(salesModel("Sales"))
+	sid := b.c.openSession(ds, colTable("orders", sink.Add, orderHeaders...))
+	_, body := benchChunk(2 << 20)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	b.c.must(http.StatusOK, "PUT", "/api/datasets/"+ds+"/uploadSessions/"+sid, body)
+	runtime.ReadMemStats(&after)
+	// TotalAlloc counts every allocation, freed or not: the whole request, client side
+	// included, must allocate a small fraction of the chunk.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+		t.Errorf("a %d KB chunk in Discard mode allocated %d KB, want under 1 MB", len(body)>>10, alloc>>10)
 	}
 }
