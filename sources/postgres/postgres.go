@@ -168,6 +168,11 @@ func (r *Reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 		r.rows = rows
 	}
 
+	if r.read > 0 {
+		// The previous batch was full, so this one probably will be: size the buffers once
+		// instead of doubling them up to batchRows.
+		r.builder.Reserve(r.batchRows)
+	}
 	n := 0
 	for n < r.batchRows && r.rows.Next() {
 		raw := r.rows.RawValues()
