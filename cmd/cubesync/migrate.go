@@ -21,11 +21,7 @@ func init() {
 func runMigrate(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	defPath := "jobs.toml"
-	if v := e.getenv("CUBESYNC_CONFIG"); v != "" {
-		defPath = v
-	}
-	path := fs.String("config", defPath, "path of the jobs file (env CUBESYNC_CONFIG)")
+	path := configFlag(fs, e)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: cubesync migrate [--config jobs.toml]\n\nApplies the state-store migrations to the Postgres database of [state] database_url,\ncreating the cubesync schema if needed. Safe to run from several processes at once.\n\nflags:")
 		fs.PrintDefaults()
@@ -39,7 +35,7 @@ func runMigrate(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usageError(fmt.Errorf("unexpected argument %q (migrate takes only --config)", fs.Arg(0)))
 	}
-	cfg, err := jobs.Load(*path, func(k string) (string, bool) { return validateLookupEnv(e, k) })
+	cfg, err := jobs.Load(*path, func(k string) (string, bool) { return lookupEnv(e, k) })
 	if err != nil {
 		return usageError(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -24,11 +23,7 @@ const nextRuns = 3
 func runValidate(_ context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	defPath := "jobs.toml"
-	if v := e.getenv("CUBESYNC_CONFIG"); v != "" {
-		defPath = v
-	}
-	path := fs.String("config", defPath, "path of the jobs file (env CUBESYNC_CONFIG)")
+	path := configFlag(fs, e)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: cubesync validate [--config jobs.toml]\n\nChecks every key, cron spec and ${VAR} of the jobs file, lists every problem,\nand prints each job with its tables and next runs. Exit code 2 when the file is bad.\n\nflags:")
 		fs.PrintDefaults()
@@ -39,7 +34,7 @@ func runValidate(_ context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usageError(fmt.Errorf("unexpected argument %q (validate checks the whole file; use --config to name it)", fs.Arg(0)))
 	}
-	cfg, err := jobs.Load(*path, func(k string) (string, bool) { return validateLookupEnv(e, k) })
+	cfg, err := jobs.Load(*path, func(k string) (string, bool) { return lookupEnv(e, k) })
 	var ce *jobs.ConfigError
 	if errors.As(err, &ce) {
 		for _, m := range ce.Messages() {
@@ -52,17 +47,6 @@ func runValidate(_ context.Context, e *env, args []string) error {
 	}
 	printConfig(e.stdout, cfg, time.Now())
 	return nil
-}
-
-// validateLookupEnv finds a ${VAR} of the jobs file as run-job does: e.getenv first, then the
-// process environment, so a variable set to "" counts as set.
-func validateLookupEnv(e *env, k string) (string, bool) {
-	if e.getenv != nil {
-		if v := e.getenv(k); v != "" {
-			return v, true
-		}
-	}
-	return os.LookupEnv(k)
 }
 
 // printConfig describes a valid config: each job, its target, tables and next runs after

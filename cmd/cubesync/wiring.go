@@ -48,6 +48,8 @@ func loadConfig(e *env, path string) (*jobs.Config, error) {
 	return cfg, nil
 }
 
+// lookupEnv finds a ${VAR} of the jobs file: e.getenv first, then the process environment,
+// so a variable set to "" counts as set.
 func lookupEnv(e *env, k string) (string, bool) {
 	if e.getenv == nil {
 		return "", false
@@ -229,8 +231,10 @@ func exitCodeFor(e *env, err error) int {
 	case errors.Is(err, jobs.ErrLocked):
 		return exitSkipped
 	}
-	if s := e.signal(); s != nil {
-		return signalExitCode(s)
+	if e.signal != nil {
+		if s := e.signal(); s != nil {
+			return signalExitCode(s)
+		}
 	}
 	return exitFailed
 }
