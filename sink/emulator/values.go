@@ -154,7 +154,8 @@ func describe(k kind, raw []byte) string {
 // parseDate accepts YYYY-MM-DD, also with one-digit month and day as in MicroStrategy's own
 // sample ("2017-12-4"), and returns it zero-padded.
 func parseDate(s string) (string, error) {
-	bad := fmt.Errorf("%q is not an ISO 8601 date (want YYYY-MM-DD)", s)
+	// Built only on failure: this runs for every DATE and DATETIME value of a chunk.
+	bad := errBadDate(s)
 	if len(s) < 8 || len(s) > 10 || s[4] != '-' {
 		return "", bad
 	}
@@ -177,6 +178,9 @@ func parseDate(s string) (string, error) {
 	d, err2 := digits(rest[dash+1:])
 	if err1 != nil || err2 != nil || !validDate(y, m, d) {
 		return "", bad
+	}
+	if len(s) == 10 {
+		return s, nil // already zero-padded
 	}
 	return fmt.Sprintf("%04d-%02d-%02d", y, m, d), nil
 }
@@ -233,7 +237,7 @@ func validClock(s string) bool {
 // parseDateTime accepts YYYY-MM-DDTHH:MM:SS with an optional fraction and an optional offset
 // (Z, ±HH:MM, ±HHMM or ±HH). A space instead of the T is tolerated (RFC 3339 allows it).
 func parseDateTime(s string) error {
-	bad := fmt.Errorf("%q is not an ISO 8601 timestamp (want YYYY-MM-DDTHH:MM:SS, fraction and offset allowed)", s)
+	bad := errBadDateTime(s)
 	if len(s) < 19 || (s[10] != 'T' && s[10] != ' ') {
 		return bad
 	}
@@ -281,4 +285,18 @@ func validOffset(s string) bool {
 		return false
 	}
 	return err1 == nil && err2 == nil && h <= 23 && m <= 59
+}
+
+// errBadDate and errBadDateTime are the validation failures of a date or timestamp value;
+// their text is only made when a message is needed.
+type errBadDate string
+
+func (e errBadDate) Error() string {
+	return fmt.Sprintf("%q is not an ISO 8601 date (want YYYY-MM-DD)", string(e))
+}
+
+type errBadDateTime string
+
+func (e errBadDateTime) Error() string {
+	return fmt.Sprintf("%q is not an ISO 8601 timestamp (want YYYY-MM-DDTHH:MM:SS, fraction and offset allowed)", string(e))
 }
