@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -122,7 +123,7 @@ func Run(ctx context.Context, e *env, args []string) int {
 		return exitUsage
 	}
 	err := cmd.run(ctx, e, args[1:])
-	if err == nil {
+	if err == nil || errors.Is(err, flag.ErrHelp) { // -h printed the command's usage
 		return exitOK
 	}
 	var ee *exitError
