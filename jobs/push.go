@@ -84,7 +84,11 @@ func (r *Runner) openTable(ctx context.Context, job *Job, t *Table, mark Waterma
 		}
 		pr, err := postgres.Open(ctx, t.Source.DSN, t.Query, args, postgres.Options{BatchRows: batchRows, Allocator: r.Allocator, Logger: r.logger()})
 		if err != nil {
-			return nil, fmt.Errorf("source %q: %w", t.Source.Name, err)
+			err = fmt.Errorf("source %q: %w", t.Source.Name, err)
+			if _, ok := errors.AsType[*postgres.UnsupportedTypeError](err); ok {
+				return nil, inputError(err) // the query needs a cast: running it again fails again
+			}
+			return nil, err
 		}
 		ot.reader = pr
 	}
@@ -209,7 +213,7 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 				return enc.Flush(emit)
 			}
 			if err != nil {
-				return fmt.Errorf("read: %w", err)
+				return fmt.Errorf("read%s: %w", t.sourceName(), err)
 			}
 			if t.tracker != nil {
 				t.tracker.observe(rec)
@@ -270,6 +274,15 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 	log.Info("table pushed", "table", tr.Name, "policy", string(tr.Policy), "rows", tr.Rows, "bytes", tr.Bytes, "chunks", tr.Chunks,
 		"duration", tr.Duration.Round(time.Millisecond).String(), "rows_per_s", int64(tr.RowsPerSecond()))
 	return tr, nil
+}
+
+// sourceName names a query table's source for read errors (a Parquet reader's errors
+// name the file themselves).
+func (t *openTable) sourceName() string {
+	if t.table.Source == nil {
+		return ""
+	}
+	return fmt.Sprintf(" source %q", t.table.Source.Name)
 }
 
 // hostID names this process in run records: hostname and pid.
