@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/bits"
 	"strconv"
@@ -30,10 +31,11 @@ type EncodeColumn struct {
 	Type DataType
 }
 
-// EncodeStats counts what an Encoder has emitted so far. NonFinite counts DOUBLE values
+// EncodeStats counts what an Encoder has emitted so far. NonFinite counts float values
 // (NaN, +Inf, -Inf) sent as null because JSON has no spelling for them; InvalidUTF8 counts
 // string values in which invalid UTF-8 bytes were replaced by U+FFFD. The ByColumn maps
-// hold the same counts per column name, for columns with a non-zero count only.
+// hold the same counts per column name, for columns with a non-zero count only (nil when
+// there are none).
 type EncodeStats struct {
 	Rows   int64 // rows emitted
 	Bytes  int64 // JSON bytes emitted (before base64)
@@ -59,7 +61,7 @@ type EncodeStats struct {
 //   - BOOL: true or false.
 //   - STRING: a JSON string; control characters, quote and backslash escaped, U+2028 and
 //     U+2029 escaped; each invalid UTF-8 byte becomes U+FFFD and the value is counted in
-//     EncodeStats.InvalidUTF8.
+//     EncodeStats.InvalidUTF8. UUIDs (the arrow.uuid extension) are their 8-4-4-4-12 hex.
 //   - DATE: "2024-01-31". Years outside 0000–9999 use ISO 8601's expanded form as
 //     java.time writes it: "+12345-01-01", "-0044-03-15" (astronomical years: 0 is 1 BC).
 //   - TIME: "13:45:00", with a fraction only when it is not zero, trailing zeros trimmed
@@ -80,9 +82,9 @@ type EncodeStats struct {
 // the server's request size.
 //
 // Chunks are built in buffers that Chunk.Release hands back to the encoder, so a steady
-// pipeline allocates almost nothing per chunk. Write, Flush and Stats are called from one
-// goroutine; emitted chunks may be used and released on any goroutine. After Write or
-// Flush returned an error, the encoder returns that error from then on.
+// pipeline allocates almost nothing per chunk. Write and Flush are called from one
+// goroutine; emitted chunks may be used and released, and Stats called, on any other.
+// After Write or Flush returned an error, the encoder returns that error from then on.
 type Encoder struct {
 	cols      []encColumn
 	chunkSize int64
@@ -247,14 +249,8 @@ func (e *Encoder) Stats() EncodeStats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s := e.stats
-	s.NonFiniteByColumn = make(map[string]int64, len(e.stats.NonFiniteByColumn))
-	for k, v := range e.stats.NonFiniteByColumn {
-		s.NonFiniteByColumn[k] = v
-	}
-	s.InvalidUTF8ByColumn = make(map[string]int64, len(e.stats.InvalidUTF8ByColumn))
-	for k, v := range e.stats.InvalidUTF8ByColumn {
-		s.InvalidUTF8ByColumn[k] = v
-	}
+	s.NonFiniteByColumn = maps.Clone(s.NonFiniteByColumn)
+	s.InvalidUTF8ByColumn = maps.Clone(s.InvalidUTF8ByColumn)
 	return s
 }
 

@@ -750,8 +750,8 @@ func TestEncodeFlush(t *testing.T) {
 	}
 }
 
-// TestEncodeConcurrentRelease uploads and releases chunks on other goroutines while the
-// encoder goes on filling recycled buffers; run it with -race.
+// TestEncodeConcurrentRelease uploads and releases chunks and reads Stats on other
+// goroutines while the encoder goes on filling recycled buffers; run it with -race.
 func TestEncodeConcurrentRelease(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
@@ -776,6 +776,9 @@ func TestEncodeConcurrentRelease(t *testing.T) {
 			for j := range jobs {
 				got[j.i] = j.ch.Bytes()
 				j.ch.Release()
+				if s := enc.Stats(); s.Chunks < int64(j.i+1) { // as a progress reporter would
+					t.Errorf("Stats().Chunks = %d after chunk %d was emitted", s.Chunks, j.i+1)
+				}
 			}
 		})
 	}
