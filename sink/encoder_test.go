@@ -843,8 +843,8 @@ func TestEncodeAllocsPerChunk(t *testing.T) {
 	}
 }
 
-// TestCivil checks the fast date algorithm against the plain one on every day it handles
-// (about ±30,000 years) and across both of its edges.
+// TestCivil checks the fast date algorithm against the plain one on every day of years
+// -200 to 4000, across both edges of its range, and on a stride over all of it.
 func TestCivil(t *testing.T) {
 	check := func(days int64) {
 		y, m, d := civil(days)
@@ -853,10 +853,16 @@ func TestCivil(t *testing.T) {
 			t.Fatalf("civil(%d) = %d-%d-%d, want %d-%d-%d", days, y, m, d, wy, wm, wd)
 		}
 	}
-	for days := int64(-12_700_000); days < 12_700_000; days++ {
+	for days := int64(-800_000); days < 800_000; days++ {
 		check(days)
 	}
-	for days := int64(1<<29 - 1000); days < 1<<29+1000; days++ {
+	const lowEdge = -(719468 + 146097*82)
+	for _, edge := range []int64{lowEdge, 1 << 29} {
+		for days := edge - 1000; days < edge+1000; days++ {
+			check(days)
+		}
+	}
+	for days := int64(lowEdge); days < 1<<29; days += 997 {
 		check(days)
 	}
 	for _, days := range []int64{math.MinInt32, math.MaxInt32, 19753} {
