@@ -1,0 +1,171 @@
+package jobs_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cubesync/cubesync/internal/pgtest"
+	"github.com/cubesync/cubesync/jobs"
+	"github.com/cubesync/cubesync/jobs/filestate"
+	"github.com/cubesync/cubesync/sink"
+	"github.com/cubesync/cubesync/sink/emulator"
+)
+
+// benchQuery reads the 6-column benchmark table: bigint, date, time, text, float8,
+// timestamptz.
+const benchQuery = "SELECT id, day, at_time, label, value, updated_at FROM bench"
+
+// benchTable creates the benchmark table of rows rows in a fresh pgtest database (the
+// same values as benchParquet) and returns the database's DSN.
+func benchTable(b *testing.B, rows int) string {
+	b.Helper()
+	dsn := pgtest.DSN(b)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	start := time.Now()
+	if _, err := conn.Exec(ctx, `CREATE TABLE bench AS SELECT
+			i * 7919 AS id,
+			date '2022-01-08' + (i % 3650)::int AS day,
+			time '00:00' + (i % 86400) * interval '1 second' AS at_time,
+			'customer-' || (i % 100000) AS label,
+			i * 0.37::float8 AS value,
+			timestamptz '2024-01-01 00:00:00+00' + i * interval '1.000003 second' AS updated_at
+		FROM generate_series(0::int8, $1::int8 - 1) AS i`, rows); err != nil {
+		b.Fatalf("create the benchmark table: %v", err)
+	}
+	// Hint bits set and statistics known now, so the first timed read does not pay for them.
+	if _, err := conn.Exec(ctx, "VACUUM (FREEZE, ANALYZE) bench"); err != nil {
+		b.Fatalf("vacuum the benchmark table: %v", err)
+	}
+	b.Logf("benchmark table of %d rows created in %s", rows, time.Since(start).Round(time.Millisecond))
+	return dsn
+}
+
+// BenchmarkPostgresPath measures the Postgres → Arrow → JSON → base64 → emulator path on one
+// 6-column table (CUBESYNC_BENCH_ROWS rows, created once per run of the benchmark binary)
+// against Postgres's own fastest way out, in the same run:
+//
+//	copy      COPY (SELECT ...) TO STDOUT (FORMAT binary) into io.Discard (the baseline)
+//	pipeline  the whole run-job path with chunk_size 16 MiB: the query source, the encoder,
+//	          base64, one upload session into the emulator in discard mode over loopback
+//	          HTTP, published
+//
+// Each reports rows/s and peak-heap-MB (HeapInuse sampled every 5ms); pipeline also
+// reports x-copy, its time per run over the median time of the copy runs before it. Run
+//
+//	go test -run '^$' -bench BenchmarkPostgresPath -benchtime 3x -count 5 ./jobs/
+//
+// and compare the two with benchstat.
+func BenchmarkPostgresPath(b *testing.B) {
+	rows := benchRows(b)
+	dsn := benchTable(b, rows)
+	const chunkSize = 16 << 20
+	report := func(b *testing.B, peak float64) float64 {
+		secs := b.Elapsed().Seconds() / float64(b.N)
+		b.ReportMetric(float64(rows)/secs, "rows/s")
+		b.ReportMetric(peak, "peak-heap-MB")
+		return secs
+	}
+	var copySecs []float64 // per run of the copy sub-benchmark; -count runs it repeatedly
+
+	b.Run("copy", func(b *testing.B) {
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		var peak float64
+		for b.Loop() {
+			p := startPeakHeap()
+			tag, err := conn.PgConn().CopyTo(ctx, io.Discard, "COPY ("+benchQuery+") TO STDOUT (FORMAT binary)")
+			peak = max(peak, p.end())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if tag.RowsAffected() != int64(rows) {
+				b.Fatalf("COPY sent %d rows, want %d", tag.RowsAffected(), rows)
+			}
+		}
+		copySecs = append(copySecs, report(b, peak))
+	})
+
+	b.Run("pipeline", func(b *testing.B) {
+		emu, err := emulator.New(emulator.Options{Discard: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		srv := httptest.NewServer(emu)
+		defer func() { srv.Close(); emu.Close() }()
+		var peak float64
+		for b.Loop() {
+			b.StopTimer()
+			dir := b.TempDir()
+			store, err := filestate.Open(dir)
+			if err != nil {
+				b.Fatal(err)
+			}
+			runner := &jobs.Runner{Store: store, Connect: func(ctx context.Context, t *jobs.Target) (*sink.Client, error) {
+				return sink.NewClient(sink.Config{BaseURL: srv.URL, ProjectID: t.ProjectID, Username: "bench", Password: "bench"})
+			}}
+			cfgPath := filepath.Join(dir, "jobs.toml")
+			if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
+[targets.emu]
+base_url = "http://unused.invalid"
+project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
+username = "bench"
+password = "bench"
+[sources.warehouse]
+type = "postgres"
+dsn = %q
+[jobs.bench]
+target = "emu"
+chunk_size = "%d"
+dataset = { name = "Bench" }
+[[jobs.bench.tables]]
+name = "facts"
+policy = "replace"
+source = "warehouse"
+query = %q
+`, dsn, chunkSize, benchQuery)), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			cfg, err := jobs.Load(cfgPath, func(string) (string, bool) { return "", false })
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+
+			p := startPeakHeap()
+			res, err := runner.Run(context.Background(), cfg.Jobs["bench"], jobs.RunOptions{})
+			peak = max(peak, p.end())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if got := res.Tables[0].Rows; got != int64(rows) {
+				b.Fatalf("run pushed %d rows, want %d", got, rows)
+			}
+			b.StopTimer()
+			store.Close()
+			b.StartTimer()
+		}
+		secs := report(b, peak)
+		if len(copySecs) > 0 {
+			s := slices.Sorted(slices.Values(copySecs))
+			b.ReportMetric(secs/s[len(s)/2], "x-copy")
+		}
+	})
+}
