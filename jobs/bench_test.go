@@ -257,6 +257,8 @@ func BenchmarkParquetPath(b *testing.B) {
 [targets.emu]
 base_url = "http://unused.invalid"
 project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
+username = "bench"
+password = "bench"
 [jobs.bench]
 target = "emu"
 chunk_size = "%d"
