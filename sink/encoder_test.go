@@ -10,6 +10,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -870,5 +872,60 @@ func TestCivil(t *testing.T) {
 	}
 	if y, m, d := civil(19753); y != 2024 || m != 1 || d != 31 {
 		t.Errorf("civil(19753) = %d-%d-%d, want 2024-1-31", y, m, d)
+	}
+}
+
+// TestHalfRoundTrip renders every finite float16 and checks that the text reads back, by
+// rounding to the nearest half (ties to even), as the same half, and that no text with
+// one digit fewer would have without relying on the tie rule (the encoder does not: a
+// reader may break ties either way).
+func TestHalfRoundTrip(t *testing.T) {
+	// Finite non-negative halves increase with their bits: 0x0000 … 0x7bff.
+	vals := make([]float64, 0x7c00)
+	for h := range vals {
+		vals[h] = halfToFloat64(uint16(h))
+	}
+	// nearest returns the half nearest x >= 0 (0x7c00, +Inf, from 65520 on) and whether x
+	// was halfway between two.
+	nearest := func(x float64) (int, bool) {
+		i, _ := slices.BinarySearch(vals, x)
+		switch {
+		case x >= 65520:
+			return 0x7c00, false
+		case i == len(vals):
+			return i - 1, false
+		case i == 0 || vals[i] == x:
+			return i, false
+		}
+		below, above := x-vals[i-1], vals[i]-x
+		if below < above || below == above && (i-1)%2 == 0 {
+			return i - 1, below == above
+		}
+		return i, below == above
+	}
+	for h := range 0x10000 {
+		bits := uint16(h)
+		if bits&0x7c00 == 0x7c00 {
+			continue // NaN and ±Inf are null
+		}
+		s := string(appendHalf(nil, bits))
+		x, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			t.Fatalf("half %#04x rendered as %q, not a number: %v", h, s, err)
+		}
+		got, _ := nearest(math.Abs(x))
+		if math.Signbit(x) {
+			got |= 0x8000
+		}
+		if got != h {
+			t.Fatalf("half %#04x (%v) rendered as %q, which reads back as half %#04x", h, halfToFloat64(bits), s, got)
+		}
+		if n := sigDigits(s); n > 1 {
+			shorter := strconv.FormatFloat(halfToFloat64(bits), 'e', n-2, 64)
+			y, _ := strconv.ParseFloat(shorter, 64)
+			if back, tie := nearest(math.Abs(y)); back == h&0x7fff && !tie && y != 0 {
+				t.Errorf("half %#04x rendered as %q, but %q reads back as the same half", h, s, shorter)
+			}
+		}
 	}
 }
