@@ -179,9 +179,10 @@ func (r *Runner) recoverAbandoned(ctx context.Context, c *sink.Client, job *Job,
 }
 
 // pushTable streams one table: the source is read and encoded on one goroutine while
-// chunks are uploaded on this one. The channel between them holds one chunk, so at most
-// three chunks exist at a time (being encoded, waiting, being uploaded): memory is bounded
-// by the chunk size whatever the number of rows.
+// chunks are uploaded on another. The channel between them is unbuffered, so at most two
+// chunks exist at a time — chunk N being uploaded while chunk N+1 is encoded (and then
+// waits to be handed over) — and memory is bounded by the chunk size whatever the number
+// of rows.
 func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session *sink.Session, log *slog.Logger) (TableResult, error) {
 	tr := TableResult{Name: t.table.Name, Policy: t.table.Policy}
 	start := r.now()
@@ -195,7 +196,7 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	chunks := make(chan *sink.Chunk, 1)
+	chunks := make(chan *sink.Chunk)
 	g.Go(func() error {
 		defer close(chunks)
 		emit := func(c *sink.Chunk) error {
