@@ -495,9 +495,9 @@ func newRenderer(t arrow.DataType, dt DataType) (renderer, error) {
 	case arrow.DICTIONARY:
 		r = dictionaryRenderer{}
 	case arrow.DATE32:
-		r = &dateRenderer{perDay: 1, wide: false}
+		r = dateRenderer{wide: false}
 	case arrow.DATE64:
-		r = &dateRenderer{perDay: msPerDay, wide: true}
+		r = dateRenderer{wide: true}
 	case arrow.TIME32:
 		r = newTimeRenderer(t.(*arrow.Time32Type).Unit, false)
 	case arrow.TIME64:
@@ -1103,11 +1103,10 @@ const (
 
 // dateRenderer renders date32 (days) and date64 (milliseconds) as "2024-01-31".
 type dateRenderer struct {
-	perDay int64
-	wide   bool // date64
+	wide bool // date64
 }
 
-func (r *dateRenderer) appendRows(dst []byte, arr arrow.Array, lo, hi int, _ *counts) ([]byte, error) {
+func (r dateRenderer) appendRows(dst []byte, arr arrow.Array, lo, hi int, _ *counts) ([]byte, error) {
 	var vals32 []int32
 	var vals64 []int64
 	if r.wide {
@@ -1123,7 +1122,7 @@ func (r *dateRenderer) appendRows(dst []byte, arr arrow.Array, lo, hi int, _ *co
 		}
 		var days int64
 		if r.wide {
-			days = floorDiv(vals64[i], r.perDay)
+			days = floorDiv(vals64[i], msPerDay)
 		} else {
 			days = int64(vals32[i])
 		}
