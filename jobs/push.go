@@ -156,13 +156,16 @@ func (r *Runner) dataset(ctx context.Context, c *sink.Client, job *Job, tables [
 
 // recoverAbandoned cancels the upload sessions of earlier runs that died without finishing
 // (the server refuses a new session while one is open) and records them as abandoned.
-// The caller holds the job's lock, so no live run can be among them.
-func (r *Runner) recoverAbandoned(ctx context.Context, c *sink.Client, job *Job, log *slog.Logger) error {
+// The caller holds the job's lock, so no live run but its own (self) can be among them.
+func (r *Runner) recoverAbandoned(ctx context.Context, c *sink.Client, job *Job, self int64, log *slog.Logger) error {
 	runs, err := r.Store.UnfinishedRuns(ctx, job.Name)
 	if err != nil {
 		return fmt.Errorf("look for abandoned runs: %w", err)
 	}
 	for _, run := range runs {
+		if run.ID == self {
+			continue
+		}
 		msg := "the process running it died before it finished"
 		if run.SessionID != "" {
 			if err := c.CancelSession(ctx, run.DatasetID, run.SessionID); err != nil {

@@ -168,10 +168,26 @@ func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (*Result, e
 
 // retryable says whether a failed attempt may succeed when run again.
 func retryable(ctx context.Context, err error) bool {
-	if ctx.Err() != nil || IsInputError(err) || sink.Permanent(err) {
+	if ctx.Err() != nil || IsInputError(err) || sink.Permanent(err) || errors.Is(err, ErrLocked) {
 		return false
 	}
-	return !errors.Is(err, ErrLocked)
+	var se *sink.Error
+	// Refused credentials stay refused: retrying only risks locking the account.
+	return !errors.As(err, &se) || se.Code != "ERR003"
+}
+
+// explain puts the reason a run's context ended (e.g. "job "sales" timed out after 2h") in
+// front of an error that the ending caused, which would otherwise only say "context
+// deadline exceeded".
+func explain(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() == nil {
+		return err
+	}
+	cause := context.Cause(ctx)
+	if cause == nil || errors.Is(cause, context.Canceled) || errors.Is(err, cause) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", cause, err)
 }
 
 // jitter spreads d by ±20% so replicas retrying together do not hit the server at once.
@@ -211,6 +227,16 @@ func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *R
 
 	var client *sink.Client
 	if !opts.DryRun {
+		// Recorded first, so that a run failing as early as its login is in the history.
+		res.Run.Started = r.now()
+		res.Run.Host = hostID()
+		if res.Run, err = r.Store.StartRun(ctx, res.Run); err != nil {
+			return res, fmt.Errorf("record run start: %w", err)
+		}
+		log = log.With("run", res.Run.ID)
+		defer func() { r.finish(ctx, res, err, log) }()
+		defer func() { err = explain(ctx, err) }() // runs before finish records err
+
 		if client, err = r.Connect(ctx, job.Target); err != nil {
 			return res, fmt.Errorf("target %q: %w", job.Target.Name, err)
 		}
@@ -224,16 +250,9 @@ func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *R
 				log.Warn("logout failed", "target", job.Target.Name, "err", lerr)
 			}
 		}()
-		if err = r.recoverAbandoned(ctx, client, job, log); err != nil {
+		if err = r.recoverAbandoned(ctx, client, job, res.Run.ID, log); err != nil {
 			return res, err
 		}
-		res.Run.Started = r.now()
-		res.Run.Host = hostID()
-		if res.Run, err = r.Store.StartRun(ctx, res.Run); err != nil {
-			return res, fmt.Errorf("record run start: %w", err)
-		}
-		log = log.With("run", res.Run.ID)
-		defer func() { r.finish(ctx, res, err, log) }()
 	}
 	log.Info("run started", "trigger", opts.Trigger, "dry_run", opts.DryRun)
 

@@ -36,8 +36,13 @@ type testBundle struct {
 
 func setup(t *testing.T) *testBundle {
 	t.Helper()
+	return setupWith(t, emulator.Options{})
+}
+
+func setupWith(t *testing.T, opts emulator.Options) *testBundle {
+	t.Helper()
 	dir := t.TempDir()
-	emu, err := emulator.New(emulator.Options{})
+	emu, err := emulator.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -472,5 +477,52 @@ func TestRunLockedJobIsSkipped(t *testing.T) {
 	_, err = b.runner.Run(context.Background(), job, jobs.RunOptions{})
 	if !errors.Is(err, jobs.ErrLocked) {
 		t.Fatalf("run of a locked job: err = %v, want ErrLocked", err)
+	}
+}
+
+func TestRunBadCredentialsAreRecordedNotRetried(t *testing.T) {
+	b := setupWith(t, emulator.Options{Users: map[string]string{"alice": "the-real-one"}})
+	rec := salesRecord(t, []int64{1}, []string{"north"}, []int32{1}, []float64{10})
+	writeParquet(t, b.dir, "data/orders.parquet", rec)
+	rec.Release()
+	job := b.job(t, "sales", salesJob)
+	job.Retry.Attempts = 3
+	res, err := b.runner.Run(context.Background(), job, jobs.RunOptions{})
+	if err == nil || !strings.Contains(err.Error(), "ERR003") {
+		t.Fatalf("run with a wrong password: err = %v, want a login failure (ERR003)", err)
+	}
+	if strings.Contains(err.Error(), "s3cret-pw") {
+		t.Errorf("error leaks the password: %v", err)
+	}
+	if res.Attempts != 1 {
+		t.Errorf("refused credentials were tried %d times, want 1", res.Attempts)
+	}
+	runs, _ := b.store.Runs(context.Background(), "sales", 10)
+	if len(runs) != 1 || runs[0].Status != jobs.StatusFailed || !strings.Contains(runs[0].Error, "ERR003") {
+		t.Errorf("history = %+v, want one failed run with the login error", runs)
+	}
+}
+
+func TestRunTimeoutSaysSo(t *testing.T) {
+	b := setupWith(t, emulator.Options{PublishDelay: time.Minute})
+	rec := salesRecord(t, []int64{1}, []string{"north"}, []int32{1}, []float64{10})
+	writeParquet(t, b.dir, "data/orders.parquet", rec)
+	rec.Release()
+	job := b.job(t, "sales", salesJob)
+	_, err := b.runner.Run(context.Background(), job, jobs.RunOptions{Timeout: 500 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), `job "sales" timed out after 500ms`) {
+		t.Fatalf("run past its timeout: err = %v, want it to say the job timed out", err)
+	}
+	runs, _ := b.store.Runs(context.Background(), "sales", 1)
+	if len(runs) != 1 || runs[0].Status != jobs.StatusFailed || !strings.Contains(runs[0].Error, "timed out") {
+		t.Errorf("history = %+v, want a failed run that says it timed out", runs)
+	}
+	if open := b.emu.OpenSessions(); len(open) != 0 {
+		t.Errorf("timed-out run left sessions open: %+v", open)
+	}
+	for _, d := range b.emu.Datasets() {
+		if tbl, err := b.emu.Table(d.ID, "orders"); err == nil && len(tbl.Rows) != 0 {
+			t.Errorf("timed-out run published %d rows", len(tbl.Rows))
+		}
 	}
 }
