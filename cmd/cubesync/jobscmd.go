@@ -38,11 +38,7 @@ func runJobs(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(e.stderr, "")
-	if err != nil {
-		return err
-	}
-	store, err := openStore(ctx, cfg, log)
+	store, err := openStoreForReading(ctx, e, cfg)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -54,9 +53,9 @@ func runJob(ctx context.Context, e *env, args []string) error {
 	}
 	var selected []*jobs.Job
 	for _, n := range names {
-		j, ok := cfg.Jobs[n]
-		if !ok {
-			return usageError(fmt.Errorf("%s has no job %q (jobs: %s)", cfg.File, n, strings.Join(cfg.JobNames(), ", ")))
+		j, err := findJob(cfg, n)
+		if err != nil {
+			return err
 		}
 		selected = append(selected, j)
 	}

@@ -52,9 +52,9 @@ flags:`)
 	if err != nil {
 		return err
 	}
-	job, ok := cfg.Jobs[jobName]
-	if !ok {
-		return usageError(fmt.Errorf("%s has no job %q (jobs: %s)", cfg.File, jobName, strings.Join(cfg.JobNames(), ", ")))
+	job, err := findJob(cfg, jobName)
+	if err != nil {
+		return err
 	}
 	var tbl *jobs.Table
 	if *table != "" {
@@ -67,11 +67,7 @@ flags:`)
 			return usageError(fmt.Errorf("job %q has no table %q", jobName, *table))
 		}
 	}
-	log, err := newLogger(e.stderr, "")
-	if err != nil {
-		return err
-	}
-	store, err := openStore(ctx, cfg, log)
+	store, err := openStoreForReading(ctx, e, cfg)
 	if err != nil {
 		return err
 	}
@@ -194,15 +190,11 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 	job := ""
 	if len(pos) == 1 {
 		job = pos[0]
-		if _, ok := cfg.Jobs[job]; !ok {
-			return usageError(fmt.Errorf("%s has no job %q (jobs: %s)", cfg.File, job, strings.Join(cfg.JobNames(), ", ")))
+		if _, err := findJob(cfg, job); err != nil {
+			return err
 		}
 	}
-	log, err := newLogger(e.stderr, "")
-	if err != nil {
-		return err
-	}
-	store, err := openStore(ctx, cfg, log)
+	store, err := openStoreForReading(ctx, e, cfg)
 	if err != nil {
 		return err
 	}

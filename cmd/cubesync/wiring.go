@@ -102,6 +102,25 @@ func newLogger(w io.Writer, format string) (*slog.Logger, error) {
 	return nil, usageError(fmt.Errorf("--log-format: unknown format %q (want text or json)", format))
 }
 
+// findJob returns the named job, or a usage error listing the jobs there are.
+func findJob(cfg *jobs.Config, name string) (*jobs.Job, error) {
+	j, ok := cfg.Jobs[name]
+	if !ok {
+		return nil, usageError(fmt.Errorf("%s has no job %q (jobs: %s)", cfg.File, name, strings.Join(cfg.JobNames(), ", ")))
+	}
+	return j, nil
+}
+
+// openStoreForReading opens the state store for a command that only reads or repairs it,
+// logging (rarely: migrations, warnings) as text or JSON to stderr.
+func openStoreForReading(ctx context.Context, e *env, cfg *jobs.Config) (jobs.Store, error) {
+	log, err := newLogger(e.stderr, "")
+	if err != nil {
+		return nil, err
+	}
+	return openStore(ctx, cfg, log)
+}
+
 // openStore opens the state store the config names: Postgres with [state] database_url,
 // else files under ./.cubesync.
 func openStore(ctx context.Context, cfg *jobs.Config, log *slog.Logger) (jobs.Store, error) {
