@@ -11,6 +11,10 @@ import (
 	"syscall"
 	"time"
 
+	// Zone data in the binary: CRON_TZ schedules resolve the same in a minimal container
+	// as on a laptop (jobs imports it too; serve depends on it, so it says so here).
+	_ "time/tzdata"
+
 	"github.com/cubesync/cubesync/jobs"
 	"github.com/cubesync/cubesync/jobs/filestate"
 )

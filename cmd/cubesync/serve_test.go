@@ -199,6 +199,20 @@ func TestServeOperatingSurface(t *testing.T) {
 		if code, body := get(t, base+"/readyz"); code != 200 || !strings.Contains(body, "ready") {
 			t.Errorf("/readyz = %d %q, want 200 ready", code, body)
 		}
+		// The state store becomes unreachable: not ready, while still healthy.
+		if err := os.Rename(".cubesync/jobs", ".cubesync/jobs.away"); err != nil {
+			t.Fatal(err)
+		}
+		code, body := get(t, base+"/readyz")
+		if err := os.Rename(".cubesync/jobs.away", ".cubesync/jobs"); err != nil {
+			t.Fatal(err)
+		}
+		if code != http.StatusServiceUnavailable || !strings.Contains(body, "state store unreachable") {
+			t.Errorf("/readyz with the state directory gone = %d %q, want 503 naming the state store", code, body)
+		}
+		if code, _ := get(t, base+"/healthz"); code != 200 {
+			t.Errorf("/healthz with the state store gone = %d, want 200 (the process is alive)", code)
+		}
 	})
 
 	t.Run("metrics", func(t *testing.T) {
@@ -251,6 +265,10 @@ func TestServeOperatingSurface(t *testing.T) {
 		}
 	})
 
+	waitFor(t, 10*time.Second, "the latest run to have succeeded", func() bool {
+		l := p.stderr.logLines("run finished")
+		return l[len(l)-1]["status"] == jobs.StatusSucceeded
+	})
 	cancel()
 	select {
 	case code := <-p.done:
