@@ -24,8 +24,9 @@ type progressUI struct {
 	mode string // "bars", "plain" or "none"
 	log  atomic.Pointer[slog.Logger]
 
-	mu   sync.Mutex
-	bars *mpb.Progress
+	mu     sync.Mutex
+	bars   *mpb.Progress
+	active int // bars not yet done; logs go through the bars only while some are live
 }
 
 func newProgress(w io.Writer, mode string) *progressUI {
@@ -67,6 +68,7 @@ func (p *progressUI) Table(job, table string) jobs.TableProgress {
 		if p.bars == nil {
 			p.bars = mpb.New(mpb.WithOutput(p.w), mpb.WithWidth(30), mpb.WithRefreshRate(200*time.Millisecond))
 		}
+		p.active++
 		t.bar = p.bars.New(0, mpb.SpinnerStyle(),
 			mpb.PrependDecorators(decor.Name(job+"/"+table, decor.WCSyncSpaceR)),
 			mpb.AppendDecorators(decor.Any(t.describe, decor.WCSyncSpace)),
@@ -80,14 +82,15 @@ func (p *progressUI) Table(job, table string) jobs.TableProgress {
 	return t
 }
 
-// stop ends the live bars, if any.
+// stop waits for the live bars, if any, to render their final state and ends them. Every
+// bar has been completed or aborted by then (TableProgress.Done).
 func (p *progressUI) stop() {
 	p.mu.Lock()
 	bars := p.bars
 	p.bars = nil
 	p.mu.Unlock()
 	if bars != nil {
-		bars.Shutdown()
+		bars.Wait()
 	}
 }
 
@@ -125,6 +128,15 @@ func (t *tableProgress) Done(_ jobs.TableResult, err error) {
 			t.bar.Abort(false)
 		} else {
 			t.bar.SetTotal(-1, true)
+		}
+		t.ui.mu.Lock()
+		t.ui.active--
+		last := t.ui.active == 0
+		t.ui.mu.Unlock()
+		if last {
+			// Finished bars are no longer redrawn, and what is written through them after
+			// their last frame would be lost: end them so later lines go straight out.
+			t.ui.stop()
 		}
 	}
 	if t.stopTick != nil {

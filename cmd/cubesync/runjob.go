@@ -61,7 +61,11 @@ func runJob(ctx context.Context, e *env, args []string) error {
 	}
 
 	prog := newProgress(e.stderr, *progress)
-	log, err := newLogger(prog.logWriter(), *logFormat)
+	format := *logFormat
+	if format == "auto" && isTerminal(e.stderr) {
+		format = "text" // decided on stderr itself: the writer below only routes around the bars
+	}
+	log, err := newLogger(prog.logWriter(), format)
 	if err != nil {
 		return err
 	}
