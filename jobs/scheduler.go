@@ -475,8 +475,8 @@ func (s *Scheduler) runSlot(ctx, runCtx context.Context, js *jobState, sr slotRu
 		}
 		res, err := runner.Run(rctx, js.job, RunOptions{Trigger: sr.trigger, Scheduled: sr.slot})
 		stopTimer()
-		if err != nil && rctx.Err() != nil && runCtx.Err() == nil {
-			err = fmt.Errorf("%w: %w", context.Cause(rctx), err) // the timeout, not just "context canceled"
+		if cause := context.Cause(rctx); err != nil && rctx.Err() != nil && runCtx.Err() == nil && !errors.Is(err, cause) {
+			err = fmt.Errorf("%w: %w", cause, err) // the timeout, not just "context canceled"
 		}
 		cancel(nil)
 		retry := false

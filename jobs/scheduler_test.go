@@ -673,8 +673,11 @@ func TestSchedulerTimeout(t *testing.T) {
 		t.Errorf("a timed-out run must not be retried (result %+v)", e.res)
 	}
 	runs, err := h.store.Runs(context.Background(), "sales", 10)
-	if err != nil || len(runs) != 1 || runs[0].ID != run.ID || runs[0].Status != jobs.StatusFailed {
-		t.Fatalf("recorded runs = %+v (%v), want the one run failed (a timeout is not an interruption)", runs, err)
+	if err != nil || len(runs) != 1 || runs[0].ID != run.ID || runs[0].Status != jobs.StatusFailed || !strings.Contains(runs[0].Error, `job "sales" timed out after 10m0s`) {
+		t.Fatalf("recorded runs = %+v (%v), want the one run failed with the timeout (a timeout is not an interruption)", runs, err)
+	}
+	if n := strings.Count(e.err.Error(), "timed out"); n != 1 {
+		t.Errorf("run error %q says %d times that it timed out, want once", e.err, n)
 	}
 	if !strings.Contains(h.logs.String(), `timed out after 10m0s`) {
 		t.Errorf("no log line says the run timed out; logs:\n%s", h.logs)
