@@ -93,7 +93,7 @@ func (s *Server) handlePut(w http.ResponseWriter, req *request) error {
 				return badInput("data must be a string of base64")
 			}
 			_, _ = br.ReadByte()
-			data := base64.NewDecoder(base64.StdEncoding, &stringReader{r: br})
+			data := newBase64Reader(&stringReader{r: br})
 			if haveTable {
 				if chunk, err = decodeFor(data); err != nil {
 					return err
@@ -462,6 +462,20 @@ func (p *envelope) skipValue() error {
 	}
 }
 
+// quoteOrBackslash is bytes.IndexAny(b, `"\`) done with two vectorised IndexByte scans:
+// IndexAny's byte-by-byte loop over the base64 text was a fifth of the emulator's CPU time.
+func quoteOrBackslash(b []byte) int {
+	q := bytes.IndexByte(b, '"')
+	end := q
+	if q < 0 {
+		end = len(b)
+	}
+	if bs := bytes.IndexByte(b[:end], '\\'); bs >= 0 {
+		return bs
+	}
+	return q
+}
+
 // stringReader yields the unescaped bytes of a JSON string whose opening quote has been read,
 // and io.EOF at its closing quote.
 type stringReader struct {
@@ -495,7 +509,7 @@ func (s *stringReader) Read(p []byte) (int, error) {
 		}
 		avail := s.r.Buffered()
 		buf, _ = s.r.Peek(min(avail, len(p)-n))
-		stop := bytes.IndexAny(buf, "\"\\")
+		stop := quoteOrBackslash(buf)
 		if stop < 0 {
 			n += copy(p[n:], buf)
 			_, _ = s.r.Discard(len(buf))

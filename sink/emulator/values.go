@@ -67,13 +67,25 @@ func checkValue(t sink.DataType, k kind, raw []byte, keep bool) (any, error) {
 			return nil, fmt.Errorf("want an ISO 8601 string, got %s", describe(k, raw))
 		}
 		v := string(raw)
+		// Without keep nothing is boxed: an interface per value was a tenth of the
+		// emulator's CPU time in Discard mode on date and timestamp columns.
 		switch t {
 		case sink.Date:
-			return parseDate(v)
+			d, err := parseDate(v)
+			if err != nil || !keep {
+				return nil, err
+			}
+			return d, nil
 		case sink.Time:
-			return v, parseTime(v)
+			if err := parseTime(v); err != nil || !keep {
+				return nil, err
+			}
+			return v, nil
 		default:
-			return v, parseDateTime(v)
+			if err := parseDateTime(v); err != nil || !keep {
+				return nil, err
+			}
+			return v, nil
 		}
 	default:
 		return nil, fmt.Errorf("unknown dataType %q", t)
