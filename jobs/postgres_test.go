@@ -114,11 +114,11 @@ func TestPostgresEveryType(t *testing.T) {
 	// Each column: its Postgres type, the SQL literal of rows 1 and 2 (row 3 is NULL in
 	// every column but id), the JSON text the dataset must hold for them, and the dataType.
 	type col struct {
-		name, typ  string
-		in         [2]string
-		want       [2]string
-		dataType   sink.DataType
-		needsCitxt bool
+		name, typ string
+		in        [2]string
+		want      [2]string
+		dataType  sink.DataType
+		citext    bool
 	}
 	cols := []col{
 		{"c_int2", "int2", [2]string{"-7", "32767"}, [2]string{"-7", "32767"}, sink.Integer, false},
@@ -146,7 +146,7 @@ func TestPostgresEveryType(t *testing.T) {
 	}
 	if citextErr != nil {
 		t.Logf("citext not tested: CREATE EXTENSION citext failed: %v", citextErr)
-		cols = slices.DeleteFunc(cols, func(c col) bool { return c.needsCitxt })
+		cols = slices.DeleteFunc(cols, func(c col) bool { return c.citext })
 	}
 
 	defs := []string{"id int8 PRIMARY KEY"}
