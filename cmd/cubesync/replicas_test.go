@@ -185,10 +185,19 @@ func TestServeReplicas(t *testing.T) {
 				t.Errorf("run %d (%s) never ended", r.id, r.status)
 				continue
 			}
-			if i > 0 && runs[i-1].ended != nil && r.started.Before(*runs[i-1].ended) {
+			if i == 0 || runs[i-1].ended == nil {
+				continue
+			}
+			// A dead run stopped when its process was killed; its recorded end is when the
+			// next run found it, which may be after that run started.
+			prev, prevEnd := runs[i-1], *runs[i-1].ended
+			if prev.status == jobs.StatusAbandoned {
+				prevEnd = killed
+			}
+			if r.started.Before(prevEnd) {
 				t.Errorf("run %d (slot %s, %s) started at %s, before run %d (%s) ended at %s: runs overlapped",
 					r.id, r.scheduled.Format(time.TimeOnly), r.host, r.started.Format(time.StampMicro),
-					runs[i-1].id, runs[i-1].host, runs[i-1].ended.Format(time.StampMicro))
+					prev.id, prev.host, prevEnd.Format(time.StampMicro))
 			}
 		}
 		// A slot without a run must have come while the job was running (overlap = skip).
