@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -462,4 +463,64 @@ func TestServeSIGTERM(t *testing.T) {
 			t.Errorf("serve took %s to exit on the second signal, want at once", d)
 		}
 	})
+}
+
+func TestServeMetricsFromState(t *testing.T) {
+	// What a restarted serve exports before its first run: the last success and the
+	// watermark ages come from the state store.
+	ctx := context.Background()
+	now := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	clock := now.Add(-3 * time.Hour)
+	store, err := filestate.Open(t.TempDir(), filestate.WithClock(func() time.Time { return clock }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := store.StartRun(ctx, jobs.Run{Job: "sales", Trigger: jobs.TriggerSchedule, Scheduled: clock, Started: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	marks := []jobs.Watermark{
+		{Job: "sales", Table: "orders", Column: "updated_at", Kind: jobs.KindTimestampTZ, Value: "2024-05-01T10:30:00.000000Z"},
+		{Job: "sales", Table: "days", Column: "day", Kind: jobs.KindDate, Value: "2024-04-30"},
+		{Job: "sales", Table: "ids", Column: "id", Kind: jobs.KindInt, Value: "42"},
+	}
+	if err := store.FinishRun(ctx, run.ID, jobs.Outcome{Status: jobs.StatusSucceeded, Rows: 3, Watermarks: marks}); err != nil {
+		t.Fatal(err)
+	}
+	clock = now.Add(-time.Hour)
+	failed, _ := store.StartRun(ctx, jobs.Run{Job: "sales", Trigger: jobs.TriggerSchedule, Started: clock})
+	if err := store.FinishRun(ctx, failed.ID, jobs.Outcome{Status: jobs.StatusFailed, Error: "boom"}); err != nil {
+		t.Fatal(err)
+	}
+
+	m := newServeMetrics(store, slog.New(slog.DiscardHandler), func() time.Time { return now })
+	m.load(ctx, []*jobs.Job{{Name: "sales"}})
+	families, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, mt := range f.GetMetric() {
+			key := f.GetName()
+			for _, l := range mt.GetLabel() {
+				key += "," + l.GetName() + "=" + l.GetValue()
+			}
+			got[key] = mt.GetGauge().GetValue()
+		}
+	}
+	want := map[string]float64{
+		"cubesync_last_success_timestamp_seconds,job=sales":     float64(now.Add(-3 * time.Hour).Unix()),
+		"cubesync_watermark_age_seconds,job=sales,table=orders": 90 * 60,
+		"cubesync_watermark_age_seconds,job=sales,table=days":   36 * 3600,
+		"cubesync_running_jobs,job=sales":                       0,
+	}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
+		}
+	}
+	if _, ok := got["cubesync_watermark_age_seconds,job=sales,table=ids"]; ok {
+		t.Error("an integer watermark has an age")
+	}
 }
