@@ -212,8 +212,9 @@ query = "SELECT %s FROM all_types ORDER BY id"
 }
 
 // incrementalCase is a watermark column kind: its SQL type, the value of incremental.initial,
-// and the watermark column's values as SQL literals (v[i] < v[i+1]; v[3] is v[2] plus the
-// column's smallest step, so a watermark that lost precision would push row 3 again).
+// and the watermark column's values as SQL literals, v[i] < v[i+1]. Precision shows: v[3] is
+// v[2] plus the column's smallest step, so a watermark rounded up would miss row 3's update,
+// and v[4] ends in that step too, so one truncated would push row 4 again in a later run.
 type incrementalCase struct {
 	name    string
 	typ     string
@@ -226,14 +227,14 @@ var incrementalCases = []incrementalCase{
 	{
 		name: "timestamptz", typ: "timestamptz", initial: "2024-01-01T00:00:00Z",
 		v: [5]string{"2024-04-30 08:00:00+00", "2024-05-01 09:00:00.5+00", "2024-05-01 10:11:12.123456+00",
-			"2024-05-01 10:11:12.123457+00", "2024-05-02 00:00:00+05:30"},
-		marks: [2]string{"2024-05-01T10:11:12.123456Z", "2024-05-01T18:30:00Z"},
+			"2024-05-01 10:11:12.123457+00", "2024-05-02 00:00:00.000001+05:30"},
+		marks: [2]string{"2024-05-01T10:11:12.123456Z", "2024-05-01T18:30:00.000001Z"},
 	},
 	{
 		name: "timestamp", typ: "timestamp", initial: "2024-01-01T00:00:00",
 		v: [5]string{"2024-04-30 08:00:00", "2024-05-01 09:00:00.5", "2024-05-01 10:11:12.123456",
-			"2024-05-01 10:11:12.123457", "2024-05-02 00:00:00"},
-		marks: [2]string{"2024-05-01T10:11:12.123456", "2024-05-02T00:00:00"},
+			"2024-05-01 10:11:12.123457", "2024-05-02 00:00:00.000001"},
+		marks: [2]string{"2024-05-01T10:11:12.123456", "2024-05-02T00:00:00.000001"},
 	},
 	{
 		name: "date", typ: "date", initial: "2024-01-01",
