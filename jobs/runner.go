@@ -155,6 +155,9 @@ func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (*Result, e
 			res.Attempts = attempt
 		}
 		if err == nil || attempt >= attempts || !retryable(ctx, err) {
+			if err != nil {
+				err = fmt.Errorf("job %q: %w", job.Name, err)
+			}
 			return res, err
 		}
 		wait := jitter(delay)
