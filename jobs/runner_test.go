@@ -526,3 +526,103 @@ func TestRunTimeoutSaysSo(t *testing.T) {
 		}
 	}
 }
+
+func TestRunParquetNewFilesOnly(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	job := b.job(t, "sales", `
+[jobs.sales]
+target = "emu"
+dataset = { name = "Sales" }
+[[jobs.sales.tables]]
+name = "orders"
+policy = "add"
+parquet = "data/orders"
+incremental = { files = "new" }
+`)
+	write := func(name string, ids ...int64) {
+		t.Helper()
+		stores, qty, amounts := make([]string, len(ids)), make([]int32, len(ids)), make([]float64, len(ids))
+		for i := range ids {
+			stores[i] = "s"
+		}
+		rec := salesRecord(t, ids, stores, qty, amounts)
+		writeParquet(t, b.dir, filepath.Join("data/orders", name), rec)
+		rec.Release()
+	}
+	run := func(opts jobs.RunOptions) int64 {
+		t.Helper()
+		res, err := b.runner.Run(ctx, job, opts)
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+		return res.Tables[0].Rows
+	}
+	write("a.parquet", 1, 2)
+	if got := run(jobs.RunOptions{}); got != 2 {
+		t.Errorf("first run pushed %d rows, want 2 (a.parquet)", got)
+	}
+	write("b.parquet", 3)
+	if got := run(jobs.RunOptions{}); got != 1 {
+		t.Errorf("second run pushed %d rows, want 1 (only the new b.parquet)", got)
+	}
+	// A failed run reads c.parquet but publishes nothing: it must still count as new.
+	write("c.parquet", 4)
+	b.emu.FailPublish(3, "injected")
+	if _, err := b.runner.Run(ctx, job, jobs.RunOptions{}); err == nil {
+		t.Fatal("run with a failing publish succeeded")
+	}
+	if got := run(jobs.RunOptions{}); got != 1 {
+		t.Errorf("run after a failed one pushed %d rows, want 1 (c.parquet again)", got)
+	}
+	// A rewritten file (other size) is new again.
+	write("a.parquet", 1, 2, 5)
+	if got := run(jobs.RunOptions{}); got != 3 {
+		t.Errorf("run after rewriting a.parquet pushed %d rows, want 3", got)
+	}
+	if got := run(jobs.RunOptions{}); got != 0 {
+		t.Errorf("run with no new file pushed %d rows, want 0", got)
+	}
+	if got := run(jobs.RunOptions{FullRefresh: true}); got != 5 {
+		t.Errorf("--full-refresh pushed %d rows, want every file's 5", got)
+	}
+}
+
+func TestRunSelectedTables(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	rec := salesRecord(t, []int64{1, 2}, []string{"north", "south"}, []int32{1, 2}, []float64{10, 20})
+	writeParquet(t, b.dir, "data/orders.parquet", rec)
+	writeParquet(t, b.dir, "data/returns.parquet", rec)
+	rec.Release()
+	job := b.job(t, "sales", salesJob+`
+[[jobs.sales.tables]]
+name = "returns"
+policy = "replace"
+parquet = "data/returns.parquet"
+`)
+	if _, err := b.runner.Run(ctx, job, jobs.RunOptions{Tables: []string{"orders"}}); err == nil || !strings.Contains(err.Error(), "without --tables") {
+		t.Fatalf("first run with --tables: err = %v, want a request to create the dataset with every table first", err)
+	}
+	first, err := b.runner.Run(ctx, job, jobs.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec = salesRecord(t, []int64{9}, []string{"east"}, []int32{9}, []float64{90})
+	writeParquet(t, b.dir, "data/orders.parquet", rec)
+	writeParquet(t, b.dir, "data/returns.parquet", rec)
+	rec.Release()
+	res, err := b.runner.Run(ctx, job, jobs.RunOptions{Tables: []string{"returns"}})
+	if err != nil {
+		t.Fatalf("run of one table: %v", err)
+	}
+	if len(res.Tables) != 1 || res.Tables[0].Name != "returns" {
+		t.Errorf("run with --tables returns pushed %+v, want only returns", res.Tables)
+	}
+	if got := b.rows(t, first.DatasetID, "returns"); strings.Join(got, ",") != "9|east|9|90" {
+		t.Errorf("returns = %v, want the replaced row", got)
+	}
+	if got := b.rows(t, first.DatasetID, "orders"); len(got) != 2 {
+		t.Errorf("orders = %v, want its 2 rows untouched", got)
+	}
+}
