@@ -9,8 +9,9 @@ ARG GO_IMAGE=golang:1.26-bookworm
 ARG BASE_IMAGE=gcr.io/distroless/static-debian12:nonroot
 
 FROM ${GO_IMAGE} AS build
+# Marks the build stage's images, so CI can remove the ones a newer build replaced.
+LABEL org.cubesync.stage=build
 ARG GOPROXY=https://proxy.golang.org,direct
-ARG VERSION=dev
 WORKDIR /src
 # Modules, and the third-party packages compiled once, in layers that change only with
 # go.mod: a code change recompiles cubesync's own packages, not Arrow's. The list names the
@@ -33,6 +34,8 @@ RUN go mod download && CGO_ENABLED=0 go build -trimpath \
         golang.org/x/sync/errgroup \
         golang.org/x/term
 COPY . .
+# Declared here, not above: a new VERSION must not invalidate the dependency layer.
+ARG VERSION=dev
 # CGO off: a static binary that needs no libc in the runtime image. Zone data is embedded
 # in the binary as well (time/tzdata), so CRON_TZ works even without the base's tzdata.
 RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w -X main.version=${VERSION}" \
@@ -44,6 +47,8 @@ RUN mkdir -p /out/app/.cubesync /out/app/testdata \
     && cp -r testdata/demo /out/app/testdata/
 
 FROM ${BASE_IMAGE}
+LABEL org.opencontainers.image.title=cubesync \
+      org.opencontainers.image.description="Scheduled ETL jobs from Postgres and Parquet into MicroStrategy datasets"
 COPY --from=build /out/cubesync /usr/local/bin/cubesync
 COPY --from=build --chown=65532:65532 /out/app /app
 WORKDIR /app

@@ -97,15 +97,23 @@ fi
 echo "images: building $image"
 start=$SECONDS
 # This Docker has no BuildKit (buildx): the classic builder, whose layer cache keeps the
-# downloaded modules and compiled dependencies while go.mod does not change.
-if ! DOCKER_BUILDKIT=0 docker build --network=host \
-	--build-arg GOPROXY="$(go env GOPROXY)" \
-	--build-arg VERSION="ci-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
-	-t "$image" . >"$work/build.log" 2>&1; then
+# downloaded modules and compiled dependencies while go.mod does not change. The build stage
+# is tagged too, so that the stages older builds left behind can be removed without losing
+# that cache.
+version="ci-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+goproxy=$(go env GOPROXY)
+build() {
+	DOCKER_BUILDKIT=0 docker build --network=host \
+		--build-arg GOPROXY="$goproxy" --build-arg VERSION="$version" \
+		"$@" . >>"$work/build.log" 2>&1
+}
+if ! build --target build -t cubesync-build:ci || ! build -t "$image"; then
 	echo "images: docker build failed:" >&2
 	cat "$work/build.log" >&2
 	exit 1
 fi
+docker image prune -f --filter label=org.cubesync.stage=build >/dev/null
+docker image prune -f --filter label=org.opencontainers.image.title=cubesync >/dev/null
 echo "images: built $image in $((SECONDS - start))s ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}'))"
 
 echo "images: checking $image"
