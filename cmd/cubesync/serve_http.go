@@ -17,31 +17,43 @@ import (
 	"github.com/cubesync/cubesync/jobs"
 )
 
-// serveMetrics is what /metrics exports. It observes the scheduler and keeps, from the state
-// store, what a restart must not reset: the last success per job and the watermarks.
+// serveMetrics is what /metrics exports. It observes the scheduler for this process's runs,
+// and reads from the state store what the whole deployment did: the last success per job and
+// the watermarks. Those come from the store because another replica may run the next slot,
+// and a restart must not reset them.
 type serveMetrics struct {
 	store jobs.Store
 	log   *slog.Logger
 	now   func() time.Time
 	sched *jobs.Scheduler // for the next run times; set before serving
 
-	reg         *prometheus.Registry
-	runs        *prometheus.CounterVec
-	running     *prometheus.GaugeVec
-	duration    *prometheus.HistogramVec
-	rows        *prometheus.CounterVec
-	bytes       *prometheus.CounterVec
-	lastSuccess *prometheus.GaugeVec
-	skipped     *prometheus.CounterVec
+	reg      *prometheus.Registry
+	runs     *prometheus.CounterVec
+	running  *prometheus.GaugeVec
+	duration *prometheus.HistogramVec
+	rows     *prometheus.CounterVec
+	bytes    *prometheus.CounterVec
+	skipped  *prometheus.CounterVec
 
-	mu    sync.Mutex
-	marks map[string]map[string]jobs.Watermark // job → table → watermark
+	refreshMu sync.Mutex // one store read at a time
+	mu        sync.Mutex
+	jobNames  []string
+	refreshed time.Time                            // when success and marks were read
+	success   map[string]time.Time                 // job → end of its last successful run
+	marks     map[string]map[string]jobs.Watermark // job → table → watermark
 }
+
+// stateRefresh is how stale the store-derived metrics may be: a scrape reads the store at
+// most this often.
+const stateRefresh = 30 * time.Second
 
 var (
 	watermarkAgeDesc = prometheus.NewDesc("cubesync_watermark_age_seconds",
 		"Age of each incremental table's watermark: now minus the greatest timestamp or date loaded (tables with integer watermarks are left out).",
 		[]string{"job", "table"}, nil)
+	lastSuccessDesc = prometheus.NewDesc("cubesync_last_success_timestamp_seconds",
+		"When the job's last successful run ended, as a Unix time, on any replica (from the state store, so restarts keep it).",
+		[]string{"job"}, nil)
 	nextRunDesc = prometheus.NewDesc("cubesync_next_run_timestamp_seconds",
 		"When the job's next slot is due, as a Unix time.", []string{"job"}, nil)
 )
@@ -49,7 +61,7 @@ var (
 func newServeMetrics(store jobs.Store, log *slog.Logger, now func() time.Time) *serveMetrics {
 	m := &serveMetrics{
 		store: store, log: log, now: now, reg: prometheus.NewRegistry(),
-		marks: map[string]map[string]jobs.Watermark{},
+		marks: map[string]map[string]jobs.Watermark{}, success: map[string]time.Time{},
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cubesync_runs_total",
 			Help: "Scheduled runs by job and final status (succeeded, failed, interrupted), after retries."}, []string{"job", "status"}),
 		running: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cubesync_running_jobs",
@@ -61,44 +73,63 @@ func newServeMetrics(store jobs.Store, log *slog.Logger, now func() time.Time) *
 			Help: "Rows pushed by runs that published, by job and table."}, []string{"job", "table"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cubesync_bytes_pushed_total",
 			Help: "JSON bytes (before base64) pushed by runs that published, by job and table."}, []string{"job", "table"}),
-		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cubesync_last_success_timestamp_seconds",
-			Help: "When the job's last successful run ended, as a Unix time (from the state store at start, so restarts keep it)."}, []string{"job"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cubesync_skipped_slots_total",
 			Help: "Slots that did not run, by job and reason: running (overlap skip), locked (running on another replica), waiting (overlap wait, a slot already waits), missed (older than catchup_window), claim_failed (state store error)."},
 			[]string{"job", "reason"}),
 	}
-	m.reg.MustRegister(m.runs, m.running, m.duration, m.rows, m.bytes, m.lastSuccess, m.skipped, m,
+	m.reg.MustRegister(m.runs, m.running, m.duration, m.rows, m.bytes, m.skipped, m,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
 // load reads the last success and the watermarks of every job from the store.
 func (m *serveMetrics) load(ctx context.Context, js []*jobs.Job) {
+	m.mu.Lock()
 	for _, j := range js {
+		m.jobNames = append(m.jobNames, j.Name)
 		m.running.WithLabelValues(j.Name).Set(0)
-		runs, err := m.store.Runs(ctx, j.Name, 100)
+	}
+	m.mu.Unlock()
+	m.refresh(ctx)
+}
+
+// refresh reads every job's last success and watermarks from the store.
+func (m *serveMetrics) refresh(ctx context.Context) {
+	m.refreshMu.Lock()
+	defer m.refreshMu.Unlock()
+	m.mu.Lock()
+	names := m.jobNames
+	m.mu.Unlock()
+	success := map[string]time.Time{}
+	marks := map[string]map[string]jobs.Watermark{}
+	for _, job := range names {
+		runs, err := m.store.Runs(ctx, job, 100)
 		if err != nil {
-			m.log.Warn("read run history for metrics", "job", j.Name, "err", err)
+			m.log.Warn("read run history for metrics", "job", job, "err", err)
 		}
 		for _, r := range runs {
 			if r.Status == jobs.StatusSucceeded && !r.Ended.IsZero() {
-				m.lastSuccess.WithLabelValues(j.Name).Set(float64(r.Ended.UnixMilli()) / 1e3)
+				success[job] = r.Ended
 				break
 			}
 		}
-		m.refreshWatermarks(ctx, j.Name)
-	}
-}
-
-func (m *serveMetrics) refreshWatermarks(ctx context.Context, job string) {
-	marks, err := m.store.Watermarks(ctx, job)
-	if err != nil {
-		m.log.Warn("read watermarks for metrics", "job", job, "err", err)
-		return
+		if marks[job], err = m.store.Watermarks(ctx, job); err != nil {
+			m.log.Warn("read watermarks for metrics", "job", job, "err", err)
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.marks[job] = marks
+	for job, t := range success {
+		if t.After(m.success[job]) {
+			m.success[job] = t
+		}
+	}
+	for job, mk := range marks {
+		if mk != nil {
+			m.marks[job] = mk
+		}
+	}
+	m.refreshed = m.now()
 }
 
 // RunStarted implements jobs.SchedulerObserver.
@@ -132,10 +163,12 @@ func (m *serveMetrics) RunEnded(job string, slot time.Time, res *jobs.Result, er
 		m.rows.WithLabelValues(job, t.Name).Add(float64(t.Rows))
 		m.bytes.WithLabelValues(job, t.Name).Add(float64(t.Bytes))
 	}
-	m.lastSuccess.WithLabelValues(job).Set(float64(orNow(res.Run.Ended, m.now()).UnixMilli()) / 1e3)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	m.refreshWatermarks(ctx, job)
+	m.mu.Lock()
+	m.refreshed = time.Time{} // the watermarks moved: read them at the next scrape
+	if t := orNow(res.Run.Ended, m.now()); t.After(m.success[job]) {
+		m.success[job] = t
+	}
+	m.mu.Unlock()
 }
 
 func orNow(t, fallback time.Time) time.Time {
@@ -153,13 +186,26 @@ func (m *serveMetrics) SlotSkipped(job string, slot time.Time, reason string) {
 // Describe implements prometheus.Collector for the metrics computed at scrape time.
 func (m *serveMetrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- watermarkAgeDesc
+	ch <- lastSuccessDesc
 	ch <- nextRunDesc
 }
 
-// Collect implements prometheus.Collector: watermark ages and next run times.
+// Collect implements prometheus.Collector: last successes and watermark ages (read from the
+// store when older than stateRefresh) and next run times.
 func (m *serveMetrics) Collect(ch chan<- prometheus.Metric) {
 	now := m.now()
 	m.mu.Lock()
+	stale := now.Sub(m.refreshed) >= stateRefresh
+	m.mu.Unlock()
+	if stale {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		m.refresh(ctx)
+		cancel()
+	}
+	m.mu.Lock()
+	for job, t := range m.success {
+		ch <- prometheus.MustNewConstMetric(lastSuccessDesc, prometheus.GaugeValue, float64(t.UnixMilli())/1e3, job)
+	}
 	for job, marks := range m.marks {
 		for table, w := range marks {
 			if at, ok := watermarkTime(w); ok {

@@ -466,8 +466,9 @@ func TestServeSIGTERM(t *testing.T) {
 }
 
 func TestServeMetricsFromState(t *testing.T) {
-	// What a restarted serve exports before its first run: the last success and the
-	// watermark ages come from the state store.
+	// What a restarted serve exports before its first run, and what it exports after
+	// another replica ran the job: the last success and the watermark ages come from the
+	// state store.
 	ctx := context.Background()
 	now := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 	clock := now.Add(-3 * time.Hour)
@@ -495,20 +496,7 @@ func TestServeMetricsFromState(t *testing.T) {
 
 	m := newServeMetrics(store, slog.New(slog.DiscardHandler), func() time.Time { return now })
 	m.load(ctx, []*jobs.Job{{Name: "sales"}})
-	families, err := m.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, f := range families {
-		for _, mt := range f.GetMetric() {
-			key := f.GetName()
-			for _, l := range mt.GetLabel() {
-				key += "," + l.GetName() + "=" + l.GetValue()
-			}
-			got[key] = mt.GetGauge().GetValue()
-		}
-	}
+	got := gatherGauges(t, m)
 	want := map[string]float64{
 		"cubesync_last_success_timestamp_seconds,job=sales":     float64(now.Add(-3 * time.Hour).Unix()),
 		"cubesync_watermark_age_seconds,job=sales,table=orders": 90 * 60,
@@ -523,4 +511,43 @@ func TestServeMetricsFromState(t *testing.T) {
 	if _, ok := got["cubesync_watermark_age_seconds,job=sales,table=ids"]; ok {
 		t.Error("an integer watermark has an age")
 	}
+
+	// Another replica runs the job: this one's scrape shows it once stateRefresh has passed.
+	clock = now.Add(-10 * time.Minute)
+	other, _ := store.StartRun(ctx, jobs.Run{Job: "sales", Trigger: jobs.TriggerSchedule, Started: clock})
+	moved := []jobs.Watermark{{Job: "sales", Table: "orders", Column: "updated_at", Kind: jobs.KindTimestampTZ, Value: "2024-05-01T11:50:00.000000Z"}}
+	if err := store.FinishRun(ctx, other.ID, jobs.Outcome{Status: jobs.StatusSucceeded, Watermarks: moved}); err != nil {
+		t.Fatal(err)
+	}
+	if got := gatherGauges(t, m)["cubesync_last_success_timestamp_seconds,job=sales"]; got != float64(now.Add(-3*time.Hour).Unix()) {
+		t.Errorf("last success read again before %s passed: %v", stateRefresh, got)
+	}
+	now = now.Add(stateRefresh)
+	got = gatherGauges(t, m)
+	if g, w := got["cubesync_last_success_timestamp_seconds,job=sales"], float64(now.Add(-stateRefresh-10*time.Minute).Unix()); g != w {
+		t.Errorf("last success after another replica's run = %v, want %v", g, w)
+	}
+	if g, w := got["cubesync_watermark_age_seconds,job=sales,table=orders"], (10*time.Minute + stateRefresh).Seconds(); g != w {
+		t.Errorf("watermark age after another replica's run = %v, want %v", g, w)
+	}
+}
+
+// gatherGauges scrapes m's registry into name,label=value… → gauge value.
+func gatherGauges(t *testing.T, m *serveMetrics) map[string]float64 {
+	t.Helper()
+	families, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, mt := range f.GetMetric() {
+			key := f.GetName()
+			for _, l := range mt.GetLabel() {
+				key += "," + l.GetName() + "=" + l.GetValue()
+			}
+			got[key] = mt.GetGauge().GetValue()
+		}
+	}
+	return got
 }
