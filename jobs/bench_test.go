@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -163,7 +164,10 @@ func (p *peakHeap) peakLive() float64 { return float64(p.live.Load()) / (1 << 20
 //	encode      + column-oriented JSON chunks, base64-encoded into io.Discard, with the
 //	            run's two goroutines (read+encode, base64)
 //	emulator    the whole run-job path: one upload session into the emulator in discard
-//	            mode over loopback HTTP, published
+//	            mode over loopback HTTP, published (the emulator validates every value, on
+//	            the same cores)
+//	remote      the same into a server that only drains the chunk bodies, as a real server
+//	            does on its own machine: cubesync's own cost
 //
 // Compare the ns/op of the three (benchstat) for the cost of each stage. rows/s, MB/s (of
 // JSON), peak-heap-B (in use, garbage included) and peak-live-B (reachable at the last
@@ -277,12 +281,29 @@ func BenchmarkParquetPath(b *testing.B) {
 		report(b, peak, live, jsonBytes)
 	})
 
-	b.Run("emulator", func(b *testing.B) {
+	for _, remote := range []bool{false, true} {
+		name := "emulator"
+		if remote {
+			name = "remote" // the server only drains chunk bodies, as on its own machine
+		}
+		b.Run(name, func(b *testing.B) { benchParquetRun(b, path, chunkSize, rows, remote, report) })
+	}
+}
+
+// benchParquetRun is BenchmarkParquetPath's whole-run sub-benchmark: the run-job path into
+// the emulator in discard mode, validating every value (on the same cores), or with
+// remote set into a server that drains the chunk bodies (see drainChunks).
+func benchParquetRun(b *testing.B, path string, chunkSize int64, rows int, remote bool, report func(*testing.B, float64, float64, int64)) {
+	{
 		emu, err := emulator.New(emulator.Options{Discard: true})
 		if err != nil {
 			b.Fatal(err)
 		}
-		srv := httptest.NewServer(emu)
+		var h http.Handler = emu
+		if remote {
+			h = drainChunks(emu)
+		}
+		srv := httptest.NewServer(h)
 		defer srv.Close()
 		var peak, live float64
 		var jsonBytes int64
@@ -326,5 +347,5 @@ parquet = %q
 			store.Close()
 		}
 		report(b, peak, live, jsonBytes)
-	})
+	}
 }
