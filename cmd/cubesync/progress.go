@@ -20,9 +20,10 @@ const plainInterval = 10 * time.Second
 // progressUI shows a run's progress: live bars on a terminal (mode auto), a log line per
 // table every 10 seconds otherwise (mode plain, or auto off a terminal), or nothing.
 type progressUI struct {
-	w    io.Writer
-	mode string // "bars", "plain" or "none"
-	log  atomic.Pointer[slog.Logger]
+	w        io.Writer
+	mode     string        // "bars", "plain" or "none"
+	interval time.Duration // between plain progress lines
+	log      atomic.Pointer[slog.Logger]
 
 	mu     sync.Mutex
 	bars   *mpb.Progress
@@ -30,7 +31,7 @@ type progressUI struct {
 }
 
 func newProgress(w io.Writer, mode string) *progressUI {
-	p := &progressUI{w: w, mode: mode}
+	p := &progressUI{w: w, mode: mode, interval: plainInterval}
 	if mode == "auto" {
 		p.mode = "plain"
 		if isTerminal(w) {
@@ -145,7 +146,7 @@ func (t *tableProgress) Done(_ jobs.TableResult, err error) {
 }
 
 func (t *tableProgress) tick() {
-	tk := time.NewTicker(plainInterval)
+	tk := time.NewTicker(t.ui.interval)
 	defer tk.Stop()
 	for {
 		select {
