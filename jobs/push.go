@@ -25,7 +25,7 @@ const batchRows = 64 * 1024
 // each pushes. On error the tables opened so far are returned for the caller to close.
 func (r *Runner) openTables(ctx context.Context, job *Job, opts RunOptions) ([]*openTable, error) {
 	var marks map[string]Watermark
-	if !opts.DryRun || r.Store != nil {
+	if r.Store != nil {
 		var err error
 		if marks, err = r.Store.Watermarks(ctx, job.Name); err != nil {
 			return nil, fmt.Errorf("read watermarks: %w", err)
