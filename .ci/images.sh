@@ -39,6 +39,12 @@ need_mmdebstrap() {
 	fi
 }
 
+# curl checks serve's endpoints in the container below.
+if ! command -v curl >/dev/null; then
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null
+fi
+
 if docker image inspect "$go_image" >/dev/null 2>&1; then
 	echo "images: $go_image present"
 else
