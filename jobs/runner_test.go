@@ -245,6 +245,14 @@ func salesRecord(t *testing.T, ids []int64, stores []string, qty []int32, amount
 	return bld.NewRecordBatch()
 }
 
+// writeSales writes (order_id, store, qty, amount) rows as one Parquet file, dir/name.
+func writeSales(t *testing.T, dir, name string, ids []int64, stores []string, qty []int32, amounts []float64) {
+	t.Helper()
+	rec := salesRecord(t, ids, stores, qty, amounts)
+	defer rec.Release()
+	writeParquet(t, dir, name, rec)
+}
+
 const salesJob = `
 [jobs.sales]
 target = "emu"
@@ -259,18 +267,14 @@ key = ["order_id", "store"]
 func TestRunUpsertSecondRun(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
-	rec := salesRecord(t, []int64{1, 2, 3}, []string{"north", "south", "north"}, []int32{1, 2, 3}, []float64{10.5, 20, 30})
-	writeParquet(t, b.dir, "data/orders.parquet", rec)
-	rec.Release()
+	writeSales(t, b.dir, "data/orders.parquet", []int64{1, 2, 3}, []string{"north", "south", "north"}, []int32{1, 2, 3}, []float64{10.5, 20, 30})
 	job := b.job(t, "sales", salesJob)
 	first, err := b.runner.Run(ctx, job, jobs.RunOptions{})
 	if err != nil {
 		t.Fatalf("first run: %v", err)
 	}
 	// Order 2 changes its amounts, order 4 is new: upsert updates 2 and inserts 4.
-	rec = salesRecord(t, []int64{2, 4}, []string{"south", "east"}, []int32{5, 1}, []float64{99.25, 7})
-	writeParquet(t, b.dir, "data/orders.parquet", rec)
-	rec.Release()
+	writeSales(t, b.dir, "data/orders.parquet", []int64{2, 4}, []string{"south", "east"}, []int32{5, 1}, []float64{99.25, 7})
 	second, err := b.runner.Run(ctx, job, jobs.RunOptions{})
 	if err != nil {
 		t.Fatalf("second run: %v", err)
@@ -291,9 +295,7 @@ func TestRunUpsertSecondRun(t *testing.T) {
 func TestRunFailedUploadChangesNothing(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
-	rec := salesRecord(t, []int64{1, 2}, []string{"north", "south"}, []int32{1, 2}, []float64{10, 20})
-	writeParquet(t, b.dir, "data/orders.parquet", rec)
-	rec.Release()
+	writeSales(t, b.dir, "data/orders.parquet", []int64{1, 2}, []string{"north", "south"}, []int32{1, 2}, []float64{10, 20})
 	job := b.job(t, "sales", salesJob)
 	first, err := b.runner.Run(ctx, job, jobs.RunOptions{})
 	if err != nil {
@@ -301,9 +303,7 @@ func TestRunFailedUploadChangesNothing(t *testing.T) {
 	}
 	before := b.rows(t, first.DatasetID, "orders")
 
-	rec = salesRecord(t, []int64{1, 3}, []string{"north", "west"}, []int32{100, 3}, []float64{1000, 30})
-	writeParquet(t, b.dir, "data/orders.parquet", rec)
-	rec.Release()
+	writeSales(t, b.dir, "data/orders.parquet", []int64{1, 3}, []string{"north", "west"}, []int32{100, 3}, []float64{1000, 30})
 	// Every attempt of the upload fails with a 500: the client gives up, the run fails.
 	for i := 1; i <= 3; i++ {
 		b.emu.FailNth(emulator.CallPut, i, 500, "")
@@ -368,9 +368,7 @@ parquet = "data/orders.parquet"
 		t.Run(tt.name, func(t *testing.T) {
 			b := setup(t)
 			ids, stores, qty, amounts := []int64{1, 2}, []string{"a", "b"}, []int32{1, 2}, []float64{1, 2}
-			rec := salesRecord(t, ids[:tt.rows], stores[:tt.rows], qty[:tt.rows], amounts[:tt.rows])
-			writeParquet(t, b.dir, "data/orders.parquet", rec)
-			rec.Release()
+			writeSales(t, b.dir, "data/orders.parquet", ids[:tt.rows], stores[:tt.rows], qty[:tt.rows], amounts[:tt.rows])
 			_, err := b.runner.Run(context.Background(), b.job(t, "sales", tt.body), jobs.RunOptions{})
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("run error = %v, want one mentioning %s", err, tt.wantErr)
@@ -392,9 +390,7 @@ parquet = "data/orders.parquet"
 
 func TestRunDryRunPushesNothing(t *testing.T) {
 	b := setup(t)
-	rec := salesRecord(t, []int64{1, 2}, []string{"north", "south"}, []int32{1, 2}, []float64{10, 20})
-	writeParquet(t, b.dir, "data/orders.parquet", rec)
-	rec.Release()
+	writeSales(t, b.dir, "data/orders.parquet", []int64{1, 2}, []string{"north", "south"}, []int32{1, 2}, []float64{10, 20})
 	res, err := b.runner.Run(context.Background(), b.job(t, "sales", salesJob), jobs.RunOptions{DryRun: true})
 	if err != nil {
 		t.Fatalf("dry run: %v", err)
@@ -413,9 +409,7 @@ func TestRunDryRunPushesNothing(t *testing.T) {
 func TestRunRecoversAbandonedSession(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
-	rec := salesRecord(t, []int64{1}, []string{"north"}, []int32{1}, []float64{10})
-	writeParquet(t, b.dir, "data/orders.parquet", rec)
-	rec.Release()
+	writeSales(t, b.dir, "data/orders.parquet", []int64{1}, []string{"north"}, []int32{1}, []float64{10})
 	job := b.job(t, "sales", salesJob)
 	first, err := b.runner.Run(ctx, job, jobs.RunOptions{})
 	if err != nil {
@@ -482,9 +476,7 @@ func TestRunLockedJobIsSkipped(t *testing.T) {
 
 func TestRunBadCredentialsAreRecordedNotRetried(t *testing.T) {
 	b := setupWith(t, emulator.Options{Users: map[string]string{"alice": "the-real-one"}})
-	rec := salesRecord(t, []int64{1}, []string{"north"}, []int32{1}, []float64{10})
-	writeParquet(t, b.dir, "data/orders.parquet", rec)
-	rec.Release()
+	writeSales(t, b.dir, "data/orders.parquet", []int64{1}, []string{"north"}, []int32{1}, []float64{10})
 	job := b.job(t, "sales", salesJob)
 	job.Retry.Attempts = 3
 	res, err := b.runner.Run(context.Background(), job, jobs.RunOptions{})
@@ -505,9 +497,7 @@ func TestRunBadCredentialsAreRecordedNotRetried(t *testing.T) {
 
 func TestRunTimeoutSaysSo(t *testing.T) {
 	b := setupWith(t, emulator.Options{PublishDelay: time.Minute})
-	rec := salesRecord(t, []int64{1}, []string{"north"}, []int32{1}, []float64{10})
-	writeParquet(t, b.dir, "data/orders.parquet", rec)
-	rec.Release()
+	writeSales(t, b.dir, "data/orders.parquet", []int64{1}, []string{"north"}, []int32{1}, []float64{10})
 	job := b.job(t, "sales", salesJob)
 	_, err := b.runner.Run(context.Background(), job, jobs.RunOptions{Timeout: 500 * time.Millisecond})
 	if err == nil || !strings.Contains(err.Error(), `job "sales" timed out after 500ms`) {
@@ -546,9 +536,7 @@ incremental = { files = "new" }
 		for i := range ids {
 			stores[i] = "s"
 		}
-		rec := salesRecord(t, ids, stores, qty, amounts)
-		writeParquet(t, b.dir, filepath.Join("data/orders", name), rec)
-		rec.Release()
+		writeSales(t, b.dir, filepath.Join("data/orders", name), ids, stores, qty, amounts)
 	}
 	run := func(opts jobs.RunOptions) int64 {
 		t.Helper()

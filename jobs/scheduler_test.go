@@ -434,7 +434,7 @@ func TestSchedulerLockedElsewhere(t *testing.T) {
 	for _, overlap := range []string{"skip", "wait"} {
 		t.Run(overlap, func(t *testing.T) {
 			h := newSched(t, utc("2024-05-01T10:00:30Z"), "m", fmt.Sprintf(minutelyJob, overlap), nil)
-			writeSales(t, h.testBundle, "data/none.parquet")
+			writeSampleSales(t, h.testBundle, "data/none.parquet")
 			// Another process runs the job: it holds the job's lock.
 			unlock, err := h.store.Lock(context.Background(), "m")
 			if err != nil {
@@ -471,12 +471,10 @@ func TestSchedulerLockedElsewhere(t *testing.T) {
 	}
 }
 
-// writeSales writes a small orders file the test jobs read.
-func writeSales(t *testing.T, b *testBundle, name string) {
+// writeSampleSales writes a small orders file the test jobs read.
+func writeSampleSales(t *testing.T, b *testBundle, name string) {
 	t.Helper()
-	rec := salesRecord(t, []int64{1, 2, 3}, []string{"north", "south", "north"}, []int32{1, 2, 3}, []float64{10.5, 20, 30})
-	defer rec.Release()
-	writeParquet(t, b.dir, name, rec)
+	writeSales(t, b.dir, name, []int64{1, 2, 3}, []string{"north", "south", "north"}, []int32{1, 2, 3}, []float64{10.5, 20, 30})
 }
 
 const hourlyJob = `
@@ -656,7 +654,7 @@ func waitRunSession(t *testing.T, b *testBundle, job string) jobs.Run {
 
 func TestSchedulerTimeout(t *testing.T) {
 	h := newSched(t, utc("2024-05-01T09:59:00Z"), "sales", fmt.Sprintf(salesScheduled, 3), nil)
-	writeSales(t, h.testBundle, "data/orders.parquet")
+	writeSampleSales(t, h.testBundle, "data/orders.parquet")
 	h.emu.SetPublishDelay(time.Hour) // the publish never completes on its own
 	h.start(t)
 	slot := utc("2024-05-01T10:00:00Z")
@@ -692,7 +690,7 @@ func TestSchedulerTimeout(t *testing.T) {
 
 func TestSchedulerRetry(t *testing.T) {
 	h := newSched(t, utc("2024-05-01T09:59:00Z"), "sales", fmt.Sprintf(salesScheduled, 2), nil)
-	writeSales(t, h.testBundle, "data/orders.parquet")
+	writeSampleSales(t, h.testBundle, "data/orders.parquet")
 	// The first attempt's upload fails on every call retry (the bundle's client retries twice).
 	for range 3 {
 		h.emu.FailNth(emulator.CallPut, 1, 503, "")
@@ -757,7 +755,7 @@ func TestSchedulerShutdown(t *testing.T) {
 
 	t.Run("runs cancelled after the grace period", func(t *testing.T) {
 		h := newSched(t, utc("2024-05-01T09:59:00Z"), "sales", fmt.Sprintf(salesScheduled, 3), nil)
-		writeSales(t, h.testBundle, "data/orders.parquet")
+		writeSampleSales(t, h.testBundle, "data/orders.parquet")
 		h.emu.SetPublishDelay(time.Hour)
 		h.start(t)
 		slot := utc("2024-05-01T10:00:00Z")

@@ -12,6 +12,7 @@ import (
 )
 
 // syncBuffer is a bytes.Buffer safe to read while the command writes to it.
+// syncBuffer collects a command's or process's output; safe for concurrent writes and reads.
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer

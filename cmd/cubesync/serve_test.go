@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,26 +23,8 @@ import (
 	"github.com/cubesync/cubesync/sink/emulator"
 )
 
-// lockedBuffer collects a process's output; safe for concurrent writes and reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // logLines returns the JSON log lines in l whose msg is msg.
-func (l *lockedBuffer) logLines(msg string) []map[string]any {
+func (l *syncBuffer) logLines(msg string) []map[string]any {
 	var out []map[string]any
 	sc := bufio.NewScanner(strings.NewReader(l.String()))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -124,20 +105,20 @@ parquet = %q
 
 // inProcess runs `cubesync ARGS` in this process, in dir, until ctx ends.
 type inProcess struct {
-	stdout, stderr *lockedBuffer
+	stdout, stderr *syncBuffer
 	done           chan int
 }
 
 func serveInProcess(t *testing.T, ctx context.Context, args ...string) *inProcess {
 	t.Helper()
-	p := &inProcess{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan int, 1)}
+	p := &inProcess{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan int, 1)}
 	e := &env{stdout: p.stdout, stderr: p.stderr, getenv: func(string) string { return "" }, signal: func() os.Signal { return nil }}
 	go func() { p.done <- Run(ctx, e, args) }()
 	return p
 }
 
 // listenAddr waits for serve's "serving" log line and returns the address it listens on.
-func listenAddr(t testing.TB, logs *lockedBuffer) string {
+func listenAddr(t testing.TB, logs *syncBuffer) string {
 	t.Helper()
 	var addr string
 	waitFor(t, 20*time.Second, "serve to log its listen address", func() bool {
@@ -333,14 +314,14 @@ func buildCubesync(t testing.TB) string {
 // proc is a cubesync process the test started.
 type proc struct {
 	cmd  *exec.Cmd
-	logs *lockedBuffer
+	logs *syncBuffer
 	done chan struct{}
 	code int
 }
 
 func startCubesync(t testing.TB, bin, dir string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(bin, args...), logs: &lockedBuffer{}, done: make(chan struct{})}
+	p := &proc{cmd: exec.Command(bin, args...), logs: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd.Dir = dir
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	p.cmd.Env = append(os.Environ(), "CUBESYNC_CONFIG=", "CUBESYNC_LISTEN=")
