@@ -105,6 +105,8 @@ flags:`)
 		Clock:         clock,
 		Observer:      metrics,
 		ShutdownGrace: cfg.Serve.ShutdownGrace,
+		// A replica at its limit leaves due slots to the others: work spreads over replicas.
+		MaxConcurrentRuns: cfg.Serve.MaxConcurrentRuns,
 	}
 	metrics.load(ctx, scheduled)
 	metrics.sched = sched
@@ -116,7 +118,7 @@ flags:`)
 	}
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
-	log.Info("serving", "listen", ln.Addr().String(), "jobs", len(scheduled), "state", stateKind(cfg), "shutdown_grace", cfg.Serve.ShutdownGrace.String())
+	log.Info("serving", "listen", ln.Addr().String(), "jobs", len(scheduled), "state", stateKind(cfg), "shutdown_grace", cfg.Serve.ShutdownGrace.String(), "max_concurrent_runs", cfg.Serve.MaxConcurrentRuns)
 
 	schedErr := sched.Run(ctx, scheduled)
 
