@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -13,26 +12,18 @@ import (
 	"github.com/cubesync/cubesync/jobs"
 )
 
-func init() {
-	commands["validate"] = command{summary: "check the jobs file and print each job's next runs", run: runValidate}
-}
-
 // nextRuns is how many upcoming runs validate prints per scheduled job.
 const nextRuns = 3
 
 func runValidate(_ context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := newFlagSet("validate")
 	path := configFlag(fs, e)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: cubesync validate [--config jobs.toml]\n\nChecks every key, cron spec and ${VAR} of the jobs file, lists every problem,\nand prints each job with its tables and next runs. Exit code 2 when the file is bad.\n\nflags:")
-		fs.PrintDefaults()
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		return usageError(err)
-	}
-	if fs.NArg() > 0 {
-		return usageError(fmt.Errorf("unexpected argument %q (validate checks the whole file; use --config to name it)", fs.Arg(0)))
+	if len(pos) > 0 {
+		return badArgs(fmt.Errorf("unexpected argument %q (validate checks the whole file; use --config to name it)", pos[0]))
 	}
 	cfg, err := jobs.Load(*path, func(k string) (string, bool) { return lookupEnv(e, k) })
 	var ce *jobs.ConfigError

@@ -155,7 +155,7 @@ func TestValidateUsageErrors(t *testing.T) {
 		want string
 	}{
 		{"missing file", []string{"--config", missing}, "cubesync validate: config file " + missing + " does not exist (pass --config or set CUBESYNC_CONFIG)\n"},
-		{"stray argument", []string{"demo"}, `cubesync validate: unexpected argument "demo" (validate checks the whole file; use --config to name it)` + "\n"},
+		{"stray argument", []string{"demo"}, `cubesync validate: unexpected argument "demo" (validate checks the whole file; use --config to name it); see 'cubesync validate --help'` + "\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
