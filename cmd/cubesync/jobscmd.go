@@ -42,8 +42,14 @@ func printJobs(ctx context.Context, w io.Writer, cfg *jobs.Config, store jobs.St
 		schedule, next := "(run-job only)", "—"
 		if j.ScheduleSpec != nil {
 			schedule = j.Schedule
-			if t := j.ScheduleSpec.Next(now); !t.IsZero() {
+			if j.Jitter > 0 {
+				schedule += " +" + j.JitterOffset().String() + " jitter"
+			}
+			if slot, t := j.NextRun(now); !t.IsZero() {
 				next = t.Local().Format("2006-01-02 15:04:05")
+				if j.FullRefreshAt(slot) {
+					next += " (full refresh)"
+				}
 			}
 		}
 		last, status, rows := "never", "—", "—"

@@ -87,6 +87,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		Clock:         clock,
 		Observer:      metrics,
 		ShutdownGrace: cfg.Serve.ShutdownGrace,
+		// A replica at its limit leaves due slots to the others: work spreads over replicas.
+		MaxConcurrentRuns: cfg.Serve.MaxConcurrentRuns,
 	}
 	metrics.load(ctx, scheduled)
 	metrics.sched = sched
@@ -98,7 +100,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
-	log.Info("serving", "listen", ln.Addr().String(), "jobs", len(scheduled), "state", stateKind(cfg), "shutdown_grace", cfg.Serve.ShutdownGrace.String())
+	log.Info("serving", "listen", ln.Addr().String(), "jobs", len(scheduled), "state", stateKind(cfg), "shutdown_grace", cfg.Serve.ShutdownGrace.String(), "max_concurrent_runs", cfg.Serve.MaxConcurrentRuns)
 
 	schedErr := sched.Run(ctx, scheduled)
 

@@ -82,17 +82,28 @@ func printConfig(w io.Writer, cfg *jobs.Config, now time.Time) {
 			continue
 		}
 		field("schedule", j.Schedule)
+		if j.FullRefresh != "" {
+			field("refresh", "full on "+j.FullRefresh+" (incremental tables replaced, watermarks reset)")
+		}
+		if j.Jitter > 0 {
+			field("jitter", fmt.Sprintf("%s: each slot starts %s after its time (fixed for this job name)", j.Jitter, j.JitterOffset()))
+		}
 		next := now
 		for i := range nextRuns {
-			next = j.ScheduleSpec.Next(next)
-			if next.IsZero() {
+			slot, start := j.NextRun(next)
+			if start.IsZero() {
 				break
 			}
+			next = start
 			label := ""
 			if i == 0 {
 				label = "next runs"
 			}
-			field(label, next.Format("2006-01-02 15:04:05 MST (Mon)"))
+			line := start.Format("2006-01-02 15:04:05 MST (Mon)")
+			if j.FullRefreshAt(slot) {
+				line += " full refresh"
+			}
+			field(label, line)
 		}
 	}
 }
@@ -124,6 +135,9 @@ func describeTableOptions(t *jobs.Table) string {
 			opts = append(opts, "new files only")
 		} else {
 			opts = append(opts, fmt.Sprintf("incremental on %s from %s", inc.Column, inc.Initial))
+			if inc.Lookback > 0 {
+				opts = append(opts, "re-reads the last "+inc.Lookback.String())
+			}
 		}
 	}
 	if t.AllowEmpty {
