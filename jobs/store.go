@@ -14,6 +14,7 @@ const (
 	StatusInterrupted = "interrupted" // cancelled by a signal or shutdown
 	StatusAbandoned   = "abandoned"   // died without finishing (found by a later run)
 	StatusSkipped     = "skipped"     // another run of the job held its lock
+	StatusMissed      = "missed"      // serve: no replica could start the slot within catchup_window
 )
 
 // Triggers say what started a run.
@@ -21,6 +22,9 @@ const (
 	TriggerManual   = "manual"   // cubesync run-job
 	TriggerSchedule = "schedule" // cubesync serve, on a cron slot
 	TriggerCatchup  = "catchup"  // cubesync serve, a missed slot run at start
+	// TriggerFullRefresh is a scheduled slot that is also a slot of the job's full_refresh
+	// schedule: run with watermarks ignored and incremental tables replaced.
+	TriggerFullRefresh = "full_refresh"
 )
 
 // ErrLocked is returned by Store.Lock when another process holds the job's lock.
@@ -45,6 +49,12 @@ type Run struct {
 	Chunks    int64
 	Error     string
 	Host      string // hostname and pid of the process that ran it
+}
+
+// NoChanges reports whether the run succeeded without publishing anything: no table had
+// rows and none is replace, so it opened no upload session (see Runner.Run).
+func (r Run) NoChanges() bool {
+	return r.Status == StatusSucceeded && r.SessionID == "" && r.Rows == 0
 }
 
 // Watermark is the incremental position of one table: the greatest value of its

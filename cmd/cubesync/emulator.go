@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -14,10 +12,6 @@ import (
 
 	"github.com/cubesync/cubesync/sink/emulator"
 )
-
-func init() {
-	commands["emulator"] = command{summary: "serve the built-in Push Data API emulator", run: runEmulator}
-}
 
 // userFlags collects repeated --user name:password flags.
 type userFlags map[string]string
@@ -40,49 +34,43 @@ func (u userFlags) Set(v string) error {
 }
 
 func runEmulator(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("emulator", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	listen := fs.String("listen", "127.0.0.1:8910", "address to listen on")
-	dataDir := fs.String("data-dir", "", "directory to persist datasets in (default: in memory)")
+	fs := newFlagSet("emulator")
+	listen := fs.String("listen", "127.0.0.1:8910", "`address` to listen on")
+	dataDir := fs.String("data-dir", "", "`directory` to persist datasets in (default: in memory)")
 	publishDelay := fs.Duration("publish-delay", 0, "how long a publish stays in progress (status 6)")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logFormat := fs.String("log-format", "auto", "log `format`: auto (text on a terminal, json otherwise), text or json")
 	bigIntAsInt := fs.Bool("bigint-as-integer", false, "dialect: the dataset definition codes BIGINTEGER columns as integer (dataType 1) with precision 8")
-	statuses := fs.String("publish-statuses", "", "dialect: comma-separated in-progress statuses publishStatus reports, one per poll, before 1 (e.g. 4,8,9,10)")
+	statuses := fs.String("publish-statuses", "", "dialect: comma-separated in-progress `statuses` publishStatus reports, one per poll, before 1 (e.g. 4,8,9,10)")
 	statusString := fs.Bool("status-as-string", false, `dialect: publishStatus sends status as a string ("1")`)
-	codeDigits := fs.Int("error-code-digits", 3, "dialect: digits of error codes: 3 gives ERR009, 4 gives ERR0009")
+	codeDigits := fs.Int("error-code-digits", 3, "dialect: `digits` of error codes: 3 gives ERR009, 4 gives ERR0009")
 	users := userFlags{}
 	fs.Var(users, "user", "accepted `name:password` (repeatable; none = accept any credentials)")
-	if err := fs.Parse(args); err != nil {
-		return usageError(err)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError(fmt.Errorf("unexpected arguments %q", fs.Args()))
+	if len(pos) > 0 {
+		return badArgs(fmt.Errorf("unexpected arguments %q", pos))
 	}
 	if *publishDelay < 0 {
-		return usageError(fmt.Errorf("--publish-delay: must not be negative (got %v)", *publishDelay))
+		return badArgs(fmt.Errorf("--publish-delay: must not be negative (got %v)", *publishDelay))
 	}
-	// Debug level: a standalone emulator logs every request, which is what its users watch.
-	hopts := &slog.HandlerOptions{Level: slog.LevelDebug}
-	var handler slog.Handler
-	switch *logFormat {
-	case "text":
-		handler = slog.NewTextHandler(e.stderr, hopts)
-	case "json":
-		handler = slog.NewJSONHandler(e.stderr, hopts)
-	default:
-		return usageError(fmt.Errorf("--log-format: unknown format %q (want text or json)", *logFormat))
+	// The same logger as every command: sessions, publishes and failed requests at INFO and
+	// above, text on a terminal and JSON otherwise.
+	logger, err := newLogger(e.stderr, *logFormat)
+	if err != nil {
+		return err
 	}
-	logger := slog.New(handler)
 
 	opts := emulator.Options{DataDir: *dataDir, PublishDelay: *publishDelay, Logger: logger,
 		BigIntegerAsInteger: *bigIntAsInt, StatusAsString: *statusString, ErrorCodeDigits: *codeDigits}
 	if *codeDigits < 1 {
-		return usageError(fmt.Errorf("--error-code-digits: must be between 1 and 6 (got %d)", *codeDigits))
+		return badArgs(fmt.Errorf("--error-code-digits: must be between 1 and 6 (got %d)", *codeDigits))
 	}
 	for _, st := range splitList(*statuses) {
 		n, err := strconv.Atoi(st)
 		if err != nil {
-			return usageError(fmt.Errorf("--publish-statuses: %q is not a number (want e.g. 4,8,9,10)", st))
+			return badArgs(fmt.Errorf("--publish-statuses: %q is not a number (want e.g. 4,8,9,10)", st))
 		}
 		opts.PublishStatuses = append(opts.PublishStatuses, n)
 	}
@@ -91,7 +79,7 @@ func runEmulator(ctx context.Context, e *env, args []string) error {
 	}
 	srv, err := emulator.New(opts)
 	if err != nil {
-		return usageError(err)
+		return badArgs(err)
 	}
 	defer srv.Close()
 
