@@ -65,7 +65,7 @@ type Reader struct {
 	rr       pqarrow.RecordReader // the row group being read, nil between row groups
 	// the row group being read, for counting its bytes in proportion to its rows
 	rgRows, rgSize, rgRead, rgCounted int64
-	closed   bool
+	closed                            bool
 }
 
 // openFile is one Parquet file opened for reading.
