@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"os"
 	"path/filepath"
@@ -44,6 +45,9 @@ type State struct {
 type Serve struct {
 	Listen        string        // default 127.0.0.1:9746
 	ShutdownGrace time.Duration // default 25s
+	// MaxConcurrentRuns bounds the runs one serve process has going at once; a replica at
+	// its limit leaves due slots to the others. Default: the number of CPUs.
+	MaxConcurrentRuns int
 }
 
 // Target is a MicroStrategy server (or the built-in emulator) that jobs push to.
@@ -82,6 +86,9 @@ type JobSettings struct {
 	Overlap       string        // skip | wait: what a due slot does while the job still runs
 	CatchupWindow time.Duration // a slot missed while down runs at start if this recent; default 6h
 	Retry         Retry
+	// Jitter delays every slot of the job by a fixed offset in [0, Jitter) derived from
+	// the job's name (see Job.JitterOffset); default 0.
+	Jitter time.Duration
 }
 
 // Retry says how often a whole run is tried.
@@ -106,14 +113,80 @@ const (
 
 // Job is one dataset filled from one or more tables.
 type Job struct {
-	Name         string
-	Description  string
-	Schedule     string // the cron spec as written; "" = run-job only
+	Name        string
+	Description string
+	Schedule    string // the cron spec as written; "" = run-job only
+	// FullRefresh is a cron spec as written: its slots are run too, as full refreshes
+	// (watermarks ignored, incremental tables pushed with replace).
+	FullRefresh  string
 	Target       *Target
 	Dataset      Dataset
 	Tables       []*Table
 	JobSettings                // [defaults] with the job's own overrides applied
 	ScheduleSpec cron.Schedule // parsed Schedule; nil without a schedule
+	// FullRefreshSpec is the parsed FullRefresh; nil without one.
+	FullRefreshSpec cron.Schedule
+}
+
+// Slots is when the job runs under serve: the slots of its schedule and of its
+// full_refresh schedule (an instant in both is one slot); nil without a schedule.
+func (j *Job) Slots() Schedule {
+	switch {
+	case j.ScheduleSpec == nil:
+		return nil
+	case j.FullRefreshSpec == nil:
+		return j.ScheduleSpec
+	}
+	return unionSchedule{j.ScheduleSpec, j.FullRefreshSpec}
+}
+
+// NextRun returns the job's first slot under serve that starts after t, and when it starts:
+// the slot plus the job's jitter offset. Both are zero without a schedule or further slot.
+func (j *Job) NextRun(t time.Time) (slot, start time.Time) {
+	s := j.Slots()
+	if s == nil {
+		return time.Time{}, time.Time{}
+	}
+	off := j.JitterOffset()
+	if slot = s.Next(t.Add(-off)); slot.IsZero() {
+		return time.Time{}, time.Time{}
+	}
+	return slot, slot.Add(off)
+}
+
+// FullRefreshAt reports whether the slot at is one of the job's full_refresh slots.
+func (j *Job) FullRefreshAt(at time.Time) bool {
+	return j.FullRefreshSpec != nil && j.FullRefreshSpec.Next(at.Add(-time.Nanosecond)).Equal(at)
+}
+
+type unionSchedule [2]Schedule
+
+func (u unionSchedule) Next(t time.Time) time.Time {
+	a, b := u[0].Next(t), u[1].Next(t)
+	switch {
+	case a.IsZero():
+		return b
+	case b.IsZero() || !b.Before(a):
+		return a
+	}
+	return b
+}
+
+// JitterOffset is how long after each of its cron slots the job starts: a fixed share of
+// its jitter taken from a hash of its name, so it is the same on every replica and after
+// every restart, and jobs on one schedule spread over the jitter. Whole seconds when the
+// jitter is a second or more.
+func (j *Job) JitterOffset() time.Duration {
+	if j.Jitter <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(j.Name))
+	off := time.Duration(h.Sum64() % uint64(j.Jitter))
+	if j.Jitter >= time.Second {
+		off = off.Truncate(time.Second)
+	}
+	return off
 }
 
 // Dataset names the dataset a job fills.
@@ -145,6 +218,10 @@ type Incremental struct {
 	Column   string
 	Initial  string // the $1 of the first run
 	NewFiles bool   // files = "new"
+	// Lookback moves the watermark back by this much when it is passed as $1, so rows
+	// committed late with an older column value are read again (update/upsert only: the
+	// rows read twice must land on the same keys).
+	Lookback time.Duration
 }
 
 // ColumnOverride changes how one source column is pushed.

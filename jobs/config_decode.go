@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,7 +28,7 @@ var (
 		CatchupWindow: 6 * time.Hour,
 		Retry:         Retry{Attempts: 3, InitialDelay: 30 * time.Second, MaxDelay: 10 * time.Minute},
 	}
-	defaultServe = Serve{Listen: "127.0.0.1:9746", ShutdownGrace: 25 * time.Second}
+	defaultServe = Serve{Listen: "127.0.0.1:9746", ShutdownGrace: 25 * time.Second, MaxConcurrentRuns: runtime.NumCPU()}
 )
 
 const (
@@ -235,6 +236,13 @@ func (d *decoder) serve(t *table, s *Serve) {
 		}
 	}
 	t.nonNegative("shutdown_grace", &s.ShutdownGrace)
+	if n, ok := t.integer("max_concurrent_runs"); ok {
+		if n < 1 || n > 10_000 {
+			d.problemf(t.path.key("max_concurrent_runs"), "must be between 1 and 10000 (got %d): it is how many runs one serve process starts at once", n)
+		} else {
+			s.MaxConcurrentRuns = int(n)
+		}
+	}
 	t.finish()
 }
 
@@ -253,6 +261,7 @@ func (d *decoder) settings(t *table, base JobSettings) JobSettings {
 		s.Overlap = o
 	}
 	t.nonNegative("catchup_window", &s.CatchupWindow)
+	t.nonNegative("jitter", &s.Jitter)
 	if r, ok := t.sub("retry"); ok {
 		if n, ok := r.integer("attempts"); ok {
 			if n < 1 || n > 100 {
@@ -284,6 +293,18 @@ func (d *decoder) job(cfg *Config, name string, t *table) *Job {
 			d.problemf(t.path.key("schedule"), "bad cron spec %q: %v (want 5 fields \"m h dom mon dow\", 6 with seconds first, @daily/@hourly/@every 1h, optionally after CRON_TZ=Area/City)", spec, err)
 		}
 		j.ScheduleSpec = sched
+	}
+	if spec, ok := t.str("full_refresh"); ok && strings.TrimSpace(spec) != "" {
+		j.FullRefresh = strings.TrimSpace(spec)
+		sched, err := cronParser().Parse(j.FullRefresh)
+		switch {
+		case err != nil:
+			d.problemf(t.path.key("full_refresh"), "bad cron spec %q: %v (want a cron spec such as \"0 3 * * 0\": its slots run as full refreshes)", spec, err)
+		case j.Schedule == "":
+			d.problemf(t.path.key("full_refresh"), "the job has no schedule: full_refresh adds full-refresh slots to a scheduled job (for a one-off, use run-job --full-refresh)")
+		default:
+			j.FullRefreshSpec = sched
+		}
 	}
 	if tn, ok := t.str("target"); ok {
 		if j.Target = cfg.Targets[tn]; j.Target == nil {
@@ -468,6 +489,10 @@ func (d *decoder) incremental(t *table, tb *Table) {
 			d.problemf(t.path.key("query"), "does not use $1: an incremental query must filter on the watermark, e.g. WHERE %s > $1", col)
 		}
 		tb.Incremental.Column, tb.Incremental.Initial = col, initial
+		inc.positive("lookback", &tb.Incremental.Lookback)
+		if inc.has("lookback") && tb.Policy == sink.Add {
+			d.problemf(inc.path.key("lookback"), `cannot be used with policy "add": the rows in the lookback window are read again and would be added twice; use policy "upsert" (or "update") with a key`)
+		}
 	}
 	inc.finish()
 }

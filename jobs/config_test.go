@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -86,7 +87,7 @@ parquet = "x.parquet"
 			src: `[serve]
 port = 9746
 `,
-			want: []string{`jobs.toml:7: serve.port: unknown key (allowed here: listen, shutdown_grace)`},
+			want: []string{`jobs.toml:7: serve.port: unknown key (allowed here: listen, shutdown_grace, max_concurrent_runs)`},
 		},
 		{
 			name: "unknown section",
@@ -113,6 +114,44 @@ retry = 3
 				`jobs.toml:7: defaults.timeout: want a duration such as "90s", "15m" or "2h" (got an integer 90)`,
 				`jobs.toml:8: defaults.overlap: want a string (got a boolean true)`,
 				`jobs.toml:9: defaults.retry: want a table (got an integer 3)`,
+			},
+		},
+		{
+			name: "operating keys",
+			src: `[serve]
+max_concurrent_runs = 0
+[defaults]
+jitter = "-1m"
+[jobs.a]
+full_refresh = "0 3 * * 0"
+target = "emu"
+dataset = { name = "A" }
+[[jobs.a.tables]]
+name = "t"
+policy = "add"
+source = "wh"
+query = "SELECT * FROM t WHERE u > $1"
+incremental = { column = "u", initial = "2024-01-01", lookback = "10m" }
+[jobs.b]
+schedule = "0 2 * * *"
+full_refresh = "sundays"
+target = "emu"
+dataset = { name = "B" }
+[[jobs.b.tables]]
+name = "t"
+policy = "upsert"
+key = ["k"]
+source = "wh"
+query = "SELECT * FROM t WHERE u > $1"
+incremental = { column = "u", initial = "2024-01-01", lookback = "soon" }
+`,
+			want: []string{
+				`jobs.toml:7: serve.max_concurrent_runs: must be between 1 and 10000 (got 0): it is how many runs one serve process starts at once`,
+				`jobs.toml:9: defaults.jitter: must not be negative (got "-1m0s")`,
+				`jobs.toml:11: jobs.a.full_refresh: the job has no schedule: full_refresh adds full-refresh slots to a scheduled job (for a one-off, use run-job --full-refresh)`,
+				`jobs.toml:19: jobs.a.tables[0].incremental.lookback: cannot be used with policy "add": the rows in the lookback window are read again and would be added twice; use policy "upsert" (or "update") with a key`,
+				`jobs.toml:22: jobs.b.full_refresh: bad cron spec "sundays": expected 5 to 6 fields, found 1: [sundays] (want a cron spec such as "0 3 * * 0": its slots run as full refreshes)`,
+				`jobs.toml:31: jobs.b.tables[0].incremental.lookback: invalid duration "soon" (want a duration such as "90s", "15m" or "2h")`,
 			},
 		},
 		{
@@ -777,8 +816,8 @@ password = "${CUBESYNC_TEST_TOKEN:-t0ken}"
 	if got := cfg.Jobs["a"].JobSettings; got != want {
 		t.Errorf("JobSettings = %+v, want the built-in defaults %+v", got, want)
 	}
-	if cfg.Serve != (Serve{Listen: "127.0.0.1:9746", ShutdownGrace: 25 * time.Second}) {
-		t.Errorf("Serve = %+v, want 127.0.0.1:9746 and 25s", cfg.Serve)
+	if cfg.Serve != (Serve{Listen: "127.0.0.1:9746", ShutdownGrace: 25 * time.Second, MaxConcurrentRuns: runtime.NumCPU()}) {
+		t.Errorf("Serve = %+v, want 127.0.0.1:9746, 25s and max_concurrent_runs = the CPUs (%d)", cfg.Serve, runtime.NumCPU())
 	}
 	if cfg.State.DatabaseURL != "" {
 		t.Errorf("State.DatabaseURL = %q, want local state", cfg.State.DatabaseURL)

@@ -47,7 +47,10 @@ func (r *Runner) openTables(ctx context.Context, job *Job, opts RunOptions) ([]*
 }
 
 func (r *Runner) openTable(ctx context.Context, job *Job, t *Table, mark Watermark, opts RunOptions) (*openTable, error) {
-	ot := &openTable{table: t}
+	ot := &openTable{table: t, policy: t.Policy}
+	if t.Incremental != nil && opts.ReplaceIncremental {
+		ot.policy = sink.Replace
+	}
 	switch {
 	case t.Parquet != "":
 		// Excluded columns are not even read, so an unsupported type can be left out.
@@ -80,6 +83,12 @@ func (r *Runner) openTable(ctx context.Context, job *Job, t *Table, mark Waterma
 			arg := watermarkArg("", inc.Initial)
 			if mark.Value != "" && !opts.FullRefresh {
 				arg = watermarkArg(mark.Kind, mark.Value)
+				if inc.Lookback > 0 {
+					var err error
+					if arg, err = lookbackArg(mark, inc.Lookback); err != nil {
+						return nil, inputError(err)
+					}
+				}
 			}
 			args = append(args, arg)
 		}
@@ -189,7 +198,7 @@ func (r *Runner) recoverAbandoned(ctx context.Context, c *sink.Client, job *Job,
 // (and then waits to be handed over) — and memory is bounded by the chunk size whatever
 // the number of rows.
 func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session *sink.Session, log *slog.Logger) (TableResult, error) {
-	tr := TableResult{Name: t.table.Name, Policy: t.table.Policy}
+	tr := TableResult{Name: t.table.Name, Policy: t.policy}
 	start := r.now()
 	var prog TableProgress
 	if r.Progress != nil {
@@ -259,7 +268,7 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 	tr.Duration = r.now().Sub(start)
 	st := enc.Stats()
 	tr.NonFinite, tr.InvalidUTF8 = st.NonFinite, st.InvalidUTF8
-	if err == nil && tr.Rows == 0 && t.table.Policy == sink.Replace && !t.table.AllowEmpty {
+	if err == nil && tr.Rows == 0 && t.policy == sink.Replace && !t.table.AllowEmpty {
 		err = inputError(errors.New("the source returned no rows and the policy is replace, which would empty the table; set allow_empty = true if an empty table is expected"))
 	}
 	if err == nil && t.tracker != nil {

@@ -38,8 +38,11 @@ type RunOptions struct {
 	Scheduled   time.Time // the cron slot, for scheduled runs
 	DryRun      bool      // read and encode everything, push nothing, record nothing
 	FullRefresh bool      // ignore the incremental watermarks once
-	Tables      []string  // only these tables (all when empty)
-	Timeout     time.Duration
+	// ReplaceIncremental pushes incremental tables with policy replace, so rows deleted at
+	// the source leave the dataset too (scheduled full refreshes set it with FullRefresh).
+	ReplaceIncremental bool
+	Tables             []string // only these tables (all when empty)
+	Timeout            time.Duration
 }
 
 // Result is what a run did.
@@ -221,6 +224,7 @@ type openTable struct {
 	shape   *tableShape
 	tracker *maxTracker
 	files   []LoadedFile // parquet files this run loads, for incremental files = "new"
+	policy  sink.Policy  // the table's policy, or replace on a full refresh that replaces
 }
 
 // runOnce is one attempt: one upload session, every table, one publish.
@@ -282,7 +286,7 @@ func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *R
 		res.Run.DatasetID = res.DatasetID
 		st := make([]sink.SessionTable, len(tables))
 		for i, t := range tables {
-			st[i] = sink.SessionTable{Name: t.table.Name, UpdatePolicy: t.table.Policy, Orientation: "COLUMN", ColumnHeaders: t.shape.headers()}
+			st[i] = sink.SessionTable{Name: t.table.Name, UpdatePolicy: t.policy, Orientation: "COLUMN", ColumnHeaders: t.shape.headers()}
 		}
 		if session, err = client.OpenSession(ctx, res.DatasetID, st); err != nil {
 			return res, fmt.Errorf("dataset %s: %w", res.DatasetID, err)

@@ -121,10 +121,16 @@ type Scheduler struct {
 	// LockPoll is how often a slot with overlap = wait tries again for a lock another
 	// process holds (default 1s).
 	LockPoll time.Duration
+	// MaxConcurrentRuns bounds the runs this scheduler has going at once; 0 = no bound. A
+	// slot due while every place is taken is not claimed, so a replica sharing the store
+	// with room takes it; this one claims it only if one of its own runs ends first. A slot
+	// no replica starts within the job's catchup_window is recorded as missed.
+	MaxConcurrentRuns int
 
 	mu     sync.Mutex
 	phase  string
 	states []*jobState
+	places chan struct{} // one token per run going, when MaxConcurrentRuns > 0
 }
 
 // Scheduler phases, as Phase reports them.
@@ -150,8 +156,18 @@ type jobState struct {
 }
 
 type slotRun struct {
-	slot    time.Time
+	slot    time.Time // the cron slot: what is claimed and recorded
+	due     time.Time // when it starts: the slot plus the job's jitter
 	trigger string
+}
+
+// slotRunAt is the run of the cron slot at, with trigger full_refresh when the job's
+// full_refresh schedule has a slot at the same instant.
+func slotRunAt(job *Job, at time.Time, trigger string) slotRun {
+	if job.FullRefreshAt(at) {
+		trigger = TriggerFullRefresh
+	}
+	return slotRun{slot: at, due: at.Add(job.JitterOffset()), trigger: trigger}
 }
 
 func (s *Scheduler) clock() Clock {
@@ -213,11 +229,14 @@ func (s *Scheduler) Run(ctx context.Context, jobs []*Job) error {
 		if j.ScheduleSpec == nil {
 			continue
 		}
-		states = append(states, &jobState{job: j, sched: j.ScheduleSpec, log: s.logger().With("job", j.Name)})
+		states = append(states, &jobState{job: j, sched: j.Slots(), log: s.logger().With("job", j.Name)})
 	}
 	s.mu.Lock()
 	s.states = states
 	s.phase = PhaseRunning
+	if s.MaxConcurrentRuns > 0 {
+		s.places = make(chan struct{}, s.MaxConcurrentRuns)
+	}
 	s.mu.Unlock()
 
 	// Runs outlive the scheduling context by the grace period: they get their own.
@@ -283,19 +302,20 @@ func (s *Scheduler) loop(ctx, runCtx context.Context, js *jobState, runs *sync.W
 			js.log.Warn("schedule has no further slot: the job will not run again", "schedule", js.job.Schedule)
 			return
 		}
-		js.setNext(next)
-		if s.clock().Wait(ctx, next.Sub(s.clock().Now())) != nil || ctx.Err() != nil {
+		sr := slotRunAt(js.job, next, TriggerSchedule)
+		js.setNext(sr.due)
+		if s.clock().Wait(ctx, sr.due.Sub(s.clock().Now())) != nil || ctx.Err() != nil {
 			return
 		}
 		// Slots long past (the process was suspended, the clock jumped) are missed, as at
 		// start; slots just past are run in order, so a busy moment loses none.
-		if now := s.clock().Now(); js.job.CatchupWindow > 0 && now.Sub(next) > js.job.CatchupWindow {
-			from := now.Add(-js.job.CatchupWindow)
+		if now := s.clock().Now(); js.job.CatchupWindow > 0 && now.Sub(sr.due) > js.job.CatchupWindow {
+			from := now.Add(-js.job.CatchupWindow - js.job.JitterOffset())
 			s.missed(js, cursor, from, "slots missed while the scheduler was held up: older than catchup_window, not run")
 			cursor = from
 			continue
 		}
-		s.fire(ctx, runCtx, js, slotRun{slot: next, trigger: TriggerSchedule}, runs)
+		s.fire(ctx, runCtx, js, sr, runs)
 		cursor = next
 	}
 }
@@ -316,23 +336,25 @@ func (s *Scheduler) catchUp(ctx, runCtx context.Context, js *jobState, now time.
 	if last.IsZero() {
 		return
 	}
+	// A slot is due at its time plus the job's jitter; the window counts from then.
+	off := js.job.JitterOffset()
 	from := last
-	if w := js.job.CatchupWindow; w > 0 && now.Add(-w).After(from) {
-		from = now.Add(-w)
+	if w := js.job.CatchupWindow; w > 0 && now.Add(-w-off).After(from) {
+		from = now.Add(-w - off)
 	}
 	var latest time.Time
 	if js.job.CatchupWindow > 0 {
-		for t := js.sched.Next(from); !t.IsZero() && !t.After(now); t = js.sched.Next(t) {
+		for t := js.sched.Next(from); !t.IsZero() && !t.Add(off).After(now); t = js.sched.Next(t) {
 			latest = t
 		}
 	}
 	if latest.IsZero() {
-		s.missed(js, last, now, "slots missed while cubesync was not running: older than catchup_window, not run")
+		s.missed(js, last, now.Add(-off), "slots missed while cubesync was not running: older than catchup_window, not run")
 		return
 	}
 	s.missed(js, last, latest.Add(-time.Nanosecond), "slots missed while cubesync was not running: only the latest is caught up")
 	js.log.Info("catching up a slot missed while cubesync was not running", "slot", latest, "late", now.Sub(latest).Round(time.Second).String())
-	s.fire(ctx, runCtx, js, slotRun{slot: latest, trigger: TriggerCatchup}, runs)
+	s.fire(ctx, runCtx, js, slotRunAt(js.job, latest, TriggerCatchup), runs)
 }
 
 // missed logs the slots in (after, upTo] as missed, in one line.
@@ -385,20 +407,40 @@ func (s *Scheduler) skip(js *jobState, sr slotRun, reason string, msg string, ar
 }
 
 // fire claims a slot and, if this process won it, runs it per the job's overlap policy.
+// A slot that would start a run takes one of the scheduler's run places first (waiting for
+// one while all are taken), so a replica at max_concurrent_runs claims nothing.
 func (s *Scheduler) fire(ctx, runCtx context.Context, js *jobState, sr slotRun, runs *sync.WaitGroup) {
+	js.mu.Lock()
+	busy := js.running // the slot will wait or be skipped, not start a run of its own
+	js.mu.Unlock()
+	placed := false
+	if !busy && s.places != nil {
+		if !s.takePlace(ctx, js, sr) {
+			return
+		}
+		placed = true
+	}
+	release := func() {
+		if placed {
+			<-s.places
+		}
+	}
 	won, err := s.Store.ClaimSlot(ctx, js.job.Name, sr.slot)
 	if err != nil {
+		release()
 		if ctx.Err() == nil {
 			s.skip(js, sr, SkipClaim, "slot not run: it could not be claimed in the state store", "err", err)
 		}
 		return
 	}
 	if !won {
+		release()
 		js.log.Debug("slot claimed by another replica", "slot", sr.slot)
 		return
 	}
 	js.mu.Lock()
 	if js.running {
+		release()
 		running := js.runningSlot
 		if js.job.Overlap == OverlapWait && js.pending == nil {
 			js.pending = &sr
@@ -416,7 +458,62 @@ func (s *Scheduler) fire(ctx, runCtx context.Context, js *jobState, sr slotRun, 
 	}
 	js.running, js.runningSlot, js.runningSince = true, sr.slot, s.clock().Now()
 	js.mu.Unlock()
-	runs.Go(func() { s.runSlots(ctx, runCtx, js, sr) })
+	runs.Go(func() {
+		defer release()
+		s.runSlots(ctx, runCtx, js, sr)
+	})
+}
+
+// takePlace takes one of the scheduler's run places for sr, waiting while every place is
+// taken. It reports false when ctx ends first, or when the job's catchup_window passes
+// with no place free: the slot is then recorded as missed, unless another replica took it.
+func (s *Scheduler) takePlace(ctx context.Context, js *jobState, sr slotRun) bool {
+	select {
+	case s.places <- struct{}{}:
+		return true
+	default:
+	}
+	js.log.Info("at max_concurrent_runs: leaving the slot to a replica with room", "slot", sr.slot, "max_concurrent_runs", cap(s.places))
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	expired := make(chan struct{})
+	if w := js.job.CatchupWindow; w > 0 {
+		go func() {
+			if s.clock().Wait(wctx, sr.due.Add(w).Sub(s.clock().Now())) == nil {
+				close(expired)
+			}
+		}()
+	}
+	select {
+	case s.places <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-expired:
+	}
+	s.recordMissed(ctx, js, sr, fmt.Sprintf("no replica had room to start the slot within catchup_window (%s): this one was at max_concurrent_runs = %d, and no other claimed it", js.job.CatchupWindow, cap(s.places)))
+	return false
+}
+
+// recordMissed claims a slot that nobody could run and records it in the history as a
+// missed run with its reason. A replica that claimed it meanwhile has run it: nothing is
+// recorded then.
+func (s *Scheduler) recordMissed(ctx context.Context, js *jobState, sr slotRun, reason string) {
+	won, err := s.Store.ClaimSlot(ctx, js.job.Name, sr.slot)
+	if err != nil || !won {
+		if err != nil && ctx.Err() == nil {
+			js.log.Error("record missed slot: claim failed", "slot", sr.slot, "err", err)
+		}
+		return
+	}
+	run, err := s.Store.StartRun(ctx, Run{Job: js.job.Name, Trigger: sr.trigger, Scheduled: sr.slot, Started: s.clock().Now()})
+	if err == nil {
+		err = s.Store.FinishRun(ctx, run.ID, Outcome{Status: StatusMissed, Error: reason})
+	}
+	if err != nil {
+		js.log.Error("record missed slot in the history", "slot", sr.slot, "err", err)
+	}
+	s.skip(js, sr, SkipMissed, "slot missed: "+reason)
 }
 
 // runSlots runs sr, then the slot that waited for it (overlap = wait), until none waits or
@@ -473,7 +570,8 @@ func (s *Scheduler) runSlot(ctx, runCtx context.Context, js *jobState, sr slotRu
 		if s.Observer != nil {
 			s.Observer.RunStarted(js.job.Name, sr.slot)
 		}
-		res, err := runner.Run(rctx, js.job, RunOptions{Trigger: sr.trigger, Scheduled: sr.slot})
+		full := sr.trigger == TriggerFullRefresh
+		res, err := runner.Run(rctx, js.job, RunOptions{Trigger: sr.trigger, Scheduled: sr.slot, FullRefresh: full, ReplaceIncremental: full})
 		stopTimer()
 		if cause := context.Cause(rctx); err != nil && rctx.Err() != nil && runCtx.Err() == nil && !errors.Is(err, cause) {
 			err = fmt.Errorf("%w: %w", cause, err) // the timeout, not just "context canceled"

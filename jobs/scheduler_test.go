@@ -150,6 +150,7 @@ func (c *fakeClock) pending() []string {
 
 // fakeRun is one call of fakeRunner.Run, held until the test releases it.
 type fakeRun struct {
+	job     string
 	opts    jobs.RunOptions
 	ctx     context.Context
 	release chan error
@@ -163,7 +164,7 @@ type fakeRunner struct {
 func newFakeRunner() *fakeRunner { return &fakeRunner{calls: make(chan *fakeRun, 100)} }
 
 func (r *fakeRunner) Run(ctx context.Context, job *jobs.Job, opts jobs.RunOptions) (*jobs.Result, error) {
-	fr := &fakeRun{opts: opts, ctx: ctx, release: make(chan error, 1)}
+	fr := &fakeRun{job: job.Name, opts: opts, ctx: ctx, release: make(chan error, 1)}
 	r.calls <- fr
 	select {
 	case err := <-fr.release:

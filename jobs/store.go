@@ -14,6 +14,7 @@ const (
 	StatusInterrupted = "interrupted" // cancelled by a signal or shutdown
 	StatusAbandoned   = "abandoned"   // died without finishing (found by a later run)
 	StatusSkipped     = "skipped"     // another run of the job held its lock
+	StatusMissed      = "missed"      // serve: no replica could start the slot within catchup_window
 )
 
 // Triggers say what started a run.
@@ -21,6 +22,9 @@ const (
 	TriggerManual   = "manual"   // cubesync run-job
 	TriggerSchedule = "schedule" // cubesync serve, on a cron slot
 	TriggerCatchup  = "catchup"  // cubesync serve, a missed slot run at start
+	// TriggerFullRefresh is a scheduled slot that is also a slot of the job's full_refresh
+	// schedule: run with watermarks ignored and incremental tables replaced.
+	TriggerFullRefresh = "full_refresh"
 )
 
 // ErrLocked is returned by Store.Lock when another process holds the job's lock.

@@ -150,6 +150,30 @@ func watermarkArg(kind, text string) any {
 	return text
 }
 
+// lookbackArg is the $1 of an incremental table with a lookback: its watermark moved back
+// by lookback, so rows committed late with an older value are read again.
+func lookbackArg(mark Watermark, lookback time.Duration) (any, error) {
+	switch mark.Kind {
+	case KindTimestampTZ:
+		if ts, err := time.Parse(time.RFC3339Nano, mark.Value); err == nil {
+			return ts.Add(-lookback), nil
+		}
+	case KindTimestamp:
+		const layout = "2006-01-02T15:04:05.999999999"
+		if ts, err := time.Parse(layout, mark.Value); err == nil {
+			return ts.Add(-lookback).Format(layout), nil
+		}
+	case KindDate:
+		if d, err := time.Parse(time.DateOnly, mark.Value); err == nil {
+			days := int((lookback + 24*time.Hour - 1) / (24 * time.Hour))
+			return d.AddDate(0, 0, -days).Format(time.DateOnly), nil
+		}
+	case KindInt:
+		return nil, fmt.Errorf("incremental column %q is an integer: lookback is a duration and needs a timestamp or date column (remove lookback)", mark.Column)
+	}
+	return nil, fmt.Errorf("stored watermark %q of column %q (%s) cannot be moved back by lookback %s: repair it with cubesync state set", mark.Value, mark.Column, mark.Kind, lookback)
+}
+
 func fieldNames(s *arrow.Schema) string {
 	out := ""
 	for i, f := range s.Fields() {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,10 +13,6 @@ import (
 
 	"github.com/cubesync/cubesync/sink/emulator"
 )
-
-func init() {
-	commands["emulator"] = command{summary: "serve the built-in Push Data API emulator", run: runEmulator}
-}
 
 // userFlags collects repeated --user name:password flags.
 type userFlags map[string]string
@@ -40,36 +35,30 @@ func (u userFlags) Set(v string) error {
 }
 
 func runEmulator(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("emulator", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	listen := fs.String("listen", "127.0.0.1:8910", "address to listen on")
-	dataDir := fs.String("data-dir", "", "directory to persist datasets in (default: in memory)")
+	fs := newFlagSet("emulator")
+	listen := fs.String("listen", "127.0.0.1:8910", "`address` to listen on")
+	dataDir := fs.String("data-dir", "", "`directory` to persist datasets in (default: in memory)")
 	publishDelay := fs.Duration("publish-delay", 0, "how long a publish stays in progress (status 6)")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logFormat := fs.String("log-format", "auto", "log `format`: auto (text on a terminal, json otherwise), text or json")
 	drain := fs.Bool("drain", false, "read and drop chunk bodies without checking them, as a server on its own machine costs the client nothing more (for benchmarks)")
 	users := userFlags{}
 	fs.Var(users, "user", "accepted `name:password` (repeatable; none = accept any credentials)")
-	if err := fs.Parse(args); err != nil {
-		return usageError(err)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError(fmt.Errorf("unexpected arguments %q", fs.Args()))
+	if len(pos) > 0 {
+		return badArgs(fmt.Errorf("unexpected arguments %q", pos))
 	}
 	if *publishDelay < 0 {
-		return usageError(fmt.Errorf("--publish-delay: must not be negative (got %v)", *publishDelay))
+		return badArgs(fmt.Errorf("--publish-delay: must not be negative (got %v)", *publishDelay))
 	}
-	// Debug level: a standalone emulator logs every request, which is what its users watch.
-	hopts := &slog.HandlerOptions{Level: slog.LevelDebug}
-	var handler slog.Handler
-	switch *logFormat {
-	case "text":
-		handler = slog.NewTextHandler(e.stderr, hopts)
-	case "json":
-		handler = slog.NewJSONHandler(e.stderr, hopts)
-	default:
-		return usageError(fmt.Errorf("--log-format: unknown format %q (want text or json)", *logFormat))
+	// The same logger as every command: sessions, publishes and failed requests at INFO and
+	// above, text on a terminal and JSON otherwise.
+	logger, err := newLogger(e.stderr, *logFormat)
+	if err != nil {
+		return err
 	}
-	logger := slog.New(handler)
 
 	opts := emulator.Options{DataDir: *dataDir, PublishDelay: *publishDelay, Logger: logger}
 	if len(users) > 0 {

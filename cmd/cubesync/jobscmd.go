@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -13,26 +11,15 @@ import (
 	"github.com/cubesync/cubesync/jobs"
 )
 
-func init() {
-	commands["jobs"] = command{summary: "list jobs: schedule, next run, last run status, rows, watermark", run: runJobs}
-}
-
 func runJobs(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("jobs", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: cubesync jobs [flags]\n\nLists the jobs of the config with their schedule, next run, and last run and\nwatermarks from the state store (the same state serve and its status page show).\n\nflags:")
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("jobs")
 	configPath := configFlag(fs, e)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError(err)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError(fmt.Errorf("unexpected arguments %q", fs.Args()))
+	if len(pos) > 0 {
+		return badArgs(fmt.Errorf("unexpected arguments %q (jobs lists every job)", pos))
 	}
 	cfg, err := loadConfig(e, *configPath)
 	if err != nil {
@@ -55,8 +42,14 @@ func printJobs(ctx context.Context, w io.Writer, cfg *jobs.Config, store jobs.St
 		schedule, next := "(run-job only)", "—"
 		if j.ScheduleSpec != nil {
 			schedule = j.Schedule
-			if t := j.ScheduleSpec.Next(now); !t.IsZero() {
+			if j.Jitter > 0 {
+				schedule += " +" + j.JitterOffset().String() + " jitter"
+			}
+			if slot, t := j.NextRun(now); !t.IsZero() {
 				next = t.Local().Format("2006-01-02 15:04:05")
+				if j.FullRefreshAt(slot) {
+					next += " (full refresh)"
+				}
 			}
 		}
 		last, status, rows := "never", "—", "—"

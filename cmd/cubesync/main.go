@@ -6,12 +6,10 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"syscall"
 )
 
@@ -27,8 +25,9 @@ const (
 
 // exitError carries an exit code through an error chain.
 type exitError struct {
-	code int
-	err  error
+	code    int
+	err     error
+	seeHelp bool // a mistake in the command line: Run points to the command's help
 }
 
 func (e *exitError) Error() string {
@@ -42,6 +41,10 @@ func (e *exitError) Unwrap() error { return e.err }
 // usageError marks bad flags, arguments or config: exit code 2.
 func usageError(err error) error { return &exitError{code: exitUsage, err: err} }
 
+// badArgs marks a mistake in the command line (an unknown job, a missing argument): exit
+// code 2, and the error line ends by pointing to the command's help.
+func badArgs(err error) error { return &exitError{code: exitUsage, err: err, seeHelp: true} }
+
 // env is what a command sees of the process: streams, environment and working directory.
 type env struct {
 	stdin  io.Reader
@@ -52,14 +55,125 @@ type env struct {
 	signal func() os.Signal
 }
 
-// command is one subcommand.
+// command is one subcommand: what help shows of it, and the function that runs it.
 type command struct {
-	summary string
+	name    string
+	summary string   // one line: what the command does
+	usage   []string // synopsis lines, each after "cubesync "
+	about   string   // a few lines more
+	example []string // command lines a user can paste
 	run     func(ctx context.Context, e *env, args []string) error
 }
 
-// commands is filled by the init functions of the subcommand files.
-var commands = map[string]command{}
+// commandTable lists every subcommand, in the order help shows them. A new command is an
+// entry here and a file of its own whose run function parses its flags with newFlagSet and
+// parseArgs, so that its help and its usage errors look like every other command's.
+func commandTable() []command {
+	return []command{
+		{
+			name:    "run-job",
+			summary: "run the named jobs once, now",
+			usage:   []string{"run-job [flags] JOB..."},
+			about: `Runs each named job once, now: reads its tables, pushes them in one upload session,
+publishes them together and prints a summary line per table. Exit code 0 when every job
+succeeded, 1 when one failed, 3 when one was skipped because it runs elsewhere, 130 or 143
+when interrupted by SIGINT or SIGTERM (nothing published, watermarks untouched).`,
+			example: []string{"cubesync run-job demo", "cubesync run-job sales --dry-run --tables orders,stores"},
+			run:     runJob,
+		},
+		{
+			name:    "serve",
+			summary: "the scheduler daemon: run every job with a schedule, serve /metrics and a status page",
+			usage:   []string{"serve [flags]"},
+			about: `Runs every job that has a schedule, on its schedule, until SIGTERM or SIGINT. Then no new
+run starts, running jobs get [serve] shutdown_grace to finish and are cancelled after it;
+a second signal exits at once. Serves /healthz, /readyz, /metrics and a status page at /.`,
+			example: []string{"cubesync serve --listen 127.0.0.1:9746"},
+			run:     runServe,
+		},
+		{
+			name:    "validate",
+			summary: "check the jobs file and print each job's next runs",
+			usage:   []string{"validate [--config jobs.toml]"},
+			about: `Checks every key, cron spec and ${VAR} of the jobs file, lists every problem, and prints
+each job with its tables and next runs. Exit code 2 when the file is bad.`,
+			example: []string{"cubesync validate --config jobs.toml"},
+			run:     runValidate,
+		},
+		{
+			name:    "jobs",
+			summary: "list jobs: schedule, next run, last run status, rows, watermark",
+			usage:   []string{"jobs [flags]"},
+			about: `Lists the jobs of the config with their schedule, next run, and last run and watermarks
+from the state store (the same state serve and its status page show).`,
+			example: []string{"cubesync jobs"},
+			run:     runJobs,
+		},
+		{
+			name:    "history",
+			summary: "list recent runs from the state store",
+			usage:   []string{"history [flags] [JOB]"},
+			about: `Lists the most recent runs, newest first: trigger, start, duration, status, rows, bytes,
+chunks and error. With JOB, only that job's runs.`,
+			example: []string{"cubesync history demo -n 50"},
+			run:     runHistory,
+		},
+		{
+			name:    "state",
+			summary: "inspect or repair incremental state: state get|set|clear JOB [--table T] [VALUE]",
+			usage:   []string{"state get JOB [--table T]", "state set JOB --table T VALUE", "state clear JOB [--table T]"},
+			about: `Reads or repairs the incremental watermarks of a job. VALUE is the greatest value already
+loaded: an RFC 3339 timestamp (2024-05-01T10:00:00.123456Z), a timestamp without zone
+(2024-05-01T10:00:00), a date (2024-05-01) or an integer. The next run reads rows after it.`,
+			example: []string{"cubesync state get sales", "cubesync state set sales --table orders 2024-05-01T00:00:00Z"},
+			run:     runState,
+		},
+		{
+			name:    "migrate",
+			summary: "apply the Postgres state-store migrations",
+			usage:   []string{"migrate [--config jobs.toml]"},
+			about: `Applies the state-store migrations to the Postgres database of [state] database_url,
+creating the cubesync schema if needed. Safe to run from several processes at once.`,
+			example: []string{"cubesync migrate --config /etc/cubesync/jobs.toml"},
+			run:     runMigrate,
+		},
+		{
+			name:    "emulator",
+			summary: "serve the built-in Push Data API emulator",
+			usage:   []string{"emulator [flags]"},
+			about: `Serves an emulator of the MicroStrategy Push Data API for targets to push to
+(base_url = "http://LISTEN/MicroStrategyLibrary"). Datasets are kept in memory, or in
+--data-dir, where datasets that other processes publish (run-job with an embedded target)
+show up without a restart. Read them back with GET /emulator/datasets.`,
+			example: []string{"cubesync emulator --data-dir .cubesync/emulator", "cubesync emulator --listen 127.0.0.1:8910 --user ci:secret"},
+			run:     runEmulator,
+		},
+		{
+			name:    "version",
+			summary: "print version and build info",
+			usage:   []string{"version"},
+			example: []string{"cubesync version"},
+			run:     runVersion,
+		},
+		{
+			name:    "help",
+			summary: "show the commands, or a command's usage, flags and example",
+			usage:   []string{"help [COMMAND]"},
+			example: []string{"cubesync help run-job"},
+			run:     runHelp,
+		},
+	}
+}
+
+// findCommand returns the command called name.
+func findCommand(name string) (command, bool) {
+	for _, c := range commandTable() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
 
 func main() {
 	ctx, sig, stop := signalContext()
@@ -109,21 +223,28 @@ func signalExitCode(s os.Signal) int {
 
 // Run runs cubesync with args (without the program name) and returns the exit code.
 func Run(ctx context.Context, e *env, args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		printUsage(e.stderr)
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
-	}
-	cmd, ok := commands[args[0]]
-	if !ok {
-		fmt.Fprintf(e.stderr, "cubesync: unknown command %q\n\n", args[0])
+	if len(args) == 0 {
 		printUsage(e.stderr)
 		return exitUsage
 	}
-	err := cmd.run(ctx, e, args[1:])
-	if err == nil || errors.Is(err, flag.ErrHelp) { // -h printed the command's usage
+	name := args[0]
+	if name == "-h" || name == "--help" || name == "-help" {
+		name, args = "help", args[:0]
+	} else {
+		args = args[1:]
+	}
+	cmd, ok := findCommand(name)
+	if !ok {
+		fmt.Fprintf(e.stderr, "cubesync: %v\n", unknownCommand(name))
+		return exitUsage
+	}
+	err := cmd.run(ctx, e, args)
+	if err == nil {
+		return exitOK
+	}
+	var help *helpRequest
+	if errors.As(err, &help) {
+		printHelp(e.stdout, cmd, help.flags)
 		return exitOK
 	}
 	var ee *exitError
@@ -131,21 +252,12 @@ func Run(ctx context.Context, e *env, args []string) int {
 	if errors.As(err, &ee) {
 		code = ee.code
 	}
-	if ee == nil || ee.err != nil {
-		fmt.Fprintf(e.stderr, "cubesync %s: %v\n", args[0], err)
+	switch {
+	case ee != nil && ee.err == nil: // logged already
+	case ee != nil && ee.seeHelp:
+		fmt.Fprintf(e.stderr, "cubesync %s: %v; see 'cubesync %s --help'\n", cmd.name, err, cmd.name)
+	default:
+		fmt.Fprintf(e.stderr, "cubesync %s: %v\n", cmd.name, err)
 	}
 	return code
-}
-
-func printUsage(w io.Writer) {
-	fmt.Fprintln(w, "usage: cubesync COMMAND [flags]\n\ncommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
-	}
-	fmt.Fprintln(w, "\nRun 'cubesync COMMAND -h' for a command's flags.")
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -12,39 +11,26 @@ import (
 	"github.com/cubesync/cubesync/jobs"
 )
 
-func init() {
-	commands["run-job"] = command{summary: "run the named jobs once, now", run: runJob}
-}
-
 func runJob(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("run-job", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: cubesync run-job [flags] JOB...\n\nRuns the named jobs once, now, and exits.\n\nflags:")
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("run-job")
 	configPath := configFlag(fs, e)
 	dryRun := fs.Bool("dry-run", false, "read and encode everything, push nothing, record nothing")
 	fullRefresh := fs.Bool("full-refresh", false, "ignore the incremental watermarks for this run")
-	tables := fs.String("tables", "", "comma-separated tables to run (default: all of the job's tables)")
+	tables := fs.String("tables", "", "comma-separated `tables` to run (default: all of the job's tables)")
 	timeout := fs.Duration("timeout", 0, "overall deadline of each job (default: the job's timeout)")
-	progress := fs.String("progress", "auto", "live progress: auto (bars on a terminal, a line every 10s otherwise), plain or none")
-	logFormat := fs.String("log-format", "auto", "log format: text or json (default: text on a terminal, json otherwise)")
-	names, err := parseInterleaved(fs, args)
+	progress := fs.String("progress", "auto", "live progress `mode`: auto (bars on a terminal, a line every 10s otherwise), plain or none")
+	logFormat := fs.String("log-format", "auto", "log `format`: auto (text on a terminal, json otherwise), text or json")
+	names, err := parseArgs(fs, args)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError(err)
+		return err
 	}
 	if len(names) == 0 {
-		fs.Usage()
-		return usageError(errors.New("name at least one job to run"))
+		return badArgs(errors.New("name at least one job to run"))
 	}
 	switch *progress {
 	case "auto", "plain", "none":
 	default:
-		return usageError(fmt.Errorf("--progress: unknown mode %q (want auto, plain or none)", *progress))
+		return badArgs(fmt.Errorf("--progress: unknown mode %q (want auto, plain or none)", *progress))
 	}
 
 	cfg, err := loadConfig(e, *configPath)

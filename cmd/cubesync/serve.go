@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -19,34 +18,17 @@ import (
 	"github.com/cubesync/cubesync/jobs/filestate"
 )
 
-func init() {
-	commands["serve"] = command{summary: "the scheduler daemon: run every job with a schedule, serve /metrics and a status page", run: runServe}
-}
-
 func runServe(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, `usage: cubesync serve [flags]
-
-Runs every job that has a schedule, on its schedule, until SIGTERM or SIGINT. Then no new
-run starts, running jobs get [serve] shutdown_grace to finish and are cancelled after it;
-a second signal exits at once. Serves /healthz, /readyz, /metrics and a status page at /.
-
-flags:`)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("serve")
 	configPath := configFlag(fs, e)
-	listen := fs.String("listen", e.getenv("CUBESYNC_LISTEN"), "address of the HTTP endpoints (env CUBESYNC_LISTEN; default: [serve] listen, else 127.0.0.1:9746)")
-	logFormat := fs.String("log-format", "auto", "log format: text or json (default: text on a terminal, json otherwise)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError(err)
+	listen := fs.String("listen", e.getenv("CUBESYNC_LISTEN"), "`address` of the HTTP endpoints (env CUBESYNC_LISTEN; default: [serve] listen, else 127.0.0.1:9746)")
+	logFormat := fs.String("log-format", "auto", "log `format`: auto (text on a terminal, json otherwise), text or json")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError(fmt.Errorf("unexpected arguments %q (serve runs every job with a schedule)", fs.Args()))
+	if len(pos) > 0 {
+		return badArgs(fmt.Errorf("unexpected arguments %q (serve runs every job with a schedule)", pos))
 	}
 	cfg, err := loadConfig(e, *configPath)
 	if err != nil {
@@ -105,6 +87,8 @@ flags:`)
 		Clock:         clock,
 		Observer:      metrics,
 		ShutdownGrace: cfg.Serve.ShutdownGrace,
+		// A replica at its limit leaves due slots to the others: work spreads over replicas.
+		MaxConcurrentRuns: cfg.Serve.MaxConcurrentRuns,
 	}
 	metrics.load(ctx, scheduled)
 	metrics.sched = sched
@@ -116,7 +100,7 @@ flags:`)
 	}
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
-	log.Info("serving", "listen", ln.Addr().String(), "jobs", len(scheduled), "state", stateKind(cfg), "shutdown_grace", cfg.Serve.ShutdownGrace.String())
+	log.Info("serving", "listen", ln.Addr().String(), "jobs", len(scheduled), "state", stateKind(cfg), "shutdown_grace", cfg.Serve.ShutdownGrace.String(), "max_concurrent_runs", cfg.Serve.MaxConcurrentRuns)
 
 	schedErr := sched.Run(ctx, scheduled)
 

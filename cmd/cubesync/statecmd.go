@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"regexp"
 	"sort"
@@ -14,38 +13,16 @@ import (
 	"github.com/cubesync/cubesync/jobs"
 )
 
-func init() {
-	commands["state"] = command{summary: "inspect or repair incremental state: state get|set|clear JOB [--table T] [VALUE]", run: runState}
-	commands["history"] = command{summary: "list recent runs from the state store", run: runHistory}
-}
-
 func runState(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("state", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, `usage: cubesync state get JOB [--table T]
-       cubesync state set JOB --table T VALUE
-       cubesync state clear JOB [--table T]
-
-Reads or repairs the incremental watermarks of a job. VALUE is the greatest value already
-loaded: an RFC 3339 timestamp (2024-05-01T10:00:00.123456Z), a timestamp without zone
-(2024-05-01T10:00:00), a date (2024-05-01) or an integer. The next run reads rows after it.
-
-flags:`)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("state")
 	configPath := configFlag(fs, e)
-	table := fs.String("table", "", "the table (default: every table of the job)")
-	pos, err := parseInterleaved(fs, args)
+	table := fs.String("table", "", "the `table` (default: every table of the job)")
+	pos, err := parseArgs(fs, args)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError(err)
+		return err
 	}
 	if len(pos) < 2 {
-		fs.Usage()
-		return usageError(errors.New("say get, set or clear, and the job"))
+		return badArgs(errors.New("say get, set or clear, and the job"))
 	}
 	verb, jobName := pos[0], pos[1]
 	cfg, err := loadConfig(e, *configPath)
@@ -64,7 +41,7 @@ flags:`)
 			}
 		}
 		if tbl == nil {
-			return usageError(fmt.Errorf("job %q has no table %q", jobName, *table))
+			return badArgs(fmt.Errorf("job %q has no table %q", jobName, *table))
 		}
 	}
 	store, err := openStoreForReading(ctx, e, cfg)
@@ -76,7 +53,7 @@ flags:`)
 	switch verb {
 	case "get":
 		if len(pos) != 2 {
-			return usageError(errors.New("state get takes no value"))
+			return badArgs(errors.New("state get takes no value"))
 		}
 		marks, err := store.Watermarks(ctx, jobName)
 		if err != nil {
@@ -107,14 +84,14 @@ flags:`)
 		return tw.Flush()
 	case "set":
 		if tbl == nil || len(pos) != 3 {
-			return usageError(errors.New("state set needs --table T and one VALUE"))
+			return badArgs(errors.New("state set needs --table T and one VALUE"))
 		}
 		if tbl.Incremental == nil || tbl.Incremental.Column == "" {
-			return usageError(fmt.Errorf("table %q of job %q has no incremental column", tbl.Name, jobName))
+			return badArgs(fmt.Errorf("table %q of job %q has no incremental column", tbl.Name, jobName))
 		}
 		kind, err := watermarkKind(pos[2])
 		if err != nil {
-			return usageError(err)
+			return badArgs(err)
 		}
 		w := jobs.Watermark{Job: jobName, Table: tbl.Name, Column: tbl.Incremental.Column, Kind: kind, Value: pos[2]}
 		if err := store.SetWatermark(ctx, w); err != nil {
@@ -124,7 +101,7 @@ flags:`)
 		return nil
 	case "clear":
 		if len(pos) != 2 {
-			return usageError(errors.New("state clear takes no value"))
+			return badArgs(errors.New("state clear takes no value"))
 		}
 		name := ""
 		if tbl != nil {
@@ -140,7 +117,11 @@ flags:`)
 		fmt.Fprintf(e.stdout, "job %s: watermark cleared for %s; the next run starts from incremental.initial\n", jobName, what)
 		return nil
 	}
-	return usageError(fmt.Errorf("unknown state command %q (want get, set or clear)", verb))
+	msg := fmt.Sprintf("unknown state command %q", verb)
+	if s := suggest(verb, []string{"get", "set", "clear"}); s != "" {
+		msg += fmt.Sprintf(" (did you mean %s?)", s)
+	}
+	return badArgs(errors.New(msg + "; want get, set or clear"))
 }
 
 var (
@@ -169,19 +150,15 @@ func watermarkKind(v string) (string, error) {
 }
 
 func runHistory(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("history", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := newFlagSet("history")
 	configPath := configFlag(fs, e)
 	limit := fs.Int("n", 20, "how many runs to show")
-	pos, err := parseInterleaved(fs, args)
+	pos, err := parseArgs(fs, args)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError(err)
+		return err
 	}
 	if len(pos) > 1 {
-		return usageError(errors.New("usage: cubesync history [JOB]"))
+		return badArgs(fmt.Errorf("history takes at most one job (got %q)", pos))
 	}
 	cfg, err := loadConfig(e, *configPath)
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -13,26 +12,18 @@ import (
 	"github.com/cubesync/cubesync/jobs"
 )
 
-func init() {
-	commands["validate"] = command{summary: "check the jobs file and print each job's next runs", run: runValidate}
-}
-
 // nextRuns is how many upcoming runs validate prints per scheduled job.
 const nextRuns = 3
 
 func runValidate(_ context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := newFlagSet("validate")
 	path := configFlag(fs, e)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: cubesync validate [--config jobs.toml]\n\nChecks every key, cron spec and ${VAR} of the jobs file, lists every problem,\nand prints each job with its tables and next runs. Exit code 2 when the file is bad.\n\nflags:")
-		fs.PrintDefaults()
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		return usageError(err)
-	}
-	if fs.NArg() > 0 {
-		return usageError(fmt.Errorf("unexpected argument %q (validate checks the whole file; use --config to name it)", fs.Arg(0)))
+	if len(pos) > 0 {
+		return badArgs(fmt.Errorf("unexpected argument %q (validate checks the whole file; use --config to name it)", pos[0]))
 	}
 	cfg, err := jobs.Load(*path, func(k string) (string, bool) { return lookupEnv(e, k) })
 	var ce *jobs.ConfigError
@@ -91,17 +82,28 @@ func printConfig(w io.Writer, cfg *jobs.Config, now time.Time) {
 			continue
 		}
 		field("schedule", j.Schedule)
+		if j.FullRefresh != "" {
+			field("refresh", "full on "+j.FullRefresh+" (incremental tables replaced, watermarks reset)")
+		}
+		if j.Jitter > 0 {
+			field("jitter", fmt.Sprintf("%s: each slot starts %s after its time (fixed for this job name)", j.Jitter, j.JitterOffset()))
+		}
 		next := now
 		for i := range nextRuns {
-			next = j.ScheduleSpec.Next(next)
-			if next.IsZero() {
+			slot, start := j.NextRun(next)
+			if start.IsZero() {
 				break
 			}
+			next = start
 			label := ""
 			if i == 0 {
 				label = "next runs"
 			}
-			field(label, next.Format("2006-01-02 15:04:05 MST (Mon)"))
+			line := start.Format("2006-01-02 15:04:05 MST (Mon)")
+			if j.FullRefreshAt(slot) {
+				line += " full refresh"
+			}
+			field(label, line)
 		}
 	}
 }
@@ -133,6 +135,9 @@ func describeTableOptions(t *jobs.Table) string {
 			opts = append(opts, "new files only")
 		} else {
 			opts = append(opts, fmt.Sprintf("incremental on %s from %s", inc.Column, inc.Initial))
+			if inc.Lookback > 0 {
+				opts = append(opts, "re-reads the last "+inc.Lookback.String())
+			}
 		}
 	}
 	if t.AllowEmpty {

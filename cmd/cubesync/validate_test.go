@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cubesync/cubesync/jobs"
 )
 
 // runValidateCmd runs `cubesync validate args...` with vars as its environment and returns
@@ -153,7 +155,7 @@ func TestValidateUsageErrors(t *testing.T) {
 		want string
 	}{
 		{"missing file", []string{"--config", missing}, "cubesync validate: config file " + missing + " does not exist (pass --config or set CUBESYNC_CONFIG)\n"},
-		{"stray argument", []string{"demo"}, `cubesync validate: unexpected argument "demo" (validate checks the whole file; use --config to name it)` + "\n"},
+		{"stray argument", []string{"demo"}, `cubesync validate: unexpected argument "demo" (validate checks the whole file; use --config to name it); see 'cubesync validate --help'` + "\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -175,5 +177,67 @@ func TestValidateShippedConfig(t *testing.T) {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("validate jobs.toml: output lacks %q:\n%s", want, stdout)
 		}
+	}
+}
+
+func TestValidatePrintsOperatingKeys(t *testing.T) {
+	path := writeConfig(t, `[targets.emu]
+base_url = "embedded"
+[sources.warehouse]
+type = "postgres"
+dsn = "postgres://etl@db/warehouse"
+[jobs.sales]
+schedule = "CRON_TZ=UTC 0 2 * * *"
+full_refresh = "CRON_TZ=UTC 0 4 * * 0"
+jitter = "10m"
+target = "emu"
+dataset = { name = "Sales" }
+[[jobs.sales.tables]]
+name = "orders"
+policy = "upsert"
+source = "warehouse"
+query = "SELECT order_id, amount, updated_at FROM orders WHERE updated_at > $1"
+key = ["order_id"]
+exclude = ["updated_at"]
+incremental = { column = "updated_at", initial = "2024-01-01T00:00:00Z", lookback = "10m" }
+`)
+	code, stdout, stderr := runValidateCmd(t, nil, "--config", path)
+	if code != 0 {
+		t.Fatalf("validate: exit %d, want 0; stderr:\n%s", code, stderr)
+	}
+	cfg, err := jobs.Load(path, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := cfg.Jobs["sales"]
+	off := job.JitterOffset()
+	for _, want := range []string{
+		"incremental on updated_at from 2024-01-01T00:00:00Z; re-reads the last 10m0s",
+		"  refresh   full on CRON_TZ=UTC 0 4 * * 0 (incremental tables replaced, watermarks reset)",
+		fmt.Sprintf("  jitter    10m0s: each slot starts %s after its time (fixed for this job name)", off),
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("validate output lacks %q:\n%s", want, stdout)
+		}
+	}
+	// The next runs are the slots of both schedules, each started after the jitter; the
+	// Sunday 04:00 slot is marked as a full refresh.
+	now := time.Now().UTC()
+	var lines []string
+	next := now
+	for range 3 {
+		slot, start := job.NextRun(next)
+		next = start
+		line := start.Format("2006-01-02 15:04:05 MST (Mon)")
+		if slot.Hour() == 4 {
+			line += " full refresh"
+		}
+		if slot.Hour() != 2 && slot.Hour() != 4 || start.Sub(slot) != off {
+			t.Errorf("next run %s for slot %s, want 02:00 or 04:00 plus %s", start, slot, off)
+		}
+		lines = append(lines, line)
+	}
+	if want := "  next runs " + strings.Join(lines, "\n            ") + "\n"; !strings.HasSuffix(stdout, want) {
+		t.Errorf("validate output ends:\n%s\nwant:\n%s", tail(stdout, 4), want)
 	}
 }

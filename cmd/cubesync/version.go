@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -11,15 +10,13 @@ import (
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
 var version = "dev"
 
-func init() {
-	commands["version"] = command{summary: "print version and build info", run: runVersion}
-}
-
 func runVersion(_ context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("version", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	if err := fs.Parse(args); err != nil {
-		return usageError(err)
+	pos, err := parseArgs(newFlagSet("version"), args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return badArgs(fmt.Errorf("unexpected arguments %q", pos))
 	}
 	rev, modified := "unknown", ""
 	if bi, ok := debug.ReadBuildInfo(); ok {

@@ -36,7 +36,7 @@ func configFlag(fs *flag.FlagSet, e *env) *string {
 	if v := e.getenv("CUBESYNC_CONFIG"); v != "" {
 		def = v
 	}
-	return fs.String("config", def, "path of the jobs file (env CUBESYNC_CONFIG)")
+	return fs.String("config", def, "`path` of the jobs file (env CUBESYNC_CONFIG)")
 }
 
 // loadConfig loads the jobs file; a bad file is a usage error (exit 2).
@@ -99,14 +99,18 @@ func newLogger(w io.Writer, format string) (*slog.Logger, error) {
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
-	return nil, usageError(fmt.Errorf("--log-format: unknown format %q (want text or json)", format))
+	return nil, badArgs(fmt.Errorf("--log-format: unknown format %q (want auto, text or json)", format))
 }
 
 // findJob returns the named job, or a usage error listing the jobs there are.
 func findJob(cfg *jobs.Config, name string) (*jobs.Job, error) {
 	j, ok := cfg.Jobs[name]
 	if !ok {
-		return nil, usageError(fmt.Errorf("%s has no job %q (jobs: %s)", cfg.File, name, strings.Join(cfg.JobNames(), ", ")))
+		msg := fmt.Sprintf("%s has no job %q", cfg.File, name)
+		if s := suggest(name, cfg.JobNames()); s != "" {
+			msg += fmt.Sprintf(" (did you mean %s?)", s)
+		}
+		return nil, badArgs(fmt.Errorf("%s; jobs: %s", msg, strings.Join(cfg.JobNames(), ", ")))
 	}
 	return j, nil
 }

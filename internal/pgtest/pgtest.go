@@ -14,51 +14,48 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/ory/dockertest/v3"
-	"github.com/ory/dockertest/v3/docker"
 )
 
 // EnvDatabaseURL names the environment variable holding the DSN of a Postgres server (13 or
-// newer) on which the tests may create and drop databases. When set, no container is started.
+// newer) on which the tests may create and drop databases. When set, no server is started.
 const EnvDatabaseURL = "CUBESYNC_TEST_DATABASE_URL"
 
-const (
-	image = "postgres"
-	tag   = "15"
-	// startTimeout bounds the wait for a new container to accept connections; the offline
-	// image answers in about two seconds, a cold Docker Hub pull takes longer.
-	startTimeout = 2 * time.Minute
-	// containerLabel marks the containers pgtest starts, so a leftover of a killed test
-	// binary can be found: docker rm -f $(docker ps -aqf label=cubesync.pgtest).
-	containerLabel = "cubesync.pgtest"
-)
+// EnvServer names the environment variable that restricts the server pgtest starts: "docker"
+// (a postgres:15 container only) or "local" (a cluster of the local PostgreSQL binaries
+// only). Then that server failing fails the tests instead of falling back to another kind.
+const EnvServer = "CUBESYNC_PGTEST"
 
-// shared is the one container of this test binary. It is package state, against the
-// project's habit, because its lifetime is the test binary's: it must outlive every single
-// test (the first test's t.Cleanup would remove it under the later ones) and be removed after
-// m.Run, and testing.M offers no other place to keep it between DSN and Run.
-var shared container
+// installHint is what a developer without any Postgres for the tests reads.
+const installHint = "install the PostgreSQL server binaries (apt-get install postgresql-15), start Docker, or set " + EnvDatabaseURL + " to a Postgres superuser DSN"
 
-type container struct {
+// shared is the one server of this test binary. It is package state, against the project's
+// habit, because its lifetime is the test binary's: it must outlive every single test (the
+// first test's t.Cleanup would remove it under the later ones) and be removed after m.Run,
+// and testing.M offers no other place to keep it between DSN and Run.
+var shared testServer
+
+type testServer struct {
 	once     sync.Once
-	started  bool // Run was called: someone will purge the container
+	started  bool // Run was called: someone will stop the server
 	adminDSN string
-	pool     *dockertest.Pool
-	resource *dockertest.Resource
+	fileCopy bool   // CREATE DATABASE may use STRATEGY file_copy (Postgres 15 or newer)
+	kind     string // what runs the server, for messages: "postgres:15 container", ...
+	stop     func() error
 	err      error
-	skip     bool // err means "no Docker here", not "Docker failed"
+	skip     bool // err means "no way to get a server here", not "starting one failed"
 }
 
-// Run runs the tests of m and then removes the Postgres container that DSN started, if any,
-// and exits with the tests' status. Call it from TestMain in every package that uses DSN:
+// Run runs the tests of m and then stops and removes the Postgres server that DSN started,
+// if any, and exits with the tests' status. Call it from TestMain in every package that uses
+// DSN:
 //
 //	func TestMain(m *testing.M) { pgtest.Run(m) }
 func Run(m *testing.M) {
 	shared.started = true
 	code := m.Run()
-	if shared.resource != nil {
-		if err := shared.pool.Purge(shared.resource); err != nil {
-			fmt.Fprintf(os.Stderr, "pgtest: remove the postgres container %s: %v\n", shared.resource.Container.Name, err)
+	if shared.stop != nil {
+		if err := shared.stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "pgtest: remove the %s: %v\n", shared.kind, err)
 			if code == 0 {
 				code = 1
 			}
@@ -69,8 +66,8 @@ func Run(m *testing.M) {
 
 // DSN returns the connection string of a new, empty database for this test, dropped when the
 // test ends. The database belongs to a superuser, so tests may create schemas, roles and
-// extensions in it. Without CUBESYNC_TEST_DATABASE_URL or a reachable Docker engine the test
-// is skipped, or fails when the CI environment variable is "true".
+// extensions in it. Without any Postgres server (see the package documentation) the test is
+// skipped, or fails when the CI environment variable is "true".
 func DSN(t testing.TB) string {
 	t.Helper()
 	admin, fileCopy := server(t)
@@ -83,14 +80,14 @@ func DSN(t testing.TB) string {
 		// Without WAL-logging the copy: on the throwaway fsync=off server it is twice as fast.
 		create += " STRATEGY file_copy"
 	}
-	if err := exec(ctx, admin, create); err != nil {
+	if err := execSQL(ctx, admin, create); err != nil {
 		t.Fatalf("pgtest: create database %s: %v", name, err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		// FORCE ends connections a test left open, which would otherwise block the drop.
-		if err := exec(ctx, admin, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		if err := execSQL(ctx, admin, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
 			t.Errorf("pgtest: drop database %s: %v", name, err)
 		}
 	})
@@ -102,82 +99,114 @@ func DSN(t testing.TB) string {
 	return dsn
 }
 
-// server returns the admin DSN of the server to use, starting the container on first use,
-// and whether CREATE DATABASE may use STRATEGY file_copy (Postgres 15 known).
+// ChecksPasswords reports whether the test server refuses a wrong password. Only a server
+// pgtest made itself is known to (its superuser has a random password and TCP connections
+// need it); the server in CUBESYNC_TEST_DATABASE_URL may trust every connection. Like DSN, it
+// skips or fails the test when there is no server.
+func ChecksPasswords(t testing.TB) bool {
+	t.Helper()
+	server(t)
+	return os.Getenv(EnvDatabaseURL) == ""
+}
+
+// server returns the admin DSN of the server to use, starting one on first use, and whether
+// CREATE DATABASE may use STRATEGY file_copy.
 func server(t testing.TB) (admin string, fileCopy bool) {
 	t.Helper()
 	if dsn := os.Getenv(EnvDatabaseURL); dsn != "" {
 		return dsn, false
 	}
 	if !shared.started {
-		t.Fatal("pgtest: call pgtest.Run(m) from TestMain (func TestMain(m *testing.M) { pgtest.Run(m) }) so the postgres container is removed after the tests")
+		t.Fatal("pgtest: call pgtest.Run(m) from TestMain (func TestMain(m *testing.M) { pgtest.Run(m) }) so the Postgres server is removed after the tests")
 	}
 	shared.once.Do(shared.start)
 	if shared.err != nil {
 		if shared.skip && os.Getenv("CI") != "true" {
-			t.Skipf("pgtest: no Postgres for this test: set %s to a Postgres superuser DSN, or start Docker (%v)", EnvDatabaseURL, shared.err)
+			t.Skipf("pgtest: no Postgres for this test: %s", shared.err)
 		}
-		t.Fatalf("pgtest: no Postgres for this test (set %s, or make Docker and the %s:%s image available): %v", EnvDatabaseURL, image, tag, shared.err)
+		t.Fatalf("pgtest: no Postgres for this test: %v", shared.err)
 	}
-	return shared.adminDSN, true
+	return shared.adminDSN, shared.fileCopy
 }
 
-func (c *container) start() {
-	pool, err := dockertest.NewPool("")
-	if err == nil {
-		err = pool.Client.Ping()
-	}
-	if err != nil {
-		c.err, c.skip = fmt.Errorf("docker is not reachable: %w", err), true
+// start starts the first server that this machine can run, in the order of the package
+// documentation, and reports which one it started on stderr (shown with go test -v).
+func (s *testServer) start() {
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	only := os.Getenv(EnvServer)
+	switch only {
+	case "", "docker", "local":
+	default:
+		s.err = fmt.Errorf("%s=%q: want docker, local, or unset for the first server this machine can run", EnvServer, only)
 		return
 	}
-	pool.MaxWait = startTimeout
 
-	password := randomHex(16)
-	resource, err := pool.RunWithOptions(&dockertest.RunOptions{
-		Repository: image,
-		Tag:        tag,
-		Env:        []string{"POSTGRES_PASSWORD=" + password, "POSTGRES_USER=postgres", "POSTGRES_DB=postgres"},
-		// Durability is worthless for a database that lives as long as a test binary.
-		Cmd:    []string{"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200"},
-		Labels: map[string]string{containerLabel: "1"},
-		PortBindings: map[docker.Port][]docker.PortBinding{
-			"5432/tcp": {{HostIP: "127.0.0.1", HostPort: ""}},
-		},
-	}, func(hc *docker.HostConfig) {
-		hc.AutoRemove = true
-		hc.RestartPolicy = docker.RestartPolicy{Name: "no"}
-		// The data directory in memory: initdb on overlay file systems takes seconds longer.
-		hc.Tmpfs = map[string]string{"/var/lib/postgresql/data": "rw"}
-	})
-	if err != nil {
-		c.err = fmt.Errorf("start %s:%s container (on machines without a registry, build the image with .ci/postgres-image.sh): %w", image, tag, err)
-		return
+	var tried []error
+	docker, dockerErr := newDocker()
+	hasImage := false
+	if dockerErr == nil {
+		hasImage, dockerErr = docker.hasImage()
 	}
-	c.pool, c.resource = pool, resource
+	if only == "docker" || (only == "" && hasImage) {
+		if dockerErr == nil {
+			s.err = s.use(docker.start(ctx))
+		} else {
+			s.err = dockerErr
+		}
+		if s.err == nil || only == "docker" {
+			return
+		}
+		tried = append(tried, s.err)
+	}
 
-	admin := (&url.URL{
-		Scheme:   "postgres",
-		User:     url.UserPassword("postgres", password),
-		Host:     resource.GetHostPort("5432/tcp"),
-		Path:     "/postgres",
-		RawQuery: "sslmode=disable",
-	}).String()
-	var last error
-	err = pool.Retry(func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		last = exec(ctx, admin, "SELECT 1")
-		return last
-	})
-	if err != nil {
-		c.err = fmt.Errorf("postgres container %s did not accept connections within %s: %w", resource.Container.Name, startTimeout, errors.Join(err, last))
+	binDir, binErr := findBinaries()
+	if binErr == nil {
+		s.err = s.use(startLocal(ctx, binDir, templateCache()))
+		if s.err == nil || only == "local" {
+			return
+		}
+		tried = append(tried, s.err)
+	} else if only == "local" {
+		s.err = binErr
 		return
 	}
-	c.adminDSN = admin
+
+	if dockerErr == nil && !hasImage {
+		// A developer's machine with Docker Hub: the container pulls the image.
+		s.err = s.use(docker.start(ctx))
+		if s.err == nil {
+			return
+		}
+		tried = append(tried, s.err)
+	}
+	if len(tried) > 0 {
+		s.err = errors.Join(tried...)
+		return
+	}
+	s.err = fmt.Errorf("%s (%v; %v)", installHint, binErr, dockerErr)
+	s.skip = true
 }
 
-func exec(ctx context.Context, dsn, sql string) error {
+// use records a started server, or returns why it did not start.
+func (s *testServer) use(srv *started, err error) error {
+	if err != nil {
+		return err
+	}
+	s.adminDSN, s.fileCopy, s.kind, s.stop = srv.adminDSN, srv.fileCopy, srv.kind, srv.stop
+	fmt.Fprintf(os.Stderr, "pgtest: tests use a %s\n", srv.kind)
+	return nil
+}
+
+// started is a running server that pgtest made.
+type started struct {
+	adminDSN string
+	fileCopy bool
+	kind     string
+	stop     func() error
+}
+
+func execSQL(ctx context.Context, dsn, sql string) error {
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		return err

@@ -319,11 +319,11 @@ func (s *Store) FinishRun(ctx context.Context, id int64, o jobs.Outcome) error {
 // checkOutcome refuses an outcome whose status does not end a run.
 func checkOutcome(o jobs.Outcome) error {
 	switch o.Status {
-	case jobs.StatusSucceeded, jobs.StatusFailed, jobs.StatusInterrupted, jobs.StatusAbandoned, jobs.StatusSkipped:
+	case jobs.StatusSucceeded, jobs.StatusFailed, jobs.StatusInterrupted, jobs.StatusAbandoned, jobs.StatusSkipped, jobs.StatusMissed:
 		return nil
 	}
-	return fmt.Errorf("status %q does not end a run (want %s, %s, %s, %s or %s)", o.Status,
-		jobs.StatusSucceeded, jobs.StatusFailed, jobs.StatusInterrupted, jobs.StatusAbandoned, jobs.StatusSkipped)
+	return fmt.Errorf("status %q does not end a run (want %s, %s, %s, %s, %s or %s)", o.Status,
+		jobs.StatusSucceeded, jobs.StatusFailed, jobs.StatusInterrupted, jobs.StatusAbandoned, jobs.StatusSkipped, jobs.StatusMissed)
 }
 
 // sameJob checks a watermark or file of an outcome belongs to the run's job ("" means it).

@@ -421,6 +421,9 @@ func TestConnectionErrorsAreClearAndKeepThePasswordSecret(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.name == "wrong password" && !pgtest.ChecksPasswords(t) {
+				t.Skipf("the server in %s may accept any password; pgtest's own servers (CI's) check them", pgtest.EnvDatabaseURL)
+			}
 			r, err := postgres.Open(t.Context(), tt.dsn, "SELECT 1 AS one", nil, postgres.Options{Allocator: mem})
 			if err == nil {
 				r.Close()
