@@ -197,7 +197,7 @@ func (r *Runner) recoverAbandoned(ctx context.Context, c *sink.Client, job *Job,
 // at most two chunks exist at a time — chunk N being uploaded while chunk N+1 is encoded
 // (and then waits to be handed over) — and memory is bounded by the chunk size whatever
 // the number of rows.
-func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session *sink.Session, log *slog.Logger) (TableResult, error) {
+func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session *lazySession, log *slog.Logger) (TableResult, error) {
 	tr := TableResult{Name: t.table.Name, Policy: t.policy}
 	start := r.now()
 	var prog TableProgress
@@ -245,14 +245,16 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 	g.Go(func() error {
 		for c := range chunks {
 			rows, size := int64(c.Rows()), c.Len()
-			if session != nil {
-				if err := session.Upload(gctx, t.table.Name, c); err != nil {
+			s, err := session.get(gctx)
+			if err == nil && s != nil {
+				err = s.Upload(gctx, t.table.Name, c)
+			}
+			if err != nil {
+				c.Release()
+				for c := range chunks { // unblock the encoder so it sees the cancellation
 					c.Release()
-					for c := range chunks { // unblock the encoder so it sees the cancellation
-						c.Release()
-					}
-					return err
 				}
+				return err
 			}
 			c.Release()
 			tr.Rows += rows
