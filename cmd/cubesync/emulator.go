@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -43,6 +45,7 @@ func runEmulator(ctx context.Context, e *env, args []string) error {
 	statuses := fs.String("publish-statuses", "", "dialect: comma-separated in-progress `statuses` publishStatus reports, one per poll, before 1 (e.g. 4,8,9,10)")
 	statusString := fs.Bool("status-as-string", false, `dialect: publishStatus sends status as a string ("1")`)
 	codeDigits := fs.Int("error-code-digits", 3, "dialect: `digits` of error codes: 3 gives ERR009, 4 gives ERR0009")
+	drain := fs.Bool("drain", false, "read and drop chunk bodies without checking them, as a server on its own machine costs the client nothing more (for benchmarks)")
 	users := userFlags{}
 	fs.Var(users, "user", "accepted `name:password` (repeatable; none = accept any credentials)")
 	pos, err := parseArgs(fs, args)
@@ -87,7 +90,11 @@ func runEmulator(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (choose another address with --listen)", *listen, err)
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second}
+	var h http.Handler = srv
+	if *drain {
+		h = drainChunks(srv, logger)
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	fmt.Fprintf(e.stdout, "emulator serving: base URL http://%s/MicroStrategyLibrary\n", ln.Addr())
@@ -108,4 +115,23 @@ func runEmulator(ctx context.Context, e *env, args []string) error {
 	}
 	logger.Info("emulator stopped")
 	return nil
+}
+
+// drainChunks answers chunk uploads (PUT …/uploadSessions/{id}) by reading and dropping the
+// body, and hands every other call to next: a benchmark then measures what the client costs,
+// not the emulator's validation on the same cores.
+func drainChunks(next http.Handler, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPut || !strings.Contains(r.URL.Path, "/uploadSessions/") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		n, err := io.Copy(io.Discard, r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		logger.Debug("chunk drained", "path", r.URL.Path, "bytes", n)
+		w.WriteHeader(http.StatusOK)
+	})
 }
