@@ -338,10 +338,21 @@ func TestPostgresIncremental(t *testing.T) {
 			}
 			checkDataset(t, b, w, first.DatasetID)
 
-			// Nothing changed: nothing is pushed and the watermark stays.
-			runOrders(t, b, job, jobs.RunOptions{}, 0)
+			// Nothing changed: no upload session, no publish, the watermark stays, and the run
+			// is a success that says so.
+			before := b.emu.Stats().Calls
+			third := runOrders(t, b, job, jobs.RunOptions{}, 0)
+			after := b.emu.Stats().Calls
+			for _, call := range []emulator.Call{emulator.CallOpenSession, emulator.CallPublish} {
+				if after[call] != before[call] {
+					t.Errorf("a run with no new rows made %d %s calls, want none", after[call]-before[call], call)
+				}
+			}
 			if got := b.watermark(t, "orders", "orders"); got != tc.marks[1] {
 				t.Errorf("watermark after a run with no new rows = %q, want it kept at %q", got, tc.marks[1])
+			}
+			if run := b.lastRun(t, "orders"); !third.NoChanges || run.Status != jobs.StatusSucceeded || run.Rows != 0 || !run.NoChanges() {
+				t.Errorf("run with no new rows: result NoChanges %v, recorded %+v; want a succeeded run with 0 rows and no changes", third.NoChanges, run)
 			}
 			checkDataset(t, b, w, first.DatasetID)
 		})
@@ -412,9 +423,8 @@ func TestPostgresIncrementalFailures(t *testing.T) {
 	t.Run("interrupted during read", func(t *testing.T) {
 		b, w, job, first := start(t)
 		w.exec(t, "UPDATE knob SET secs = 60")
-		err := runCancelledWhen(t, b, job, func() bool {
-			return len(b.emu.OpenSessions()) == 1 && w.sourceRunning(t, "pause()")
-		})
+		// The upload session opens with the first chunk, so none is open yet.
+		err := runCancelledWhen(t, b, job, func() bool { return w.sourceRunning(t, "pause()") })
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("run cancelled while reading: err = %v, want context.Canceled", err)
 		}

@@ -52,6 +52,9 @@ type Result struct {
 	Tables    []TableResult
 	Attempts  int
 	DryRun    bool
+	// NoChanges: no table had rows and none is replace, so no upload session was opened and
+	// nothing was published; the watermarks stay where they were.
+	NoChanges bool
 
 	// saved with the run's success, in the same transaction
 	watermarks []Watermark
@@ -278,7 +281,7 @@ func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *R
 		return res, err
 	}
 
-	var session *sink.Session
+	var session *lazySession
 	if !opts.DryRun {
 		if res.DatasetID, err = r.dataset(ctx, client, job, tables, opts, log); err != nil {
 			return res, err
@@ -288,23 +291,27 @@ func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *R
 		for i, t := range tables {
 			st[i] = sink.SessionTable{Name: t.table.Name, UpdatePolicy: t.policy, Orientation: "COLUMN", ColumnHeaders: t.shape.headers()}
 		}
-		if session, err = client.OpenSession(ctx, res.DatasetID, st); err != nil {
-			return res, fmt.Errorf("dataset %s: %w", res.DatasetID, err)
-		}
-		res.Run.SessionID = session.ID()
-		defer func() {
+		session = &lazySession{open: func(ctx context.Context) (*sink.Session, error) {
+			s, err := client.OpenSession(ctx, res.DatasetID, st)
 			if err != nil {
-				if cerr := session.Cancel(); cerr != nil {
-					log.Error("cancel upload session", "session", session.ID(), "err", cerr)
+				return nil, fmt.Errorf("dataset %s: %w", res.DatasetID, err)
+			}
+			res.Run.SessionID = s.ID()
+			// Recorded at once: if this process dies, the next run finds and cancels it.
+			if err := r.Store.SetRunSession(ctx, res.Run.ID, res.DatasetID, s.ID()); err != nil {
+				return s, fmt.Errorf("record upload session: %w", err)
+			}
+			return s, nil
+		}}
+		defer func() {
+			if s := session.session; err != nil && s != nil {
+				if cerr := s.Cancel(); cerr != nil {
+					log.Error("cancel upload session", "session", s.ID(), "err", cerr)
 				} else {
-					log.Info("upload session cancelled", "session", session.ID())
+					log.Info("upload session cancelled", "session", s.ID())
 				}
 			}
 		}()
-		// Recorded at once: if this process dies, the next run finds and cancels it.
-		if err = r.Store.SetRunSession(ctx, res.Run.ID, res.DatasetID, session.ID()); err != nil {
-			return res, fmt.Errorf("record upload session: %w", err)
-		}
 	}
 
 	for _, t := range tables {
@@ -322,10 +329,43 @@ func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *R
 		log.Info("dry run done: nothing was pushed")
 		return res, nil
 	}
-	if err = session.Publish(ctx); err != nil {
+	if session.session == nil && !slices.ContainsFunc(tables, func(t *openTable) bool { return t.policy == sink.Replace }) {
+		res.NoChanges = true
+		log.Info("no changes: no table has new rows, nothing to publish")
+		return res, nil
+	}
+	// An empty replace table (allow_empty) still empties the table on the server.
+	s, err := session.get(ctx)
+	if err != nil {
+		return res, err
+	}
+	if err = s.Publish(ctx); err != nil {
 		return res, fmt.Errorf("publish dataset %s: %w", res.DatasetID, err)
 	}
 	return res, nil
+}
+
+// lazySession opens the run's upload session when the first chunk is ready to upload (or at
+// publish), so that a run that reads no rows opens none. The tables are pushed one after
+// another, so get is never called concurrently.
+type lazySession struct {
+	open    func(ctx context.Context) (*sink.Session, error)
+	session *sink.Session
+}
+
+// get returns the session, opening it on first use; nil for a dry run's nil lazySession.
+func (l *lazySession) get(ctx context.Context) (*sink.Session, error) {
+	if l == nil {
+		return nil, nil
+	}
+	if l.session == nil {
+		s, err := l.open(ctx)
+		l.session = s // set even with an error: the caller's cleanup cancels it
+		if err != nil {
+			return nil, err
+		}
+	}
+	return l.session, nil
 }
 
 // linkTables settles the roles of column names shared by several tables.

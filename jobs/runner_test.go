@@ -614,3 +614,74 @@ parquet = "data/returns.parquet"
 		t.Errorf("orders = %v, want its 2 rows untouched", got)
 	}
 }
+
+// A run in which no table has rows opens no upload session, unless a table is replace: an
+// empty replace table (allow_empty) still empties the table on the server.
+func TestRunWithNoRowsPublishesOnlyAnEmptyReplace(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	writeSales(t, b.dir, "data/orders/a.parquet", []int64{1, 2}, []string{"north", "south"}, []int32{1, 2}, []float64{10, 20})
+	writeSales(t, b.dir, "data/stores.parquet", []int64{7}, []string{"east"}, []int32{1}, []float64{1})
+	job := b.job(t, "sales", `
+[jobs.sales]
+target = "emu"
+dataset = { name = "Sales" }
+[[jobs.sales.tables]]
+name = "orders"
+policy = "add"
+parquet = "data/orders"
+incremental = { files = "new" }
+[[jobs.sales.tables]]
+name = "stores"
+policy = "replace"
+parquet = "data/stores.parquet"
+allow_empty = true
+`)
+	first, err := b.runner.Run(ctx, job, jobs.RunOptions{})
+	if err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+	calls := func() (opened, published int64) {
+		c := b.emu.Stats().Calls
+		return c[emulator.CallOpenSession], c[emulator.CallPublish]
+	}
+
+	t.Run("no new rows anywhere", func(t *testing.T) {
+		// Only orders: the replace table is left out of this run.
+		opened, published := calls()
+		res, err := b.runner.Run(ctx, job, jobs.RunOptions{Tables: []string{"orders"}})
+		if err != nil {
+			t.Fatalf("run with no new files: %v", err)
+		}
+		o2, p2 := calls()
+		if o2 != opened || p2 != published {
+			t.Errorf("run with no new rows opened %d sessions and published %d times, want none", o2-opened, p2-published)
+		}
+		runs, _ := b.store.Runs(ctx, "sales", 1)
+		if !res.NoChanges || len(runs) != 1 || runs[0].Status != jobs.StatusSucceeded || runs[0].Rows != 0 || !runs[0].NoChanges() {
+			t.Errorf("result NoChanges %v, recorded %+v; want a succeeded run with 0 rows and no changes", res.NoChanges, runs)
+		}
+		if got := b.rows(t, first.DatasetID, "orders"); len(got) != 2 {
+			t.Errorf("orders after a run with no changes: %v, want the 2 rows of the first run", got)
+		}
+	})
+
+	t.Run("an empty replace table is published", func(t *testing.T) {
+		writeSales(t, b.dir, "data/stores.parquet", nil, nil, nil, nil)
+		opened, published := calls()
+		res, err := b.runner.Run(ctx, job, jobs.RunOptions{})
+		if err != nil {
+			t.Fatalf("run with an empty replace table: %v", err)
+		}
+		o2, p2 := calls()
+		if res.NoChanges || o2 != opened+1 || p2 != published+1 {
+			t.Errorf("run with an empty replace table: NoChanges %v, %d sessions, %d publishes; want one of each", res.NoChanges, o2-opened, p2-published)
+		}
+		if got := b.rows(t, first.DatasetID, "stores"); len(got) != 0 {
+			t.Errorf("stores after publishing an empty replace: %v, want no rows", got)
+		}
+		if runs, _ := b.store.Runs(ctx, "sales", 1); len(runs) != 1 || runs[0].NoChanges() {
+			t.Errorf("run that published an empty replace recorded as %+v, want it not to read as no changes", runs)
+		}
+	})
+}

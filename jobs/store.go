@@ -54,6 +54,12 @@ type Run struct {
 	Host      string // hostname and pid of the process that ran it
 }
 
+// NoChanges reports whether the run succeeded without publishing anything: no table had
+// rows and none is replace, so it opened no upload session (see Runner.Run).
+func (r Run) NoChanges() bool {
+	return r.Status == StatusSucceeded && r.SessionID == "" && r.Rows == 0
+}
+
 // Watermark is the incremental position of one table: the greatest value of its
 // incremental column among the rows of the last successful run, in its canonical text form
 // (RFC 3339 with microseconds for timestamps, YYYY-MM-DD for dates, decimal for integers).

@@ -69,6 +69,9 @@ func printJobs(ctx context.Context, w io.Writer, cfg *jobs.Config, store jobs.St
 			last = r.Started.Local().Format("2006-01-02 15:04:05")
 			status = r.Status
 			rows = fmt.Sprint(r.Rows)
+			if r.NoChanges() {
+				status += " (no changes)"
+			}
 			if r.Status == jobs.StatusFailed && r.Error != "" {
 				status += ": " + oneLine(r.Error, 60)
 			}

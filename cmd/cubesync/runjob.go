@@ -103,6 +103,8 @@ func printSummary(w io.Writer, job *jobs.Job, res *jobs.Result, err error) {
 	switch {
 	case res.DryRun && err == nil:
 		status = "dry run, nothing pushed"
+	case res.NoChanges && err == nil:
+		status = "no changes, nothing published"
 	case err != nil:
 		status = "FAILED, nothing published"
 	}

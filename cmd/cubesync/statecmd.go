@@ -192,7 +192,11 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 		if !r.Ended.IsZero() {
 			dur = r.Ended.Sub(r.Started).Round(time.Millisecond).String()
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\n", r.ID, r.Job, r.Trigger, r.Started.Local().Format("2006-01-02 15:04:05"), dur, r.Status, r.Rows, humanBytes(r.Bytes), r.Chunks, oneLine(r.Error, 120))
+		status := r.Status
+		if r.NoChanges() {
+			status += " (no changes)"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\n", r.ID, r.Job, r.Trigger, r.Started.Local().Format("2006-01-02 15:04:05"), dur, status, r.Rows, humanBytes(r.Bytes), r.Chunks, oneLine(r.Error, 120))
 	}
 	return tw.Flush()
 }
