@@ -205,6 +205,10 @@ type Table struct {
 	Source      *Source // nil for parquet tables
 	Query       string
 	Parquet     string   // a file, directory or glob, resolved against Config.Dir
+	// ParquetPattern is parquet as written in the jobs file, and BaseDir the jobs file's
+	// directory that a relative pattern resolves against (so errors can say so).
+	ParquetPattern string
+	BaseDir        string
 	Key         []string // the attribute columns rows are matched on (update, upsert)
 	Exclude     []string // read from the source, not pushed
 	Incremental *Incremental

@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -13,7 +12,7 @@ import (
 // CheckSourceColumns checks the column names a table's config refers to against the
 // columns its source yields (before exclude): every exclude, column override and the
 // incremental column must exist. Call it once the source's schema is known, before
-// CheckColumns.
+// CheckColumns. Its errors name the columns; the caller names the table.
 func (t *Table) CheckSourceColumns(names []string) error {
 	var problems []string
 	var unknown []string
@@ -40,7 +39,7 @@ func (t *Table) CheckSourceColumns(names []string) error {
 	if len(problems) == 0 {
 		return nil
 	}
-	return fmt.Errorf("table %q: %s (the source has %s)", t.Name, strings.Join(problems, "; "), strings.Join(names, ", "))
+	return fmt.Errorf("%s (the source has %s)", strings.Join(problems, "; "), strings.Join(names, ", "))
 }
 
 // CheckColumns applies the key rule to the columns a table pushes (after exclude, with
@@ -48,7 +47,8 @@ func (t *Table) CheckSourceColumns(names []string) error {
 // the server matches rows on the tuple of attribute columns and updates only metrics, so
 // every key column must be pushed and every other column must be numeric: a text or date
 // column outside the key would turn each change into a new row. A metric role on a
-// non-numeric column is refused for every policy.
+// non-numeric column is refused for every policy. Its errors name the columns, all on one
+// line; the caller names the table.
 func (t *Table) CheckColumns(cols []sink.Column) error {
 	var errs []error
 	names := make([]string, len(cols))
@@ -62,7 +62,7 @@ func (t *Table) CheckColumns(cols []sink.Column) error {
 		}
 	}
 	if len(missing) > 0 {
-		errs = append(errs, fmt.Errorf("table %q: key %s not among the pushed columns (%s)", t.Name, quoteList(missing), strings.Join(names, ", ")))
+		errs = append(errs, fmt.Errorf("key %s not among the pushed columns (%s)", quoteList(missing), strings.Join(names, ", ")))
 	}
 	var unknown []string
 	for _, c := range slices.Sorted(maps.Keys(t.Columns)) {
@@ -71,13 +71,13 @@ func (t *Table) CheckColumns(cols []sink.Column) error {
 		}
 	}
 	if len(unknown) > 0 {
-		errs = append(errs, fmt.Errorf("table %q: columns overrides %s, which are not among the pushed columns (%s)", t.Name, quoteList(unknown), strings.Join(names, ", ")))
+		errs = append(errs, fmt.Errorf("columns overrides %s, which are not among the pushed columns (%s)", quoteList(unknown), strings.Join(names, ", ")))
 	}
 	var offending []string
 	for _, c := range cols {
 		o := t.Columns[c.Name]
 		if o.Role == "metric" && !c.DataType.Numeric() {
-			errs = append(errs, fmt.Errorf("table %q: column %q is %s, and role = \"metric\" needs a numeric column: set its type to INTEGER, BIGINTEGER, DOUBLE or BIGDECIMAL, or remove the role", t.Name, c.Name, c.DataType))
+			errs = append(errs, fmt.Errorf("column %q is %s, and role = \"metric\" needs a numeric column: set its type to INTEGER, BIGINTEGER, DOUBLE or BIGDECIMAL, or remove the role", c.Name, c.DataType))
 			continue
 		}
 		if (t.Policy == sink.Update || t.Policy == sink.Upsert) && !slices.Contains(t.Key, c.Name) && !c.DataType.Numeric() {
@@ -89,10 +89,13 @@ func (t *Table) CheckColumns(cols []sink.Column) error {
 		if len(offending) > 1 {
 			it = "them"
 		}
-		errs = append(errs, fmt.Errorf("table %q: policy %q matches rows on the key columns and updates only numeric metrics, but %s outside key %s not numeric, so a change there would add a new row instead of updating one: add %s to key, exclude %s, or use policy = \"replace\"",
-			t.Name, t.Policy, strings.Join(offending, ", "), isAre(len(offending)), it, it))
+		errs = append(errs, fmt.Errorf("policy %q matches rows on the key columns and updates only numeric metrics, but %s outside key %s not numeric, so a change there would add a new row instead of updating one: add %s to key, exclude %s, or use policy = \"replace\"",
+			t.Policy, strings.Join(offending, ", "), isAre(len(offending)), it, it))
 	}
-	return errors.Join(errs...)
+	if len(errs) == 0 {
+		return nil
+	}
+	return joinErrors(errs)
 }
 
 func isAre(n int) string {

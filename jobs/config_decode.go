@@ -450,6 +450,7 @@ func (d *decoder) tableInput(cfg *Config, t *table, tb *Table) {
 			d.problemf(t.path.key("parquet"), "bad glob %q: %v", parquet, err)
 		}
 		tb.Parquet = d.resolve(parquet)
+		tb.ParquetPattern, tb.BaseDir = parquet, d.dir
 		if t.has("source") {
 			d.problemf(t.path.key("source"), "only query tables have a source; this table reads parquet files")
 		}

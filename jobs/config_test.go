@@ -1128,20 +1128,20 @@ func TestCheckColumns(t *testing.T) {
 			name:  "one non-numeric column outside key",
 			table: upsert,
 			cols:  []sink.Column{col("order_id", sink.BigInteger), col("store", sink.String), col("qty", sink.BigInteger), col("status", sink.String)},
-			want:  `table "orders": policy "upsert" matches rows on the key columns and updates only numeric metrics, but "status" (STRING) outside key is not numeric, so a change there would add a new row instead of updating one: add it to key, exclude it, or use policy = "replace"`,
+			want:  `policy "upsert" matches rows on the key columns and updates only numeric metrics, but "status" (STRING) outside key is not numeric, so a change there would add a new row instead of updating one: add it to key, exclude it, or use policy = "replace"`,
 		},
 		{
 			name:  "several",
 			table: upsert,
 			cols:  []sink.Column{col("order_id", sink.BigInteger), col("store", sink.String), col("qty", sink.BigInteger), col("day", sink.Date), col("paid", sink.Bool)},
-			want:  `table "orders": policy "upsert" matches rows on the key columns and updates only numeric metrics, but "day" (DATE), "paid" (BOOL) outside key are not numeric, so a change there would add a new row instead of updating one: add them to key, exclude them, or use policy = "replace"`,
+			want:  `policy "upsert" matches rows on the key columns and updates only numeric metrics, but "day" (DATE), "paid" (BOOL) outside key are not numeric, so a change there would add a new row instead of updating one: add them to key, exclude them, or use policy = "replace"`,
 		},
 		{
 			name:  "key column not pushed and override of an unknown column",
 			table: upsert,
 			cols:  []sink.Column{col("order_id", sink.BigInteger), col("amount", sink.Double)},
-			want: `table "orders": key "store" not among the pushed columns (order_id, amount)` + "\n" +
-				`table "orders": columns overrides "qty", which are not among the pushed columns (order_id, amount)`,
+			want: `key "store" not among the pushed columns (order_id, amount); ` +
+				`columns overrides "qty", which are not among the pushed columns (order_id, amount)`,
 		},
 		{
 			name:  "replace allows anything",
@@ -1152,7 +1152,7 @@ func TestCheckColumns(t *testing.T) {
 			name:  "metric role on text",
 			table: &Table{Name: "stores", Policy: sink.Replace, Columns: map[string]ColumnOverride{"code": {Role: "metric"}}},
 			cols:  []sink.Column{col("code", sink.String)},
-			want:  `table "stores": column "code" is STRING, and role = "metric" needs a numeric column: set its type to INTEGER, BIGINTEGER, DOUBLE or BIGDECIMAL, or remove the role`,
+			want:  `column "code" is STRING, and role = "metric" needs a numeric column: set its type to INTEGER, BIGINTEGER, DOUBLE or BIGDECIMAL, or remove the role`,
 		},
 	}
 	for _, tc := range tests {
@@ -1175,7 +1175,7 @@ func TestCheckSourceColumns(t *testing.T) {
 		Incremental: &Incremental{Column: "modified"},
 	}
 	err := tb.CheckSourceColumns([]string{"id", "qty", "updated_at"})
-	want := `table "orders": exclude names "notes", which the source does not have; columns overrides "weight", which the source does not have; incremental.column "modified" is not a column of the source (the source has id, qty, updated_at)`
+	want := `exclude names "notes", which the source does not have; columns overrides "weight", which the source does not have; incremental.column "modified" is not a column of the source (the source has id, qty, updated_at)`
 	if err == nil || err.Error() != want {
 		t.Errorf("CheckSourceColumns error:\ngot  %v\nwant %s", err, want)
 	}

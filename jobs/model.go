@@ -49,11 +49,10 @@ func shapeTable(t *Table, schema *arrow.Schema, dropped []string) (*tableShape, 
 		if slices.Contains(t.Exclude, f.Name) {
 			continue
 		}
+		// The one type decision of every source: sink's table, overrides included, checked
+		// here so that a bad one fails before the dataset is created or a session opened.
 		override := t.Columns[f.Name]
-		dt, err := sink.MapType(f.Type)
-		if override.Type != "" {
-			dt, err = override.Type, nil
-		}
+		dt, err := sink.PushType(f.Type, override.Type)
 		if err != nil {
 			problems = append(problems, fmt.Errorf("column %q: %w", f.Name, err))
 			continue
@@ -70,10 +69,10 @@ func shapeTable(t *Table, schema *arrow.Schema, dropped []string) (*tableShape, 
 		shape.columns = append(shape.columns, shapeColumn{Column: sink.Column{Name: f.Name, DataType: dt}, index: i, role: role})
 	}
 	if len(problems) > 0 {
-		return nil, inputError(fmt.Errorf("table %q: %w", t.Name, joinErrors(problems)))
+		return nil, inputError(joinErrors(problems))
 	}
 	if len(shape.columns) == 0 {
-		return nil, inputError(fmt.Errorf("table %q: no column left to push (the source has %s; check exclude)", t.Name, fieldNames(schema)))
+		return nil, inputError(fmt.Errorf("no column left to push (the source has %s; check exclude)", fieldNames(schema)))
 	}
 	cols := make([]sink.Column, len(shape.columns))
 	for i, c := range shape.columns {

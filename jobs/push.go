@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -47,6 +48,14 @@ func (r *Runner) openTables(ctx context.Context, job *Job, opts RunOptions) ([]*
 	return out, nil
 }
 
+// jobsFileDir names the directory relative parquet paths resolve against, for errors.
+func jobsFileDir(dir string) string {
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	return "the directory of the jobs file, " + dir
+}
+
 func (r *Runner) openTable(ctx context.Context, job *Job, t *Table, mark Watermark, opts RunOptions) (*openTable, error) {
 	ot := &openTable{table: t, policy: t.Policy}
 	if t.Incremental != nil && opts.ReplaceIncremental {
@@ -66,9 +75,19 @@ func (r *Runner) openTable(ctx context.Context, job *Job, t *Table, mark Waterma
 				return !ok || prev.Size != f.Size || !prev.ModTime.Equal(f.ModTime)
 			}
 		}
-		pr, err := parquetfile.Open(ctx, t.Parquet, "", popts)
+		pattern, base := t.Parquet, ""
+		if t.ParquetPattern != "" {
+			pattern, base = t.ParquetPattern, t.BaseDir
+			popts.BaseDirName = jobsFileDir(t.BaseDir)
+		}
+		pr, err := parquetfile.Open(ctx, pattern, base, popts)
 		if err != nil {
-			return nil, err
+			if ctx.Err() != nil {
+				return nil, err
+			}
+			// A missing, empty or corrupt file, or files of two schemas: running the job
+			// again reads the same files and fails the same way.
+			return nil, inputError(err)
 		}
 		ot.reader = pr
 		if t.Incremental != nil && t.Incremental.NewFiles {
@@ -270,7 +289,11 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 				return enc.Flush(emit)
 			}
 			if err != nil {
-				return fmt.Errorf("read%s: %w", t.sourceName(), err)
+				err = fmt.Errorf("read%s: %w", t.sourceName(), err)
+				if t.table.Parquet != "" && gctx.Err() == nil {
+					err = inputError(err) // a corrupt file stays corrupt
+				}
+				return err
 			}
 			if t.tracker != nil {
 				t.tracker.observe(rec)

@@ -43,6 +43,9 @@ type RunOptions struct {
 	ReplaceIncremental bool
 	Tables             []string // only these tables (all when empty)
 	Timeout            time.Duration
+	// Attempts overrides the job's retry.attempts: how many times the whole run is tried
+	// (1 = no retry); 0 keeps the job's setting.
+	Attempts int
 }
 
 // Result is what a run did.
@@ -153,7 +156,7 @@ func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (*Result, e
 		}
 	}()
 
-	attempts := max(job.Retry.Attempts, 1)
+	attempts := max(cmp.Or(opts.Attempts, job.Retry.Attempts), 1)
 	delay := job.Retry.InitialDelay
 	for attempt := 1; ; attempt++ {
 		res, err := r.runOnce(ctx, job, opts)
@@ -167,7 +170,8 @@ func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (*Result, e
 			return res, err
 		}
 		wait := jitter(delay)
-		r.logger().Warn("run failed, retrying", "job", job.Name, "attempt", attempt, "of", attempts, "in", wait.Round(time.Millisecond).String(), "err", err)
+		r.logger().Warn("run failed, retrying", "job", job.Name, "attempt", attempt, "of", attempts,
+			"next_attempt", r.now().Add(wait).Format(time.RFC3339), "in", wait.Round(time.Millisecond).String(), "reason", err)
 		if serr := r.sleep(ctx, wait); serr != nil {
 			return res, err
 		}
@@ -290,7 +294,7 @@ func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *R
 		session = &lazySession{open: func(ctx context.Context) (*sink.Session, error) {
 			s, err := client.OpenSession(ctx, res.DatasetID, st)
 			if err != nil {
-				return nil, fmt.Errorf("dataset %s: %w", res.DatasetID, err)
+				return nil, err // the error names the dataset
 			}
 			res.Run.SessionID = s.ID()
 			// Recorded at once: if this process dies, the next run finds and cancels it.
@@ -336,7 +340,7 @@ func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *R
 		return res, err
 	}
 	if err = s.Publish(ctx); err != nil {
-		return res, fmt.Errorf("publish dataset %s: %w", res.DatasetID, err)
+		return res, err // the error names the session and the dataset
 	}
 	return res, nil
 }

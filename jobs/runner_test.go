@@ -154,8 +154,10 @@ func (b *testBundle) rows(t *testing.T, datasetID, table string) []string {
 	return out
 }
 
-func TestRunEveryTypeFromParquet(t *testing.T) {
-	b := setup(t)
+// writeEveryType writes dir/data/types.parquet with a column of every supported type, and
+// returns the rows a dataset must hold after it is pushed (as testBundle.rows renders them).
+func writeEveryType(t *testing.T, dir string) []string {
+	t.Helper()
 	mem := memory.NewGoAllocator()
 	utc := &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
 	berlin := &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "Europe/Berlin"}
@@ -201,7 +203,17 @@ func TestRunEveryTypeFromParquet(t *testing.T) {
 	bld.Field(13).(*array.TimestampBuilder).AppendValues([]arrow.Timestamp{ts("2024-01-31T12:45:00Z"), ts("2024-07-01T00:00:00Z"), 0}, []bool{true, true, false})
 	rec := bld.NewRecordBatch()
 	defer rec.Release()
-	writeParquet(t, b.dir, "data/types.parquet", rec)
+	writeParquet(t, dir, "data/types.parquet", rec)
+	return []string{
+		"1|-7|42|7|0.1|0.1|123.4567|true|Zoë \"quoted\"|2024-01-31|13:45:00|2024-01-31T13:45:00|2024-01-31T13:45:00|2024-01-31T12:45:00",
+		"9007199254740993|32767|-2147483648|4294967295|3.4028235e+38|1e-300|-0.0005|false|tab\tand\\slash|1900-03-01|23:59:59.999999|2024-02-29T23:59:59.000001|2024-07-01T00:00:00.5|2024-07-01T00:00:00",
+		"3|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL",
+	}
+}
+
+func TestRunEveryTypeFromParquet(t *testing.T) {
+	b := setup(t)
+	want := writeEveryType(t, b.dir)
 
 	job := b.job(t, "types", `
 [jobs.types]
@@ -217,11 +229,6 @@ parquet = "data/types.parquet"
 		t.Fatalf("run: %v", err)
 	}
 	got := b.rows(t, res.DatasetID, "all_types")
-	want := []string{
-		"1|-7|42|7|0.1|0.1|123.4567|true|Zoë \"quoted\"|2024-01-31|13:45:00|2024-01-31T13:45:00|2024-01-31T13:45:00|2024-01-31T12:45:00",
-		"9007199254740993|32767|-2147483648|4294967295|3.4028235e+38|1e-300|-0.0005|false|tab\tand\\slash|1900-03-01|23:59:59.999999|2024-02-29T23:59:59.000001|2024-07-01T00:00:00.5|2024-07-01T00:00:00",
-		"3|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL",
-	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("published rows differ from the source\n got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}

@@ -137,6 +137,9 @@ type Store interface {
 	// DatasetID returns the dataset a job created earlier, or ErrNotFound.
 	DatasetID(ctx context.Context, job string) (string, error)
 	SetDatasetID(ctx context.Context, job, datasetID string) error
+	// ForgetDatasetID drops the job's remembered dataset id, so its next run creates a new
+	// dataset (cubesync state forget-dataset). Forgetting none is not an error.
+	ForgetDatasetID(ctx context.Context, job string) error
 
 	// Watermarks returns the job's saved watermarks, keyed by table name.
 	Watermarks(ctx context.Context, job string) (map[string]Watermark, error)

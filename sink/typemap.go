@@ -2,6 +2,7 @@ package sink
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 )
@@ -30,7 +31,7 @@ func MapType(t arrow.DataType) (DataType, error) {
 		case arrow.STRING, arrow.LARGE_STRING:
 			return String, nil
 		}
-		return "", fmt.Errorf("arrow type %s is not supported (only dictionaries of strings are): "+
+		return "", fmt.Errorf("arrow type %s is not supported: only dictionaries of strings are; "+
 			"cast it to text in the query (col::text), or convert the Parquet column to plain %s",
 			t, dt.ValueType)
 	case arrow.DATE32, arrow.DATE64:
@@ -158,6 +159,57 @@ func overrideAllowed(t arrow.DataType, dt DataType) bool {
 		return c == classTimestamp
 	}
 	return false
+}
+
+// TypeError is a column whose Arrow type cannot be pushed, or cannot be pushed as the
+// dataType a user chose for it. It names the types and what would work; callers add the
+// job, table and column.
+type TypeError struct {
+	Type     arrow.DataType // the column's Arrow type
+	Override DataType       // the dataType asked for; "" when the type has no dataType at all
+	Allowed  []DataType     // the overrides the type takes; none when it has no dataType
+	advice   string         // how to make an unsupported type loadable
+}
+
+func (e *TypeError) Error() string {
+	if e.Override == "" || len(e.Allowed) == 0 {
+		msg := fmt.Sprintf("source type %s is not supported: %s", e.Type, e.advice)
+		if e.Override != "" {
+			msg += fmt.Sprintf(" (the type override %s cannot change that)", e.Override)
+		}
+		return msg
+	}
+	allowed := make([]string, len(e.Allowed))
+	for i, dt := range e.Allowed {
+		allowed[i] = string(dt)
+	}
+	return fmt.Sprintf("source type %s cannot be pushed as %s (type overrides allowed for it: %s)",
+		e.Type, e.Override, strings.Join(allowed, ", "))
+}
+
+// PushType decides the dataType a column of Arrow type t is pushed as: override when it
+// is set and t can be rendered as it, else t's own dataType (MapType). This table, with
+// MapType and AllowedOverrides, is the one place that says which source columns push and
+// how; every source's schema goes through it before anything is pushed. The error is a
+// *TypeError.
+func PushType(t arrow.DataType, override DataType) (DataType, error) {
+	if override != "" && classOf(t) != classUnsupported {
+		if !overrideAllowed(t, override) {
+			return "", &TypeError{Type: t, Override: override, Allowed: AllowedOverrides(t)}
+		}
+		return override, nil
+	}
+	dt, err := MapType(t)
+	if err != nil {
+		advice := strings.TrimPrefix(err.Error(), fmt.Sprintf("arrow type %s is not supported: ", t))
+		return "", &TypeError{Type: t, Override: override, advice: advice}
+	}
+	return dt, nil
+}
+
+// AllowedOverrides lists the dataTypes a column of Arrow type t may be pushed as.
+func AllowedOverrides(t arrow.DataType) []DataType {
+	return allowedOverrides(t)
 }
 
 // allowedOverrides lists the dataTypes overrideAllowed accepts for t, for error messages.

@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -124,6 +125,54 @@ func TestOverrides(t *testing.T) {
 		t.Run(tt.typ.String(), func(t *testing.T) {
 			if got := allowedOverrides(tt.typ); fmt.Sprint(got) != fmt.Sprint(tt.want) {
 				t.Errorf("allowed overrides of %s = %v, want %v", tt.typ, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestPushType checks the one decision every source's columns go through: the dataType
+// pushed, an override that fits, and errors naming the type, the override and the
+// overrides allowed.
+func TestPushType(t *testing.T) {
+	tests := []struct {
+		typ      arrow.DataType
+		override DataType
+		want     DataType
+		wantErr  []string
+	}{
+		{arrow.PrimitiveTypes.Int64, "", BigInteger, nil},
+		{arrow.PrimitiveTypes.Int64, Integer, Integer, nil},
+		{arrow.PrimitiveTypes.Int64, String, String, nil},
+		{extensions.NewUUIDType(), "", String, nil},
+		{arrow.BinaryTypes.StringView, "", String, nil},
+		{&arrow.Decimal32Type{Precision: 9, Scale: 2}, "", BigDecimal, nil},
+		{&arrow.Decimal64Type{Precision: 18, Scale: 2}, Double, Double, nil},
+		{arrow.PrimitiveTypes.Uint64, BigInteger, BigInteger, nil},
+		{arrow.PrimitiveTypes.Int64, Date, "", []string{"source type int64 cannot be pushed as DATE", "type overrides allowed for it: STRING, INTEGER, BIGINTEGER, DOUBLE, BIGDECIMAL"}},
+		{arrow.BinaryTypes.String, Double, "", []string{"source type utf8 cannot be pushed as DOUBLE", "allowed for it: STRING)"}},
+		{arrow.PrimitiveTypes.Uint64, "", "", []string{"source type uint64 is not supported: its values can exceed"}},
+		{arrow.BinaryTypes.Binary, String, "", []string{"source type binary is not supported: cast it to text", "the type override STRING cannot change that"}},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s as %q", tt.typ, tt.override), func(t *testing.T) {
+			got, err := PushType(tt.typ, tt.override)
+			if tt.wantErr == nil {
+				if err != nil || got != tt.want {
+					t.Fatalf("PushType = %q, %v; want %q", got, err, tt.want)
+				}
+				if _, err := newRenderer(tt.typ, got); err != nil {
+					t.Errorf("the encoder cannot render %s as %s, which PushType allowed: %v", tt.typ, got, err)
+				}
+				return
+			}
+			var te *TypeError
+			if !errors.As(err, &te) {
+				t.Fatalf("PushType = %q, %v; want a *TypeError", got, err)
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
 			}
 		})
 	}

@@ -18,6 +18,7 @@ func runJob(ctx context.Context, e *env, args []string) error {
 	fullRefresh := fs.Bool("full-refresh", false, "ignore the incremental watermarks for this run")
 	tables := fs.String("tables", "", "comma-separated `tables` to run (default: all of the job's tables)")
 	timeout := fs.Duration("timeout", 0, "overall deadline of each job (default: the job's timeout)")
+	retries := fs.Int("retries", -1, "retry a failed run `N` times, overriding retry.attempts (0 = one try, no retry)")
 	progress := fs.String("progress", "auto", "live progress `mode`: auto (bars on a terminal, a line every 10s otherwise), plain or none")
 	logFormat := fs.String("log-format", "auto", "log `format`: auto (text on a terminal, json otherwise), text or json")
 	names, err := parseArgs(fs, args)
@@ -26,6 +27,12 @@ func runJob(ctx context.Context, e *env, args []string) error {
 	}
 	if len(names) == 0 {
 		return badArgs(errors.New("name at least one job to run"))
+	}
+	attempts := 0 // the job's retry.attempts
+	if *retries >= 0 {
+		attempts = *retries + 1
+	} else if *retries != -1 {
+		return badArgs(fmt.Errorf("--retries: must not be negative (got %d; 0 = one try)", *retries))
 	}
 	switch *progress {
 	case "auto", "plain", "none":
@@ -69,7 +76,7 @@ func runJob(ctx context.Context, e *env, args []string) error {
 	var failed error
 	for _, job := range selected {
 		res, err := runner.Run(ctx, job, jobs.RunOptions{
-			DryRun: *dryRun, FullRefresh: *fullRefresh, Tables: splitList(*tables), Timeout: *timeout,
+			DryRun: *dryRun, FullRefresh: *fullRefresh, Tables: splitList(*tables), Timeout: *timeout, Attempts: attempts,
 		})
 		prog.stop()
 		if res != nil {

@@ -417,6 +417,14 @@ func (s *Store) SetDatasetID(ctx context.Context, job, datasetID string) error {
 	})
 }
 
+// ForgetDatasetID drops the job's remembered dataset id.
+func (s *Store) ForgetDatasetID(ctx context.Context, job string) error {
+	return s.update(ctx, job, func(jf *jobFile) error {
+		jf.DatasetID = ""
+		return nil
+	})
+}
+
 // Watermarks returns the job's watermarks keyed by table name.
 func (s *Store) Watermarks(ctx context.Context, job string) (map[string]jobs.Watermark, error) {
 	if err := s.check(ctx, job); err != nil {

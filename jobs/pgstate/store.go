@@ -431,6 +431,14 @@ func (s *Store) SetDatasetID(ctx context.Context, job, datasetID string) error {
 	return nil
 }
 
+// ForgetDatasetID drops the job's remembered dataset id.
+func (s *Store) ForgetDatasetID(ctx context.Context, job string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM cubesync.datasets WHERE job = $1`, job); err != nil {
+		return fmt.Errorf("forget dataset id of job %q: %w", job, err)
+	}
+	return nil
+}
+
 // Watermarks returns the job's watermarks keyed by table name.
 func (s *Store) Watermarks(ctx context.Context, job string) (map[string]jobs.Watermark, error) {
 	rows, err := s.pool.Query(ctx, `SELECT job, table_name, column_name, kind, value, updated_at FROM cubesync.watermarks WHERE job = $1`, job)

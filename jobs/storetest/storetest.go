@@ -329,6 +329,21 @@ func (s *suite) datasetID(t *testing.T) {
 	if _, err := st.DatasetID(ctx, "stock"); !errors.Is(err, jobs.ErrNotFound) {
 		t.Errorf("DatasetID of another job: err = %v, want ErrNotFound", err)
 	}
+	if err := st.SetDatasetID(ctx, "stock", "E5F6"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ForgetDatasetID(ctx, "sales"); err != nil {
+		t.Fatalf("ForgetDatasetID: %v", err)
+	}
+	if _, err := s.store(t).DatasetID(ctx, "sales"); !errors.Is(err, jobs.ErrNotFound) {
+		t.Errorf("DatasetID after ForgetDatasetID: err = %v, want ErrNotFound", err)
+	}
+	if got, err := s.store(t).DatasetID(ctx, "stock"); err != nil || got != "E5F6" {
+		t.Errorf("DatasetID of another job after ForgetDatasetID(sales) = %q, %v; want E5F6", got, err)
+	}
+	if err := st.ForgetDatasetID(ctx, "sales"); err != nil {
+		t.Errorf("ForgetDatasetID of a job with no dataset: %v, want nil", err)
+	}
 }
 
 func (s *suite) watermarks(t *testing.T) {

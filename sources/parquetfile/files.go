@@ -25,7 +25,7 @@ type FileInfo struct {
 // *.parquet files, not recursive) or a filepath.Match glob; a relative pattern is taken
 // relative to baseDir. An existing path is never treated as a glob, so a file whose name
 // contains '[' can still be named directly.
-func resolve(pattern, baseDir string) ([]FileInfo, error) {
+func resolve(pattern, baseDir, baseName string) ([]FileInfo, error) {
 	if strings.TrimSpace(pattern) == "" {
 		return nil, errors.New("parquet pattern is empty (give a file, a directory or a glob)")
 	}
@@ -44,7 +44,7 @@ func resolve(pattern, baseDir string) ([]FileInfo, error) {
 		return nil, fmt.Errorf("parquet %q: %w", pattern, statErr)
 	case !hasMeta(full):
 		return nil, fmt.Errorf("parquet %q: %w: %s does not exist (check the path; a relative path is resolved against %s)",
-			pattern, ErrNoFiles, full, describeBase(baseDir))
+			pattern, ErrNoFiles, full, describeBase(baseDir, baseName))
 	}
 
 	matches, err := filepath.Glob(full)
@@ -64,7 +64,7 @@ func resolve(pattern, baseDir string) ([]FileInfo, error) {
 	}
 	if len(files) == 0 {
 		return nil, fmt.Errorf("parquet %q: %w: the glob %s matches no file (a relative path is resolved against %s)",
-			pattern, ErrNoFiles, full, describeBase(baseDir))
+			pattern, ErrNoFiles, full, describeBase(baseDir, baseName))
 	}
 	sortFiles(files)
 	return files, nil
@@ -107,9 +107,18 @@ func sortFiles(files []FileInfo) {
 
 func hasMeta(path string) bool { return strings.ContainsAny(path, "*?[") }
 
-func describeBase(baseDir string) string {
+func describeBase(baseDir, name string) string {
+	if name != "" {
+		return name
+	}
 	if baseDir == "" {
 		return "the working directory"
 	}
 	return baseDir
+}
+
+// Files lists the Parquet files pattern matches, as Open would read them, without opening
+// any; baseDir and baseName are as for Open. When none matches the error wraps ErrNoFiles.
+func Files(pattern, baseDir, baseName string) ([]FileInfo, error) {
+	return resolve(pattern, baseDir, baseName)
 }

@@ -39,6 +39,9 @@ type Options struct {
 	// Exclude names columns that are not read at all: they are neither type-checked nor
 	// compared between files, and they are absent from Schema and from the batches.
 	Exclude []string
+	// BaseDirName is how errors name Open's baseDir, e.g. "the directory of jobs.toml
+	// (/srv/etl)"; "" names it by its path.
+	BaseDirName string
 	// Counter, if set, is told of the rows of every batch as it is decoded, and of the
 	// compressed bytes of the columns read (see Total).
 	Counter *sources.Counter
@@ -96,12 +99,12 @@ func (f *openFile) rowGroupSize(rg int) int64 {
 // pattern is a file, a directory (every *.parquet file directly in it, names starting with
 // '.' or '_' skipped) or a glob; when relative it is resolved against baseDir (or the working
 // directory when baseDir is empty). Files are read in path order. Open reads every selected
-// file's footer and fails, naming the file and the column, when two files' schemas differ or a
-// column's type is one the push cannot carry. When no file matches, the error wraps
+// file's footer and fails, naming the file and the column, when two files' schemas differ.
+// When no file matches, the error wraps
 // ErrNoFiles. When files match but Only selects none, the Reader is empty and its schema is
 // that of the last matched file.
 func Open(ctx context.Context, pattern, baseDir string, opts Options) (*Reader, error) {
-	files, err := resolve(pattern, baseDir)
+	files, err := resolve(pattern, baseDir, opts.BaseDirName)
 	if err != nil {
 		return nil, err
 	}
@@ -175,8 +178,9 @@ func Open(ctx context.Context, pattern, baseDir string, opts Options) (*Reader, 
 	return r, nil
 }
 
-// checkFirst checks the reference file of the stream: its columns must all be pushable and
-// every excluded column must exist.
+// checkFirst checks the reference file of the stream: every excluded column must exist and
+// some column must be left. Which types push is not decided here: the sink's type table
+// decides that for every source, once the schema is known.
 func (r *Reader) checkFirst(f *openFile, exclude []string) error {
 	for _, name := range exclude {
 		if !slices.ContainsFunc(f.fr.Manifest.Fields, func(sf pqarrow.SchemaField) bool { return sf.Field.Name == name }) {
@@ -186,11 +190,6 @@ func (r *Reader) checkFirst(f *openFile, exclude []string) error {
 	}
 	if len(f.fields) == 0 {
 		return fmt.Errorf("parquet file %s: no column left to read once %s are excluded", f.info.Path, strings.Join(exclude, ", "))
-	}
-	for _, fld := range f.fields {
-		if !supported(fld.Type) {
-			return &UnsupportedTypeError{File: f.info.Path, Column: fld.Name, Type: fld.Type}
-		}
 	}
 	return nil
 }
