@@ -48,12 +48,29 @@ func (r *Runner) openTables(ctx context.Context, job *Job, opts RunOptions) ([]*
 	return out, nil
 }
 
-// jobsFileDir names the directory relative parquet paths resolve against, for errors.
-func jobsFileDir(dir string) string {
+// parquetPattern is the table's parquet pattern as written, the directory it resolves
+// against and how errors name that directory (the jobs file's).
+func (t *Table) parquetPattern() (pattern, base, baseName string) {
+	if t.ParquetPattern == "" {
+		return t.Parquet, "", ""
+	}
+	dir := t.BaseDir
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
 	}
-	return "the directory of the jobs file, " + dir
+	return t.ParquetPattern, t.BaseDir, "the directory of the jobs file, " + dir
+}
+
+// CheckParquetFiles reports, for a parquet table, whether its path or glob matches any
+// file now, without opening one (validate warns: files may still arrive before a run).
+// The error wraps parquetfile.ErrNoFiles when none matches. A query table has nothing to check.
+func (t *Table) CheckParquetFiles() error {
+	if t.Parquet == "" {
+		return nil
+	}
+	pattern, base, baseName := t.parquetPattern()
+	_, err := parquetfile.Files(pattern, base, baseName)
+	return err
 }
 
 func (r *Runner) openTable(ctx context.Context, job *Job, t *Table, mark Watermark, opts RunOptions) (*openTable, error) {
@@ -75,11 +92,8 @@ func (r *Runner) openTable(ctx context.Context, job *Job, t *Table, mark Waterma
 				return !ok || prev.Size != f.Size || !prev.ModTime.Equal(f.ModTime)
 			}
 		}
-		pattern, base := t.Parquet, ""
-		if t.ParquetPattern != "" {
-			pattern, base = t.ParquetPattern, t.BaseDir
-			popts.BaseDirName = jobsFileDir(t.BaseDir)
-		}
+		pattern, base, baseName := t.parquetPattern()
+		popts.BaseDirName = baseName
 		pr, err := parquetfile.Open(ctx, pattern, base, popts)
 		if err != nil {
 			if ctx.Err() != nil {

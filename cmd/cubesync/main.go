@@ -120,12 +120,14 @@ chunks and error. With JOB, only that job's runs.`,
 		},
 		{
 			name:    "state",
-			summary: "inspect or repair incremental state: state get|set|clear JOB [--table T] [VALUE]",
-			usage:   []string{"state get JOB [--table T]", "state set JOB --table T VALUE", "state clear JOB [--table T]"},
+			summary: "inspect or repair a job's state: state get|set|clear JOB [--table T] [VALUE], state forget-dataset JOB",
+			usage:   []string{"state get JOB [--table T]", "state set JOB --table T VALUE", "state clear JOB [--table T]", "state forget-dataset JOB"},
 			about: `Reads or repairs the incremental watermarks of a job. VALUE is the greatest value already
 loaded: an RFC 3339 timestamp (2024-05-01T10:00:00.123456Z), a timestamp without zone
-(2024-05-01T10:00:00), a date (2024-05-01) or an integer. The next run reads rows after it.`,
-			example: []string{"cubesync state get sales", "cubesync state set sales --table orders 2024-05-01T00:00:00Z"},
+(2024-05-01T10:00:00), a date (2024-05-01) or an integer. The next run reads rows after it.
+forget-dataset drops the dataset id the job remembers, so its next run creates a new
+dataset named dataset.name (the old one stays on the server untouched).`,
+			example: []string{"cubesync state get sales", "cubesync state set sales --table orders 2024-05-01T00:00:00Z", "cubesync state forget-dataset sales"},
 			run:     runState,
 		},
 		{

@@ -22,7 +22,7 @@ func runState(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if len(pos) < 2 {
-		return badArgs(errors.New("say get, set or clear, and the job"))
+		return badArgs(errors.New("say get, set, clear or forget-dataset, and the job"))
 	}
 	verb, jobName := pos[0], pos[1]
 	cfg, err := loadConfig(e, *configPath)
@@ -51,6 +51,26 @@ func runState(ctx context.Context, e *env, args []string) error {
 	defer store.Close()
 
 	switch verb {
+	case "forget-dataset":
+		if len(pos) != 2 || tbl != nil {
+			return badArgs(errors.New("state forget-dataset takes the job only"))
+		}
+		if job.Dataset.ID != "" {
+			return badArgs(fmt.Errorf("job %q names its dataset in %s (dataset.id = %q), which the state store cannot override: remove dataset.id there to have the next run create a new dataset %q", jobName, cfg.File, job.Dataset.ID, job.Dataset.Name))
+		}
+		id, err := store.DatasetID(ctx, jobName)
+		if errors.Is(err, jobs.ErrNotFound) {
+			fmt.Fprintf(e.stdout, "job %s remembers no dataset; the next run creates dataset %q\n", jobName, job.Dataset.Name)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := store.ForgetDatasetID(ctx, jobName); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "job %s: forgot dataset %s; the next run creates a new dataset %q (the old one is left on the server as it is)\n", jobName, id, job.Dataset.Name)
+		return nil
 	case "get":
 		if len(pos) != 2 {
 			return badArgs(errors.New("state get takes no value"))
@@ -118,10 +138,10 @@ func runState(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 	msg := fmt.Sprintf("unknown state command %q", verb)
-	if s := suggest(verb, []string{"get", "set", "clear"}); s != "" {
+	if s := suggest(verb, []string{"get", "set", "clear", "forget-dataset"}); s != "" {
 		msg += fmt.Sprintf(" (did you mean %s?)", s)
 	}
-	return badArgs(errors.New(msg + "; want get, set or clear"))
+	return badArgs(errors.New(msg + "; want get, set, clear or forget-dataset"))
 }
 
 var (

@@ -54,7 +54,7 @@ func TestStateCommand(t *testing.T) {
 		{args: []string{"state", "get", "nope"}, wantCode: exitUsage, wantStderr: `no job "nope"`},
 		{args: []string{"state", "clear", "sales", "--table", "orders"}, wantStdout: "watermark cleared for table orders"},
 		{args: []string{"state", "get", "sales"}, wantStdout: "(none: next run starts at"},
-		{args: []string{"state", "frob", "sales"}, wantCode: exitUsage, wantStderr: "want get, set or clear"},
+		{args: []string{"state", "frob", "sales"}, wantCode: exitUsage, wantStderr: "want get, set, clear or forget-dataset"},
 	}
 	for _, s := range steps {
 		code, stdout, stderr := runCmd(t, append(s.args, "--config", config)...)

@@ -37,6 +37,13 @@ func runValidate(_ context.Context, e *env, args []string) error {
 		return usageError(err)
 	}
 	printConfig(e.stdout, cfg, time.Now())
+	for _, name := range cfg.JobNames() {
+		for _, t := range cfg.Jobs[name].Tables {
+			if err := t.CheckParquetFiles(); err != nil {
+				fmt.Fprintf(e.stderr, "warning: job %s table %s: %v; a run now would fail\n", name, t.Name, err)
+			}
+		}
+	}
 	return nil
 }
 

@@ -173,6 +173,9 @@ func TestValidateShippedConfig(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("validate jobs.toml: exit %d; stderr:\n%s", code, stderr)
 	}
+	if strings.Contains(stderr, "warning") {
+		t.Errorf("validate warns about the shipped config:\n%s", stderr)
+	}
 	for _, want := range []string{"job demo", "demo (built-in emulator)", "orders  upsert   parquet ", "stores  replace  parquet ", "none (run-job only)"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("validate jobs.toml: output lacks %q:\n%s", want, stdout)
@@ -239,5 +242,31 @@ incremental = { column = "updated_at", initial = "2024-01-01T00:00:00Z", lookbac
 	}
 	if want := "  next runs " + strings.Join(lines, "\n            ") + "\n"; !strings.HasSuffix(stdout, want) {
 		t.Errorf("validate output ends:\n%s\nwant:\n%s", tail(stdout, 4), want)
+	}
+}
+
+// TestValidateWarnsParquetMatchesNothing: a parquet path or glob that matches no file is a
+// warning (files may arrive before the run), naming the directory relative paths resolve
+// against.
+func TestValidateWarnsParquetMatchesNothing(t *testing.T) {
+	path := writeConfig(t, `[targets.emu]
+base_url = "embedded"
+[jobs.drops]
+target = "emu"
+dataset = { name = "Drops" }
+[[jobs.drops.tables]]
+name = "events"
+policy = "replace"
+parquet = "incoming/*.parquet"
+`)
+	code, _, stderr := runValidateCmd(t, nil, "--config", path)
+	if code != 0 {
+		t.Fatalf("validate: exit %d, want 0 (a warning)\n%s", code, stderr)
+	}
+	dir, _ := filepath.Abs(filepath.Dir(path))
+	for _, want := range []string{"warning: job drops table events", `"incoming/*.parquet"`, "matches no file", "the directory of the jobs file, " + dir} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("validate stderr lacks %q:\n%s", want, stderr)
+		}
 	}
 }

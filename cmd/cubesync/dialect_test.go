@@ -1,0 +1,182 @@
+package main
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cubesync/cubesync/sink/emulator"
+)
+
+// demoAgainst writes a jobs file with the shipped demo job pushing to the server at url,
+// with the target settings extra, in a fresh working directory, and returns its path.
+func demoAgainst(t *testing.T, url, extra string) string {
+	t.Helper()
+	demo, err := filepath.Abs(filepath.Join("..", "..", "testdata", "demo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(t.TempDir())
+	config := fmt.Sprintf(`
+[targets.mstr]
+base_url = %q
+project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
+username = "etl"
+password = "etl-pw"
+call_backoff = "1ms"
+%s
+[jobs.demo]
+target = "mstr"
+dataset = { name = "Demo Sales" }
+retry = { attempts = 1 }
+[[jobs.demo.tables]]
+name = "orders"
+policy = "upsert"
+parquet = %q
+key = ["order_id", "store_id", "ordered_at", "customer", "channel", "gift"]
+exclude = ["ship_date", "pickup_time"]
+[[jobs.demo.tables]]
+name = "stores"
+policy = "replace"
+parquet = %q
+`, url, extra, filepath.Join(demo, "orders"), filepath.Join(demo, "stores.parquet"))
+	path := filepath.Join(t.TempDir(), "jobs.toml")
+	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func startDialect(t *testing.T, opts emulator.Options) (*emulator.Server, string) {
+	t.Helper()
+	emu, err := emulator.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	t.Cleanup(func() { srv.Close(); emu.Close() })
+	return emu, srv.URL + "/MicroStrategyLibrary"
+}
+
+// TestRunJobDialects runs the shipped demo job twice with run-job against each dialect of
+// the emulator: exit 0 both times, the data exact, the dataset created once.
+func TestRunJobDialects(t *testing.T) {
+	for _, d := range []struct {
+		name string
+		opts emulator.Options
+	}{
+		{"default", emulator.Options{}},
+		{"bigint as integer precision 8", emulator.Options{BigIntegerAsInteger: true}},
+		{"in-progress statuses 4 8 9 10", emulator.Options{PublishStatuses: []int{4, 8, 9, 10}}},
+		{"status as string", emulator.Options{StatusAsString: true}},
+		{"four-digit error codes", emulator.Options{ErrorCodeDigits: 4}},
+	} {
+		t.Run(d.name, func(t *testing.T) {
+			emu, url := startDialect(t, d.opts)
+			config := demoAgainst(t, url, "")
+			for run := 1; run <= 2; run++ {
+				if run == 2 {
+					emu.ExpireSessions() // renewed whatever the spelling of ERR009
+				}
+				code, stdout, stderr := runCmd(t, "run-job", "--config", config, "--progress", "none", "demo")
+				if code != exitOK || !strings.Contains(stdout, "job demo: published") {
+					t.Fatalf("run %d: exit %d\nstdout:\n%s\nstderr:\n%s", run, code, stdout, stderr)
+				}
+				if strings.Contains(stderr, "dataset check") {
+					t.Errorf("run %d warned about the dataset it created:\n%s", run, stderr)
+				}
+			}
+			ds := emu.Datasets()
+			if len(ds) != 1 {
+				t.Fatalf("emulator holds %d datasets, want 1", len(ds))
+			}
+			for table, want := range map[string]int{"orders": 3900, "stores": 25} {
+				tbl, err := emu.Table(ds[0].ID, table)
+				if err != nil || len(tbl.Rows) != want {
+					t.Errorf("table %s holds %d rows (err %v), want %d", table, len(tbl.Rows), err, want)
+				}
+			}
+			if n := emu.Stats().Calls[emulator.CallModel]; n != 1 {
+				t.Errorf("models calls = %d, want 1", n)
+			}
+		})
+	}
+}
+
+// TestRunJobCallRetriesZero: call_retries = 0 against a server answering 500 to every
+// PUT sends exactly one PUT, cancels the session and exits 1.
+func TestRunJobCallRetriesZero(t *testing.T) {
+	emu, url := startDialect(t, emulator.Options{})
+	config := demoAgainst(t, url, "call_retries = 0")
+	for i := 1; i <= 20; i++ {
+		emu.FailNth(emulator.CallPut, i, 500, "")
+	}
+	code, _, stderr := runCmd(t, "run-job", "--config", config, "--progress", "none", "--retries", "0", "demo")
+	if code != exitFailed {
+		t.Errorf("exit %d, want %d\n%s", code, exitFailed, stderr)
+	}
+	calls := emu.Stats().Calls
+	if calls[emulator.CallPut] != 1 || calls[emulator.CallDelete] != 1 || calls[emulator.CallPublish] != 0 {
+		t.Errorf("PUT %d, DELETE %d, publish %d; want 1 PUT, the session cancelled, nothing published",
+			calls[emulator.CallPut], calls[emulator.CallDelete], calls[emulator.CallPublish])
+	}
+	if open := emu.OpenSessions(); len(open) != 0 {
+		t.Errorf("sessions left open: %+v", open)
+	}
+}
+
+// TestForgetDataset: a dataset that vanished from the server fails the run with the
+// command that repairs it; after state forget-dataset the next run creates a new one.
+func TestForgetDataset(t *testing.T) {
+	emu, url := startDialect(t, emulator.Options{})
+	config := demoAgainst(t, url, "")
+	if code, _, stderr := runCmd(t, "run-job", "--config", config, "--progress", "none", "demo"); code != exitOK {
+		t.Fatalf("first run: exit %d\n%s", code, stderr)
+	}
+	first := emu.Datasets()[0].ID
+
+	// The dataset is gone: a new server in its place knows nothing of it.
+	emu2, url2 := startDialect(t, emulator.Options{})
+	config = strings.Replace(readFile(t, config), url, url2, 1)
+	path := filepath.Join(t.TempDir(), "jobs.toml")
+	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCmd(t, "run-job", "--config", path, "--progress", "none", "demo")
+	if code != exitFailed || !strings.Contains(stderr, "404") || !strings.Contains(stderr, "cubesync state forget-dataset demo") {
+		t.Fatalf("run against a server without the dataset: exit %d, want 1 and the repair command\n%s", code, stderr)
+	}
+	if code, stdout, _ := runCmd(t, "history", "--config", path, "demo"); code != exitOK || !strings.Contains(stdout, "failed") {
+		t.Errorf("history does not show the failed run:\n%s", stdout)
+	}
+	code, stdout, stderr := runCmd(t, "state", "forget-dataset", "demo", "--config", path)
+	if code != exitOK || !strings.Contains(stdout, "forgot dataset "+first) {
+		t.Fatalf("state forget-dataset: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if code, _, stderr := runCmd(t, "run-job", "--config", path, "--progress", "none", "demo"); code != exitOK {
+		t.Fatalf("run after forget-dataset: exit %d\n%s", code, stderr)
+	}
+	if ds := emu2.Datasets(); len(ds) != 1 || ds[0].ID == first {
+		t.Errorf("datasets on the new server = %+v, want one new dataset", ds)
+	}
+	code, stdout, _ = runCmd(t, "state", "forget-dataset", "demo", "--config", path)
+	if code != exitOK || !strings.Contains(stdout, "forgot dataset") {
+		t.Errorf("second forget-dataset: exit %d\n%s", code, stdout)
+	}
+	code, stdout, _ = runCmd(t, "state", "forget-dataset", "demo", "--config", path)
+	if code != exitOK || !strings.Contains(stdout, "remembers no dataset") {
+		t.Errorf("forget-dataset with nothing remembered: exit %d\n%s", code, stdout)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
