@@ -200,20 +200,20 @@ type Dataset struct {
 
 // Table is one table of a job's dataset and where its rows come from.
 type Table struct {
-	Name        string
-	Policy      sink.Policy
-	Source      *Source // nil for parquet tables
-	Query       string
-	Parquet     string   // a file, directory or glob, resolved against Config.Dir
+	Name    string
+	Policy  sink.Policy
+	Source  *Source // nil for parquet tables
+	Query   string
+	Parquet string // a file, directory or glob, resolved against Config.Dir
 	// ParquetPattern is parquet as written in the jobs file, and BaseDir the jobs file's
 	// directory that a relative pattern resolves against (so errors can say so).
 	ParquetPattern string
 	BaseDir        string
-	Key         []string // the attribute columns rows are matched on (update, upsert)
-	Exclude     []string // read from the source, not pushed
-	Incremental *Incremental
-	Columns     map[string]ColumnOverride
-	AllowEmpty  bool // let replace publish zero rows
+	Key            []string // the attribute columns rows are matched on (update, upsert)
+	Exclude        []string // read from the source, not pushed
+	Incremental    *Incremental
+	Columns        map[string]ColumnOverride
+	AllowEmpty     bool // let replace publish zero rows
 }
 
 // Incremental says which rows or files of a table are new since the last successful run.
