@@ -44,6 +44,19 @@ func benchRows(b *testing.B) int {
 	return 1_000_000
 }
 
+// benchChunkSize is the chunk size of the benchmark runs: CUBESYNC_BENCH_CHUNK_SIZE bytes,
+// default 100 MB (the default of chunk_size).
+func benchChunkSize(b *testing.B) int64 {
+	if s := os.Getenv("CUBESYNC_BENCH_CHUNK_SIZE"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			b.Fatalf("CUBESYNC_BENCH_CHUNK_SIZE=%q: %v", s, err)
+		}
+		return n
+	}
+	return 100_000_000
+}
+
 var benchFileOnce sync.Map // rows → path
 
 // benchParquet writes (once per rows count, cached in the temp dir) the 6-column benchmark
@@ -175,7 +188,7 @@ func (p *peakHeap) peakLive() float64 { return float64(p.live.Load()) / (1 << 20
 func BenchmarkParquetPath(b *testing.B) {
 	rows := benchRows(b)
 	path := benchParquet(b, rows)
-	chunkSize := int64(16 << 20)
+	chunkSize := benchChunkSize(b)
 	report := func(b *testing.B, peak, live float64, jsonBytes int64) {
 		secs := b.Elapsed().Seconds() / float64(b.N)
 		b.ReportMetric(float64(rows)/secs, "rows/s")

@@ -61,7 +61,7 @@ func benchTable(b *testing.B, rows int) string {
 // against Postgres's own fastest way out, in the same run:
 //
 //	copy      COPY (SELECT ...) TO STDOUT (FORMAT binary) into io.Discard (the baseline)
-//	pipeline  the whole run-job path with chunk_size 16 MiB: the query source, the encoder,
+//	pipeline  the whole run-job path with chunk_size 100 MB (CUBESYNC_BENCH_CHUNK_SIZE): the query source, the encoder,
 //	          base64, one upload session into the emulator in discard mode over loopback
 //	          HTTP, published
 //
@@ -74,7 +74,7 @@ func benchTable(b *testing.B, rows int) string {
 func BenchmarkPostgresPath(b *testing.B) {
 	rows := benchRows(b)
 	dsn := benchTable(b, rows)
-	const chunkSize = 16 << 20
+	chunkSize := int(benchChunkSize(b))
 	report := func(b *testing.B, peak float64) float64 {
 		secs := b.Elapsed().Seconds() / float64(b.N)
 		b.ReportMetric(float64(rows)/secs, "rows/s")

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"time"
@@ -190,11 +191,12 @@ func (r *Runner) recoverAbandoned(ctx context.Context, c *sink.Client, job *Job,
 	return nil
 }
 
-// pushTable streams one table: the source is read and encoded on one goroutine while
-// chunks are uploaded on another. The channel between them is unbuffered, so at most two
-// chunks exist at a time — chunk N being uploaded while chunk N+1 is encoded (and then
-// waits to be handed over) — and memory is bounded by the chunk size whatever the number
-// of rows.
+// pushTable streams one table: the source is read on one goroutine, which hands its
+// records to the encoder's workers (one per core) and puts their JSON together in row
+// order, while chunks are uploaded on another. The channel between them is unbuffered, so
+// at most two chunks exist at a time — chunk N being uploaded while chunk N+1 is encoded
+// (and then waits to be handed over) — and memory is bounded by the chunk size whatever
+// the number of rows.
 func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session *lazySession, log *slog.Logger) (TableResult, error) {
 	tr := TableResult{Name: t.table.Name, Policy: t.policy}
 	start := r.now()
@@ -206,6 +208,8 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 	if err != nil {
 		return tr, inputError(fmt.Errorf("table %q: %w", t.table.Name, err))
 	}
+	defer enc.Close() // after g.Wait below: no chunk is in use any more
+	enc.SetWorkers(runtime.GOMAXPROCS(0))
 
 	g, gctx := errgroup.WithContext(ctx)
 	chunks := make(chan *sink.Chunk)

@@ -8,11 +8,11 @@ import (
 
 // Chunk is one column-oriented JSON payload, `[[c1r1,c1r2,...],[c2r1,...],...]`, as the
 // encoder produced it and before base64. Each column is kept as its comma-separated JSON
-// values without brackets, so the full document is only ever assembled while it is being
-// written (see WriteTo).
+// values without brackets, in one or more blocks, so the full document is only ever
+// assembled while it is being written (see WriteTo).
 type Chunk struct {
 	rows    int
-	cols    [][]byte
+	cols    [][][]byte // per column, its blocks in order
 	release func()
 }
 
@@ -20,7 +20,11 @@ type Chunk struct {
 // rows values of column i, each a JSON value, separated by single commas. release, if not
 // nil, is called by Release to hand the buffers back to their owner.
 func NewChunk(rows int, cols [][]byte, release func()) *Chunk {
-	return &Chunk{rows: rows, cols: cols, release: release}
+	blocks := make([][][]byte, len(cols))
+	for i, c := range cols {
+		blocks[i] = [][]byte{c}
+	}
+	return &Chunk{rows: rows, cols: blocks, release: release}
 }
 
 // Rows is the number of rows in the chunk.
@@ -36,7 +40,10 @@ func (c *Chunk) Len() int64 {
 		if i > 0 {
 			n++ // comma between columns
 		}
-		n += int64(len(col)) + 2
+		n += 2
+		for _, b := range col {
+			n += int64(len(b))
+		}
 	}
 	return n
 }
@@ -60,8 +67,13 @@ func (c *Chunk) WriteTo(w io.Writer) (int64, error) {
 		if err := write(open); err != nil {
 			return total, err
 		}
-		if err := write(col); err != nil {
-			return total, err
+		for _, b := range col {
+			if len(b) == 0 {
+				continue
+			}
+			if err := write(b); err != nil {
+				return total, err
+			}
 		}
 		if err := write([]byte("]")); err != nil {
 			return total, err
@@ -100,7 +112,11 @@ func (c *Chunk) Split() (*Chunk, *Chunk, error) {
 	half := c.rows / 2
 	a := make([][]byte, len(c.cols))
 	b := make([][]byte, len(c.cols))
-	for i, col := range c.cols {
+	for i, blocks := range c.cols {
+		var col []byte // a rare path (a server that refused the chunk): one copy is fine
+		for _, blk := range blocks {
+			col = append(col, blk...)
+		}
 		cut, err := valueOffset(col, half)
 		if err != nil {
 			return nil, nil, fmt.Errorf("split column %d: %w", i, err)

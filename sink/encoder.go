@@ -1,7 +1,6 @@
 package sink
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -76,29 +75,39 @@ type EncodeStats struct {
 // hold larger values is range checked: a value that does not fit is an error naming the
 // column, the row and the value.
 //
-// A chunk's JSON document is never larger than the chunk size. A single row whose JSON is
-// larger than the chunk size on its own is an error (naming the row and its largest
-// column) rather than an oversized chunk, because chunk_size is the bound the user set for
-// the server's request size.
+// A chunk's JSON document is never larger than the chunk size, and every chunk but the
+// last is full: the next row would not have fitted. A single row whose JSON is larger
+// than the chunk size on its own is an error (naming the row and its largest column)
+// rather than an oversized chunk, because chunk_size is the bound the user set for the
+// server's request size.
 //
-// Chunks are built in buffers that Chunk.Release hands back to the encoder, so a steady
-// pipeline allocates almost nothing per chunk. Write and Flush are called from one
-// goroutine; emitted chunks may be used and released, and Stats called, on any other.
-// After Write or Flush returned an error, the encoder returns that error from then on.
+// Rows are rendered in tasks of a few thousand rows (a slice of one record), by the
+// calling goroutine or, after SetWorkers(n > 1), by up to n goroutines at once; the
+// tasks' JSON is then put together in row order, so the chunks are the same whichever
+// way they were rendered. Chunks are built in fixed-size blocks that Chunk.Release hands
+// back to the encoder, so a steady pipeline reuses its memory and allocates almost
+// nothing per chunk.
+//
+// Write and Flush are called from one goroutine; emitted chunks may be used and released,
+// and Stats called, on any other. After Write or Flush returned an error, the encoder
+// returns that error from then on. Close frees the encoder's memory once it is done.
 type Encoder struct {
 	cols      []encColumn
 	chunkSize int64
 	overhead  int64 // JSON bytes of a chunk besides its columns' values and commas
+	workers   int
 
+	pool     *blockPool
 	free     *freeList
-	cur      *bufSet // buffers of the chunk being filled; nil until a row is written
+	cur      *bufSet // the chunk being filled; nil until a row is added
 	curRows  int
+	size     int64 // JSON size of the chunk being filled, overhead included
 	rowsIn   int64 // rows accepted by Write so far, for row numbers in errors
-	estRow   int64 // estimated JSON bytes per row, to size blocks
-	lastLens []int // column lengths of the last chunk, to size new buffers
-	marks    []int
-	saved    []counts
-	arrs     []arrow.Array
+	estRow   int64 // estimated JSON bytes per row, to size tasks
+	inflight []*task
+	spare    []*task // finished tasks kept for their buffers
+	rowBufs  [][]byte
+	rowCnts  []counts
 	err      error
 
 	mu    sync.Mutex // guards stats, read by Stats
@@ -118,8 +127,19 @@ type counts struct {
 	invalidUTF8 int64
 }
 
-// maxBlock is the most rows encoded between two size checks.
-const maxBlock = 4096
+func (c *counts) add(o counts) {
+	c.nonFinite += o.nonFinite
+	c.invalidUTF8 += o.invalidUTF8
+}
+
+// Task sizing: a task renders about taskBytes of JSON, in groups of about a sixteenth of
+// its rows (the unit in which rows are added to a chunk before the size check), and
+// stops early once it has rendered taskLimit bytes (rows far larger than estimated).
+const (
+	taskBytes   = 1 << 20
+	maxTaskRows = 16 << 10
+	taskLimit   = 8 << 20
+)
 
 // NewEncoder returns an encoder of the columns cols of records with the given schema
 // into chunks of at most chunkSize JSON bytes. It is an error when a column's Type cannot
@@ -134,12 +154,10 @@ func NewEncoder(schema *arrow.Schema, cols []EncodeColumn, chunkSize int64) (*En
 		cols:      make([]encColumn, len(cols)),
 		chunkSize: chunkSize,
 		overhead:  1 + 2*int64(len(cols)),
-		free:      &freeList{},
+		workers:   1,
 		estRow:    8 * int64(len(cols)),
-		lastLens:  make([]int, len(cols)),
-		marks:     make([]int, len(cols)),
-		saved:     make([]counts, len(cols)),
-		arrs:      make([]arrow.Array, len(cols)),
+		rowBufs:   make([][]byte, len(cols)),
+		rowCnts:   make([]counts, len(cols)),
 	}
 	seen := make(map[string]bool, len(cols))
 	for i, c := range cols {
@@ -176,64 +194,68 @@ func NewEncoder(schema *arrow.Schema, cols []EncodeColumn, chunkSize int64) (*En
 		return nil, fmt.Errorf("chunk size %d bytes is too small: %d columns need at least %d bytes for one row of nulls",
 			chunkSize, len(cols), minSize)
 	}
+	e.pool = newBlockPool(blockSizeFor(chunkSize))
+	e.free = &freeList{pool: e.pool}
 	return e, nil
 }
+
+// SetWorkers lets up to n goroutines render rows at once (1, the default, renders them on
+// the goroutine that calls Write). Call it before the first Write.
+func (e *Encoder) SetWorkers(n int) { e.workers = max(1, n) }
 
 // Write encodes the rows of rec. Each time the chunk being filled cannot take the next
 // row, Write calls emit with it; emit owns the chunk from then on and must Release it
 // when it is done with it (even when it returns an error). An error from emit is
 // returned as it is. Row numbers in errors count the rows written to the encoder, from 1.
+// With several workers, rows of rec may still be rendering when Write returns (rec is
+// retained until then), and an error in them is returned by a later Write or by Flush.
 func (e *Encoder) Write(rec arrow.RecordBatch, emit func(*Chunk) error) error {
 	if e.err != nil {
 		return e.err
 	}
-	if err := e.bind(rec); err != nil {
+	arrs, err := e.bind(rec)
+	if err != nil {
 		return e.fail(err)
 	}
-	defer clear(e.arrs)
 	n := int(rec.NumRows())
 	for lo := 0; lo < n; {
-		if e.cur == nil {
-			e.cur = e.free.get(e.lastLens)
+		rows := int(max(1, min(taskBytes/e.estRow, maxTaskRows)))
+		hi := min(n, lo+rows)
+		t := e.newTask(rec, arrs, e.rowsIn, lo, hi)
+		lo = hi
+		if e.workers == 1 {
+			t.run(e.cols)
+			if err := e.assemble(t, emit); err != nil {
+				return e.fail(err)
+			}
+			continue
 		}
-		k := e.blockRows(n - lo)
-		for {
-			e.mark()
-			if err := e.encode(lo, lo+k); err != nil {
-				e.rewind()
+		for len(e.inflight) > e.workers {
+			if err := e.assembleFirst(emit); err != nil {
 				return e.fail(err)
 			}
-			if e.size() <= e.chunkSize {
-				e.curRows += k
-				lo += k
-				break
-			}
-			if k > 1 {
-				e.rewind()
-				k /= 2
-				continue
-			}
-			if e.curRows == 0 {
-				err := e.rowTooBig(lo)
-				e.rewind()
-				return e.fail(err)
-			}
-			e.rewind()
-			if err := e.emit(emit); err != nil {
-				return e.fail(err)
-			}
-			break // row lo goes into a fresh chunk
 		}
+		t.done = make(chan struct{})
+		e.inflight = append(e.inflight, t)
+		go func() {
+			defer close(t.done)
+			t.run(e.cols)
+		}()
 	}
 	e.rowsIn += int64(n)
 	return nil
 }
 
-// Flush emits the chunk being filled, if it has any rows. The encoder can be written to
-// again afterwards.
+// Flush emits the chunk being filled, if it has any rows, once every row written has been
+// rendered. The encoder can be written to again afterwards.
 func (e *Encoder) Flush(emit func(*Chunk) error) error {
 	if e.err != nil {
 		return e.err
+	}
+	for len(e.inflight) > 0 {
+		if err := e.assembleFirst(emit); err != nil {
+			return e.fail(err)
+		}
 	}
 	if e.cur == nil || e.curRows == 0 {
 		return nil
@@ -242,6 +264,18 @@ func (e *Encoder) Flush(emit func(*Chunk) error) error {
 		return e.fail(err)
 	}
 	return nil
+}
+
+// Close waits for rows still rendering, drops the chunk being filled and frees the
+// encoder's memory; chunks emitted earlier stay valid until they are released. The
+// encoder cannot be used afterwards.
+func (e *Encoder) Close() {
+	e.drop()
+	if e.err == nil {
+		e.err = errors.New("encoder closed")
+	}
+	e.spare = nil
+	e.pool.close()
 }
 
 // Stats returns the counts of what has been emitted so far.
@@ -256,104 +290,280 @@ func (e *Encoder) Stats() EncodeStats {
 
 func (e *Encoder) fail(err error) error {
 	e.err = err
+	e.drop()
 	return err
 }
 
-// bind checks rec's columns against the schema the encoder was made for and keeps them
-// in e.arrs.
-func (e *Encoder) bind(rec arrow.RecordBatch) error {
+// drop waits for the tasks in flight and releases them and the chunk being filled.
+func (e *Encoder) drop() {
+	for _, t := range e.inflight {
+		<-t.done
+		e.recycle(t)
+	}
+	clear(e.inflight)
+	e.inflight = e.inflight[:0]
+	if e.cur != nil {
+		e.cur.release()
+		e.cur = nil
+		e.curRows = 0
+	}
+}
+
+// bind checks rec's columns against the schema the encoder was made for and returns them
+// in the encoder's column order. The tasks of rec share the slice.
+func (e *Encoder) bind(rec arrow.RecordBatch) ([]arrow.Array, error) {
+	arrs := make([]arrow.Array, 0, len(e.cols))
 	for i := range e.cols {
 		c := &e.cols[i]
 		if c.Index >= int(rec.NumCols()) {
-			return fmt.Errorf("column %q: record has %d columns, want field %d", c.Name, rec.NumCols(), c.Index)
+			return nil, fmt.Errorf("column %q: record has %d columns, want field %d", c.Name, rec.NumCols(), c.Index)
 		}
 		arr := rec.Column(c.Index)
 		if !arrow.TypeEqual(arr.DataType(), c.arrowType) {
-			return fmt.Errorf("column %q: record has arrow type %s, the encoder was made for %s",
+			return nil, fmt.Errorf("column %q: record has arrow type %s, the encoder was made for %s",
 				c.Name, arr.DataType(), c.arrowType)
 		}
-		e.arrs[i] = arr
+		// Arrays compute their null count and dictionary on first use: do it here, before
+		// tasks read them on several goroutines.
+		arr.NullN()
+		if d, ok := arr.(*array.Dictionary); ok {
+			d.Dictionary().NullN()
+		}
+		arrs = append(arrs, arr)
 	}
-	return nil
+	return arrs, nil
 }
 
-// blockRows is how many rows to encode before the next size check: as many as should
-// fit in the room left, judging by the rows so far.
-func (e *Encoder) blockRows(left int) int {
-	est := e.estRow
-	if e.curRows >= 64 {
-		est = max(1, (e.size()-e.overhead)/int64(e.curRows))
-	}
-	k := (e.chunkSize - e.size()) / est
-	return int(max(1, min(k, maxBlock, int64(left))))
+// task renders rows [lo, hi) of one record into per-column buffers, in groups of group
+// rows: ends and cnts hold, after each group, every column's length and counts.
+type task struct {
+	rec    arrow.RecordBatch // retained until the task is recycled
+	arrs   []arrow.Array
+	base   int64 // rows written to the encoder before rec
+	lo, hi int
+	group  int
+
+	cols   [][]byte
+	ends   []int // group g, column c: ends[g*len(cols)+c]
+	cnts   []counts
+	groups int
+	stop   int   // rows [lo, stop) were rendered: hi, or less after an error or taskLimit
+	err    error // rendering row stop failed
+	done   chan struct{}
 }
 
-// size is the JSON size of the chunk being filled: every value carries a trailing comma
-// that becomes the column's closing bracket, so only the overhead is added.
-func (e *Encoder) size() int64 {
-	n := e.overhead
-	for _, b := range e.cur.cols {
-		n += int64(len(b))
+func (e *Encoder) newTask(rec arrow.RecordBatch, arrs []arrow.Array, base int64, lo, hi int) *task {
+	var t *task
+	if n := len(e.spare); n > 0 {
+		t = e.spare[n-1]
+		e.spare[n-1] = nil
+		e.spare = e.spare[:n-1]
+	} else {
+		t = &task{cols: make([][]byte, len(e.cols))}
 	}
-	return n
+	rec.Retain()
+	rows := hi - lo
+	*t = task{rec: rec, arrs: arrs, base: base, lo: lo, hi: hi, group: max(1, rows/16),
+		cols: t.cols, ends: t.ends[:0], cnts: t.cnts[:0]}
+	for i := range t.cols {
+		t.cols[i] = t.cols[i][:0]
+	}
+	return t
 }
 
-func (e *Encoder) mark() {
-	for i := range e.cols {
-		e.marks[i] = len(e.cur.cols[i])
-		e.saved[i] = e.cols[i].pending
+// recycle releases t's record and keeps its buffers for the next task.
+func (e *Encoder) recycle(t *task) {
+	t.rec.Release()
+	t.rec = nil
+	if len(e.spare) < 2*e.workers+2 {
+		e.spare = append(e.spare, t)
 	}
 }
 
-func (e *Encoder) rewind() {
-	for i := range e.cols {
-		e.cur.cols[i] = e.cur.cols[i][:e.marks[i]]
-		e.cols[i].pending = e.saved[i]
-	}
-}
-
-func (e *Encoder) encode(lo, hi int) error {
-	for i := range e.cols {
-		c := &e.cols[i]
-		b, err := c.render.appendRows(e.cur.cols[i], e.arrs[i], lo, hi, &c.pending)
-		e.cur.cols[i] = b
-		if err != nil {
-			var ve *valueError
-			if errors.As(err, &ve) {
-				return fmt.Errorf("column %q row %d: %s", c.Name, e.rowsIn+int64(ve.row)+1, ve.msg)
+// run renders the task's rows, group by group.
+func (t *task) run(cols []encColumn) {
+	t.stop = t.lo
+	var rendered int
+	for lo := t.lo; lo < t.hi; lo += t.group {
+		hi := min(lo+t.group, t.hi)
+		for i := range cols {
+			t.cnts = append(t.cnts, counts{}) // a pointer into the slice: no allocation
+			b, err := cols[i].render.appendRows(t.cols[i], t.arrs[i], lo, hi, &t.cnts[len(t.cnts)-1])
+			rendered += len(b) - len(t.cols[i])
+			t.cols[i] = b
+			if err != nil {
+				t.err = cols[i].valueErr(err, t.base)
+				return
 			}
-			return fmt.Errorf("column %q: %w", c.Name, err)
+			t.ends = append(t.ends, len(b))
+		}
+		t.groups++
+		t.stop = hi
+		if rendered > taskLimit {
+			return
 		}
 	}
+}
+
+// valueErr names the column and the row (counted from 1 over every row written) of a
+// renderer's error.
+func (c *encColumn) valueErr(err error, base int64) error {
+	var ve *valueError
+	if errors.As(err, &ve) {
+		return fmt.Errorf("column %q row %d: %s", c.Name, base+int64(ve.row)+1, ve.msg)
+	}
+	return fmt.Errorf("column %q: %w", c.Name, err)
+}
+
+// assembleFirst waits for the oldest task in flight and adds its rows.
+func (e *Encoder) assembleFirst(emit func(*Chunk) error) error {
+	t := e.inflight[0]
+	copy(e.inflight, e.inflight[1:])
+	e.inflight[len(e.inflight)-1] = nil
+	e.inflight = e.inflight[:len(e.inflight)-1]
+	<-t.done
+	return e.assemble(t, emit)
+}
+
+// assemble adds a rendered task's rows to the chunk being filled, a group at a time while
+// whole groups fit, emitting full chunks; it recycles t. The rest of a task that stopped
+// early is rendered here, and the error of one that failed is returned after its good rows.
+func (e *Encoder) assemble(t *task, emit func(*Chunk) error) error {
+	for {
+		err := e.addGroups(t, emit)
+		if err == nil {
+			err = t.err
+		}
+		if err != nil || t.stop == t.hi {
+			e.recycle(t)
+			return err
+		}
+		// Rows far larger than the estimate: render the rest in a task of its own.
+		rest := e.newTask(t.rec, t.arrs, t.base, t.stop, t.hi)
+		rest.group = 1
+		rest.run(e.cols)
+		e.recycle(t) // rest holds the record now
+		t = rest
+	}
+}
+
+func (e *Encoder) addGroups(t *task, emit func(*Chunk) error) error {
+	nc := len(e.cols)
+	if e.cur == nil {
+		e.startChunk()
+	}
+	from := 0 // group from which t's bytes have not been copied into the chunk yet
+	for g := range t.groups {
+		var bytes int64
+		for c := range nc {
+			bytes += int64(t.ends[g*nc+c] - t.start(g, c))
+		}
+		lo := t.lo + g*t.group
+		hi := min(lo+t.group, t.hi)
+		if e.size+bytes <= e.chunkSize {
+			e.size += bytes
+			e.curRows += hi - lo
+			for c := range nc {
+				e.cols[c].pending.add(t.cnts[g*nc+c])
+			}
+			continue
+		}
+		e.copyGroups(t, from, g)
+		from = g + 1
+		if err := e.addRows(t, lo, hi, emit); err != nil {
+			return err
+		}
+	}
+	e.copyGroups(t, from, t.groups)
 	return nil
 }
 
-// rowTooBig describes row lo, just encoded alone into an empty chunk that it overflows.
-func (e *Encoder) rowTooBig(lo int) error {
+// start is the offset in t.cols[c] at which group g begins.
+func (t *task) start(g, c int) int {
+	if g == 0 {
+		return 0
+	}
+	return t.ends[(g-1)*len(t.cols)+c]
+}
+
+// copyGroups copies the JSON of groups [from, to) of t into the chunk being filled, whose
+// size already counts them.
+func (e *Encoder) copyGroups(t *task, from, to int) {
+	if from >= to {
+		return
+	}
+	for c := range e.cols {
+		e.cur.append(c, t.cols[c][t.start(from, c):t.start(to, c)])
+	}
+}
+
+// addRows adds rows [lo, hi) of t's record one by one, rendering each again to know its
+// size, and emits the chunk each time the next row does not fit.
+func (e *Encoder) addRows(t *task, lo, hi int, emit func(*Chunk) error) error {
+	for r := lo; r < hi; {
+		var bytes int64
+		for c := range e.cols {
+			e.rowCnts[c] = counts{}
+			b, err := e.cols[c].render.appendRows(e.rowBufs[c][:0], t.arrs[c], r, r+1, &e.rowCnts[c])
+			e.rowBufs[c] = b
+			if err != nil { // rendered once already: cannot fail now
+				return e.cols[c].valueErr(err, t.base)
+			}
+			bytes += int64(len(b))
+		}
+		if e.size+bytes <= e.chunkSize {
+			for c := range e.cols {
+				e.cur.append(c, e.rowBufs[c])
+				e.cols[c].pending.add(e.rowCnts[c])
+			}
+			e.size += bytes
+			e.curRows++
+			r++
+			continue
+		}
+		if e.curRows == 0 {
+			return e.rowTooBig(t.base+int64(r), bytes)
+		}
+		if err := e.emit(emit); err != nil {
+			return err
+		}
+		e.startChunk()
+	}
+	return nil
+}
+
+// rowTooBig describes row (0-based over every row written), whose rendering is in
+// e.rowBufs and is bytes long, too large for an empty chunk.
+func (e *Encoder) rowTooBig(row, bytes int64) error {
 	largest, largestLen := 0, 0
-	for i := range e.cols {
-		if n := len(e.cur.cols[i]) - e.marks[i] - 1; n > largestLen {
-			largest, largestLen = i, n
+	for c := range e.cols {
+		if n := len(e.rowBufs[c]) - 1; n > largestLen {
+			largest, largestLen = c, n
 		}
 	}
 	return fmt.Errorf("row %d is %d bytes of JSON, more than the chunk size of %d bytes on its own "+
 		"(column %q alone is %d bytes): raise chunk_size",
-		e.rowsIn+int64(lo)+1, e.size(), e.chunkSize, e.cols[largest].Name, largestLen)
+		row+1, e.overhead+bytes, e.chunkSize, e.cols[largest].Name, largestLen)
+}
+
+func (e *Encoder) startChunk() {
+	e.cur = e.free.get(len(e.cols))
+	e.curRows = 0
+	e.size = e.overhead
 }
 
 // emit hands the chunk being filled to emit and counts it.
 func (e *Encoder) emit(emit func(*Chunk) error) error {
 	s := e.cur
 	e.cur = nil
-	var valueBytes int64
-	for i, b := range s.cols {
-		e.lastLens[i] = len(b)
-		valueBytes += int64(len(b))
-		s.cols[i] = b[:len(b)-1] // drop the trailing comma
+	valueBytes := e.size - e.overhead
+	for c := range s.cols {
+		s.dropLast(c) // the trailing comma
 	}
 	rows := e.curRows
+	e.curRows = 0
 	e.estRow = max(1, valueBytes/int64(rows))
-	ch := NewChunk(rows, s.cols, s.release)
+	ch := &Chunk{rows: rows, cols: s.cols, release: s.release}
 
 	e.mu.Lock()
 	e.stats.Rows += int64(rows)
@@ -378,21 +588,49 @@ func (e *Encoder) emit(emit func(*Chunk) error) error {
 		c.pending = counts{}
 	}
 	e.mu.Unlock()
-
-	e.curRows = 0
 	return emit(ch)
 }
 
-// bufSet is the column buffers of one chunk. Its release func, made once, empties the
-// buffers and puts the set back on the free list it came from.
+// bufSet is the columns of one chunk, each a list of blocks from the pool. Its release
+// func, made once, gives the blocks back and puts the set on the free list it came from.
 type bufSet struct {
-	cols    [][]byte
+	cols    [][][]byte
+	pool    *blockPool
 	release func()
+}
+
+// append copies p to the end of column c, taking new blocks as they fill.
+func (s *bufSet) append(c int, p []byte) {
+	blocks := s.cols[c]
+	for len(p) > 0 {
+		n := len(blocks)
+		if n == 0 || len(blocks[n-1]) == cap(blocks[n-1]) {
+			blocks = append(blocks, s.pool.get())
+			n++
+		}
+		last := blocks[n-1]
+		k := min(len(p), cap(last)-len(last))
+		blocks[n-1] = append(last, p[:k]...)
+		p = p[k:]
+	}
+	s.cols[c] = blocks
+}
+
+// dropLast removes the last byte of column c.
+func (s *bufSet) dropLast(c int) {
+	blocks := s.cols[c]
+	for n := len(blocks); n > 0; n-- {
+		if b := blocks[n-1]; len(b) > 0 {
+			blocks[n-1] = b[:len(b)-1]
+			return
+		}
+	}
 }
 
 // freeList keeps released buffer sets for reuse. Chunks are released on other
 // goroutines, so it is guarded by a mutex.
 type freeList struct {
+	pool *blockPool
 	mu   sync.Mutex
 	sets []*bufSet
 }
@@ -401,9 +639,8 @@ type freeList struct {
 // many chunks at once.
 const maxFree = 8
 
-// get returns a free set, or a new one whose buffers are sized after hint (the column
-// lengths of the last chunk).
-func (f *freeList) get(hint []int) *bufSet {
+// get returns an empty set of ncols columns.
+func (f *freeList) get(ncols int) *bufSet {
 	f.mu.Lock()
 	if n := len(f.sets); n > 0 {
 		s := f.sets[n-1]
@@ -413,13 +650,14 @@ func (f *freeList) get(hint []int) *bufSet {
 		return s
 	}
 	f.mu.Unlock()
-	s := &bufSet{cols: make([][]byte, len(hint))}
-	for i, n := range hint {
-		s.cols[i] = make([]byte, 0, n+n/8+4096)
-	}
+	s := &bufSet{cols: make([][][]byte, ncols), pool: f.pool}
 	s.release = func() {
-		for i, b := range s.cols {
-			s.cols[i] = b[:0]
+		for i, blocks := range s.cols {
+			for j, b := range blocks {
+				f.pool.put(b)
+				blocks[j] = nil
+			}
+			s.cols[i] = blocks[:0]
 		}
 		f.put(s)
 	}
@@ -515,7 +753,7 @@ func newRenderer(t arrow.DataType, dt DataType) (renderer, error) {
 	switch c := classOf(t); {
 	case dt == String && c != classString && c != classDate && c != classTime && c != classTimestamp:
 		// Numbers and bools are quoted; dates, times and strings already are.
-		r = &quoteRenderer{inner: r}
+		r = quoteRenderer{inner: r}
 	}
 	return r, nil
 }
@@ -1339,28 +1577,26 @@ func civilWide(days int64) (y int64, m, d int) {
 
 // quoteRenderer renders a number or bool column pushed as STRING: the inner renderer's
 // values, none of which holds a comma or a quote, each put in quotes; null stays null.
+// Values are rendered one at a time straight into dst, so that it holds no state of its
+// own and tasks may use it at once.
 type quoteRenderer struct {
-	inner   renderer
-	scratch []byte
+	inner renderer
 }
 
-func (q *quoteRenderer) appendRows(dst []byte, arr arrow.Array, lo, hi int, c *counts) ([]byte, error) {
-	s, err := q.inner.appendRows(q.scratch[:0], arr, lo, hi, c)
-	q.scratch = s
-	if err != nil {
-		return dst, err
-	}
-	for len(s) > 0 {
-		i := bytes.IndexByte(s, ',')
-		val := s[:i]
-		s = s[i+1:]
-		if string(val) == "null" {
-			dst = append(dst, null...)
+func (q quoteRenderer) appendRows(dst []byte, arr arrow.Array, lo, hi int, c *counts) ([]byte, error) {
+	for i := lo; i < hi; i++ {
+		start := len(dst)
+		dst = append(dst, '"')
+		var err error
+		if dst, err = q.inner.appendRows(dst, arr, i, i+1, c); err != nil {
+			return dst[:start], err
+		}
+		if string(dst[start+1:len(dst)-1]) == "null" {
+			dst = append(dst[:start], null...)
 			continue
 		}
-		dst = append(dst, '"')
-		dst = append(dst, val...)
-		dst = append(dst, '"', ',')
+		dst[len(dst)-1] = '"' // in place of the value's comma
+		dst = append(dst, ',')
 	}
 	return dst, nil
 }

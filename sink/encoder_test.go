@@ -929,3 +929,134 @@ func TestHalfRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// encodeWith writes recs through a new encoder rendering on workers goroutines and
+// returns the chunks emitted, the stats and the first error.
+func encodeWith(t testing.TB, chunkSize int64, workers int, cols []EncodeColumn, recs ...arrow.RecordBatch) ([][]byte, EncodeStats, error) {
+	t.Helper()
+	enc, err := NewEncoder(recs[0].Schema(), cols, chunkSize)
+	if err != nil {
+		t.Fatalf("NewEncoder: %v", err)
+	}
+	defer enc.Close()
+	enc.SetWorkers(workers)
+	var docs [][]byte
+	for _, rec := range recs {
+		if err := enc.Write(rec, collect(&docs, nil)); err != nil {
+			return docs, enc.Stats(), err
+		}
+	}
+	err = enc.Flush(collect(&docs, nil))
+	return docs, enc.Stats(), err
+}
+
+// TestEncodeParallel checks that rendering rows on several goroutines emits the same
+// chunks, byte for byte, with the same stats, as rendering them on one.
+func TestEncodeParallel(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	recs := mixedRecords(t, mem, 1, 7, 5000, 3, 20000, 1000, 1, 999, 64, 30000)
+	defer releaseAll(recs)
+	cols := allColumns(recs[0])
+	for _, chunkSize := range []int64{300, 4096, 65536, 1 << 20, 1 << 30} {
+		want, wantStats, err := encodeWith(t, chunkSize, 1, cols, recs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, workers := range []int{2, 4} {
+			t.Run(fmt.Sprintf("chunk_size_%d_workers_%d", chunkSize, workers), func(t *testing.T) {
+				got, stats, err := encodeWith(t, chunkSize, workers, cols, recs...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) != len(want) {
+					t.Fatalf("%d workers emitted %d chunks, one emitted %d", workers, len(got), len(want))
+				}
+				for i := range want {
+					if !bytes.Equal(got[i], want[i]) {
+						t.Fatalf("chunk %d with %d workers = %.200s, with one %.200s", i, workers, got[i], want[i])
+					}
+				}
+				if fmt.Sprint(stats) != fmt.Sprint(wantStats) {
+					t.Errorf("Stats() with %d workers = %+v, with one %+v", workers, stats, wantStats)
+				}
+			})
+		}
+	}
+}
+
+// TestEncodeParallelErrors checks that a value error in a record rendered on another
+// goroutine is reported as it is when rendering on one, row number included, after the
+// chunks of the rows before it.
+func TestEncodeParallelErrors(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	qty := func(bad int) column {
+		vals := make([]any, 30000)
+		for i := range vals {
+			vals[i] = int64(i)
+		}
+		if bad >= 0 {
+			vals[bad] = int64(1) << 40
+		}
+		return column{name: "qty", typ: arrow.PrimitiveTypes.Int64, override: Integer, build: values[int64](vals...)}
+	}
+	good := newRecord(t, mem, qty(-1))
+	defer good.Release()
+	bad := newRecord(t, mem, qty(12345))
+	defer bad.Release()
+	cols := encodeColumns(qty(-1))
+	all, _, err := encodeWith(t, 4096, 1, cols, good, good, good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, want := encodeWith(t, 4096, 1, cols, good, bad, good)
+	if want == nil || !strings.Contains(want.Error(), `column "qty" row 42346`) {
+		t.Fatalf("one worker: error = %v, want row 42346 of column qty named", want)
+	}
+	got, _, err := encodeWith(t, 4096, 4, cols, good, bad, good)
+	if err == nil || err.Error() != want.Error() {
+		t.Fatalf("4 workers: error = %v, want %v", err, want)
+	}
+	if len(got) < 30000*6/4096 {
+		t.Errorf("4 workers emitted %d chunks before the error, want at least the first record's", len(got))
+	}
+	for i := range got { // the chunks before the error are those of the good rows
+		if !bytes.Equal(got[i], all[i]) {
+			t.Fatalf("chunk %d before the error = %.100s, want %.100s", i, got[i], all[i])
+		}
+	}
+}
+
+// TestEncodeRowsLargerThanEstimated checks rows far larger than the encoder guessed
+// before it saw any: the task rendering them stops early and the rest is rendered apart,
+// and every chunk is still as full as it can be.
+func TestEncodeRowsLargerThanEstimated(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	vals := make([]any, 24)
+	for i := range vals {
+		vals[i] = strings.Repeat(string(rune('a'+i)), 512<<10)
+	}
+	rec := newRecord(t, mem, column{name: "blob", typ: arrow.BinaryTypes.String, build: stringValues(vals...)})
+	defer rec.Release()
+	for _, workers := range []int{1, 2} {
+		docs, _, err := encodeWith(t, 2_000_000, workers, allColumns(rec), rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// 512 KiB + 3 bytes a row: three rows fit in 2 MB, four do not.
+		if len(docs) != 8 {
+			t.Fatalf("%d workers: %d chunks, want 8 of 3 rows", workers, len(docs))
+		}
+		row := 0
+		for i, doc := range docs {
+			for _, v := range decodeChunk(t, doc)[0] {
+				if want := `"` + vals[row].(string) + `"`; string(v) != want {
+					t.Fatalf("%d workers: chunk %d holds %.10s... as row %d, want %.10s...", workers, i, v, row, want)
+				}
+				row++
+			}
+		}
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -38,6 +40,7 @@ func runEmulator(ctx context.Context, e *env, args []string) error {
 	dataDir := fs.String("data-dir", "", "`directory` to persist datasets in (default: in memory)")
 	publishDelay := fs.Duration("publish-delay", 0, "how long a publish stays in progress (status 6)")
 	logFormat := fs.String("log-format", "auto", "log `format`: auto (text on a terminal, json otherwise), text or json")
+	drain := fs.Bool("drain", false, "read and drop chunk bodies without checking them, as a server on its own machine costs the client nothing more (for benchmarks)")
 	users := userFlags{}
 	fs.Var(users, "user", "accepted `name:password` (repeatable; none = accept any credentials)")
 	pos, err := parseArgs(fs, args)
@@ -71,7 +74,11 @@ func runEmulator(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (choose another address with --listen)", *listen, err)
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second}
+	var h http.Handler = srv
+	if *drain {
+		h = drainChunks(srv, logger)
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	fmt.Fprintf(e.stdout, "emulator serving: base URL http://%s/MicroStrategyLibrary\n", ln.Addr())
@@ -92,4 +99,23 @@ func runEmulator(ctx context.Context, e *env, args []string) error {
 	}
 	logger.Info("emulator stopped")
 	return nil
+}
+
+// drainChunks answers chunk uploads (PUT …/uploadSessions/{id}) by reading and dropping the
+// body, and hands every other call to next: a benchmark then measures what the client costs,
+// not the emulator's validation on the same cores.
+func drainChunks(next http.Handler, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPut || !strings.Contains(r.URL.Path, "/uploadSessions/") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		n, err := io.Copy(io.Discard, r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		logger.Debug("chunk drained", "path", r.URL.Path, "bytes", n)
+		w.WriteHeader(http.StatusOK)
+	})
 }

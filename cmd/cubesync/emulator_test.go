@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"sync"
@@ -101,5 +103,33 @@ func TestEmulatorCommandUsage(t *testing.T) {
 				t.Errorf("exit code %d, want %d; stderr %s", code, exitUsage, errOut.String())
 			}
 		})
+	}
+}
+
+// TestDrainChunks checks --drain's handler: chunk uploads are read and answered 200
+// without being checked, every other call goes to the emulator.
+func TestDrainChunks(t *testing.T) {
+	var passed []string
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		passed = append(passed, r.Method+" "+r.URL.Path)
+		w.WriteHeader(http.StatusTeapot)
+	})
+	h := drainChunks(next, slog.New(slog.DiscardHandler))
+	for _, tt := range []struct {
+		method, path string
+		want         int
+	}{
+		{http.MethodPut, "/MicroStrategyLibrary/api/datasets/d1/uploadSessions/s1", http.StatusOK},
+		{http.MethodPost, "/MicroStrategyLibrary/api/datasets/d1/uploadSessions/s1/publish", http.StatusTeapot},
+		{http.MethodPost, "/MicroStrategyLibrary/api/auth/login", http.StatusTeapot},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, strings.NewReader(`{"tableName":"t","index":1,"data":"not base64!"}`)))
+		if rec.Code != tt.want {
+			t.Errorf("%s %s: status %d, want %d", tt.method, tt.path, rec.Code, tt.want)
+		}
+	}
+	if len(passed) != 2 {
+		t.Errorf("calls handed to the emulator = %q, want the publish and the login", passed)
 	}
 }

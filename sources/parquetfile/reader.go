@@ -39,6 +39,9 @@ type Options struct {
 	// Exclude names columns that are not read at all: they are neither type-checked nor
 	// compared between files, and they are absent from Schema and from the batches.
 	Exclude []string
+	// Counter, if set, is told of the rows of every batch as it is decoded, and of the
+	// compressed bytes of the columns read (see Total).
+	Counter *sources.Counter
 }
 
 // Reader streams the rows of a table's Parquet files, file after file in path order and row
@@ -52,12 +55,17 @@ type Reader struct {
 	mem       memory.Allocator
 	batchRows int
 	exclude   map[string]bool
+	counter   *sources.Counter // never nil
+	totalRows int64            // of the selected files, from their footers
+	totalSize int64            // compressed bytes of the columns read, from the footers
 
 	next     int                  // index in toRead of the next file to open
 	cur      *openFile            // the file being read, nil between files
 	rowGroup int                  // next row group of cur to read
 	rr       pqarrow.RecordReader // the row group being read, nil between row groups
-	closed   bool
+	// the row group being read, for counting its bytes in proportion to its rows
+	rgRows, rgSize, rgRead, rgCounted int64
+	closed                            bool
 }
 
 // openFile is one Parquet file opened for reading.
@@ -70,6 +78,18 @@ type openFile struct {
 }
 
 func (f *openFile) close() error { return f.pf.Close() }
+
+// rowGroupSize is the compressed size of the columns read in row group rg, from the footer.
+func (f *openFile) rowGroupSize(rg int) int64 {
+	md := f.pf.MetaData().RowGroup(rg)
+	var n int64
+	for _, leaf := range f.leaves {
+		if cc, err := md.ColumnChunk(leaf); err == nil {
+			n += cc.TotalCompressedSize()
+		}
+	}
+	return n
+}
 
 // Open resolves pattern to Parquet files and returns a Reader over them.
 //
@@ -91,6 +111,10 @@ func Open(ctx context.Context, pattern, baseDir string, opts Options) (*Reader, 
 		mem:       opts.Allocator,
 		batchRows: opts.BatchRows,
 		exclude:   make(map[string]bool, len(opts.Exclude)),
+		counter:   opts.Counter,
+	}
+	if r.counter == nil {
+		r.counter = &sources.Counter{}
 	}
 	if r.mem == nil {
 		r.mem = memory.DefaultAllocator
@@ -119,6 +143,12 @@ func Open(ctx context.Context, pattern, baseDir string, opts Options) (*Reader, 
 		f, err := r.open(info)
 		if err != nil {
 			return nil, err
+		}
+		if len(r.toRead) > 0 {
+			r.totalRows += f.pf.NumRows()
+			for rg := range f.pf.NumRowGroups() {
+				r.totalSize += f.rowGroupSize(rg)
+			}
 		}
 		err = errors.Join(r.checkFile(f, first), f.close())
 		if err != nil {
@@ -271,6 +301,7 @@ func (r *Reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 			if rec.NumRows() == 0 {
 				continue
 			}
+			r.count(rec.NumRows())
 			// Rebuild on the stream's schema: files may differ in nullability and metadata.
 			return array.NewRecordBatch(r.schema, rec.Columns(), rec.NumRows()), nil
 
@@ -293,6 +324,7 @@ func (r *Reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 				return nil, fmt.Errorf("parquet file %s row group %d: %w", r.cur.info.Path, rg, err)
 			}
 			r.rr = rr
+			r.rgRows, r.rgSize, r.rgRead, r.rgCounted = r.cur.pf.MetaData().RowGroup(rg).NumRows(), r.cur.rowGroupSize(rg), 0, 0
 
 		case r.next < len(r.toRead):
 			info := r.toRead[r.next]
@@ -312,6 +344,22 @@ func (r *Reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 		}
 	}
 }
+
+// count adds a decoded batch of the current row group to the counter, with its share of
+// the row group's bytes (the shares add up to the row group's size exactly).
+func (r *Reader) count(rows int64) {
+	r.rgRead += rows
+	size := r.rgSize
+	if r.rgRead < r.rgRows {
+		size = r.rgSize * r.rgRead / r.rgRows
+	}
+	r.counter.Add(rows, size-r.rgCounted)
+	r.rgCounted = size
+}
+
+// Total returns the rows and compressed bytes of the columns read of the selected files, as
+// their footers give them: what the Counter reaches once the Reader is exhausted.
+func (r *Reader) Total() (rows, bytes int64) { return r.totalRows, r.totalSize }
 
 // checkStream checks that f's columns match the stream's schema.
 func (r *Reader) checkStream(f *openFile) error {

@@ -31,6 +31,9 @@ type Options struct {
 	BatchRows int              // rows per record batch; DefaultBatchRows when zero
 	Allocator memory.Allocator // memory for the batches; memory.DefaultAllocator when nil
 	Logger    *slog.Logger     // discards when nil
+	// Counter, if set, is told of rows as they are decoded (see sources.Counter), so
+	// progress moves while a slow query yields its rows, not once per batch.
+	Counter *sources.Counter
 }
 
 // Reader streams one query's result as Arrow record batches. It is not safe for concurrent
@@ -45,6 +48,7 @@ type Reader struct {
 	builder   *array.RecordBuilder
 	batchRows int
 	logger    *slog.Logger
+	counter   *sources.Counter // never nil
 
 	// queryCtx is the executing query's context; cancelQuery ends it, which makes pgx
 	// interrupt a blocked read and drop the connection. The query has a context of its own
@@ -129,6 +133,7 @@ func start(ctx context.Context, conn *pgx.Conn, query string, args []any, opts O
 		builder:     array.NewRecordBuilder(cmp.Or[memory.Allocator](opts.Allocator, memory.DefaultAllocator), schema),
 		batchRows:   cmp.Or(opts.BatchRows, DefaultBatchRows),
 		logger:      cmp.Or(opts.Logger, slog.New(slog.DiscardHandler)),
+		counter:     cmp.Or(opts.Counter, &sources.Counter{}),
 		cancelQuery: cancel,
 	}
 	r.logger.Debug("postgres query started", "columns", len(cols))
@@ -174,16 +179,25 @@ func (r *Reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 		r.builder.Reserve(r.batchRows)
 	}
 	n := 0
+	// Rows and their bytes are counted here and added to the shared counter only every
+	// CountEvery rows, or when someone is waiting for the figures: no atomic write per row.
+	var pending, pendingBytes int64
 	for n < r.batchRows && r.rows.Next() {
 		raw := r.rows.RawValues()
 		for i := range r.cols {
+			pendingBytes += int64(len(raw[i]))
 			if err := r.appendValue(i, raw[i]); err != nil {
 				r.fail(fmt.Errorf("row %d column %q: %w", r.read+int64(n)+1, r.cols[i].name, err))
 				return nil, r.err
 			}
 		}
 		n++
+		if pending++; pending == sources.CountEvery || r.counter.Wanted() {
+			r.counter.Add(pending, pendingBytes)
+			pending, pendingBytes = 0, 0
+		}
 	}
+	r.counter.Add(pending, pendingBytes)
 	r.read += int64(n)
 	if n < r.batchRows {
 		if err := r.rows.Err(); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/cubesync/cubesync/internal/pgtest"
+	"github.com/cubesync/cubesync/sources"
 	"github.com/cubesync/cubesync/sources/postgres"
 )
 
@@ -640,4 +641,54 @@ func TestCancelAndCloseMidReadAreQuick(t *testing.T) {
 			t.Errorf("second Close: %v", err)
 		}
 	})
+}
+
+// Rows are counted as they are decoded: while a slow query yields rows one by one (each
+// large enough to leave the server's send buffer at once), the counter moves long before
+// the batch they belong to is complete.
+func TestCounterMovesWhileABatchIsStillFilling(t *testing.T) {
+	dsn := setup(t)
+	var c sources.Counter
+	const rows = 30
+	query := fmt.Sprintf("SELECT g, repeat('x', 9000) AS pad FROM generate_series(1, %d) g CROSS JOIN LATERAL pg_sleep(0.05 + 0 * g)", rows)
+	r, err := postgres.Open(t.Context(), dsn, query, nil, postgres.Options{Counter: &c})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer r.Close()
+	done := make(chan error, 1)
+	go func() {
+		rec, err := r.Next(t.Context()) // one batch: every row of the query
+		if err == nil {
+			if rec.NumRows() != rows {
+				err = fmt.Errorf("batch has %d rows, want %d", rec.NumRows(), rows)
+			}
+			rec.Release()
+		}
+		done <- err
+	}()
+	var midway []int64 // counts seen while Next had not returned
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+wait:
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Next: %v", err)
+			}
+			break wait
+		case <-tick.C:
+			if n, _ := c.Load(); n > 0 && n < rows {
+				midway = append(midway, n)
+			}
+		}
+	}
+	if len(midway) < 3 {
+		t.Errorf("the counter moved only %d times during a %.1fs batch (%v); want it to follow the rows", len(midway), rows*0.05, midway)
+	}
+	n, b := c.Load()
+	if n != rows || b < rows*9000 {
+		t.Errorf("counter at the end = %d rows, %d bytes; want %d rows and at least %d bytes", n, b, rows, rows*9000)
+	}
 }
