@@ -48,6 +48,9 @@ type Serve struct {
 	// MaxConcurrentRuns bounds the runs one serve process has going at once; a replica at
 	// its limit leaves due slots to the others. Default: the number of CPUs.
 	MaxConcurrentRuns int
+	// AdminToken, when set, enables POST /api/jobs/{name}/run|pause|resume for requests
+	// bearing it. A secret: never logged or shown.
+	AdminToken string
 }
 
 // Target is a MicroStrategy server (or the built-in emulator) that jobs push to.

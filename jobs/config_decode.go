@@ -243,6 +243,13 @@ func (d *decoder) serve(t *table, s *Serve) {
 			s.MaxConcurrentRuns = int(n)
 		}
 	}
+	if tok, ok := t.secret("admin_token"); ok && tok != "" {
+		if len(tok) < 16 {
+			d.problemf(t.path.key("admin_token"), "is %d characters long, want at least 16 (generate one with: openssl rand -hex 32), best from the environment: admin_token = \"${CUBESYNC_ADMIN_TOKEN}\"", len(tok))
+		} else {
+			s.AdminToken = tok
+		}
+	}
 	t.finish()
 }
 
