@@ -159,7 +159,7 @@ func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (*Result, e
 			return res, err
 		}
 		wait := jitter(delay)
-		r.logger().Warn("run failed, retrying", "job", job.Name, "attempt", attempt, "of", attempts, "in", wait.Round(time.Millisecond).String(), "err", err)
+		r.logger().Warn("run failed, retrying", "job", job.Name, "attempt", attempt, "of", attempts, "in", wait.Round(time.Millisecond), "err", err)
 		if serr := r.sleep(ctx, wait); serr != nil {
 			return res, err
 		}
@@ -322,7 +322,11 @@ func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *R
 		res.files = append(res.files, t.files...)
 	}
 	if opts.DryRun {
-		log.Info("dry run done: nothing was pushed")
+		var rows int64
+		for _, t := range res.Tables {
+			rows += t.Rows
+		}
+		log.Info("dry run finished: nothing pushed", "would_push_rows", rows)
 		return res, nil
 	}
 	if session.session == nil && !slices.ContainsFunc(tables, func(t *openTable) bool { return t.policy == sink.Replace }) {
@@ -402,5 +406,5 @@ func (r *Runner) finish(ctx context.Context, res *Result, runErr error, log *slo
 	res.Run.Status, res.Run.Error, res.Run.Ended = o.Status, o.Error, r.now()
 	res.Run.Rows, res.Run.Bytes, res.Run.Chunks, res.Run.Tables = o.Rows, o.Bytes, o.Chunks, o.Tables
 	log.Info("run finished", "status", o.Status, "rows", o.Rows, "bytes", o.Bytes, "chunks", o.Chunks,
-		"duration", res.Run.Ended.Sub(res.Run.Started).Round(time.Millisecond).String())
+		"duration", res.Run.Ended.Sub(res.Run.Started).Round(time.Millisecond))
 }

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -32,6 +33,27 @@ const (
 
 // ErrLocked is returned by Store.Lock when another process holds the job's lock.
 var ErrLocked = errors.New("job is already running elsewhere")
+
+// LockedError is ErrLocked (errors.Is) naming the holder of the lock, when the store can
+// tell: the host and pid of the process ("etl-1:4711"), or how the store sees it.
+type LockedError struct {
+	Holder string
+}
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("%v (held by %s)", ErrLocked, e.Holder)
+}
+
+// Is makes errors.Is(err, ErrLocked) true.
+func (e *LockedError) Is(target error) bool { return target == ErrLocked }
+
+// LockHolder returns who holds the lock that err reports, or "another process".
+func LockHolder(err error) string {
+	if le, ok := errors.AsType[*LockedError](err); ok && le.Holder != "" {
+		return le.Holder
+	}
+	return "another process"
+}
 
 // ErrNotFound is returned when the store has no record of what was asked for.
 var ErrNotFound = errors.New("not found")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -106,10 +107,7 @@ func (s *Store) Lock(ctx context.Context, job string) (func() error, error) {
 	}
 	if !ok {
 		defer conn.Close(context.WithoutCancel(ctx))
-		if holder := lockHolder(ctx, conn, key); holder != "" {
-			return nil, fmt.Errorf("%w (held by %s)", jobs.ErrLocked, holder)
-		}
-		return nil, jobs.ErrLocked
+		return nil, &jobs.LockedError{Holder: lockHolder(ctx, conn, key)}
 	}
 	var once sync.Once
 	var closeErr error
@@ -144,7 +142,11 @@ func lockHolder(ctx context.Context, conn *pgx.Conn, key int64) string {
 		  AND l.classid = $1 AND l.objid = $2 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
 		uint32(u>>32), uint32(u)).Scan(&app, &addr)
 	if err != nil {
-		return ""
+		return "another process"
+	}
+	// Lock connections are named "cubesync lock JOB by HOST:PID".
+	if i := strings.LastIndex(app, " by "); strings.HasPrefix(app, "cubesync lock ") && i >= 0 {
+		return app[i+len(" by "):]
 	}
 	if app == "" {
 		return "a session from " + addr
