@@ -234,6 +234,7 @@ func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *R
 		// Recorded first, so that a run failing as early as its login is in the history.
 		res.Run.Started = r.now()
 		res.Run.Host = hostID()
+		res.Run.Attempt = max(opts.attempt, 1)
 		if res.Run, err = r.Store.StartRun(ctx, res.Run); err != nil {
 			return res, fmt.Errorf("record run start: %w", err)
 		}
@@ -386,6 +387,7 @@ func (r *Runner) finish(ctx context.Context, res *Result, runErr error, log *slo
 		o.Rows += t.Rows
 		o.Bytes += t.Bytes
 		o.Chunks += t.Chunks
+		o.Tables = append(o.Tables, RunTable{Name: t.Name, Policy: string(t.Policy), Rows: t.Rows, Bytes: t.Bytes, Chunks: t.Chunks, Duration: t.Duration})
 	}
 	switch {
 	case runErr == nil:
@@ -402,7 +404,7 @@ func (r *Runner) finish(ctx context.Context, res *Result, runErr error, log *slo
 		log.Error("record run end", "status", o.Status, "err", err)
 	}
 	res.Run.Status, res.Run.Error, res.Run.Ended = o.Status, o.Error, r.now()
-	res.Run.Rows, res.Run.Bytes, res.Run.Chunks = o.Rows, o.Bytes, o.Chunks
+	res.Run.Rows, res.Run.Bytes, res.Run.Chunks, res.Run.Tables = o.Rows, o.Bytes, o.Chunks, o.Tables
 	log.Info("run finished", "status", o.Status, "rows", o.Rows, "bytes", o.Bytes, "chunks", o.Chunks,
 		"duration", res.Run.Ended.Sub(res.Run.Started).Round(time.Millisecond))
 }

@@ -74,6 +74,18 @@ type Run struct {
 	Chunks    int64
 	Error     string
 	Host      string // hostname and pid of the process that ran it
+	Attempt   int    // 1 for a run's first try, 2... for its retries
+	Tables    []RunTable
+}
+
+// RunTable is what a run did to one of its tables.
+type RunTable struct {
+	Name     string        `json:"name"`
+	Policy   string        `json:"policy"`
+	Rows     int64         `json:"rows"`
+	Bytes    int64         `json:"bytes"` // JSON bytes before base64
+	Chunks   int64         `json:"chunks"`
+	Duration time.Duration `json:"duration_ns"`
 }
 
 // NoChanges reports whether the run succeeded without publishing anything: no table had
@@ -131,6 +143,7 @@ type Outcome struct {
 	Bytes      int64
 	Chunks     int64
 	Error      string
+	Tables     []RunTable // per table, as far as the run got
 	Watermarks []Watermark
 	Files      []LoadedFile
 }
