@@ -115,7 +115,7 @@ func (d *decoder) state(t *table) State {
 }
 
 func (d *decoder) target(name string, t *table) *Target {
-	tg := &Target{Name: name, LoginMode: LoginStandard, RequestTimeout: 5 * time.Minute, CallRetries: 5, CallBackoff: time.Second}
+	tg := &Target{Name: name, LoginMode: LoginStandard, RequestTimeout: sink.DefaultRequestTimeout, CallRetries: sink.DefaultCallRetries, CallBackoff: sink.DefaultCallBackoff}
 	if base, ok := t.str("base_url"); ok {
 		tg.BaseURL = d.baseURL(t.path.key("base_url"), base)
 	} else if !t.has("base_url") {
@@ -242,6 +242,13 @@ func (d *decoder) serve(t *table, s *Serve) {
 			d.problemf(t.path.key("max_concurrent_runs"), "must be between 1 and 10000 (got %d): it is how many runs one serve process starts at once", n)
 		} else {
 			s.MaxConcurrentRuns = int(n)
+		}
+	}
+	if tok, ok := t.secret("admin_token"); ok && tok != "" {
+		if len(tok) < 16 {
+			d.problemf(t.path.key("admin_token"), "is %d characters long, want at least 16 (generate one with: openssl rand -hex 32), best from the environment: admin_token = \"${CUBESYNC_ADMIN_TOKEN}\"", len(tok))
+		} else {
+			s.AdminToken = tok
 		}
 	}
 	t.finish()

@@ -87,7 +87,7 @@ parquet = "x.parquet"
 			src: `[serve]
 port = 9746
 `,
-			want: []string{`jobs.toml:7: serve.port: unknown key (allowed here: listen, shutdown_grace, max_concurrent_runs)`},
+			want: []string{`jobs.toml:7: serve.port: unknown key (allowed here: listen, shutdown_grace, max_concurrent_runs, admin_token)`},
 		},
 		{
 			name: "unknown section",
@@ -120,6 +120,7 @@ retry = 3
 			name: "operating keys",
 			src: `[serve]
 max_concurrent_runs = 0
+admin_token = "short"
 [defaults]
 jitter = "-1m"
 [jobs.a]
@@ -147,11 +148,12 @@ incremental = { column = "u", initial = "2024-01-01", lookback = "soon" }
 `,
 			want: []string{
 				`jobs.toml:7: serve.max_concurrent_runs: must be between 1 and 10000 (got 0): it is how many runs one serve process starts at once`,
-				`jobs.toml:9: defaults.jitter: must not be negative (got "-1m0s")`,
-				`jobs.toml:11: jobs.a.full_refresh: the job has no schedule: full_refresh adds full-refresh slots to a scheduled job (for a one-off, use run-job --full-refresh)`,
-				`jobs.toml:19: jobs.a.tables[0].incremental.lookback: cannot be used with policy "add": the rows in the lookback window are read again and would be added twice; use policy "upsert" (or "update") with a key`,
-				`jobs.toml:22: jobs.b.full_refresh: bad cron spec "sundays": expected 5 to 6 fields, found 1: [sundays] (want a cron spec such as "0 3 * * 0": its slots run as full refreshes)`,
-				`jobs.toml:31: jobs.b.tables[0].incremental.lookback: invalid duration "soon" (want a duration such as "90s", "15m" or "2h")`,
+				`jobs.toml:8: serve.admin_token: is 5 characters long, want at least 16 (generate one with: openssl rand -hex 32), best from the environment: admin_token = "${CUBESYNC_ADMIN_TOKEN}"`,
+				`jobs.toml:10: defaults.jitter: must not be negative (got "-1m0s")`,
+				`jobs.toml:12: jobs.a.full_refresh: the job has no schedule: full_refresh adds full-refresh slots to a scheduled job (for a one-off, use run-job --full-refresh)`,
+				`jobs.toml:20: jobs.a.tables[0].incremental.lookback: cannot be used with policy "add": the rows in the lookback window are read again and would be added twice; use policy "upsert" (or "update") with a key`,
+				`jobs.toml:23: jobs.b.full_refresh: bad cron spec "sundays": expected 5 to 6 fields, found 1: [sundays] (want a cron spec such as "0 3 * * 0": its slots run as full refreshes)`,
+				`jobs.toml:32: jobs.b.tables[0].incremental.lookback: invalid duration "soon" (want a duration such as "90s", "15m" or "2h")`,
 			},
 		},
 		{

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -160,16 +161,55 @@ func (r *Runner) dataset(ctx context.Context, c *sink.Client, job *Job, tables [
 	}
 	def, err := c.Definition(ctx, id)
 	if err != nil {
-		return "", fmt.Errorf("read dataset %s: %w", id, err)
+		if sink.IsNotFound(err) {
+			return "", inputError(fmt.Errorf("%w; %s", err, missingDatasetHint(job)))
+		}
+		return "", err
+	}
+	if msg := nameDrift(job, def.Name); msg != "" {
+		log.Warn(msg, "dataset", id)
 	}
 	mts := make([]sink.ModelTable, len(shapes))
 	for i, s := range shapes {
 		mts[i] = s.modelTable()
 	}
-	if err := def.Check(mts); err != nil {
-		return "", inputError(fmt.Errorf("dataset %q (%s): %w", job.Dataset.Name, id, err))
+	rep, err := def.Check(mts)
+	for _, w := range rep.Warnings {
+		log.Warn("dataset check: "+w, "dataset", id)
+	}
+	if err != nil {
+		return "", inputError(err) // the error names the dataset
+	}
+	for _, n := range rep.Narrowed {
+		for _, s := range shapes {
+			if strings.EqualFold(s.name, n.Table) {
+				s.narrow(n.Column, n.DataType)
+			}
+		}
 	}
 	return id, nil
+}
+
+// missingDatasetHint says how to get going again when the job's dataset is gone.
+func missingDatasetHint(job *Job) string {
+	if job.Dataset.ID != "" {
+		return fmt.Sprintf("the dataset.id of job %q names a dataset this project does not have: correct it, or remove it to have a new dataset created", job.Name)
+	}
+	return fmt.Sprintf("the dataset job %q created earlier is gone: run `cubesync state forget-dataset %s` to have the next run create a new one", job.Name, job.Name)
+}
+
+// nameDrift says what to do when the dataset the job pushes into is no longer named as
+// dataset.name says; "" when the names agree.
+func nameDrift(job *Job, serverName string) string {
+	if serverName == "" || serverName == job.Dataset.Name {
+		return ""
+	}
+	if job.Dataset.ID != "" {
+		return fmt.Sprintf("dataset.name of job %q is %q but dataset %s is named %q on the server: the job pushes into %q; correct dataset.name to silence this",
+			job.Name, job.Dataset.Name, job.Dataset.ID, serverName, serverName)
+	}
+	return fmt.Sprintf("dataset.name of job %q is %q but the dataset it remembers is named %q: the job keeps pushing into %q; run `cubesync state forget-dataset %s` to have the next run create a new dataset %q, or set dataset.name back",
+		job.Name, job.Dataset.Name, serverName, serverName, job.Name, job.Dataset.Name)
 }
 
 // recoverAbandoned cancels the upload sessions of earlier runs that died without finishing

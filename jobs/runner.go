@@ -177,12 +177,8 @@ func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (*Result, e
 
 // retryable says whether a failed attempt may succeed when run again.
 func retryable(ctx context.Context, err error) bool {
-	if ctx.Err() != nil || IsInputError(err) || sink.Permanent(err) || errors.Is(err, ErrLocked) {
-		return false
-	}
-	var se *sink.Error
 	// Refused credentials stay refused: retrying only risks locking the account.
-	return !errors.As(err, &se) || se.Code != "ERR003"
+	return ctx.Err() == nil && !IsInputError(err) && !sink.Permanent(err) && !errors.Is(err, ErrLocked) && !sink.IsLoginRefused(err)
 }
 
 // explain puts the reason a run's context ended (e.g. "job "sales" timed out after 2h") in

@@ -77,6 +77,7 @@ const (
 	SkipMissed  = "missed"  // the slot passed while nothing ran and is older than catchup_window
 	SkipWaiting = "waiting" // overlap = wait and another slot is already waiting
 	SkipClaim   = "claim_failed"
+	SkipPaused  = "paused" // the job is paused (cubesync pause)
 )
 
 // ErrRunsCancelled is returned by Scheduler.Run when the shutdown grace period ended with
@@ -126,6 +127,9 @@ type Scheduler struct {
 	// with room takes it; this one claims it only if one of its own runs ends first. A slot
 	// no replica starts within the job's catchup_window is recorded as missed.
 	MaxConcurrentRuns int
+	// RequestPoll is how often the store is asked for runs requested with cubesync
+	// trigger (default 2s).
+	RequestPoll time.Duration
 
 	mu     sync.Mutex
 	phase  string
@@ -156,9 +160,10 @@ type jobState struct {
 }
 
 type slotRun struct {
-	slot    time.Time // the cron slot: what is claimed and recorded
+	slot    time.Time // the cron slot: what is claimed and recorded; zero for a request
 	due     time.Time // when it starts: the slot plus the job's jitter
 	trigger string
+	request int64 // the RunRequest's id, for a requested run
 }
 
 // slotRunAt is the run of the cron slot at, with trigger full_refresh when the job's
@@ -246,6 +251,7 @@ func (s *Scheduler) Run(ctx context.Context, jobs []*Job) error {
 	for _, js := range states {
 		loops.Go(func() { s.loop(ctx, runCtx, js, &runs) })
 	}
+	loops.Go(func() { s.serveRequests(ctx, runCtx, states, &runs) })
 	s.logger().Info("scheduler started", "jobs", len(states))
 	loops.Wait()
 
@@ -410,6 +416,15 @@ func (s *Scheduler) skip(js *jobState, sr slotRun, reason string, msg string, ar
 // A slot that would start a run takes one of the scheduler's run places first (waiting for
 // one while all are taken), so a replica at max_concurrent_runs claims nothing.
 func (s *Scheduler) fire(ctx, runCtx context.Context, js *jobState, sr slotRun, runs *sync.WaitGroup) {
+	if paused, err := s.Store.Paused(ctx); err != nil {
+		js.log.Warn("read paused jobs: scheduling as if not paused", "err", err)
+	} else if p, ok := paused[js.job.Name]; ok {
+		// Claimed all the same, so that no replica catches it up after a resume.
+		if won, err := s.Store.ClaimSlot(ctx, js.job.Name, sr.slot); err == nil && won {
+			s.skip(js, sr, SkipPaused, "slot skipped: the job is paused", "paused_since", p.Since, "paused_by", p.By)
+		}
+		return
+	}
 	js.mu.Lock()
 	busy := js.running // the slot will wait or be skipped, not start a run of its own
 	js.mu.Unlock()
@@ -458,6 +473,80 @@ func (s *Scheduler) fire(ctx, runCtx context.Context, js *jobState, sr slotRun, 
 	}
 	js.running, js.runningSlot, js.runningSince = true, sr.slot, s.clock().Now()
 	js.mu.Unlock()
+	runs.Go(func() {
+		defer release()
+		s.runSlots(ctx, runCtx, js, sr)
+	})
+}
+
+// serveRequests takes the runs requested with cubesync trigger for this scheduler's jobs
+// from the store and runs them, until ctx ends. A request waits while its job runs here or
+// every run place is taken: another replica may take it meanwhile.
+func (s *Scheduler) serveRequests(ctx, runCtx context.Context, states []*jobState, runs *sync.WaitGroup) {
+	byName := map[string]*jobState{}
+	for _, js := range states {
+		byName[js.job.Name] = js
+	}
+	// Requests come from people in real time: the poll runs on the wall clock, not on the
+	// scheduler's Clock, so a test's fake clock only ever holds schedule times.
+	tick := time.NewTicker(cmp.Or(s.RequestPoll, 2*time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		pending, err := s.Store.PendingRequests(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.logger().Warn("read run requests", "err", err)
+			}
+			continue
+		}
+		for _, req := range pending {
+			js := byName[req.Job]
+			if js == nil {
+				continue // a job this replica does not schedule
+			}
+			s.startRequest(ctx, runCtx, js, req, runs)
+		}
+	}
+}
+
+// startRequest takes req and runs it, when the job is not running here and a run place is
+// free.
+func (s *Scheduler) startRequest(ctx, runCtx context.Context, js *jobState, req RunRequest, runs *sync.WaitGroup) {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	if js.running {
+		return
+	}
+	placed := false
+	if s.places != nil {
+		select {
+		case s.places <- struct{}{}:
+			placed = true
+		default:
+			return
+		}
+	}
+	release := func() {
+		if placed {
+			<-s.places
+		}
+	}
+	won, err := s.Store.TakeRequest(ctx, req.ID)
+	if err != nil || !won {
+		release()
+		if err != nil && ctx.Err() == nil {
+			js.log.Warn("take run request", "request", req.ID, "err", err)
+		}
+		return
+	}
+	js.log.Info("running the requested run", "request", req.ID, "requested_by", req.By, "requested_at", req.Requested)
+	sr := slotRun{trigger: TriggerRequest, request: req.ID}
+	js.running, js.runningSlot, js.runningSince = true, time.Time{}, s.clock().Now()
 	runs.Go(func() {
 		defer release()
 		s.runSlots(ctx, runCtx, js, sr)
@@ -552,6 +641,9 @@ func (e *timeoutError) Is(target error) bool { return target == context.Deadline
 // runSlot runs one claimed slot with the job's timeout on the scheduler's clock.
 func (s *Scheduler) runSlot(ctx, runCtx context.Context, js *jobState, sr slotRun) {
 	log := s.logger().With("slot", sr.slot)
+	if sr.request != 0 {
+		log = s.logger().With("request", sr.request)
+	}
 	runner := s.Runner
 	if lr, ok := runner.(loggingRunner); ok {
 		runner = lr.withLogger(log)

@@ -25,6 +25,9 @@ const (
 	// TriggerFullRefresh is a scheduled slot that is also a slot of the job's full_refresh
 	// schedule: run with watermarks ignored and incremental tables replaced.
 	TriggerFullRefresh = "full_refresh"
+	// TriggerRequest is a run asked for with cubesync trigger or POST /api/jobs/NAME/run,
+	// taken from the state store by a serve replica.
+	TriggerRequest = "trigger"
 )
 
 // ErrLocked is returned by Store.Lock when another process holds the job's lock.
@@ -80,6 +83,24 @@ type LoadedFile struct {
 	Loaded  time.Time
 }
 
+// RunRequest is a run of a job asked for now (cubesync trigger, POST /api/jobs/NAME/run),
+// kept in the state store until a serve replica takes it.
+type RunRequest struct {
+	ID        int64
+	Job       string
+	Requested time.Time
+	By        string    // who asked, for the log and history
+	Taken     time.Time // zero while no replica has taken it
+	TakenBy   string    // hostname:pid of the replica that took it
+}
+
+// Pause says a job's schedule is paused on every replica, since when and by whom.
+type Pause struct {
+	Job   string
+	Since time.Time
+	By    string
+}
+
 // Outcome is what a finished run hands to the store, applied in one transaction: the run's
 // final record and, for a succeeded run only, the new watermarks and loaded files.
 type Outcome struct {
@@ -131,6 +152,23 @@ type Store interface {
 	ClaimSlot(ctx context.Context, job string, at time.Time) (bool, error)
 	// LastSlot returns the latest claimed slot of a job, or the zero time.
 	LastSlot(ctx context.Context, job string) (time.Time, error)
+
+	// SetPaused pauses (paused = true) or resumes the job's schedule on every replica that
+	// shares the store. Pausing a paused job keeps its first pause.
+	SetPaused(ctx context.Context, job string, paused bool, by string) error
+	// Paused returns the paused jobs, keyed by name.
+	Paused(ctx context.Context) (map[string]Pause, error)
+	// RequestRun records a request to run job now, for a serve replica to take.
+	RequestRun(ctx context.Context, job, by string) (RunRequest, error)
+	// PendingRequests lists the requests no replica has taken, oldest first.
+	PendingRequests(ctx context.Context) ([]RunRequest, error)
+	// TakeRequest marks a pending request as taken by this process and reports false when
+	// another process took or withdrew it first: every request is taken once.
+	TakeRequest(ctx context.Context, id int64) (bool, error)
+	// Request returns a request by id, or ErrNotFound.
+	Request(ctx context.Context, id int64) (RunRequest, error)
+	// WithdrawRequest removes a request no replica has taken, and reports false when one had.
+	WithdrawRequest(ctx context.Context, id int64) (bool, error)
 
 	// Ping reports whether the store is reachable (for /readyz).
 	Ping(ctx context.Context) error

@@ -37,6 +37,10 @@ func runJobs(ctx context.Context, e *env, args []string) error {
 func printJobs(ctx context.Context, w io.Writer, cfg *jobs.Config, store jobs.Store, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "JOB\tSCHEDULE\tNEXT RUN\tLAST RUN\tSTATUS\tROWS\tWATERMARK")
+	paused, err := store.Paused(ctx)
+	if err != nil {
+		return fmt.Errorf("read paused jobs: %w", err)
+	}
 	for _, name := range cfg.JobNames() {
 		j := cfg.Jobs[name]
 		schedule, next := "(run-job only)", "—"
@@ -51,6 +55,9 @@ func printJobs(ctx context.Context, w io.Writer, cfg *jobs.Config, store jobs.St
 					next += " (full refresh)"
 				}
 			}
+		}
+		if p, ok := paused[name]; ok {
+			next = "paused since " + p.Since.Local().Format("2006-01-02 15:04")
 		}
 		last, status, rows := "never", "—", "—"
 		runs, err := store.Runs(ctx, name, 1)

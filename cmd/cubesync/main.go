@@ -129,6 +129,35 @@ loaded: an RFC 3339 timestamp (2024-05-01T10:00:00.123456Z), a timestamp without
 			run:     runState,
 		},
 		{
+			name:    "trigger",
+			summary: "run a job now, through the serve replicas that schedule it",
+			usage:   []string{"trigger [flags] JOB"},
+			about: `Asks the serve replicas sharing the state store to run JOB now: one replica takes the
+request, under the job's lock, and records the run in the history with trigger = trigger.
+Waits up to --wait for a replica to take it; if none does (is serve running on this state
+store?), the request is withdrawn and the exit code is 1.`,
+			example: []string{"cubesync trigger sales", "cubesync trigger sales --wait 0"},
+			run:     runTrigger,
+		},
+		{
+			name:    "pause",
+			summary: "pause a job's schedule on every serve replica",
+			usage:   []string{"pause [flags] JOB"},
+			about: `Pauses JOB in the state store: every serve replica sharing it skips the job's slots
+(they are not caught up later) until cubesync resume JOB. A run in progress finishes;
+cubesync trigger still runs a paused job.`,
+			example: []string{"cubesync pause sales"},
+			run:     runPause,
+		},
+		{
+			name:    "resume",
+			summary: "resume a paused job's schedule",
+			usage:   []string{"resume [flags] JOB"},
+			about:   `Resumes JOB: its next slot runs again on the serve replicas.`,
+			example: []string{"cubesync resume sales"},
+			run:     runResume,
+		},
+		{
 			name:    "migrate",
 			summary: "apply the Postgres state-store migrations",
 			usage:   []string{"migrate [--config jobs.toml]"},

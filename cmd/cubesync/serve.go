@@ -94,13 +94,13 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	metrics.sched = sched
 
 	srv := &http.Server{
-		Handler:           newServeHandler(sched, store, metrics, scheduled, log),
+		Handler:           withAdminAPI(newServeHandler(sched, store, metrics, scheduled, log), cfg.Serve.AdminToken, store, scheduled, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
-	log.Info("serving", "listen", ln.Addr().String(), "jobs", len(scheduled), "state", stateKind(cfg), "shutdown_grace", cfg.Serve.ShutdownGrace.String(), "max_concurrent_runs", cfg.Serve.MaxConcurrentRuns)
+	log.Info("serving", "listen", ln.Addr().String(), "jobs", len(scheduled), "state", stateKind(cfg), "shutdown_grace", cfg.Serve.ShutdownGrace.String(), "max_concurrent_runs", cfg.Serve.MaxConcurrentRuns, "admin_api", cfg.Serve.AdminToken != "")
 
 	schedErr := sched.Run(ctx, scheduled)
 

@@ -35,6 +35,8 @@ func Run(t *testing.T, open func(t *testing.T) jobs.Store) {
 	t.Run("LastSlot", s.lastSlot)
 	t.Run("LockExclusive", s.lockExclusive)
 	t.Run("Ping", s.ping)
+	t.Run("PauseResume", s.pauseResume)
+	t.Run("RunRequestTakenOnce", s.runRequestTakenOnce)
 }
 
 // PerTest memoises create per test: the first call with a given t creates the value (a
@@ -653,5 +655,101 @@ func assertRun(t *testing.T, what string, got, want jobs.Run) {
 	}
 	if g, w := norm(got), norm(want); g != w {
 		t.Errorf("%s:\n got %s\nwant %s", what, g, w)
+	}
+}
+
+func (s *suite) pauseResume(t *testing.T) {
+	ctx := context.Background()
+	a, b := s.store(t), s.store(t)
+	if p, err := b.Paused(ctx); err != nil || len(p) != 0 {
+		t.Fatalf("Paused on fresh storage = %v, %v; want none", p, err)
+	}
+	if err := a.SetPaused(ctx, "sales", true, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	first, err := b.Paused(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, ok := first["sales"]; !ok || p.By != "alice" || p.Since.IsZero() || len(first) != 1 {
+		t.Fatalf("Paused seen by another store = %+v, want sales paused by alice", first)
+	}
+	// Pausing again keeps the first pause.
+	if err := b.SetPaused(ctx, "sales", true, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := a.Paused(ctx); p["sales"].By != "alice" || !p["sales"].Since.Equal(first["sales"].Since) {
+		t.Errorf("after a second pause: %+v, want the first pause kept", p["sales"])
+	}
+	if err := b.SetPaused(ctx, "sales", false, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := a.Paused(ctx); err != nil || len(p) != 0 {
+		t.Errorf("Paused after resume = %v, %v; want none", p, err)
+	}
+	if err := a.SetPaused(ctx, "sales", false, ""); err != nil {
+		t.Errorf("resume of a job that is not paused: %v, want nil", err)
+	}
+}
+
+func (s *suite) runRequestTakenOnce(t *testing.T) {
+	ctx := context.Background()
+	stores := []jobs.Store{s.store(t), s.store(t)}
+	r1, err := stores[0].RequestRun(ctx, "sales", "cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := stores[1].RequestRun(ctx, "orders", "http")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r1.ID == r2.ID || r1.Requested.IsZero() || r1.Job != "sales" || r1.By != "cli" {
+		t.Fatalf("requests %+v and %+v, want distinct ids, times, job and by", r1, r2)
+	}
+	pending, err := stores[1].PendingRequests(ctx)
+	if err != nil || len(pending) != 2 || pending[0].ID != r1.ID || pending[1].ID != r2.ID {
+		t.Fatalf("PendingRequests = %+v, %v; want both, oldest first", pending, err)
+	}
+	const takers = 8
+	var wg sync.WaitGroup
+	won := make(chan bool, takers)
+	for i := range takers {
+		wg.Go(func() {
+			ok, err := stores[i%2].TakeRequest(ctx, r1.ID)
+			if err != nil {
+				t.Errorf("TakeRequest: %v", err)
+			}
+			won <- ok
+		})
+	}
+	wg.Wait()
+	close(won)
+	winners := 0
+	for ok := range won {
+		if ok {
+			winners++
+		}
+	}
+	if winners != 1 {
+		t.Errorf("request taken by %d of %d concurrent takers, want exactly 1", winners, takers)
+	}
+	got, err := stores[0].Request(ctx, r1.ID)
+	if err != nil || got.Taken.IsZero() || got.TakenBy == "" {
+		t.Errorf("Request after taking = %+v, %v; want taken, by a host", got, err)
+	}
+	if ok, err := stores[0].WithdrawRequest(ctx, r1.ID); err != nil || ok {
+		t.Errorf("WithdrawRequest of a taken request = %v, %v; want false", ok, err)
+	}
+	if ok, err := stores[0].WithdrawRequest(ctx, r2.ID); err != nil || !ok {
+		t.Errorf("WithdrawRequest of a pending request = %v, %v; want true", ok, err)
+	}
+	if pending, err := stores[1].PendingRequests(ctx); err != nil || len(pending) != 0 {
+		t.Errorf("PendingRequests at the end = %+v, %v; want none", pending, err)
+	}
+	if _, err := stores[1].Request(ctx, r2.ID); !errors.Is(err, jobs.ErrNotFound) {
+		t.Errorf("Request of a withdrawn request: %v, want ErrNotFound", err)
+	}
+	if ok, err := stores[1].TakeRequest(ctx, r2.ID); err != nil || ok {
+		t.Errorf("TakeRequest of a withdrawn request = %v, %v; want false", ok, err)
 	}
 }

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cubesync/cubesync/internal/pgtest"
+	"github.com/cubesync/cubesync/jobs"
+)
+
+const testAdminToken = "0123456789abcdef-test-admin-token"
+
+// controlConfig has a job tick every second and a job slow whose schedule never comes during
+// a test, on the Postgres state store dsn, with the admin API on.
+func controlConfig(t testing.TB, dir, baseURL, dsn string) string {
+	t.Helper()
+	stores, err := filepath.Abs("../../testdata/demo/stores.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := fmt.Sprintf(`[state]
+database_url = %q
+
+[targets.emu]
+base_url = %q
+project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
+username = "alice"
+password = "s3cret-pw"
+
+[serve]
+listen = "127.0.0.1:0"
+admin_token = "${CUBESYNC_TEST_ADMIN_TOKEN}"
+
+[defaults]
+retry = { attempts = 1 }
+
+[jobs.tick]
+schedule = "@every 1s"
+target = "emu"
+dataset = { name = "Tick" }
+[[jobs.tick.tables]]
+name = "stores"
+policy = "replace"
+parquet = %q
+
+[jobs.slow]
+schedule = "0 0 1 1 *"
+target = "emu"
+dataset = { name = "Slow" }
+[[jobs.slow.tables]]
+name = "stores"
+policy = "replace"
+parquet = %q
+`, dsn, baseURL, stores, stores)
+	path := filepath.Join(dir, "jobs.toml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// runBin runs the cubesync binary to completion and returns its exit code and output.
+func runBin(t testing.TB, bin, dir string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CUBESYNC_CONFIG=", "CUBESYNC_LISTEN=")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("cubesync %v: %v", args, err)
+	}
+	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+}
+
+func post(t testing.TB, url, token string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, _ = b.ReadFrom(resp.Body)
+	return resp.StatusCode, b.String()
+}
+
+// TestServeControl drives two serve replicas on one Postgres state store with cubesync
+// pause, resume and trigger, and with the same over the HTTP admin API: a pause holds on
+// both replicas, a trigger runs once through a replica and is recorded in the history, and
+// the API wants the bearer token and never logs it.
+func TestServeControl(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	bin := buildCubesync(t)
+	dir := t.TempDir()
+	_, url := startEmulator(t)
+	t.Setenv("CUBESYNC_TEST_ADMIN_TOKEN", testAdminToken)
+	config := controlConfig(t, dir, url, dsn)
+	ctx := context.Background()
+
+	var replicas []*proc
+	var addrs []string
+	for range 2 {
+		p := startCubesync(t, bin, dir, "serve", "--config", config, "--log-format", "json")
+		replicas = append(replicas, p)
+		addrs = append(addrs, "http://"+listenAddr(t, p.logs))
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	count := func(job, where string) int {
+		var n int
+		_ = conn.QueryRow(ctx, `SELECT count(*) FROM cubesync.runs WHERE job = $1 AND `+where, job).Scan(&n)
+		return n
+	}
+	waitFor(t, 30*time.Second, "two succeeded runs of tick", func() bool { return count("tick", "status = 'succeeded'") >= 2 })
+
+	t.Run("pause and resume hold on every replica", func(t *testing.T) {
+		code, stdout, stderr := runBin(t, bin, dir, "pause", "tick", "--config", config)
+		if code != 0 || !strings.Contains(stdout, "tick paused") {
+			t.Fatalf("cubesync pause tick: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+		}
+		time.Sleep(1500 * time.Millisecond) // a run started before the pause ends
+		before := count("tick", "true")
+		time.Sleep(3 * time.Second) // three slots, on two replicas
+		if after := count("tick", "true"); after != before {
+			t.Errorf("tick ran %d times in the 3s after cubesync pause, want none", after-before)
+		}
+		_, stdout, _ = runBin(t, bin, dir, "jobs", "--config", config)
+		if !regexp.MustCompile(`(?m)^tick .*paused since`).MatchString(stdout) {
+			t.Errorf("cubesync jobs does not show tick paused:\n%s", stdout)
+		}
+		code, stdout, stderr = runBin(t, bin, dir, "resume", "tick", "--config", config)
+		if code != 0 || !strings.Contains(stdout, "tick resumed") {
+			t.Fatalf("cubesync resume tick: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+		}
+		waitFor(t, 10*time.Second, "tick to run again after resume", func() bool { return count("tick", "true") > before })
+	})
+
+	t.Run("trigger runs once through a replica", func(t *testing.T) {
+		code, stdout, stderr := runBin(t, bin, dir, "trigger", "slow", "--config", config)
+		if code != 0 || !strings.Contains(stdout, "taken by") {
+			t.Fatalf("cubesync trigger slow: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+		}
+		waitFor(t, 20*time.Second, "the triggered run to succeed", func() bool {
+			return count("slow", "status = 'succeeded' AND trigger = '"+jobs.TriggerRequest+"'") == 1
+		})
+		time.Sleep(2 * time.Second)
+		if n := count("slow", "true"); n != 1 {
+			t.Errorf("slow ran %d times after one trigger, want once", n)
+		}
+		code, _, stderr = runBin(t, bin, dir, "trigger", "tock", "--config", config)
+		if code != exitUsage || !strings.Contains(stderr, `has no job "tock" (did you mean tick?)`) {
+			t.Errorf("cubesync trigger tock: exit %d, stderr %q; want 2 naming the unknown job", code, stderr)
+		}
+	})
+
+	t.Run("HTTP admin API", func(t *testing.T) {
+		for _, tok := range []string{"", "wrong-token-of-some-length"} {
+			if code, body := post(t, addrs[0]+"/api/jobs/slow/run", tok); code != http.StatusUnauthorized {
+				t.Errorf("POST run with token %q = %d %s, want 401", tok, code, body)
+			}
+		}
+		if code, body := post(t, addrs[0]+"/api/jobs/slow/run", testAdminToken); code != http.StatusAccepted || !strings.Contains(body, `"request"`) {
+			t.Fatalf("POST /api/jobs/slow/run = %d %s, want 202 with the request id", code, body)
+		}
+		waitFor(t, 20*time.Second, "the run requested over HTTP to succeed", func() bool {
+			return count("slow", "status = 'succeeded' AND trigger = 'trigger'") == 2
+		})
+		if code, body := post(t, addrs[0]+"/api/jobs/nope/run", testAdminToken); code != http.StatusNotFound {
+			t.Errorf("POST run of an unknown job = %d %s, want 404", code, body)
+		}
+		if code, body := post(t, addrs[0]+"/api/jobs/tick/pause", testAdminToken); code != http.StatusOK || !strings.Contains(body, `"paused":true`) {
+			t.Fatalf("POST pause = %d %s, want 200 paused", code, body)
+		}
+		var paused int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM cubesync.paused WHERE job = 'tick'`).Scan(&paused); err != nil || paused != 1 {
+			t.Errorf("after POST pause, tick paused rows = %d (%v), want 1", paused, err)
+		}
+		// The other replica resumes it: the state is shared.
+		if code, body := post(t, addrs[1]+"/api/jobs/tick/resume", testAdminToken); code != http.StatusOK || !strings.Contains(body, `"paused":false`) {
+			t.Fatalf("POST resume = %d %s, want 200 not paused", code, body)
+		}
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM cubesync.paused`).Scan(&paused); err != nil || paused != 0 {
+			t.Errorf("after POST resume, paused rows = %d (%v), want 0", paused, err)
+		}
+		// Read-only endpoints stay open.
+		if code, _ := get(t, addrs[1]+"/healthz"); code != http.StatusOK {
+			t.Errorf("/healthz = %d with the admin API on, want 200", code)
+		}
+	})
+
+	for _, p := range replicas {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for _, p := range replicas {
+		if code := p.wait(t, 30*time.Second); code != exitOK {
+			t.Errorf("replica pid %d exited %d after SIGTERM, want 0", p.cmd.Process.Pid, code)
+		}
+		if strings.Contains(p.logs.String(), testAdminToken) {
+			t.Errorf("replica pid %d logged the admin token", p.cmd.Process.Pid)
+		}
+	}
+	if !strings.Contains(replicas[0].logs.String(), "admin request refused") {
+		t.Error("no replica logged the refused admin requests")
+	}
+	var took int
+	if err := conn.QueryRow(ctx, `SELECT count(DISTINCT taken_by) FROM cubesync.run_requests WHERE job = 'slow'`).Scan(&took); err != nil || took < 1 {
+		t.Errorf("run requests taken by %d replicas (%v), want recorded", took, err)
+	}
+}
