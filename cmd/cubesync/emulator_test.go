@@ -40,7 +40,7 @@ func TestEmulatorCommand(t *testing.T) {
 	e := &env{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
 	done := make(chan int, 1)
 	go func() {
-		done <- Run(ctx, e, []string{"emulator", "--listen", "127.0.0.1:0", "--user", "alice:pw", "--log-format", "json", "--data-dir", t.TempDir()})
+		done <- Run(ctx, e, []string{"emulator", "--listen", "127.0.0.1:0", "--user", "alice:pw", "--data-dir", t.TempDir()})
 	}()
 
 	var base string
@@ -77,6 +77,16 @@ func TestEmulatorCommand(t *testing.T) {
 	}
 	if strings.Contains(stderr.String(), `"wrong"`) || strings.Contains(stderr.String(), "pw") {
 		t.Errorf("logs repeat a password: %s", stderr.String())
+	}
+	// Logged like every command: JSON when stderr is no terminal, nothing below INFO.
+	logs := jsonLogs(t, stderr.String())
+	if len(logs) == 0 {
+		t.Error("the emulator logged nothing")
+	}
+	for _, m := range logs {
+		if m["level"] == "DEBUG" {
+			t.Errorf("the emulator logs DEBUG lines: %v", m)
+		}
 	}
 }
 

@@ -52,6 +52,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 
 	prog := newProgress(e.stderr, "plain")
+	if prog.interval, err = progressInterval(e); err != nil {
+		return usageError(err)
+	}
 	log, err := newLogger(prog.logWriter(), *logFormat)
 	if err != nil {
 		return err
@@ -100,7 +103,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
-	log.Info("serving", "listen", ln.Addr().String(), "jobs", len(scheduled), "state", stateKind(cfg), "shutdown_grace", cfg.Serve.ShutdownGrace.String(), "max_concurrent_runs", cfg.Serve.MaxConcurrentRuns, "admin_api", cfg.Serve.AdminToken != "")
+	log.Info("serving", "listen", ln.Addr().String(), "jobs", len(scheduled), "state", stateKind(cfg), "shutdown_grace", cfg.Serve.ShutdownGrace, "max_concurrent_runs", cfg.Serve.MaxConcurrentRuns, "admin_api", cfg.Serve.AdminToken != "")
 
 	schedErr := sched.Run(ctx, scheduled)
 
