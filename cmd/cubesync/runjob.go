@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"text/tabwriter"
 	"time"
 
@@ -65,6 +66,14 @@ func runJob(ctx context.Context, e *env, args []string) error {
 	defer ts.close()
 
 	runner := &jobs.Runner{Store: store, Logger: log, Connect: ts.connect, Progress: prog}
+	notify := &jobs.Notifications{Store: store, Logger: log, Client: &http.Client{Timeout: 30 * time.Second}}
+	defer func() {
+		// The deliveries about these runs go out before the process exits, for a bounded
+		// time; they never change the exit code.
+		nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		notify.Wait(nctx)
+	}()
 
 	var failed error
 	for _, job := range selected {
@@ -72,6 +81,9 @@ func runJob(ctx context.Context, e *env, args []string) error {
 			DryRun: *dryRun, FullRefresh: *fullRefresh, Tables: splitList(*tables), Timeout: *timeout,
 		})
 		prog.stop()
+		if !*dryRun && !errors.Is(err, jobs.ErrLocked) {
+			notify.RunEnded(ctx, job, res)
+		}
 		if res != nil {
 			printSummary(e.stdout, job, res, err)
 			if err == nil && !res.DryRun && job.Target.Embedded() && ts.emu != nil {
