@@ -85,9 +85,9 @@ type Target struct {
 	FolderID           string // where new datasets are created; "" = the server's default
 	TLSCAFile          string // resolved against Config.Dir
 	InsecureSkipVerify bool
-	RequestTimeout     time.Duration // per HTTP call; default 5m
-	CallRetries        int           // retries of one HTTP call; default 5
-	CallBackoff        time.Duration // first retry delay, doubled per retry; default 1s
+	RequestTimeout     time.Duration // per HTTP call; default sink.DefaultRequestTimeout
+	CallRetries        int           // retries of one HTTP call, 0 for none; default sink.DefaultCallRetries
+	CallBackoff        time.Duration // first retry delay, doubled per retry; default sink.DefaultCallBackoff
 }
 
 // Embedded reports whether the target is the built-in emulator rather than a server.

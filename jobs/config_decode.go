@@ -123,7 +123,7 @@ func (d *decoder) state(t *table) State {
 }
 
 func (d *decoder) target(name string, t *table) *Target {
-	tg := &Target{Name: name, LoginMode: LoginStandard, RequestTimeout: 5 * time.Minute, CallRetries: 5, CallBackoff: time.Second}
+	tg := &Target{Name: name, LoginMode: LoginStandard, RequestTimeout: sink.DefaultRequestTimeout, CallRetries: sink.DefaultCallRetries, CallBackoff: sink.DefaultCallBackoff}
 	if base, ok := t.str("base_url"); ok {
 		tg.BaseURL = d.baseURL(t.path.key("base_url"), base)
 	} else if !t.has("base_url") {

@@ -1,8 +1,10 @@
 package jobs
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -26,6 +28,9 @@ type shapeColumn struct {
 	sink.Column
 	index int // field index in the source schema
 	role  string
+	// encodeAs, when set, is a narrower dataType the values are encoded as (range checked)
+	// than the one the column has in the model: the dataset's column is narrower.
+	encodeAs sink.DataType
 }
 
 // shapeTable works out the pushed columns of t from its source schema: exclusions removed,
@@ -102,9 +107,19 @@ func (s *tableShape) headers() []string {
 func (s *tableShape) encodeColumns() []sink.EncodeColumn {
 	ec := make([]sink.EncodeColumn, len(s.columns))
 	for i, c := range s.columns {
-		ec[i] = sink.EncodeColumn{Index: c.index, Name: c.Name, Type: c.DataType}
+		ec[i] = sink.EncodeColumn{Index: c.index, Name: c.Name, Type: cmp.Or(c.encodeAs, c.DataType)}
 	}
 	return ec
+}
+
+// narrow encodes column name as dt from now on, so a value the dataset's narrower column
+// cannot hold fails the run (naming the value) before anything is published.
+func (s *tableShape) narrow(name string, dt sink.DataType) {
+	for i := range s.columns {
+		if strings.EqualFold(s.columns[i].Name, name) {
+			s.columns[i].encodeAs = dt
+		}
+	}
 }
 
 // linkAttributes makes a column name that is an attribute in one table an attribute in

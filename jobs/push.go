@@ -10,11 +10,13 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cubesync/cubesync/sink"
+	"github.com/cubesync/cubesync/sources"
 	"github.com/cubesync/cubesync/sources/parquetfile"
 	"github.com/cubesync/cubesync/sources/postgres"
 )
@@ -24,7 +26,7 @@ const batchRows = 64 * 1024
 
 // openTables opens the source of every selected table, in job order, and works out what
 // each pushes. On error the tables opened so far are returned for the caller to close.
-func (r *Runner) openTables(ctx context.Context, job *Job, opts RunOptions) ([]*openTable, error) {
+func (r *Runner) openTables(ctx context.Context, job *Job, opts RunOptions, live *Live) ([]*openTable, error) {
 	var marks map[string]Watermark
 	if r.Store != nil {
 		var err error
@@ -37,16 +39,22 @@ func (r *Runner) openTables(ctx context.Context, job *Job, opts RunOptions) ([]*
 		if len(opts.Tables) > 0 && !slices.Contains(opts.Tables, t.Name) {
 			continue
 		}
-		ot, err := r.openTable(ctx, job, t, marks[t.Name], opts)
+		counter := new(sources.Counter)
+		ot, err := r.openTable(ctx, job, t, marks[t.Name], opts, counter)
 		if err != nil {
 			return out, fmt.Errorf("table %q: %w", t.Name, err)
 		}
+		var totalRows, totalBytes int64
+		if tot, ok := ot.reader.(sources.Total); ok {
+			totalRows, totalBytes = tot.Total()
+		}
+		ot.live = live.addTable(t.Name, counter, totalRows, totalBytes)
 		out = append(out, ot)
 	}
 	return out, nil
 }
 
-func (r *Runner) openTable(ctx context.Context, job *Job, t *Table, mark Watermark, opts RunOptions) (*openTable, error) {
+func (r *Runner) openTable(ctx context.Context, job *Job, t *Table, mark Watermark, opts RunOptions, counter *sources.Counter) (*openTable, error) {
 	ot := &openTable{table: t, policy: t.Policy}
 	if t.Incremental != nil && opts.ReplaceIncremental {
 		ot.policy = sink.Replace
@@ -54,7 +62,7 @@ func (r *Runner) openTable(ctx context.Context, job *Job, t *Table, mark Waterma
 	switch {
 	case t.Parquet != "":
 		// Excluded columns are not even read, so an unsupported type can be left out.
-		popts := parquetfile.Options{BatchRows: batchRows, Allocator: r.Allocator, Exclude: t.Exclude}
+		popts := parquetfile.Options{BatchRows: batchRows, Allocator: r.Allocator, Exclude: t.Exclude, Counter: counter}
 		if t.Incremental != nil && t.Incremental.NewFiles && !opts.FullRefresh {
 			loaded, err := r.Store.LoadedFiles(ctx, job.Name, t.Name)
 			if err != nil {
@@ -92,7 +100,7 @@ func (r *Runner) openTable(ctx context.Context, job *Job, t *Table, mark Waterma
 			}
 			args = append(args, arg)
 		}
-		pr, err := postgres.Open(ctx, t.Source.DSN, t.Query, args, postgres.Options{BatchRows: batchRows, Allocator: r.Allocator, Logger: r.logger()})
+		pr, err := postgres.Open(ctx, t.Source.DSN, t.Query, args, postgres.Options{BatchRows: batchRows, Allocator: r.Allocator, Logger: r.logger(), Counter: counter})
 		if err != nil {
 			err = fmt.Errorf("source %q: %w", t.Source.Name, err)
 			if _, ok := errors.AsType[*postgres.UnsupportedTypeError](err); ok {
@@ -152,16 +160,55 @@ func (r *Runner) dataset(ctx context.Context, c *sink.Client, job *Job, tables [
 	}
 	def, err := c.Definition(ctx, id)
 	if err != nil {
-		return "", fmt.Errorf("read dataset %s: %w", id, err)
+		if sink.IsNotFound(err) {
+			return "", inputError(fmt.Errorf("%w; %s", err, missingDatasetHint(job)))
+		}
+		return "", err
+	}
+	if msg := nameDrift(job, def.Name); msg != "" {
+		log.Warn(msg, "dataset", id)
 	}
 	mts := make([]sink.ModelTable, len(shapes))
 	for i, s := range shapes {
 		mts[i] = s.modelTable()
 	}
-	if err := def.Check(mts); err != nil {
-		return "", inputError(fmt.Errorf("dataset %q (%s): %w", job.Dataset.Name, id, err))
+	rep, err := def.Check(mts)
+	for _, w := range rep.Warnings {
+		log.Warn("dataset check: "+w, "dataset", id)
+	}
+	if err != nil {
+		return "", inputError(err) // the error names the dataset
+	}
+	for _, n := range rep.Narrowed {
+		for _, s := range shapes {
+			if strings.EqualFold(s.name, n.Table) {
+				s.narrow(n.Column, n.DataType)
+			}
+		}
 	}
 	return id, nil
+}
+
+// missingDatasetHint says how to get going again when the job's dataset is gone.
+func missingDatasetHint(job *Job) string {
+	if job.Dataset.ID != "" {
+		return fmt.Sprintf("the dataset.id of job %q names a dataset this project does not have: correct it, or remove it to have a new dataset created", job.Name)
+	}
+	return fmt.Sprintf("the dataset job %q created earlier is gone: run `cubesync state forget-dataset %s` to have the next run create a new one", job.Name, job.Name)
+}
+
+// nameDrift says what to do when the dataset the job pushes into is no longer named as
+// dataset.name says; "" when the names agree.
+func nameDrift(job *Job, serverName string) string {
+	if serverName == "" || serverName == job.Dataset.Name {
+		return ""
+	}
+	if job.Dataset.ID != "" {
+		return fmt.Sprintf("dataset.name of job %q is %q but dataset %s is named %q on the server: the job pushes into %q; correct dataset.name to silence this",
+			job.Name, job.Dataset.Name, job.Dataset.ID, serverName, serverName)
+	}
+	return fmt.Sprintf("dataset.name of job %q is %q but the dataset it remembers is named %q: the job keeps pushing into %q; run `cubesync state forget-dataset %s` to have the next run create a new dataset %q, or set dataset.name back",
+		job.Name, job.Dataset.Name, serverName, serverName, job.Name, job.Dataset.Name)
 }
 
 // recoverAbandoned cancels the upload sessions of earlier runs that died without finishing
@@ -197,13 +244,10 @@ func (r *Runner) recoverAbandoned(ctx context.Context, c *sink.Client, job *Job,
 // at most two chunks exist at a time — chunk N being uploaded while chunk N+1 is encoded
 // (and then waits to be handed over) — and memory is bounded by the chunk size whatever
 // the number of rows.
-func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session *lazySession, log *slog.Logger) (TableResult, error) {
+func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session *lazySession, log *slog.Logger, live *Live) (TableResult, error) {
 	tr := TableResult{Name: t.table.Name, Policy: t.policy}
 	start := r.now()
-	var prog TableProgress
-	if r.Progress != nil {
-		prog = r.Progress.Table(job.Name, t.table.Name)
-	}
+	live.tableStage(t.live, StageReading)
 	enc, err := sink.NewEncoder(t.reader.Schema(), t.shape.encodeColumns(), job.ChunkSize)
 	if err != nil {
 		return tr, inputError(fmt.Errorf("table %q: %w", t.table.Name, err))
@@ -227,6 +271,7 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 		for {
 			rec, err := t.reader.Next(gctx)
 			if errors.Is(err, io.EOF) {
+				live.tableStage(t.live, StageUploading)
 				return enc.Flush(emit)
 			}
 			if err != nil {
@@ -260,9 +305,7 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 			tr.Rows += rows
 			tr.Bytes += size
 			tr.Chunks++
-			if prog != nil {
-				prog.Add(rows, size)
-			}
+			t.live.pushed(rows, size)
 		}
 		return nil
 	})
@@ -278,8 +321,10 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 			tr.Watermark = v
 		}
 	}
-	if prog != nil {
-		prog.Done(tr, err)
+	if err != nil {
+		live.tableStage(t.live, StageFailed)
+	} else {
+		live.tableStage(t.live, StageDone)
 	}
 	if err != nil {
 		return tr, fmt.Errorf("table %q: %w", t.table.Name, err)

@@ -24,7 +24,7 @@ type Runner struct {
 	// Connect makes a Push API client for a target (not yet logged in). main wires it, so
 	// that base_url = "embedded" can point at an in-process emulator.
 	Connect func(ctx context.Context, t *Target) (*sink.Client, error)
-	// Progress, if set, is told of every chunk; nil reports nothing live.
+	// Progress, if set, is shown every attempt as it happens; nil reports nothing live.
 	Progress  Progress
 	Allocator memory.Allocator
 	Now       func() time.Time
@@ -43,6 +43,8 @@ type RunOptions struct {
 	ReplaceIncremental bool
 	Tables             []string // only these tables (all when empty)
 	Timeout            time.Duration
+
+	attempt int // set by Run for each try, from 1
 }
 
 // Result is what a run did.
@@ -80,17 +82,6 @@ func (t TableResult) RowsPerSecond() float64 {
 		return 0
 	}
 	return float64(t.Rows) / t.Duration.Seconds()
-}
-
-// Progress is told what a run is doing, table by table.
-type Progress interface {
-	Table(job, table string) TableProgress
-}
-
-// TableProgress receives one table's live counts.
-type TableProgress interface {
-	Add(rows, bytes int64)
-	Done(r TableResult, err error)
 }
 
 func (r *Runner) logger() *slog.Logger {
@@ -156,6 +147,7 @@ func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (*Result, e
 	attempts := max(job.Retry.Attempts, 1)
 	delay := job.Retry.InitialDelay
 	for attempt := 1; ; attempt++ {
+		opts.attempt = attempt
 		res, err := r.runOnce(ctx, job, opts)
 		if res != nil {
 			res.Attempts = attempt
@@ -177,12 +169,8 @@ func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (*Result, e
 
 // retryable says whether a failed attempt may succeed when run again.
 func retryable(ctx context.Context, err error) bool {
-	if ctx.Err() != nil || IsInputError(err) || sink.Permanent(err) || errors.Is(err, ErrLocked) {
-		return false
-	}
-	var se *sink.Error
 	// Refused credentials stay refused: retrying only risks locking the account.
-	return !errors.As(err, &se) || se.Code != "ERR003"
+	return ctx.Err() == nil && !IsInputError(err) && !sink.Permanent(err) && !errors.Is(err, ErrLocked) && !sink.IsLoginRefused(err)
 }
 
 // explain puts the reason a run's context ended (e.g. "job "sales" timed out after 2h") in
@@ -227,13 +215,19 @@ type openTable struct {
 	shape   *tableShape
 	tracker *maxTracker
 	files   []LoadedFile // parquet files this run loads, for incremental files = "new"
-	policy  sink.Policy  // the table's policy, or replace on a full refresh that replaces
+	live    *liveTable
+	policy  sink.Policy // the table's policy, or replace on a full refresh that replaces
 }
 
 // runOnce is one attempt: one upload session, every table, one publish.
 func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *Result, err error) {
 	log := r.logger().With("job", job.Name)
 	res = &Result{DryRun: opts.DryRun, Run: Run{Job: job.Name, Trigger: opts.Trigger, Scheduled: opts.Scheduled}}
+	live := newLive(job.Name, max(opts.attempt, 1), opts.DryRun, r.now)
+	if r.Progress != nil {
+		r.Progress.RunStarted(live)
+		defer func() { r.Progress.RunEnded(live, err) }() // the last to run: err is final
+	}
 
 	var client *sink.Client
 	if !opts.DryRun {
@@ -244,6 +238,7 @@ func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *R
 			return res, fmt.Errorf("record run start: %w", err)
 		}
 		log = log.With("run", res.Run.ID)
+		live.setRunID(res.Run.ID)
 		defer func() { r.finish(ctx, res, err, log) }()
 		defer func() { err = explain(ctx, err) }() // runs before finish records err
 
@@ -266,7 +261,7 @@ func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *R
 	}
 	log.Info("run started", "trigger", opts.Trigger, "dry_run", opts.DryRun)
 
-	tables, err := r.openTables(ctx, job, opts)
+	tables, err := r.openTables(ctx, job, opts, live)
 	defer func() {
 		for _, t := range tables {
 			if cerr := t.reader.Close(); cerr != nil {
@@ -315,7 +310,7 @@ func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *R
 	}
 
 	for _, t := range tables {
-		tr, err := r.pushTable(ctx, job, t, session, log)
+		tr, err := r.pushTable(ctx, job, t, session, log, live)
 		res.Tables = append(res.Tables, tr)
 		if err != nil {
 			return res, err
@@ -339,6 +334,7 @@ func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *R
 	if err != nil {
 		return res, err
 	}
+	live.setStage(StagePublishing)
 	if err = s.Publish(ctx); err != nil {
 		return res, fmt.Errorf("publish dataset %s: %w", res.DatasetID, err)
 	}

@@ -28,6 +28,7 @@ import (
 // testBundle is a runner wired to an in-process emulator and a local state store.
 type testBundle struct {
 	dir    string
+	url    string // the emulator's base URL
 	emu    *emulator.Server
 	store  jobs.Store
 	runner *jobs.Runner
@@ -55,13 +56,17 @@ func setupWith(t *testing.T, opts emulator.Options) *testBundle {
 	t.Cleanup(func() { store.Close() })
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	t.Cleanup(func() { mem.AssertSize(t, 0) })
-	b := &testBundle{dir: dir, emu: emu, store: store, mem: mem}
+	b := &testBundle{dir: dir, url: srv.URL + "/MicroStrategyLibrary", emu: emu, store: store, mem: mem}
 	b.runner = &jobs.Runner{
 		Store:     store,
 		Allocator: mem,
+		// The target's settings reach the client as they do in production.
 		Connect: func(ctx context.Context, tg *jobs.Target) (*sink.Client, error) {
-			return sink.NewClient(sink.Config{BaseURL: srv.URL + "/MicroStrategyLibrary", ProjectID: tg.ProjectID,
-				Username: tg.Username, Password: tg.Password, LoginMode: tg.LoginMode, CallRetries: 2, CallBackoff: time.Millisecond})
+			cfg, err := tg.ClientConfig(nil)
+			if err != nil {
+				return nil, err
+			}
+			return sink.NewClient(cfg)
 		},
 		Sleep: func(context.Context, time.Duration) error { return nil },
 	}
@@ -73,10 +78,12 @@ func (b *testBundle) job(t *testing.T, name, body string) *jobs.Job {
 	t.Helper()
 	text := `
 [targets.emu]
-base_url = "http://unused.invalid"
+base_url = "` + b.url + `"
 project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
 username = "alice"
 password = "s3cret-pw"
+call_retries = 2
+call_backoff = "1ms"
 
 [defaults]
 retry = { attempts = 1 }

@@ -18,7 +18,8 @@ import (
 )
 
 // Config says which MicroStrategy Library server to push to, as whom, and how patiently.
-// Zero values take the defaults documented on each field.
+// Zero values take the defaults documented on each field, except CallRetries, whose zero
+// is a setting of its own (no retry).
 type Config struct {
 	// BaseURL is the Library web application, https://host/MicroStrategyLibrary. A trailing
 	// "/" or "/api" is accepted and removed. It must not carry credentials.
@@ -38,8 +39,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// RequestTimeout bounds each HTTP call, a whole chunk upload included; default 5m.
 	RequestTimeout time.Duration
-	// CallRetries is how many times a failed call is repeated on a transient failure;
-	// default 5, negative for none.
+	// CallRetries is how many times a failed call is repeated on a transient failure: 0
+	// sends each call once. DefaultCallRetries is what a configuration without the
+	// setting should ask for.
 	CallRetries int
 	// CallBackoff is the delay before the first repeat, doubled for each further one with
 	// jitter and capped at 30s; default 1s.
@@ -95,9 +97,8 @@ func NewClient(cfg Config) (*Client, error) {
 	cfg.CallBackoff = cmp.Or(cfg.CallBackoff, DefaultCallBackoff)
 	cfg.PublishTimeout = cmp.Or(cfg.PublishTimeout, DefaultPublishTimeout)
 	cfg.CancelTimeout = cmp.Or(cfg.CancelTimeout, DefaultCancelTimeout)
-	retries := cmp.Or(cfg.CallRetries, DefaultCallRetries)
-	if retries < 0 {
-		retries = 0
+	if cfg.CallRetries < 0 {
+		return nil, &ConfigError{"CallRetries", fmt.Sprintf("must not be negative (got %d; 0 sends each call once)", cfg.CallRetries)}
 	}
 	if cfg.LoginMode == "api_token" && cfg.Username == "" {
 		cfg.Username, cfg.Password = cfg.Password, ""
@@ -135,7 +136,7 @@ func NewClient(cfg Config) (*Client, error) {
 		hc:      hc,
 		log:     log,
 		clock:   cmp.Or[Clock](cfg.Clock, WallClock{}),
-		retries: retries,
+		retries: cfg.CallRetries,
 	}, nil
 }
 
@@ -255,6 +256,7 @@ func (c *Client) do(ctx context.Context, k call) (*response, error) {
 			e := parseError(k.op, resp.status, resp.body)
 			e.Message = c.redact(e.Message)
 			e.Attempts = sent
+			e.login = k.session == loggingIn
 			if e.sessionExpired() && k.session == inSession && !renewed {
 				renewed = true
 				retry-- // a renewal is not one of the call's retries

@@ -1,12 +1,13 @@
 package sink
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -25,12 +26,15 @@ type DefinitionTable struct {
 	Columns []DefinitionColumn
 }
 
-// DefinitionColumn is one column of a dataset definition. DataType is the server's numeric
-// data type (1 integer, 6 double, 33 string, ...).
+// DefinitionColumn is one column of a dataset definition as the server describes it.
+// DataType is the server's numeric data type code (1 integer, 6 double, 33 string, ...),
+// or 0 when the server gave none or gave a name instead (TypeName). Precision is 0 when
+// the server gave none.
 type DefinitionColumn struct {
 	ID        string
 	Name      string
 	DataType  int
+	TypeName  string // the dataType as the server spelled it when it was not a number
 	Precision int
 	Scale     int
 }
@@ -44,7 +48,7 @@ func (c *Client) Definition(ctx context.Context, datasetID string) (*Definition,
 		hint: func(e *Error) {
 			switch e.Status {
 			case http.StatusNotFound:
-				e.Hint = "the dataset does not exist (any more) in this project: check the job's dataset.id, or clear it to have a new dataset created"
+				e.Hint = "the dataset does not exist (any more) in this project"
 			case http.StatusForbidden:
 				e.Hint = "the user may not read this dataset: ask the MicroStrategy administrator"
 			}
@@ -100,12 +104,17 @@ func (c *Client) Definition(ctx context.Context, datasetID string) (*Definition,
 			byName[col.TableName] = i
 			d.Tables = append(d.Tables, DefinitionTable{ID: col.TableID, Name: col.TableName})
 		}
-		d.Tables[i].Columns = append(d.Tables[i].Columns, DefinitionColumn{
+		dc := DefinitionColumn{
 			ID: col.ColumnID, Name: col.ColumnName,
-			DataType:  int(parseInt(col.DataType)),
 			Precision: int(parseInt(col.Precision)),
 			Scale:     int(parseInt(col.Scale)),
-		})
+		}
+		if code, ok := parseCode(col.DataType); ok {
+			dc.DataType = code
+		} else {
+			dc.TypeName = oneLine(strings.Trim(string(col.DataType), `"`))
+		}
+		d.Tables[i].Columns = append(d.Tables[i].Columns, dc)
 	}
 	return d, nil
 }
@@ -117,24 +126,60 @@ func cmpOr(a, b string) string {
 	return b
 }
 
+// parseCode reads a numeric data type code given as a JSON number or numeric string.
+func parseCode(raw json.RawMessage) (int, bool) {
+	s := strings.Trim(string(bytes.TrimSpace(raw)), `"`)
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	return n, err == nil
+}
+
 // MismatchError is a dataset that no longer has the tables and columns a push needs.
 type MismatchError struct {
 	DatasetID   string
 	DatasetName string
-	Problems    []string // one per missing table, missing column or type mismatch
+	Problems    []string // one per missing table, missing column or column whose values cannot load
 }
 
 func (e *MismatchError) Error() string {
 	return fmt.Sprintf("dataset %q (id %s) does not match the job: %s; fix the job's tables and columns to match the dataset, "+
-		"or point the job's dataset.id at a new dataset (cubesync never recreates a dataset by itself: that would break the dashboards built on it)",
+		"or point the job at a new dataset (cubesync never recreates a dataset by itself: that would break the dashboards built on it)",
 		e.DatasetName, e.DatasetID, strings.Join(e.Problems, "; "))
 }
 
-// Check reports whether the dataset has every table and column of tables with a data type
-// the push can load, as a *MismatchError naming each problem. Columns of the dataset that the
-// job does not push are fine. Names are compared case-insensitively, as the server does.
-func (d *Definition) Check(tables []ModelTable) error {
+// CheckReport is what Check found that does not stop the push.
+type CheckReport struct {
+	// Warnings name each column whose dataset type differs from what the job sends in a
+	// way that may still load, and each data type code or shape Check does not know, once.
+	Warnings []string
+	// Narrowed lists the columns the job sends as BIGINTEGER into a dataset column that
+	// holds 32-bit integers at most: push them as INTEGER, so a value that does not fit
+	// fails the run (naming the value) before anything is published.
+	Narrowed []NarrowedColumn
+}
+
+// NarrowedColumn is a column to push with a narrower dataType than the job's.
+type NarrowedColumn struct {
+	Table, Column string
+	DataType      DataType
+}
+
+// Check compares the dataset with the tables a push sends, by kind of value (integer,
+// decimal number, text, boolean, date, time, datetime) and never by a guessed type code:
+// servers code one kind in several ways (a BIGINTEGER column may come back as integer
+// code 1 with precision 8, or as a 64-bit code of the server's own).
+//
+// It fails, with a *MismatchError naming each problem, only when a table or column is
+// missing or a column's values certainly cannot load (text into a number, a number into a
+// date). Everything else that differs is a warning in the report: an integer column whose
+// stated width is narrower than the job's values may be (those columns are also listed in
+// Narrowed), a number into a text column, a date into a datetime, and data type codes or
+// shapes Check does not know. Columns of the dataset the job does not push are fine.
+// Names are compared case-insensitively, as the server does.
+func (d *Definition) Check(tables []ModelTable) (*CheckReport, error) {
+	rep := &CheckReport{}
 	var problems []string
+	unknown := map[string][]string{} // unknown code or shape → columns, for one warning each
+	var unknownOrder []string
 	for _, want := range tables {
 		have := d.table(want.Name)
 		if have == nil {
@@ -148,19 +193,51 @@ func (d *Definition) Check(tables []ModelTable) error {
 				missing = append(missing, fmt.Sprintf("%q", col.Name))
 				continue
 			}
-			if ok, kind := loadable(col.DataType, hc.DataType); !ok {
-				problems = append(problems, fmt.Sprintf("column %q of table %q is %s in the dataset but the job sends %s (change the column's type in the job, or cast it in the source)",
-					col.Name, want.Name, kind, col.DataType))
+			where := fmt.Sprintf("column %q of table %q", col.Name, want.Name)
+			k, known := hc.kind()
+			if !known {
+				desc := hc.describe()
+				if _, seen := unknown[desc]; !seen {
+					unknownOrder = append(unknownOrder, desc)
+				}
+				unknown[desc] = append(unknown[desc], fmt.Sprintf("%s.%s", want.Name, col.Name))
+				continue
+			}
+			switch fit := k.takes(col.DataType); fit {
+			case fitNo:
+				problems = append(problems, fmt.Sprintf("%s is %s (%s) in the dataset but the job sends %s, which cannot load into it (change the column's type in the job, or cast it in the source)",
+					where, k, hc.describe(), col.DataType))
+			case fitMaybe:
+				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s is %s (%s) in the dataset but the job sends %s: the server may refuse or convert the values",
+					where, k, hc.describe(), col.DataType))
+			case fitYes:
+				if k != kindInteger {
+					break
+				}
+				bits := hc.integerBits()
+				if bits == 0 || bits >= col.DataType.bits() {
+					break
+				}
+				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s holds %d-bit integers in the dataset (%s) but the job sends %s: a value that does not fit fails the run",
+					where, bits, hc.describe(), col.DataType))
+				if col.DataType == BigInteger {
+					rep.Narrowed = append(rep.Narrowed, NarrowedColumn{Table: want.Name, Column: col.Name, DataType: Integer})
+				}
 			}
 		}
 		if len(missing) > 0 {
 			problems = append(problems, fmt.Sprintf("table %q has no column %s", want.Name, strings.Join(missing, ", ")))
 		}
 	}
-	if len(problems) == 0 {
-		return nil
+	for _, desc := range unknownOrder {
+		cols := unknown[desc]
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("the dataset gives %s for %s, which cubesync does not know: not checked, the push goes ahead",
+			desc, strings.Join(cols, ", ")))
 	}
-	return &MismatchError{DatasetID: d.ID, DatasetName: d.Name, Problems: problems}
+	if len(problems) > 0 {
+		return rep, &MismatchError{DatasetID: d.ID, DatasetName: d.Name, Problems: problems}
+	}
+	return rep, nil
 }
 
 func (d *Definition) table(name string) *DefinitionTable {
@@ -192,34 +269,167 @@ func (t *DefinitionTable) column(name string) *DefinitionColumn {
 	return nil
 }
 
-// serverTypes are the kinds of the server's numeric data types (MicroStrategy's data type
-// enum) and which push dataTypes load into each without conversion. 1, 6, 7, 30 and 33 are
-// documented for the definition GET; the others are the enum's values for the same kinds of
-// data (the emulator uses 35, 24, 14, 15 and 16).
-var serverTypes = []struct {
-	name  string
-	codes []int
-	takes []DataType
-}{
-	{"an integer", []int{1, 2, 21}, []DataType{Integer}},
-	{"a big integer", []int{22, 35}, []DataType{Integer, BigInteger}},
-	{"a decimal number", []int{3, 4, 5, 6, 7, 30}, []DataType{Integer, BigInteger, Double, BigDecimal}},
-	{"a string", []int{8, 9, 10, 17, 18, 23, 26, 33}, []DataType{String}},
-	{"a boolean", []int{24}, []DataType{Bool}},
-	{"a date", []int{14}, []DataType{Date}},
-	{"a time", []int{15}, []DataType{Time}},
-	{"a datetime", []int{16}, []DataType{DateTime}},
+// valueKind is the kind of value a column holds, which is what decides whether values load.
+type valueKind int
+
+const (
+	kindInteger valueKind = iota + 1
+	kindDecimal
+	kindText
+	kindBool
+	kindDate
+	kindTime
+	kindDateTime
+)
+
+func (k valueKind) String() string {
+	switch k {
+	case kindInteger:
+		return "an integer"
+	case kindDecimal:
+		return "a decimal number"
+	case kindText:
+		return "text"
+	case kindBool:
+		return "a boolean"
+	case kindDate:
+		return "a date"
+	case kindTime:
+		return "a time"
+	case kindDateTime:
+		return "a datetime"
+	}
+	return "unknown"
 }
 
-// loadable reports whether values the job sends as dataType t load into a column of server
-// data type code, and names that type. Unknown codes are accepted: the check is there to
-// catch a job and a dataset that drifted apart, not to second-guess a server version we
-// have not seen.
-func loadable(t DataType, code int) (ok bool, kind string) {
-	for _, st := range serverTypes {
-		if slices.Contains(st.codes, code) {
-			return slices.Contains(st.takes, t), fmt.Sprintf("%s (type %d)", st.name, code)
-		}
+// kindOf is the kind of value a push dataType sends.
+func kindOf(t DataType) valueKind {
+	switch t {
+	case Integer, BigInteger:
+		return kindInteger
+	case Double, BigDecimal:
+		return kindDecimal
+	case String:
+		return kindText
+	case Bool:
+		return kindBool
+	case Date:
+		return kindDate
+	case Time:
+		return kindTime
+	case DateTime:
+		return kindDateTime
 	}
-	return true, fmt.Sprintf("type %d", code)
+	return 0
+}
+
+// bits is the width of the integers a dataType sends; 0 for other types.
+func (t DataType) bits() int {
+	switch t {
+	case Integer:
+		return 32
+	case BigInteger:
+		return 64
+	}
+	return 0
+}
+
+// fit is how sure it is that values of one kind load into a column of another.
+type fit int
+
+const (
+	fitYes   fit = iota // the same kind, or a kind the column takes as it is (integer into decimal)
+	fitMaybe            // a server may convert them, or refuse them: warn
+	fitNo               // certainly refused: numbers into dates, text or dates into numbers
+)
+
+// takes says whether values the job sends as t load into a column of kind k.
+func (k valueKind) takes(t DataType) fit {
+	v := kindOf(t)
+	number := func(k valueKind) bool { return k == kindInteger || k == kindDecimal }
+	temporal := func(k valueKind) bool { return k == kindDate || k == kindTime || k == kindDateTime }
+	switch {
+	case v == k, k == kindDecimal && v == kindInteger:
+		return fitYes
+	case number(k) && (v == kindText || temporal(v)):
+		return fitNo // JSON strings into a number column
+	case temporal(k) && (number(v) || v == kindBool):
+		return fitNo // JSON numbers or booleans into a date, time or datetime column
+	case k == kindBool && temporal(v):
+		return fitNo
+	}
+	return fitMaybe
+}
+
+// serverCodes are MicroStrategy's data type codes by kind of value. 1, 6, 7, 30 and 33 are
+// the codes documented for the definition GET; the others are the same enum's values for
+// the same kinds (servers code a 64-bit integer as 1 with precision 8, or as 22 or 35).
+var serverCodes = map[int]valueKind{
+	1: kindInteger, 2: kindInteger, 21: kindInteger, 22: kindInteger, 35: kindInteger,
+	3: kindDecimal, 4: kindDecimal, 5: kindDecimal, 6: kindDecimal, 7: kindDecimal, 30: kindDecimal,
+	8: kindText, 9: kindText, 10: kindText, 17: kindText, 18: kindText, 23: kindText, 26: kindText, 33: kindText,
+	24: kindBool,
+	14: kindDate,
+	15: kindTime,
+	16: kindDateTime,
+}
+
+// serverTypeNames are data types some servers give by name rather than by code, lower case.
+var serverTypeNames = map[string]valueKind{
+	"integer": kindInteger, "int": kindInteger, "biginteger": kindInteger, "bigint": kindInteger, "long": kindInteger,
+	"shortint": kindInteger, "int64": kindInteger, "unsigned": kindInteger,
+	"double": kindDecimal, "float": kindDecimal, "real": kindDecimal, "numeric": kindDecimal, "decimal": kindDecimal,
+	"bigdecimal": kindDecimal,
+	"string":     kindText, "char": kindText, "varchar": kindText, "longvarchar": kindText, "nchar": kindText,
+	"nvarchar": kindText, "utf8char": kindText, "text": kindText,
+	"bool": kindBool, "boolean": kindBool,
+	"date": kindDate, "time": kindTime, "datetime": kindDateTime, "timestamp": kindDateTime,
+}
+
+// kind is the kind of value the column holds, and whether the server's description of it
+// is one Check knows.
+func (c *DefinitionColumn) kind() (valueKind, bool) {
+	if c.TypeName != "" {
+		k, ok := serverTypeNames[strings.ToLower(c.TypeName)]
+		return k, ok
+	}
+	k, ok := serverCodes[c.DataType]
+	return k, ok
+}
+
+// describe names the column's data type as the server gave it.
+func (c *DefinitionColumn) describe() string {
+	var s string
+	switch {
+	case c.TypeName != "":
+		s = fmt.Sprintf("data type %q", c.TypeName)
+	case c.DataType == 0:
+		s = "no data type"
+	default:
+		s = fmt.Sprintf("data type %d", c.DataType)
+	}
+	if c.Precision != 0 {
+		s += fmt.Sprintf(" precision %d", c.Precision)
+	}
+	return s
+}
+
+// integerBits is the width of the integers an integer column holds as its precision
+// states it, or 0 when it states none. Servers give the width in bytes (4, 8) or in
+// decimal digits (10, 19).
+func (c *DefinitionColumn) integerBits() int {
+	p := c.Precision
+	switch {
+	case p <= 0:
+		return 0
+	case p == 1 || p == 2 || p == 4 || p == 8:
+		return p * 8 // bytes
+	case p == 3:
+		return 16 // digits from here on
+	case p <= 10:
+		return 32 // SQL's int is precision 10
+	case p <= 18:
+		return 64
+	}
+	return 0 // 19 digits and more hold any 64-bit value
 }

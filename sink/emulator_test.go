@@ -198,8 +198,8 @@ func TestE2EPushAndUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Definition: %v", err)
 	}
-	if err := def.Check(e2eModel.Tables); err != nil {
-		t.Fatalf("Check of the model the dataset was made from: %v", err)
+	if rep, err := def.Check(e2eModel.Tables); err != nil || len(rep.Warnings) > 0 {
+		t.Fatalf("Check of the model the dataset was made from: %v (warnings %q)", err, rep.Warnings)
 	}
 
 	err = b.push(ctx, map[string][]*sink.Chunk{
@@ -240,16 +240,16 @@ func TestE2EDefinitionMismatch(t *testing.T) {
 		{Name: "orders", Columns: []sink.Column{{Name: "order_id", DataType: sink.Integer}, {Name: "amount", DataType: sink.String}, {Name: "qty", DataType: sink.Integer}}},
 		{Name: "returns", Columns: []sink.Column{{Name: "order_id", DataType: sink.Integer}}},
 	}
-	err = def.Check(job)
+	_, err = def.Check(job)
 	var m *sink.MismatchError
 	if !errors.As(err, &m) {
 		t.Fatalf("Check = %v, want a *MismatchError", err)
 	}
 	for _, want := range []string{
-		`column "amount" of table "orders" is a decimal number (type 6) in the dataset but the job sends STRING`,
+		`column "amount" of table "orders" is a decimal number (data type 6 precision 8) in the dataset but the job sends STRING, which cannot load into it`,
 		`table "orders" has no column "qty"`,
 		`table "returns" is missing (the dataset has "orders", "stores")`,
-		"point the job's dataset.id at a new dataset",
+		"point the job at a new dataset",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Check error\n  %v\ndoes not say\n  %s", err, want)
@@ -260,8 +260,8 @@ func TestE2EDefinitionMismatch(t *testing.T) {
 	}
 
 	_, err = b.c.Definition(context.Background(), "0123456789ABCDEF0123456789ABCDEF")
-	if err == nil || !strings.Contains(err.Error(), "404 ERR004") || !strings.Contains(err.Error(), "check the job's dataset.id") {
-		t.Errorf("Definition of an unknown dataset = %v, want a 404 saying to check dataset.id", err)
+	if !sink.IsNotFound(err) || !strings.Contains(err.Error(), "404 ERR004") || !strings.Contains(err.Error(), "does not exist (any more)") {
+		t.Errorf("Definition of an unknown dataset = %v, want a 404 saying the dataset does not exist", err)
 	}
 }
 
@@ -506,5 +506,51 @@ func BenchmarkPushEmulator(b *testing.B) {
 	b.StopTimer()
 	if err := s.Cancel(); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// TestE2EDialects pushes twice into a dataset through emulators that answer as other
+// servers may: each push must publish exactly what was sent, whatever the dialect.
+func TestE2EDialects(t *testing.T) {
+	dialects := []struct {
+		name      string
+		opts      emulator.Options
+		wantPolls int64 // publishStatus calls per publish
+	}{
+		{"default", emulator.Options{}, 1},
+		{"in-progress statuses 4, 8, 9, 10", emulator.Options{PublishStatuses: []int{4, 8, 9, 10}}, 5},
+		{"status as a string", emulator.Options{StatusAsString: true, PublishStatuses: []int{6}}, 2},
+		{"four-digit error codes", emulator.Options{ErrorCodeDigits: 4}, 1},
+		{"big integers coded as integers", emulator.Options{BigIntegerAsInteger: true}, 1},
+	}
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			b := setupE2E(t, d.opts)
+			ctx := context.Background()
+			for i := range 2 {
+				def, err := b.c.Definition(ctx, b.dataset)
+				if err != nil {
+					t.Fatalf("Definition: %v", err)
+				}
+				if rep, err := def.Check(e2eModel.Tables); err != nil || len(rep.Warnings) > 0 {
+					t.Fatalf("Check: %v (warnings %q)", err, rep.Warnings)
+				}
+				before := b.srv.Stats().Calls[emulator.CallPublishStatus]
+				// An expired login is renewed whatever the spelling of ERR009.
+				b.srv.ExpireSessions()
+				if err := b.push(ctx, map[string][]*sink.Chunk{"orders": {ordersChunk(0, 10+i)}, "stores": {storesChunk()}}); err != nil {
+					t.Fatalf("push %d: %v", i+1, err)
+				}
+				if got := b.srv.Stats().Calls[emulator.CallPublishStatus] - before; got != d.wantPolls {
+					t.Errorf("push %d polled publishStatus %d times, want %d", i+1, got, d.wantPolls)
+				}
+				b.wantTable(t, "orders", ordersRows(0, 10+i))
+				b.wantNoOpenSession(t)
+			}
+			wrong := newE2EClient(t, b.url, b.logs, func(c *sink.Config) { c.Password = "wrong-password" })
+			if err := wrong.Login(ctx); !sink.IsLoginRefused(err) {
+				t.Errorf("Login with a wrong password = %v, want an error IsLoginRefused recognises", err)
+			}
+		})
 	}
 }

@@ -28,6 +28,8 @@ type Error struct {
 	IServerCode int64  // the Intelligence Server's own code; 0 when absent
 	Attempts    int    // how many times the call was sent; more than 1 when it was retried
 	Hint        string // what to do next, when the client knows
+
+	login bool // the failed call was the login itself
 }
 
 // Error implements error.
@@ -83,7 +85,36 @@ func (e *Error) temporary() bool {
 
 // sessionExpired reports whether the call failed because the login session timed out.
 func (e *Error) sessionExpired() bool {
-	return e.Status == http.StatusUnauthorized && strings.EqualFold(e.Code, "ERR009")
+	return e.Status == http.StatusUnauthorized && e.codeIs(9)
+}
+
+// codeIs reports whether the error's MicroStrategy code is ERR<n>, however the server pads
+// the number: servers spell the same code ERR017, ERR0017 or err17.
+func (e *Error) codeIs(n int) bool {
+	num, ok := strings.CutPrefix(strings.ToUpper(strings.TrimSpace(e.Code)), "ERR")
+	if !ok || num == "" {
+		return false
+	}
+	got, err := strconv.Atoi(num)
+	return err == nil && got == n
+}
+
+// IsLoginRefused reports whether err is the server refusing the credentials (401 ERR003,
+// or any 401 answer to the login call itself). Repeating the login will not help and
+// risks locking the account.
+func IsLoginRefused(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.login && e.Status == http.StatusUnauthorized || e.codeIs(3)
+}
+
+// IsNotFound reports whether err is the server answering 404: the dataset or upload
+// session asked for does not exist (any more).
+func IsNotFound(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status == http.StatusNotFound
 }
 
 // IsSessionExpired reports whether err is a 401 ERR009: the login session is gone. The

@@ -64,26 +64,32 @@ func TestErrorPredicates(t *testing.T) {
 		name                          string
 		err                           error
 		permanent, temporary, expired bool
+		loginRefused                  bool
 	}{
-		{"400", wrap(&Error{Status: 400, Code: "ERR006"}), true, false, false},
-		{"403", wrap(&Error{Status: 403}), true, false, false},
-		{"404", wrap(&Error{Status: 404}), true, false, false},
-		{"409 open session", wrap(&Error{Status: 409}), true, false, false},
-		{"413 one row", wrap(&Error{Status: 413}), true, false, false},
-		{"401 expired", wrap(&Error{Status: 401, Code: "ERR009"}), false, false, true},
-		{"401 login failed", wrap(&Error{Status: 401, Code: "ERR003"}), false, false, false},
-		{"408", wrap(&Error{Status: 408}), false, true, false},
-		{"429", wrap(&Error{Status: 429}), false, true, false},
-		{"500", wrap(&Error{Status: 500}), false, true, false},
-		{"503", wrap(&Error{Status: 503}), false, true, false},
-		{"connection reset", wrap(reset), false, true, false},
-		{"unexpected eof", wrap(io.ErrUnexpectedEOF), false, true, false},
-		{"cancelled", wrap(context.Canceled), false, false, false},
-		{"mismatch", wrap(&MismatchError{Problems: []string{"x"}}), true, false, false},
-		{"config", &ConfigError{"BaseURL", "missing"}, true, false, false},
-		{"publish failed", wrap(&PublishError{Status: 3}), false, false, false},
-		{"other", errors.New("disk full"), false, false, false},
-		{"nil", nil, false, false, false},
+		{"400", wrap(&Error{Status: 400, Code: "ERR006"}), true, false, false, false},
+		{"403", wrap(&Error{Status: 403}), true, false, false, false},
+		{"404", wrap(&Error{Status: 404}), true, false, false, false},
+		{"409 open session", wrap(&Error{Status: 409}), true, false, false, false},
+		{"413 one row", wrap(&Error{Status: 413}), true, false, false, false},
+		{"401 expired", wrap(&Error{Status: 401, Code: "ERR009"}), false, false, true, false},
+		{"401 login failed", wrap(&Error{Status: 401, Code: "ERR003"}), false, false, false, true},
+		{"401 login failed, four digits", wrap(&Error{Status: 401, Code: "ERR0003"}), false, false, false, true},
+		{"401 to the login call, no code", wrap(&Error{Status: 401, login: true}), false, false, false, true},
+		{"401 expired, four digits", wrap(&Error{Status: 401, Code: "ERR0009"}), false, false, true, false},
+		{"401 expired, lower case and unpadded", wrap(&Error{Status: 401, Code: "err9"}), false, false, true, false},
+		{"401 with another code", wrap(&Error{Status: 401, Code: "ERR0090"}), false, false, false, false},
+		{"408", wrap(&Error{Status: 408}), false, true, false, false},
+		{"429", wrap(&Error{Status: 429}), false, true, false, false},
+		{"500", wrap(&Error{Status: 500}), false, true, false, false},
+		{"503", wrap(&Error{Status: 503}), false, true, false, false},
+		{"connection reset", wrap(reset), false, true, false, false},
+		{"unexpected eof", wrap(io.ErrUnexpectedEOF), false, true, false, false},
+		{"cancelled", wrap(context.Canceled), false, false, false, false},
+		{"mismatch", wrap(&MismatchError{Problems: []string{"x"}}), true, false, false, false},
+		{"config", &ConfigError{"BaseURL", "missing"}, true, false, false, false},
+		{"publish failed", wrap(&PublishError{Status: 3}), false, false, false, false},
+		{"other", errors.New("disk full"), false, false, false, false},
+		{"nil", nil, false, false, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,6 +101,9 @@ func TestErrorPredicates(t *testing.T) {
 			}
 			if got := IsSessionExpired(tt.err); got != tt.expired {
 				t.Errorf("IsSessionExpired(%v) = %v, want %v", tt.err, got, tt.expired)
+			}
+			if got := IsLoginRefused(tt.err); got != tt.loginRefused {
+				t.Errorf("IsLoginRefused(%v) = %v, want %v", tt.err, got, tt.loginRefused)
 			}
 		})
 	}

@@ -166,7 +166,7 @@ func TestCallFaults(t *testing.T) {
 			name:      "404 is not retried and says what to do",
 			handler:   fail(100, status(404, `{"code":"ERR004","message":"dataset not found","ticketId":"T5"}`)),
 			wantCalls: 1,
-			wantErr:   "read definition of dataset D1: 404 ERR004 dataset not found (ticket T5); the dataset does not exist (any more) in this project: check the job's dataset.id, or clear it to have a new dataset created",
+			wantErr:   "read definition of dataset D1: 404 ERR004 dataset not found (ticket T5); the dataset does not exist (any more) in this project",
 		},
 		{
 			name:      "i-server timeout as 500 with string iServerCode",
@@ -242,5 +242,27 @@ func TestCancelledContextStopsRetries(t *testing.T) {
 	}
 	if count.Load() != 1 {
 		t.Errorf("server saw %d calls after the context ended, want 1", count.Load())
+	}
+}
+
+func TestCallRetriesZeroSendsOnce(t *testing.T) {
+	var count atomic.Int32
+	srv := newTestServer(t, func(w http.ResponseWriter, r *http.Request) {
+		count.Add(1)
+		writeMSTRError(w, http.StatusInternalServerError, "ERR001", "boom", "")
+	})
+	c, clock, _ := loggedIn(t, srv.URL, func(c *Config) { c.CallRetries = 0 })
+	_, err := c.Definition(context.Background(), "D1")
+	if !Temporary(err) {
+		t.Fatalf("Definition error = %v, want the 500", err)
+	}
+	if count.Load() != 1 {
+		t.Errorf("server saw %d calls with CallRetries 0, want exactly 1", count.Load())
+	}
+	if waits := clock.sleeps(); len(waits) != 0 {
+		t.Errorf("client waited %v before giving up, want no wait", waits)
+	}
+	if _, err := NewClient(Config{BaseURL: srv.URL, ProjectID: "P", Username: "u", CallRetries: -1}); err == nil {
+		t.Error("NewClient accepted CallRetries -1")
 	}
 }

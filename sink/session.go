@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -243,13 +244,14 @@ type pipeBody struct {
 
 func (p *pipeBody) Close() error { return p.pipe.CloseWithError(errBodyDone) }
 
-// Publish statuses of publishStatus. 1 is done; the in-progress values follow
-// MicroStrategy's job status enum: 0 not started yet, 2 waiting/queued, 4 running,
-// 5 in the SQL engine, 6 SQL execution, 7 analytical engine (0 and 2 are inferred). Any other
-// value, 3 included, is a failure.
-const publishDone = 1
-
-var publishInProgress = []int64{0, 2, 4, 5, 6, 7}
+// Publish statuses of publishStatus. 1 ("result ready") is done and 3 is an error; every
+// other value is MicroStrategy's job status enum for work still going on (4 running, 6 SQL
+// execution, 8 resolution, 9 waiting for cache, 10 updating cache, ...) and is waited on,
+// bounded by Config.PublishTimeout. No other rule for errors is documented, so none is guessed.
+const (
+	publishDone  = 1
+	publishError = 3
+)
 
 // Publish polling: the first poll after firstPoll, each further delay half as long again,
 // capped at maxPoll.
@@ -306,7 +308,7 @@ func (s *Session) Publish(ctx context.Context) error {
 				"polls", polls, "duration", s.c.clock.Now().Sub(start))
 			return nil
 		}
-		if !slices.Contains(publishInProgress, st.status) {
+		if st.status == publishError {
 			return &PublishError{DatasetID: s.datasetID, SessionID: s.id, Status: st.status, Message: s.c.redact(oneLine(st.message))}
 		}
 		if now := s.c.clock.Now(); !now.Before(deadline) {
@@ -335,11 +337,24 @@ func (s *Session) publishStatus(ctx context.Context) (publishState, error) {
 	if err := json.Unmarshal(resp.body, &doc); err != nil {
 		return publishState{}, fmt.Errorf("%s: the server's answer is not a publish status: %s", op, oneLine(string(resp.body)))
 	}
-	status, err := strconv.ParseInt(strings.Trim(string(doc.Status), `" `), 10, 64)
-	if err != nil {
+	status, ok := parseStatus(doc.Status)
+	if !ok {
 		return publishState{}, fmt.Errorf("%s: the server's answer has no numeric status: %s", op, oneLine(string(resp.body)))
 	}
 	return publishState{status: status, message: doc.Message}, nil
+}
+
+// parseStatus reads a publish status given as a JSON number or a numeric string ("1").
+func parseStatus(raw json.RawMessage) (int64, bool) {
+	s := strings.TrimSpace(strings.Trim(strings.TrimSpace(string(raw)), `"`))
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return n, true
+	}
+	f, err := strconv.ParseFloat(s, 64) // 1.0
+	if err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+		return 0, false
+	}
+	return int64(f), true
 }
 
 // Cancel cancels the session (DELETE) so that nothing uploaded in it is published. It uses

@@ -386,10 +386,14 @@ func TestPublish(t *testing.T) {
 		{"in progress then done", []string{`{"status":6}`, `{"status":4}`, `{"status":5}`, `{"status":7}`, `{"status":"1"}`}, 0, 5, ""},
 		{"error status", []string{`{"status":6}`, `{"status":3,"message":"Data source\nerror"}`}, 0, 2,
 			`publish upload session S1 of dataset D1: failed with status 3 "Data source error"; nothing was published, run the job again once the cause is fixed`},
-		{"unknown status is a failure", []string{`{"status":-1,"message":"odd"}`}, 0, 1, `failed with status -1 "odd"`},
+		{"statuses outside the old table are in progress", []string{`{"status":8,"message":"resolution"}`, `{"status":9}`, `{"status":10}`, `{"status":-1}`, `{"status":1}`}, 0, 5, ""},
+		{"status as a numeric string", []string{`{"status":"4"}`, `{"status":" 8 "}`, `{"status":"1"}`}, 0, 3, ""},
+		{"status as a whole float", []string{`{"status":6.0}`, `{"status":1.0}`}, 0, 2, ""},
+		{"error status as a string", []string{`{"status":"3","message":"cube failed"}`}, 0, 1, `failed with status 3 "cube failed"`},
 		{"timeout", []string{`{"status":6,"message":"sql execution"}`}, 10 * time.Second, 10,
 			`publish did not finish in time: still status 6 "sql execution" after 11s`},
 		{"no status", []string{`{"message":"?"}`}, 0, 1, "the server's answer has no numeric status"},
+		{"status not a number", []string{`{"status":"done"}`}, 0, 1, "the server's answer has no numeric status"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,6 +41,10 @@ func runEmulator(ctx context.Context, e *env, args []string) error {
 	dataDir := fs.String("data-dir", "", "`directory` to persist datasets in (default: in memory)")
 	publishDelay := fs.Duration("publish-delay", 0, "how long a publish stays in progress (status 6)")
 	logFormat := fs.String("log-format", "auto", "log `format`: auto (text on a terminal, json otherwise), text or json")
+	bigIntAsInt := fs.Bool("bigint-as-integer", false, "dialect: the dataset definition codes BIGINTEGER columns as integer (dataType 1) with precision 8")
+	statuses := fs.String("publish-statuses", "", "dialect: comma-separated in-progress `statuses` publishStatus reports, one per poll, before 1 (e.g. 4,8,9,10)")
+	statusString := fs.Bool("status-as-string", false, `dialect: publishStatus sends status as a string ("1")`)
+	codeDigits := fs.Int("error-code-digits", 3, "dialect: `digits` of error codes: 3 gives ERR009, 4 gives ERR0009")
 	drain := fs.Bool("drain", false, "read and drop chunk bodies without checking them, as a server on its own machine costs the client nothing more (for benchmarks)")
 	users := userFlags{}
 	fs.Var(users, "user", "accepted `name:password` (repeatable; none = accept any credentials)")
@@ -60,13 +65,24 @@ func runEmulator(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 
-	opts := emulator.Options{DataDir: *dataDir, PublishDelay: *publishDelay, Logger: logger}
+	opts := emulator.Options{DataDir: *dataDir, PublishDelay: *publishDelay, Logger: logger,
+		BigIntegerAsInteger: *bigIntAsInt, StatusAsString: *statusString, ErrorCodeDigits: *codeDigits}
+	if *codeDigits < 1 {
+		return badArgs(fmt.Errorf("--error-code-digits: must be between 1 and 6 (got %d)", *codeDigits))
+	}
+	for _, st := range splitList(*statuses) {
+		n, err := strconv.Atoi(st)
+		if err != nil {
+			return badArgs(fmt.Errorf("--publish-statuses: %q is not a number (want e.g. 4,8,9,10)", st))
+		}
+		opts.PublishStatuses = append(opts.PublishStatuses, n)
+	}
 	if len(users) > 0 {
 		opts.Users = users
 	}
 	srv, err := emulator.New(opts)
 	if err != nil {
-		return err
+		return badArgs(err)
 	}
 	defer srv.Close()
 

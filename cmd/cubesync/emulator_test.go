@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -85,6 +86,10 @@ func TestEmulatorCommandUsage(t *testing.T) {
 		{"emulator", "--user", "nocolon"},
 		{"emulator", "--publish-delay", "-1s"},
 		{"emulator", "extra"},
+		{"emulator", "--publish-statuses", "4,eight"},
+		{"emulator", "--publish-statuses", "4,1"},
+		{"emulator", "--error-code-digits", "0"},
+		{"emulator", "--error-code-digits", "7"},
 	} {
 		t.Run(strings.Join(args[1:], " "), func(t *testing.T) {
 			var out, errOut bytes.Buffer
@@ -93,6 +98,41 @@ func TestEmulatorCommandUsage(t *testing.T) {
 				t.Errorf("exit code %d, want %d; stderr %s", code, exitUsage, errOut.String())
 			}
 		})
+	}
+}
+
+// TestEmulatorCommandDialect starts the emulator with the dialect flags and checks the
+// answers are those of the dialect.
+func TestEmulatorCommandDialect(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	e := &env{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, e, []string{"emulator", "--listen", "127.0.0.1:0", "--user", "alice:pw",
+			"--error-code-digits", "4", "--publish-statuses", "4,8,9,10", "--status-as-string", "--bigint-as-integer"})
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	var base string
+	re := regexp.MustCompile(`http://127\.0\.0\.1:\d+/MicroStrategyLibrary`)
+	for deadline := time.Now().Add(10 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		base = re.FindString(stdout.String())
+	}
+	if base == "" {
+		t.Fatalf("no base URL printed; stdout %q, stderr %q", stdout.String(), stderr.String())
+	}
+	resp, err := http.Post(base+"/api/auth/login", "application/json", strings.NewReader(`{"username":"alice","password":"wrong","loginMode":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct{ Code string }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.Code != "ERR0003" {
+		t.Errorf("refused login answered code %q (%v), want ERR0003 with --error-code-digits 4", body.Code, err)
 	}
 }
 

@@ -48,6 +48,9 @@ func runJob(ctx context.Context, e *env, args []string) error {
 	}
 
 	prog := newProgress(e.stderr, *progress)
+	if prog.interval, err = progressInterval(e); err != nil {
+		return usageError(err)
+	}
 	format := *logFormat
 	if format == "auto" && isTerminal(e.stderr) {
 		format = "text" // decided on stderr itself: the writer below only routes around the bars

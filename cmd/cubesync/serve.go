@@ -52,6 +52,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 
 	prog := newProgress(e.stderr, "plain")
+	if prog.interval, err = progressInterval(e); err != nil {
+		return usageError(err)
+	}
 	log, err := newLogger(prog.logWriter(), *logFormat)
 	if err != nil {
 		return err

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -154,29 +152,14 @@ type targets struct {
 }
 
 func (ts *targets) connect(ctx context.Context, t *jobs.Target) (*sink.Client, error) {
-	cfg := sink.Config{
-		BaseURL:        t.BaseURL,
-		ProjectID:      t.ProjectID,
-		Username:       t.Username,
-		Password:       t.Password,
-		LoginMode:      t.LoginMode,
-		RequestTimeout: t.RequestTimeout,
-		CallRetries:    t.CallRetries,
-		CallBackoff:    t.CallBackoff,
-		Logger:         ts.log,
+	cfg, err := t.ClientConfig(ts.log)
+	if err != nil {
+		return nil, err
 	}
 	if t.Embedded() {
-		url, err := ts.embedded()
-		if err != nil {
+		if cfg.BaseURL, err = ts.embedded(); err != nil {
 			return nil, err
 		}
-		cfg.BaseURL = url
-	} else if t.TLSCAFile != "" || t.InsecureSkipVerify {
-		hc, err := tlsClient(t, ts.log)
-		if err != nil {
-			return nil, err
-		}
-		cfg.HTTPClient = hc
 	}
 	return sink.NewClient(cfg)
 }
@@ -217,33 +200,6 @@ func (ts *targets) close() {
 		ts.emuClose()
 		ts.emu, ts.emuClose = nil, nil
 	}
-}
-
-// tlsClient builds an HTTP client trusting tls_ca_file, or skipping verification when the
-// user asked for it (and says so loudly).
-func tlsClient(t *jobs.Target, log *slog.Logger) (*http.Client, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if t.TLSCAFile != "" {
-		pem, err := os.ReadFile(t.TLSCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("targets.%s.tls_ca_file: %w", t.Name, err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("targets.%s.tls_ca_file: %s holds no PEM certificate", t.Name, t.TLSCAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if t.InsecureSkipVerify {
-		log.Warn("TLS certificate verification is OFF for this target: anyone on the network path can read the credentials and data", "target", t.Name)
-		tc.InsecureSkipVerify = true
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = tc
-	return &http.Client{Transport: tr}, nil
 }
 
 // exitCodeFor maps a run's error to the process exit code.

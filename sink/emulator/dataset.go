@@ -357,9 +357,13 @@ func (s *Server) handleDefinition(w http.ResponseWriter, req *request) error {
 		for _, t := range d.Tables {
 			for _, c := range t.Columns {
 				p, sc := precisionScale(c.DataType)
+				code := dataTypeCodes[c.DataType]
+				if c.DataType == sink.BigInteger && s.opts.BigIntegerAsInteger {
+					code = dataTypeCodes[sink.Integer] // with precision 8
+				}
 				columns = append(columns, map[string]any{
 					"tableId": t.ID, "tableName": t.Name, "columnId": c.ID, "columnName": c.Name,
-					"dataType": dataTypeCodes[c.DataType], "precision": p, "scale": sc,
+					"dataType": code, "precision": p, "scale": sc,
 				})
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -88,7 +89,22 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	if e.status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "1")
 	}
-	writeJSON(w, e.status, errorBody{Code: e.code, Message: e.message, TicketID: newID(), IServerCode: e.iServerCode})
+	code := e.code
+	if rec, ok := w.(*statusRecorder); ok {
+		code = spellCode(code, rec.codeDigits)
+	}
+	writeJSON(w, e.status, errorBody{Code: code, Message: e.message, TicketID: newID(), IServerCode: e.iServerCode})
+}
+
+// spellCode writes an error code such as ERR009 with digits digits (ERR0009 for 4), as
+// servers differ in how they pad it.
+func spellCode(code string, digits int) string {
+	num, ok := strings.CutPrefix(code, "ERR")
+	n, err := strconv.Atoi(num)
+	if !ok || err != nil || digits <= 0 {
+		return code
+	}
+	return fmt.Sprintf("ERR%0*d", digits, n)
 }
 
 // writeRaw answers with a body given by a test, as JSON when it looks like JSON.

@@ -23,6 +23,22 @@ type Options struct {
 	PublishDelay time.Duration     // how long a publish stays at status 6
 	SessionIdle  time.Duration     // idle session timeout; 0 = 30m
 	Logger       *slog.Logger      // nil = discard
+
+	// Dialects: how other servers answer where the Push Data API is undocumented or
+	// loosely documented, so clients can be tested against each (push-api.md).
+
+	// BigIntegerAsInteger makes the definition GET code BIGINTEGER columns as integer
+	// (dataType 1) with precision 8, rather than as 35.
+	BigIntegerAsInteger bool
+	// PublishStatuses are in-progress statuses publishStatus reports, one per poll, before
+	// the publish completes (e.g. 4, 8, 9, 10); the publish is applied only once all were
+	// reported. Empty: status 6 until the publish completes. 1 and 3 are refused.
+	PublishStatuses []int
+	// StatusAsString makes publishStatus send status as a string ("1") rather than a number.
+	StatusAsString bool
+	// ErrorCodeDigits is how many digits error codes are spelled with: 3 (default) gives
+	// ERR009 and ERR017, 4 gives ERR0009 and ERR0017.
+	ErrorCodeDigits int
 }
 
 // Server is the emulated MicroStrategy Library server. It is an http.Handler serving the
@@ -60,6 +76,15 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.PublishDelay < 0 {
 		return nil, fmt.Errorf("emulator: PublishDelay must not be negative (got %v)", opts.PublishDelay)
+	}
+	for _, st := range opts.PublishStatuses {
+		if st == statusReady || st == statusError {
+			return nil, fmt.Errorf("emulator: PublishStatuses are in-progress statuses: %d ends a publish (got %v)", st, opts.PublishStatuses)
+		}
+	}
+	opts.ErrorCodeDigits = cmp.Or(opts.ErrorCodeDigits, 3)
+	if opts.ErrorCodeDigits < 1 || opts.ErrorCodeDigits > 6 {
+		return nil, fmt.Errorf("emulator: ErrorCodeDigits must be between 1 and 6 (got %d)", opts.ErrorCodeDigits)
 	}
 	logger := opts.Logger
 	if logger == nil {
@@ -116,7 +141,7 @@ func (s *Server) Close() error {
 // embedded in a job run stays quiet; changes (dataset created, published) at info.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK, codeDigits: s.opts.ErrorCodeDigits}
 	s.serve(rec, r)
 	s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
 }
@@ -314,7 +339,8 @@ func matchPattern(pattern, segs []string, params map[string]string) (literals in
 
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
+	status     int
+	codeDigits int // how error codes are spelled: Options.ErrorCodeDigits
 }
 
 func (r *statusRecorder) WriteHeader(status int) {

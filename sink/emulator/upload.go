@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,9 +27,11 @@ type upload struct {
 	tables    []*uploadTable
 	status    int
 	message   string
-	published bool      // publish was requested
-	ended     bool      // cancelled, or its publish has completed
-	endedAt   time.Time // when it ended, to forget it after a while
+	published bool          // publish was requested
+	progress  []int         // in-progress statuses still to report (Options.PublishStatuses)
+	reported  chan struct{} // closed once progress is empty: the publish may complete
+	ended     bool          // cancelled, or its publish has completed
+	endedAt   time.Time     // when it ended, to forget it after a while
 }
 
 // uploadTable is one table of an upload session and the chunks received for it.
@@ -174,6 +177,10 @@ func (s *Server) endUpload(u *upload, status int, message string) {
 	}
 	u.ended, u.endedAt = true, s.now()
 	u.status, u.message = status, message
+	if len(u.progress) > 0 { // a publish still waiting for its statuses to be reported
+		u.progress = nil
+		close(u.reported)
+	}
 	for _, t := range u.tables {
 		t.chunks = nil
 	}
@@ -226,6 +233,11 @@ func (s *Server) handlePublish(w http.ResponseWriter, req *request) error {
 	if !u.published {
 		u.published = true
 		u.status, u.message = statusPublishing, "sql execution"
+		u.progress = slices.Clone(s.opts.PublishStatuses)
+		u.reported = make(chan struct{})
+		if len(u.progress) == 0 {
+			close(u.reported)
+		}
 		fail := s.failPublish
 		s.failPublish = nil
 		s.publishes.Add(1)
@@ -242,15 +254,26 @@ func (s *Server) handlePublishStatus(w http.ResponseWriter, req *request) error 
 	var message string
 	if err == nil {
 		status, message = u.status, u.message
-		if !u.published {
+		switch {
+		case !u.published:
 			message = "not published: send POST .../publish"
+		case !u.ended && len(u.progress) > 0:
+			status, message = u.progress[0], statusMessage(u.progress[0])
+			u.progress = u.progress[1:]
+			if len(u.progress) == 0 {
+				close(u.reported)
+			}
 		}
 	}
 	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"uploadSessionId": u.id, "status": status, "message": message})
+	var sent any = status
+	if s.opts.StatusAsString {
+		sent = strconv.Itoa(status)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"uploadSessionId": u.id, "status": sent, "message": message})
 	return nil
 }
 
@@ -260,7 +283,34 @@ type publishFailure struct {
 	message string
 }
 
-// runPublish waits out the publish delay, then applies every table of u at once.
+// statusMessage is the message publishStatus sends with an in-progress status, after
+// MicroStrategy's job status enum.
+func statusMessage(status int) string {
+	switch status {
+	case 0:
+		return "ready"
+	case 2:
+		return "waiting"
+	case 4:
+		return "running"
+	case 5:
+		return "in SQL engine"
+	case 6:
+		return "sql execution"
+	case 7:
+		return "analytical engine"
+	case 8:
+		return "resolution"
+	case 9:
+		return "waiting for cache"
+	case 10:
+		return "updating cache"
+	}
+	return "in progress"
+}
+
+// runPublish waits out the publish delay and until every in-progress status of
+// Options.PublishStatuses was reported, then applies every table of u at once.
 func (s *Server) runPublish(u *upload, delay time.Duration, fail *publishFailure) {
 	defer s.publishes.Done()
 	if delay > 0 {
@@ -270,6 +320,10 @@ func (s *Server) runPublish(u *upload, delay time.Duration, fail *publishFailure
 		case <-s.done:
 			t.Stop()
 		}
+	}
+	select {
+	case <-u.reported:
+	case <-s.done:
 	}
 	s.mu.Lock()
 	switch {
