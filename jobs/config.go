@@ -232,6 +232,11 @@ type Table struct {
 	Incremental *Incremental
 	Columns     map[string]ColumnOverride
 	AllowEmpty  bool // let replace publish zero rows
+	// Parallel is the number of connections a query table is read over, sharing one
+	// snapshot (1: one connection); ParallelColumn, when set, is the integer column of the
+	// result the read is split by, otherwise it is split by ctid.
+	Parallel       int
+	ParallelColumn string
 }
 
 // Incremental says which rows or files of a table are new since the last successful run.

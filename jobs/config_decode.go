@@ -17,6 +17,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/cubesync/cubesync/sink"
+	"github.com/cubesync/cubesync/sources/postgres"
 )
 
 // Built-in defaults, overridden by [defaults] and then by each job.
@@ -473,8 +474,34 @@ func (d *decoder) table(cfg *Config, t *table) *Table {
 	if b, ok := t.boolean("allow_empty"); ok {
 		tb.AllowEmpty = b
 	}
+	d.parallel(t, tb)
 	t.finish()
 	return tb
+}
+
+// parallel reads how many connections a query table's read is split over, and by what.
+func (d *decoder) parallel(t *table, tb *Table) {
+	tb.Parallel = 1
+	if n, ok := t.integer("parallel"); ok {
+		switch {
+		case tb.Parquet != "":
+			d.problemf(t.path.key("parallel"), "is for query tables (parquet files are always read several row groups at a time)")
+		case n < 1 || n > postgres.MaxParallel:
+			d.problemf(t.path.key("parallel"), "want 1 to %d connections (got %d)", postgres.MaxParallel, n)
+		default:
+			tb.Parallel = int(n)
+		}
+	}
+	if c, ok := t.str("parallel_column"); ok {
+		switch {
+		case strings.TrimSpace(c) == "":
+			d.problemf(t.path.key("parallel_column"), "is empty (want an integer column of the query's result)")
+		case tb.Parallel < 2 && !t.has("parallel"):
+			d.problemf(t.path.key("parallel_column"), "splits a read over several connections, but parallel is not set: add parallel = 4 (say)")
+		default:
+			tb.ParallelColumn = c
+		}
+	}
 }
 
 // tableInput reads where a table's rows come from: a query on a source, or parquet files.

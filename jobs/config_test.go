@@ -208,6 +208,35 @@ chunk_size = "512B"
 			},
 		},
 		{
+			name: "bad parallel reads",
+			src: `[jobs.a]
+target = "emu"
+dataset = { name = "A" }
+[[jobs.a.tables]]
+name = "files"
+policy = "replace"
+parquet = "x.parquet"
+parallel = 2
+[[jobs.a.tables]]
+name = "big"
+policy = "replace"
+source = "wh"
+query = "SELECT * FROM big"
+parallel = 65
+[[jobs.a.tables]]
+name = "by"
+policy = "replace"
+source = "wh"
+query = "SELECT * FROM by"
+parallel_column = "id"
+`,
+			want: []string{
+				`jobs.toml:13: jobs.a.tables[0].parallel: is for query tables (parquet files are always read several row groups at a time)`,
+				`jobs.toml:19: jobs.a.tables[1].parallel: want 1 to 64 connections (got 65)`,
+				`jobs.toml:25: jobs.a.tables[2].parallel_column: splits a read over several connections, but parallel is not set: add parallel = 4 (say)`,
+			},
+		},
+		{
 			name: "bad policy in the second table",
 			src: `[jobs.sales]
 target = "emu"

@@ -124,6 +124,13 @@ func TestLiveProgressCountsAttempts(t *testing.T) {
 	if !slices.Equal(rec.attempts, []int{1, 2}) || res.Attempts != 2 {
 		t.Errorf("attempts shown %v (result says %d), want [1 2]", rec.attempts, res.Attempts)
 	}
+	runs, err := b.store.Runs(context.Background(), "sales", 10)
+	if err != nil || len(runs) != 2 || runs[0].Attempt != 2 || runs[1].Attempt != 1 {
+		t.Fatalf("recorded runs %+v (err %v), want attempt 2 then attempt 1", runs, err)
+	}
+	if tb := runs[0].Tables; len(tb) != 1 || tb[0].Name != "orders" || tb[0].Rows != 1 || tb[0].Chunks != 1 || tb[0].Policy != "upsert" {
+		t.Errorf("the succeeded attempt recorded tables %+v, want orders: 1 row in 1 chunk, upsert", tb)
+	}
 	if st := rec.final[0].Tables[0].Stage; st != jobs.StageFailed {
 		t.Errorf("first attempt's table ended %q, want %q", st, jobs.StageFailed)
 	}

@@ -100,7 +100,14 @@ func (r *Runner) openTable(ctx context.Context, job *Job, t *Table, mark Waterma
 			}
 			args = append(args, arg)
 		}
-		pr, err := postgres.Open(ctx, t.Source.DSN, t.Query, args, postgres.Options{BatchRows: batchRows, Allocator: r.Allocator, Logger: r.logger(), Counter: counter})
+		popts := postgres.Options{BatchRows: batchRows, Allocator: r.Allocator, Logger: r.logger(), Counter: counter}
+		var pr sources.Reader
+		var err error
+		if t.Parallel > 1 {
+			pr, err = postgres.OpenParallel(ctx, t.Source.DSN, t.Query, args, t.Parallel, t.ParallelColumn, popts)
+		} else {
+			pr, err = postgres.Open(ctx, t.Source.DSN, t.Query, args, popts)
+		}
 		if err != nil {
 			err = fmt.Errorf("source %q: %w", t.Source.Name, err)
 			if _, ok := errors.AsType[*postgres.UnsupportedTypeError](err); ok {
@@ -155,7 +162,7 @@ func (r *Runner) dataset(ctx context.Context, c *sink.Client, job *Job, tables [
 		if err := r.Store.SetDatasetID(ctx, job.Name, id); err != nil {
 			return "", fmt.Errorf("remember dataset id %s: %w", id, err)
 		}
-		log.Info("dataset created", "dataset", id, "name", job.Dataset.Name)
+		// The client logs "dataset created" with the id and name.
 		return id, nil
 	}
 	def, err := c.Definition(ctx, id)
@@ -335,8 +342,12 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 	if st.InvalidUTF8 > 0 {
 		log.Warn("invalid UTF-8 replaced with U+FFFD", "table", t.table.Name, "count", st.InvalidUTF8, "columns", st.InvalidUTF8ByColumn)
 	}
-	log.Info("table pushed", "table", tr.Name, "policy", string(tr.Policy), "rows", tr.Rows, "bytes", tr.Bytes, "chunks", tr.Chunks,
-		"duration", tr.Duration.Round(time.Millisecond).String(), "rows_per_s", int64(tr.RowsPerSecond()))
+	msg := "table pushed"
+	if session == nil {
+		msg = "would push" // a dry run: read and encoded, not sent
+	}
+	log.Info(msg, "table", tr.Name, "policy", string(tr.Policy), "rows", tr.Rows, "bytes", tr.Bytes, "chunks", tr.Chunks,
+		"duration", tr.Duration.Round(time.Millisecond), "rows_per_s", int64(tr.RowsPerSecond()))
 	return tr, nil
 }
 

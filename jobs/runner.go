@@ -159,7 +159,7 @@ func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (*Result, e
 			return res, err
 		}
 		wait := jitter(delay)
-		r.logger().Warn("run failed, retrying", "job", job.Name, "attempt", attempt, "of", attempts, "in", wait.Round(time.Millisecond).String(), "err", err)
+		r.logger().Warn("run failed, retrying", "job", job.Name, "attempt", attempt, "of", attempts, "in", wait.Round(time.Millisecond), "err", err)
 		if serr := r.sleep(ctx, wait); serr != nil {
 			return res, err
 		}
@@ -234,6 +234,7 @@ func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *R
 		// Recorded first, so that a run failing as early as its login is in the history.
 		res.Run.Started = r.now()
 		res.Run.Host = hostID()
+		res.Run.Attempt = max(opts.attempt, 1)
 		if res.Run, err = r.Store.StartRun(ctx, res.Run); err != nil {
 			return res, fmt.Errorf("record run start: %w", err)
 		}
@@ -321,7 +322,11 @@ func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *R
 		res.files = append(res.files, t.files...)
 	}
 	if opts.DryRun {
-		log.Info("dry run done: nothing was pushed")
+		var rows int64
+		for _, t := range res.Tables {
+			rows += t.Rows
+		}
+		log.Info("dry run finished: nothing pushed", "would_push_rows", rows)
 		return res, nil
 	}
 	if session.session == nil && !slices.ContainsFunc(tables, func(t *openTable) bool { return t.policy == sink.Replace }) {
@@ -382,6 +387,7 @@ func (r *Runner) finish(ctx context.Context, res *Result, runErr error, log *slo
 		o.Rows += t.Rows
 		o.Bytes += t.Bytes
 		o.Chunks += t.Chunks
+		o.Tables = append(o.Tables, RunTable{Name: t.Name, Policy: string(t.Policy), Rows: t.Rows, Bytes: t.Bytes, Chunks: t.Chunks, Duration: t.Duration})
 	}
 	switch {
 	case runErr == nil:
@@ -398,7 +404,7 @@ func (r *Runner) finish(ctx context.Context, res *Result, runErr error, log *slo
 		log.Error("record run end", "status", o.Status, "err", err)
 	}
 	res.Run.Status, res.Run.Error, res.Run.Ended = o.Status, o.Error, r.now()
-	res.Run.Rows, res.Run.Bytes, res.Run.Chunks = o.Rows, o.Bytes, o.Chunks
+	res.Run.Rows, res.Run.Bytes, res.Run.Chunks, res.Run.Tables = o.Rows, o.Bytes, o.Chunks, o.Tables
 	log.Info("run finished", "status", o.Status, "rows", o.Rows, "bytes", o.Bytes, "chunks", o.Chunks,
-		"duration", res.Run.Ended.Sub(res.Run.Started).Round(time.Millisecond).String())
+		"duration", res.Run.Ended.Sub(res.Run.Started).Round(time.Millisecond))
 }

@@ -361,7 +361,7 @@ func (s *Scheduler) catchUp(ctx, runCtx context.Context, js *jobState, now time.
 		return
 	}
 	s.missed(js, last, latest.Add(-time.Nanosecond), "slots missed while cubesync was not running: only the latest is caught up")
-	js.log.Info("catching up a slot missed while cubesync was not running", "slot", latest, "late", now.Sub(latest).Round(time.Second).String())
+	js.log.Info("catching up a slot missed while cubesync was not running", "slot", latest, "late", now.Sub(latest).Round(time.Second))
 	s.fire(ctx, runCtx, js, slotRunAt(js.job, latest, TriggerCatchup), runs)
 }
 

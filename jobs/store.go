@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -33,6 +34,27 @@ const (
 // ErrLocked is returned by Store.Lock when another process holds the job's lock.
 var ErrLocked = errors.New("job is already running elsewhere")
 
+// LockedError is ErrLocked (errors.Is) naming the holder of the lock, when the store can
+// tell: the host and pid of the process ("etl-1:4711"), or how the store sees it.
+type LockedError struct {
+	Holder string
+}
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("%v (held by %s)", ErrLocked, e.Holder)
+}
+
+// Is makes errors.Is(err, ErrLocked) true.
+func (e *LockedError) Is(target error) bool { return target == ErrLocked }
+
+// LockHolder returns who holds the lock that err reports, or "another process".
+func LockHolder(err error) string {
+	if le, ok := errors.AsType[*LockedError](err); ok && le.Holder != "" {
+		return le.Holder
+	}
+	return "another process"
+}
+
 // ErrNotFound is returned when the store has no record of what was asked for.
 var ErrNotFound = errors.New("not found")
 
@@ -52,6 +74,18 @@ type Run struct {
 	Chunks    int64
 	Error     string
 	Host      string // hostname and pid of the process that ran it
+	Attempt   int    // 1 for a run's first try, 2... for its retries
+	Tables    []RunTable
+}
+
+// RunTable is what a run did to one of its tables.
+type RunTable struct {
+	Name     string        `json:"name"`
+	Policy   string        `json:"policy"`
+	Rows     int64         `json:"rows"`
+	Bytes    int64         `json:"bytes"` // JSON bytes before base64
+	Chunks   int64         `json:"chunks"`
+	Duration time.Duration `json:"duration_ns"`
 }
 
 // NoChanges reports whether the run succeeded without publishing anything: no table had
@@ -128,6 +162,7 @@ type Outcome struct {
 	Bytes      int64
 	Chunks     int64
 	Error      string
+	Tables     []RunTable // per table, as far as the run got
 	Watermarks []Watermark
 	Files      []LoadedFile
 }

@@ -84,11 +84,18 @@ func runJob(ctx context.Context, e *env, args []string) error {
 			DryRun: *dryRun, FullRefresh: *fullRefresh, Tables: splitList(*tables), Timeout: *timeout,
 		})
 		prog.stop()
-		if !*dryRun && !errors.Is(err, jobs.ErrLocked) {
+		// The root context ends only by SIGINT or SIGTERM (a job's timeout is its own).
+		interrupted := err != nil && ctx.Err() != nil
+		locked := errors.Is(err, jobs.ErrLocked)
+		if !*dryRun && !locked {
 			notify.RunEnded(ctx, job, res)
 		}
-		if res != nil {
-			printSummary(e.stdout, job, res, err)
+		if locked {
+			msg := "skipped: already running on " + jobs.LockHolder(err)
+			fmt.Fprintf(e.stdout, "job %s: %s\n", job.Name, msg)
+			log.Warn(msg, "job", job.Name)
+		} else if res != nil {
+			printSummary(e.stdout, job, res, err, interrupted)
 			if err == nil && !res.DryRun && job.Target.Embedded() && ts.emu != nil {
 				printPreview(e.stdout, ts.emu, job, res.DatasetID)
 			}
@@ -97,7 +104,11 @@ func runJob(ctx context.Context, e *env, args []string) error {
 			if jobs.IsInputError(err) && res == nil {
 				return usageError(err) // e.g. --tables naming a table the job lacks
 			}
-			log.Error("job failed", "job", job.Name, "err", err)
+			// One line per event: an interruption is the runner's "run finished" line with
+			// status interrupted (and the summary above), a skip the warning above.
+			if !locked && !interrupted {
+				log.Error("job failed", "job", job.Name, "err", err)
+			}
 			if failed == nil || errors.Is(failed, jobs.ErrLocked) {
 				failed = err // a failure outranks a skip in the exit code
 			}
@@ -107,17 +118,23 @@ func runJob(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	if failed != nil {
-		return &exitError{code: exitCodeFor(e, failed), err: failed}
+		return &exitError{code: exitCodeFor(e, failed)} // said above, logged once
 	}
 	return nil
 }
 
 // printSummary writes one line per table: rows, bytes, chunks, duration, rows/s.
-func printSummary(w io.Writer, job *jobs.Job, res *jobs.Result, err error) {
+func printSummary(w io.Writer, job *jobs.Job, res *jobs.Result, err error, interrupted bool) {
 	status := "published"
 	switch {
+	case interrupted:
+		status = "interrupted, nothing published"
 	case res.DryRun && err == nil:
-		status = "dry run, nothing pushed"
+		var rows int64
+		for _, t := range res.Tables {
+			rows += t.Rows
+		}
+		status = fmt.Sprintf("dry run, would push %d rows (nothing pushed)", rows)
 	case res.NoChanges && err == nil:
 		status = "no changes, nothing published"
 	case err != nil:

@@ -104,7 +104,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
-	log.Info("serving", "listen", ln.Addr().String(), "jobs", len(scheduled), "state", stateKind(cfg), "shutdown_grace", cfg.Serve.ShutdownGrace.String(), "max_concurrent_runs", cfg.Serve.MaxConcurrentRuns, "admin_api", cfg.Serve.AdminToken != "")
+	log.Info("serving", "listen", ln.Addr().String(), "jobs", len(scheduled), "state", stateKind(cfg), "shutdown_grace", cfg.Serve.ShutdownGrace, "max_concurrent_runs", cfg.Serve.MaxConcurrentRuns, "admin_api", cfg.Serve.AdminToken != "")
 
 	schedErr := sched.Run(ctx, scheduled)
 	// Messages about the last runs go out before the process ends, for a bounded time.

@@ -95,6 +95,7 @@ func (s *suite) runLifecycle(t *testing.T) {
 		Started:   started,
 		Status:    jobs.StatusSucceeded, // ignored: a new run is running
 		Host:      "host-a:123",
+		Attempt:   2,
 	}
 	run := mustStartRun(t, st, in)
 	if run.ID <= 0 {
@@ -115,7 +116,8 @@ func (s *suite) runLifecycle(t *testing.T) {
 		t.Errorf("manual run: Scheduled = %v, want the zero time", second.Scheduled)
 	}
 
-	o := jobs.Outcome{Status: jobs.StatusFailed, Rows: 10, Bytes: 2048, Chunks: 3, Error: `push table "orders": 500`}
+	o := jobs.Outcome{Status: jobs.StatusFailed, Rows: 10, Bytes: 2048, Chunks: 3, Error: `push table "orders": 500`,
+		Tables: []jobs.RunTable{{Name: "stores", Policy: "replace", Rows: 10, Bytes: 2048, Chunks: 3, Duration: 1500 * time.Millisecond}, {Name: "orders", Policy: "upsert"}}}
 	if err := st.FinishRun(ctx, run.ID, o); err != nil {
 		t.Fatalf("FinishRun: %v", err)
 	}
@@ -127,7 +129,7 @@ func (s *suite) runLifecycle(t *testing.T) {
 	if got.Ended.IsZero() || got.Ended.Before(got.Started) {
 		t.Errorf("finished run: Ended = %v, want a time at or after Started %v", got.Ended, got.Started)
 	}
-	want.Status, want.Rows, want.Bytes, want.Chunks, want.Error = o.Status, o.Rows, o.Bytes, o.Chunks, o.Error
+	want.Status, want.Rows, want.Bytes, want.Chunks, want.Error, want.Tables = o.Status, o.Rows, o.Bytes, o.Chunks, o.Error, o.Tables
 	want.Ended = got.Ended
 	assertRun(t, "Runs after FinishRun", got, want)
 	if !runs[0].Ended.IsZero() || runs[0].Status != jobs.StatusRunning {
@@ -651,8 +653,8 @@ func assertRun(t *testing.T, what string, got, want jobs.Run) {
 			}
 			return x.UTC().Format(time.RFC3339Nano)
 		}
-		return fmt.Sprintf("id=%d job=%q trigger=%q scheduled=%s started=%s ended=%s status=%q dataset=%q session=%q rows=%d bytes=%d chunks=%d error=%q host=%q",
-			r.ID, r.Job, r.Trigger, ts(r.Scheduled), ts(r.Started), ts(r.Ended), r.Status, r.DatasetID, r.SessionID, r.Rows, r.Bytes, r.Chunks, r.Error, r.Host)
+		return fmt.Sprintf("id=%d job=%q trigger=%q scheduled=%s started=%s ended=%s status=%q dataset=%q session=%q rows=%d bytes=%d chunks=%d error=%q host=%q attempt=%d tables=%+v",
+			r.ID, r.Job, r.Trigger, ts(r.Scheduled), ts(r.Started), ts(r.Ended), r.Status, r.DatasetID, r.SessionID, r.Rows, r.Bytes, r.Chunks, r.Error, r.Host, max(r.Attempt, 1), r.Tables)
 	}
 	if g, w := norm(got), norm(want); g != w {
 		t.Errorf("%s:\n got %s\nwant %s", what, g, w)
