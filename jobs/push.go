@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cubesync/cubesync/sink"
+	"github.com/cubesync/cubesync/sources"
 	"github.com/cubesync/cubesync/sources/parquetfile"
 	"github.com/cubesync/cubesync/sources/postgres"
 )
@@ -26,7 +27,7 @@ const batchRows = 64 * 1024
 
 // openTables opens the source of every selected table, in job order, and works out what
 // each pushes. On error the tables opened so far are returned for the caller to close.
-func (r *Runner) openTables(ctx context.Context, job *Job, opts RunOptions) ([]*openTable, error) {
+func (r *Runner) openTables(ctx context.Context, job *Job, opts RunOptions, live *Live) ([]*openTable, error) {
 	var marks map[string]Watermark
 	if r.Store != nil {
 		var err error
@@ -39,10 +40,16 @@ func (r *Runner) openTables(ctx context.Context, job *Job, opts RunOptions) ([]*
 		if len(opts.Tables) > 0 && !slices.Contains(opts.Tables, t.Name) {
 			continue
 		}
-		ot, err := r.openTable(ctx, job, t, marks[t.Name], opts)
+		counter := new(sources.Counter)
+		ot, err := r.openTable(ctx, job, t, marks[t.Name], opts, counter)
 		if err != nil {
 			return out, fmt.Errorf("table %q: %w", t.Name, err)
 		}
+		var totalRows, totalBytes int64
+		if tot, ok := ot.reader.(sources.Total); ok {
+			totalRows, totalBytes = tot.Total()
+		}
+		ot.live = live.addTable(t.Name, counter, totalRows, totalBytes)
 		out = append(out, ot)
 	}
 	return out, nil
@@ -73,7 +80,7 @@ func (t *Table) CheckParquetFiles() error {
 	return err
 }
 
-func (r *Runner) openTable(ctx context.Context, job *Job, t *Table, mark Watermark, opts RunOptions) (*openTable, error) {
+func (r *Runner) openTable(ctx context.Context, job *Job, t *Table, mark Watermark, opts RunOptions, counter *sources.Counter) (*openTable, error) {
 	ot := &openTable{table: t, policy: t.Policy}
 	if t.Incremental != nil && opts.ReplaceIncremental {
 		ot.policy = sink.Replace
@@ -81,7 +88,7 @@ func (r *Runner) openTable(ctx context.Context, job *Job, t *Table, mark Waterma
 	switch {
 	case t.Parquet != "":
 		// Excluded columns are not even read, so an unsupported type can be left out.
-		popts := parquetfile.Options{BatchRows: batchRows, Allocator: r.Allocator, Exclude: t.Exclude}
+		popts := parquetfile.Options{BatchRows: batchRows, Allocator: r.Allocator, Exclude: t.Exclude, Counter: counter}
 		if t.Incremental != nil && t.Incremental.NewFiles && !opts.FullRefresh {
 			loaded, err := r.Store.LoadedFiles(ctx, job.Name, t.Name)
 			if err != nil {
@@ -126,7 +133,14 @@ func (r *Runner) openTable(ctx context.Context, job *Job, t *Table, mark Waterma
 			}
 			args = append(args, arg)
 		}
-		pr, err := postgres.Open(ctx, t.Source.DSN, t.Query, args, postgres.Options{BatchRows: batchRows, Allocator: r.Allocator, Logger: r.logger()})
+		popts := postgres.Options{BatchRows: batchRows, Allocator: r.Allocator, Logger: r.logger(), Counter: counter}
+		var pr sources.Reader
+		var err error
+		if t.Parallel > 1 {
+			pr, err = postgres.OpenParallel(ctx, t.Source.DSN, t.Query, args, t.Parallel, t.ParallelColumn, popts)
+		} else {
+			pr, err = postgres.Open(ctx, t.Source.DSN, t.Query, args, popts)
+		}
 		if err != nil {
 			err = fmt.Errorf("source %q: %w", t.Source.Name, err)
 			if _, ok := errors.AsType[*postgres.UnsupportedTypeError](err); ok {
@@ -181,7 +195,7 @@ func (r *Runner) dataset(ctx context.Context, c *sink.Client, job *Job, tables [
 		if err := r.Store.SetDatasetID(ctx, job.Name, id); err != nil {
 			return "", fmt.Errorf("remember dataset id %s: %w", id, err)
 		}
-		log.Info("dataset created", "dataset", id, "name", job.Dataset.Name)
+		// The client logs "dataset created" with the id and name.
 		return id, nil
 	}
 	def, err := c.Definition(ctx, id)
@@ -270,13 +284,10 @@ func (r *Runner) recoverAbandoned(ctx context.Context, c *sink.Client, job *Job,
 // at most two chunks exist at a time — chunk N being uploaded while chunk N+1 is encoded
 // (and then waits to be handed over) — and memory is bounded by the chunk size whatever
 // the number of rows.
-func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session *lazySession, log *slog.Logger) (TableResult, error) {
+func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session *lazySession, log *slog.Logger, live *Live) (TableResult, error) {
 	tr := TableResult{Name: t.table.Name, Policy: t.policy}
 	start := r.now()
-	var prog TableProgress
-	if r.Progress != nil {
-		prog = r.Progress.Table(job.Name, t.table.Name)
-	}
+	live.tableStage(t.live, StageReading)
 	enc, err := sink.NewEncoder(t.reader.Schema(), t.shape.encodeColumns(), job.ChunkSize)
 	if err != nil {
 		return tr, inputError(fmt.Errorf("table %q: %w", t.table.Name, err))
@@ -300,6 +311,7 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 		for {
 			rec, err := t.reader.Next(gctx)
 			if errors.Is(err, io.EOF) {
+				live.tableStage(t.live, StageUploading)
 				return enc.Flush(emit)
 			}
 			if err != nil {
@@ -337,9 +349,7 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 			tr.Rows += rows
 			tr.Bytes += size
 			tr.Chunks++
-			if prog != nil {
-				prog.Add(rows, size)
-			}
+			t.live.pushed(rows, size)
 		}
 		return nil
 	})
@@ -355,8 +365,10 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 			tr.Watermark = v
 		}
 	}
-	if prog != nil {
-		prog.Done(tr, err)
+	if err != nil {
+		live.tableStage(t.live, StageFailed)
+	} else {
+		live.tableStage(t.live, StageDone)
 	}
 	if err != nil {
 		return tr, fmt.Errorf("table %q: %w", t.table.Name, err)
@@ -367,8 +379,12 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 	if st.InvalidUTF8 > 0 {
 		log.Warn("invalid UTF-8 replaced with U+FFFD", "table", t.table.Name, "count", st.InvalidUTF8, "columns", st.InvalidUTF8ByColumn)
 	}
-	log.Info("table pushed", "table", tr.Name, "policy", string(tr.Policy), "rows", tr.Rows, "bytes", tr.Bytes, "chunks", tr.Chunks,
-		"duration", tr.Duration.Round(time.Millisecond).String(), "rows_per_s", int64(tr.RowsPerSecond()))
+	msg := "table pushed"
+	if session == nil {
+		msg = "would push" // a dry run: read and encoded, not sent
+	}
+	log.Info(msg, "table", tr.Name, "policy", string(tr.Policy), "rows", tr.Rows, "bytes", tr.Bytes, "chunks", tr.Chunks,
+		"duration", tr.Duration.Round(time.Millisecond), "rows_per_s", int64(tr.RowsPerSecond()))
 	return tr, nil
 }
 

@@ -24,7 +24,7 @@ type Runner struct {
 	// Connect makes a Push API client for a target (not yet logged in). main wires it, so
 	// that base_url = "embedded" can point at an in-process emulator.
 	Connect func(ctx context.Context, t *Target) (*sink.Client, error)
-	// Progress, if set, is told of every chunk; nil reports nothing live.
+	// Progress, if set, is shown every attempt as it happens; nil reports nothing live.
 	Progress  Progress
 	Allocator memory.Allocator
 	Now       func() time.Time
@@ -46,6 +46,8 @@ type RunOptions struct {
 	// Attempts overrides the job's retry.attempts: how many times the whole run is tried
 	// (1 = no retry); 0 keeps the job's setting.
 	Attempts int
+
+	attempt int // set by Run for each try, from 1
 }
 
 // Result is what a run did.
@@ -83,17 +85,6 @@ func (t TableResult) RowsPerSecond() float64 {
 		return 0
 	}
 	return float64(t.Rows) / t.Duration.Seconds()
-}
-
-// Progress is told what a run is doing, table by table.
-type Progress interface {
-	Table(job, table string) TableProgress
-}
-
-// TableProgress receives one table's live counts.
-type TableProgress interface {
-	Add(rows, bytes int64)
-	Done(r TableResult, err error)
 }
 
 func (r *Runner) logger() *slog.Logger {
@@ -159,6 +150,7 @@ func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (*Result, e
 	attempts := max(cmp.Or(opts.Attempts, job.Retry.Attempts), 1)
 	delay := job.Retry.InitialDelay
 	for attempt := 1; ; attempt++ {
+		opts.attempt = attempt
 		res, err := r.runOnce(ctx, job, opts)
 		if res != nil {
 			res.Attempts = attempt
@@ -227,23 +219,31 @@ type openTable struct {
 	shape   *tableShape
 	tracker *maxTracker
 	files   []LoadedFile // parquet files this run loads, for incremental files = "new"
-	policy  sink.Policy  // the table's policy, or replace on a full refresh that replaces
+	live    *liveTable
+	policy  sink.Policy // the table's policy, or replace on a full refresh that replaces
 }
 
 // runOnce is one attempt: one upload session, every table, one publish.
 func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *Result, err error) {
 	log := r.logger().With("job", job.Name)
 	res = &Result{DryRun: opts.DryRun, Run: Run{Job: job.Name, Trigger: opts.Trigger, Scheduled: opts.Scheduled}}
+	live := newLive(job.Name, max(opts.attempt, 1), opts.DryRun, r.now)
+	if r.Progress != nil {
+		r.Progress.RunStarted(live)
+		defer func() { r.Progress.RunEnded(live, err) }() // the last to run: err is final
+	}
 
 	var client *sink.Client
 	if !opts.DryRun {
 		// Recorded first, so that a run failing as early as its login is in the history.
 		res.Run.Started = r.now()
 		res.Run.Host = hostID()
+		res.Run.Attempt = max(opts.attempt, 1)
 		if res.Run, err = r.Store.StartRun(ctx, res.Run); err != nil {
 			return res, fmt.Errorf("record run start: %w", err)
 		}
 		log = log.With("run", res.Run.ID)
+		live.setRunID(res.Run.ID)
 		defer func() { r.finish(ctx, res, err, log) }()
 		defer func() { err = explain(ctx, err) }() // runs before finish records err
 
@@ -266,7 +266,7 @@ func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *R
 	}
 	log.Info("run started", "trigger", opts.Trigger, "dry_run", opts.DryRun)
 
-	tables, err := r.openTables(ctx, job, opts)
+	tables, err := r.openTables(ctx, job, opts, live)
 	defer func() {
 		for _, t := range tables {
 			if cerr := t.reader.Close(); cerr != nil {
@@ -315,7 +315,7 @@ func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *R
 	}
 
 	for _, t := range tables {
-		tr, err := r.pushTable(ctx, job, t, session, log)
+		tr, err := r.pushTable(ctx, job, t, session, log, live)
 		res.Tables = append(res.Tables, tr)
 		if err != nil {
 			return res, err
@@ -326,7 +326,11 @@ func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *R
 		res.files = append(res.files, t.files...)
 	}
 	if opts.DryRun {
-		log.Info("dry run done: nothing was pushed")
+		var rows int64
+		for _, t := range res.Tables {
+			rows += t.Rows
+		}
+		log.Info("dry run finished: nothing pushed", "would_push_rows", rows)
 		return res, nil
 	}
 	if session.session == nil && !slices.ContainsFunc(tables, func(t *openTable) bool { return t.policy == sink.Replace }) {
@@ -339,6 +343,7 @@ func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *R
 	if err != nil {
 		return res, err
 	}
+	live.setStage(StagePublishing)
 	if err = s.Publish(ctx); err != nil {
 		return res, err // the error names the session and the dataset
 	}
@@ -386,6 +391,7 @@ func (r *Runner) finish(ctx context.Context, res *Result, runErr error, log *slo
 		o.Rows += t.Rows
 		o.Bytes += t.Bytes
 		o.Chunks += t.Chunks
+		o.Tables = append(o.Tables, RunTable{Name: t.Name, Policy: string(t.Policy), Rows: t.Rows, Bytes: t.Bytes, Chunks: t.Chunks, Duration: t.Duration})
 	}
 	switch {
 	case runErr == nil:
@@ -402,7 +408,7 @@ func (r *Runner) finish(ctx context.Context, res *Result, runErr error, log *slo
 		log.Error("record run end", "status", o.Status, "err", err)
 	}
 	res.Run.Status, res.Run.Error, res.Run.Ended = o.Status, o.Error, r.now()
-	res.Run.Rows, res.Run.Bytes, res.Run.Chunks = o.Rows, o.Bytes, o.Chunks
+	res.Run.Rows, res.Run.Bytes, res.Run.Chunks, res.Run.Tables = o.Rows, o.Bytes, o.Chunks, o.Tables
 	log.Info("run finished", "status", o.Status, "rows", o.Rows, "bytes", o.Bytes, "chunks", o.Chunks,
-		"duration", res.Run.Ended.Sub(res.Run.Started).Round(time.Millisecond).String())
+		"duration", res.Run.Ended.Sub(res.Run.Started).Round(time.Millisecond))
 }

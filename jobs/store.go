@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -33,6 +34,27 @@ const (
 // ErrLocked is returned by Store.Lock when another process holds the job's lock.
 var ErrLocked = errors.New("job is already running elsewhere")
 
+// LockedError is ErrLocked (errors.Is) naming the holder of the lock, when the store can
+// tell: the host and pid of the process ("etl-1:4711"), or how the store sees it.
+type LockedError struct {
+	Holder string
+}
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("%v (held by %s)", ErrLocked, e.Holder)
+}
+
+// Is makes errors.Is(err, ErrLocked) true.
+func (e *LockedError) Is(target error) bool { return target == ErrLocked }
+
+// LockHolder returns who holds the lock that err reports, or "another process".
+func LockHolder(err error) string {
+	if le, ok := errors.AsType[*LockedError](err); ok && le.Holder != "" {
+		return le.Holder
+	}
+	return "another process"
+}
+
 // ErrNotFound is returned when the store has no record of what was asked for.
 var ErrNotFound = errors.New("not found")
 
@@ -52,6 +74,18 @@ type Run struct {
 	Chunks    int64
 	Error     string
 	Host      string // hostname and pid of the process that ran it
+	Attempt   int    // 1 for a run's first try, 2... for its retries
+	Tables    []RunTable
+}
+
+// RunTable is what a run did to one of its tables.
+type RunTable struct {
+	Name     string        `json:"name"`
+	Policy   string        `json:"policy"`
+	Rows     int64         `json:"rows"`
+	Bytes    int64         `json:"bytes"` // JSON bytes before base64
+	Chunks   int64         `json:"chunks"`
+	Duration time.Duration `json:"duration_ns"`
 }
 
 // NoChanges reports whether the run succeeded without publishing anything: no table had
@@ -94,6 +128,25 @@ type RunRequest struct {
 	TakenBy   string    // hostname:pid of the replica that took it
 }
 
+// Delivery is one notification sent (or given up on) about a run or a missed slot.
+type Delivery struct {
+	ID       int64
+	Job      string
+	RunID    int64 // the run it was about; 0 when none
+	Notifier string
+	Event    string // failure, recovery, success or missed
+	Status   string // DeliveryDelivered or DeliveryFailed
+	Attempts int
+	Error    string // the last attempt's error, for a failed delivery
+	At       time.Time
+}
+
+// Delivery statuses.
+const (
+	DeliveryDelivered = "delivered"
+	DeliveryFailed    = "failed" // every attempt failed
+)
+
 // Pause says a job's schedule is paused on every replica, since when and by whom.
 type Pause struct {
 	Job   string
@@ -109,6 +162,7 @@ type Outcome struct {
 	Bytes      int64
 	Chunks     int64
 	Error      string
+	Tables     []RunTable // per table, as far as the run got
 	Watermarks []Watermark
 	Files      []LoadedFile
 }
@@ -172,6 +226,11 @@ type Store interface {
 	Request(ctx context.Context, id int64) (RunRequest, error)
 	// WithdrawRequest removes a request no replica has taken, and reports false when one had.
 	WithdrawRequest(ctx context.Context, id int64) (bool, error)
+
+	// RecordDelivery records a notification's delivery in the history.
+	RecordDelivery(ctx context.Context, d Delivery) error
+	// Deliveries lists a job's recent deliveries, newest first; job "" means every job.
+	Deliveries(ctx context.Context, job string, limit int) ([]Delivery, error)
 
 	// Ping reports whether the store is reachable (for /readyz).
 	Ping(ctx context.Context) error

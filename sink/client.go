@@ -276,7 +276,7 @@ func (c *Client) do(ctx context.Context, k call) (*response, error) {
 			}
 			failure = e
 		}
-		c.log.Warn("push api call failed, retrying", "op", k.op, "attempt", sent, "delay", delay, "err", failure)
+		c.log.Warn("push api call failed, retrying", "op", k.op, "attempt", sent, "delay", delay.Round(time.Millisecond), "err", failure)
 		if err := c.clock.Sleep(ctx, delay); err != nil {
 			return nil, fmt.Errorf("%s: %w (while waiting to retry after: %v)", k.op, context.Cause(ctx), failure)
 		}

@@ -305,7 +305,7 @@ func (s *Session) Publish(ctx context.Context) error {
 			s.published = true
 			s.mu.Unlock()
 			s.c.log.Info("upload session published", "dataset_id", s.datasetID, "session_id", s.id,
-				"polls", polls, "duration", s.c.clock.Now().Sub(start))
+				"polls", polls, "duration", s.c.clock.Now().Sub(start).Round(time.Millisecond))
 			return nil
 		}
 		if st.status == publishError {

@@ -40,7 +40,7 @@ func TestEmulatorCommand(t *testing.T) {
 	e := &env{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
 	done := make(chan int, 1)
 	go func() {
-		done <- Run(ctx, e, []string{"emulator", "--listen", "127.0.0.1:0", "--user", "alice:pw", "--log-format", "json", "--data-dir", t.TempDir()})
+		done <- Run(ctx, e, []string{"emulator", "--listen", "127.0.0.1:0", "--user", "alice:pw", "--data-dir", t.TempDir()})
 	}()
 
 	var base string
@@ -77,6 +77,16 @@ func TestEmulatorCommand(t *testing.T) {
 	}
 	if strings.Contains(stderr.String(), `"wrong"`) || strings.Contains(stderr.String(), "pw") {
 		t.Errorf("logs repeat a password: %s", stderr.String())
+	}
+	// Logged like every command: JSON when stderr is no terminal, nothing below INFO.
+	logs := jsonLogs(t, stderr.String())
+	if len(logs) == 0 {
+		t.Error("the emulator logged nothing")
+	}
+	for _, m := range logs {
+		if m["level"] == "DEBUG" {
+			t.Errorf("the emulator logs DEBUG lines: %v", m)
+		}
 	}
 }
 
@@ -162,4 +172,41 @@ func TestDrainChunks(t *testing.T) {
 	if len(passed) != 2 {
 		t.Errorf("calls handed to the emulator = %q, want the publish and the login", passed)
 	}
+}
+
+// The README's way to browse the demo: `cubesync emulator --data-dir .cubesync/emulator`
+// shows what run-job publishes there while it runs.
+func TestEmulatorShowsLaterPublishes(t *testing.T) {
+	config := shippedConfig(t)
+	t.Chdir(t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	e := &env{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, e, []string{"emulator", "--listen", "127.0.0.1:0", "--data-dir", ".cubesync/emulator"})
+	}()
+	var base string
+	re := regexp.MustCompile(`http://127\.0\.0\.1:\d+`)
+	waitFor(t, 10*time.Second, "the emulator's base URL", func() bool { base = re.FindString(stdout.String()); return base != "" })
+	datasets := func() string {
+		_, body := get(t, base+"/emulator/datasets")
+		return body
+	}
+	if body := datasets(); strings.Contains(body, "Demo Sales") {
+		t.Fatalf("the emulator shows Demo Sales before any run: %s", body)
+	}
+
+	if code, out, logs := runCmd(t, "run-job", "--config", config, "--progress", "none", "demo"); code != exitOK {
+		t.Fatalf("run-job demo: exit %d\n%s\n%s", code, out, logs)
+	}
+	if body := datasets(); !strings.Contains(body, "Demo Sales") {
+		t.Errorf("GET /emulator/datasets after run-job demo published = %s, want Demo Sales", body)
+	}
+	if code, body := get(t, base+"/emulator/datasets/Demo%20Sales/tables/stores"); code != http.StatusOK || !strings.Contains(body, "Hamburg Altona") {
+		t.Errorf("GET the stores table = %d %s, want the published stores", code, oneLine(body, 200))
+	}
+	cancel()
+	<-done
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 
 	"github.com/cubesync/cubesync/jobs"
 	"github.com/cubesync/cubesync/jobs/pgstate"
@@ -29,7 +28,10 @@ func runMigrate(ctx context.Context, e *env, args []string) error {
 	if cfg.State.DatabaseURL == "" {
 		return usageError(fmt.Errorf("%s has no [state] database_url: the local state store (./.cubesync) needs no migrations", cfg.File))
 	}
-	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	log, err := newLogger(e.stderr, "")
+	if err != nil {
+		return err
+	}
 	if err := pgstate.Migrate(ctx, cfg.State.DatabaseURL, pgstate.WithMigrateLogger(log)); err != nil {
 		return err
 	}

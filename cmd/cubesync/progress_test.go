@@ -1,41 +1,155 @@
 package main
 
 import (
-	"log/slog"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cubesync/cubesync/internal/pgtest"
 	"github.com/cubesync/cubesync/jobs"
+	"github.com/cubesync/cubesync/jobs/filestate"
+	"github.com/cubesync/cubesync/sink"
 )
 
-// Off a terminal, a running table logs a progress line on every interval, and stops when
-// the table is done.
-func TestProgressPlainLogsPeriodically(t *testing.T) {
-	var out syncBuffer
-	p := newProgress(&out, "auto") // a buffer is not a terminal: plain
-	if p.mode != "plain" {
-		t.Fatalf("mode = %q off a terminal, want plain", p.mode)
+// As a user sees it off a terminal: while a slow query yields its rows, the progress lines
+// show the rows and bytes read so far growing (not 0 until a batch or chunk is complete),
+// and while the server publishes, lines say so with the time spent publishing.
+func TestProgressLinesDuringSlowQueryAndPublish(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	emu, baseURL := startEmulator(t)
+	emu.SetPublishDelay(1200 * time.Millisecond)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	const rows = 40
+	config := filepath.Join(dir, "jobs.toml")
+	text := fmt.Sprintf(`
+[targets.emu]
+base_url = %q
+project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
+username = "alice"
+password = "s3cret-pw"
+
+[sources.wh]
+type = "postgres"
+dsn = %q
+
+[jobs.slow]
+target = "emu"
+dataset = { name = "Slow" }
+retry = { attempts = 1 }
+[[jobs.slow.tables]]
+name = "events"
+policy = "add"
+source = "wh"
+# 50ms a row; each row is larger than Postgres's 8 kB send buffer, so it leaves at once
+query = "SELECT g AS id, repeat('x', 9000) AS pad FROM generate_series(1, %d) g CROSS JOIN LATERAL pg_sleep(0.05 + 0 * g)"
+`, baseURL, dsn, rows)
+	if err := os.WriteFile(config, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	p.interval = 20 * time.Millisecond
-	p.setLogger(slog.New(slog.NewTextHandler(&out, nil)))
-	tp := p.Table("sales", "orders")
-	tp.Add(1000, 50_000)
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(out.String(), "msg=progress") && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+
+	var stdout, stderr syncBuffer
+	e := &env{stdout: &stdout, stderr: &stderr, getenv: func(k string) string {
+		if k == "CUBESYNC_PROGRESS_INTERVAL" {
+			return "200ms"
+		}
+		return ""
+	}}
+	if code := Run(context.Background(), e, []string{"run-job", "--config", config, "--progress", "plain", "--log-format", "json", "slow"}); code != 0 {
+		t.Fatalf("run-job exit %d\n%s\n%s", code, stdout.String(), stderr.String())
 	}
-	got := out.String()
-	for _, want := range []string{"msg=progress", "job=sales", "table=orders", "rows=1000", "bytes=50000"} {
-		if !strings.Contains(got, want) {
-			t.Fatalf("progress output lacks %q:\n%s", want, got)
+
+	var reading []map[string]any
+	var publishing int
+	for _, l := range stderr.logLines("progress") {
+		switch l["stage"] {
+		case jobs.StageReading:
+			reading = append(reading, l)
+		case jobs.StagePublishing:
+			publishing++
 		}
 	}
-	tp.Done(jobs.TableResult{}, nil)
-	time.Sleep(30 * time.Millisecond) // let a tick that raced with Done finish
-	n := strings.Count(out.String(), "msg=progress")
-	time.Sleep(100 * time.Millisecond)
-	if m := strings.Count(out.String(), "msg=progress"); m != n {
-		t.Errorf("progress lines went on after the table was done: %d, then %d", n, m)
+	var midway int
+	last := -1.0
+	for _, l := range reading {
+		n, _ := l["rows"].(float64)
+		b, _ := l["bytes"].(float64)
+		if l["table"] != "events" || n < last || (n > 0 && b < n*9000) {
+			t.Errorf("progress line %v: want table events, rows not going back (last %v), 9000+ bytes a row", l, last)
+		}
+		if _, ok := l["total_rows"]; ok {
+			t.Errorf("progress line %v has a total: a query's total is not known before it ends", l)
+		}
+		if n > 0 && n < rows {
+			midway++
+		}
+		last = n
+	}
+	if midway < 3 {
+		t.Errorf("%d progress lines showed rows between 0 and %d while the 2s query ran, want several:\n%s", midway, rows, stderr.String())
+	}
+	if publishing < 2 {
+		t.Errorf("%d progress lines said publishing during a 1.2s publish, want several:\n%s", publishing, stderr.String())
+	}
+}
+
+// On a terminal a Parquet table has a real bar: its total rows from the files' footers,
+// a percentage, and the run's stage on the line above.
+func TestProgressBarsShowParquetTotal(t *testing.T) {
+	emu, baseURL := startEmulator(t)
+	emu.SetPublishDelay(500 * time.Millisecond)
+	dir := t.TempDir()
+	orders, err := filepath.Abs("../../testdata/demo/orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(dir, "jobs.toml")
+	text := fmt.Sprintf(`
+[targets.emu]
+base_url = %q
+project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
+username = "alice"
+password = "s3cret-pw"
+
+[jobs.demo]
+target = "emu"
+dataset = { name = "Demo" }
+[[jobs.demo.tables]]
+name = "orders"
+policy = "add"
+parquet = %q
+exclude = ["ship_date", "pickup_time"]
+`, baseURL, orders)
+	if err := os.WriteFile(config, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := jobs.Load(config, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := filestate.Open(filepath.Join(dir, ".cubesync"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+
+	var out syncBuffer
+	prog := newProgress(&out, "bars") // what auto chooses on a terminal
+	runner := &jobs.Runner{Store: store, Progress: prog, Connect: func(ctx context.Context, tg *jobs.Target) (*sink.Client, error) {
+		return sink.NewClient(sink.Config{BaseURL: tg.BaseURL, ProjectID: tg.ProjectID, Username: tg.Username, Password: tg.Password, LoginMode: tg.LoginMode})
+	}}
+	if _, err := runner.Run(context.Background(), cfg.Jobs["demo"], jobs.RunOptions{}); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	prog.stop()
+	got := out.String()
+	for _, want := range []string{"demo", "orders", "100%", "3,900 / 3,900 rows", "publishing"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("bars lack %q:\n%s", want, got)
+		}
 	}
 }

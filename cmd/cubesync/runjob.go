@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"text/tabwriter"
 	"time"
 
@@ -54,6 +55,9 @@ func runJob(ctx context.Context, e *env, args []string) error {
 	}
 
 	prog := newProgress(e.stderr, *progress)
+	if prog.interval, err = progressInterval(e); err != nil {
+		return usageError(err)
+	}
 	format := *logFormat
 	if format == "auto" && isTerminal(e.stderr) {
 		format = "text" // decided on stderr itself: the writer below only routes around the bars
@@ -72,6 +76,14 @@ func runJob(ctx context.Context, e *env, args []string) error {
 	defer ts.close()
 
 	runner := &jobs.Runner{Store: store, Logger: log, Connect: ts.connect, Progress: prog}
+	notify := &jobs.Notifications{Store: store, Logger: log, Client: &http.Client{Timeout: 30 * time.Second}}
+	defer func() {
+		// The deliveries about these runs go out before the process exits, for a bounded
+		// time; they never change the exit code.
+		nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		notify.Wait(nctx)
+	}()
 
 	var failed error
 	for _, job := range selected {
@@ -79,8 +91,18 @@ func runJob(ctx context.Context, e *env, args []string) error {
 			DryRun: *dryRun, FullRefresh: *fullRefresh, Tables: splitList(*tables), Timeout: *timeout, Attempts: attempts,
 		})
 		prog.stop()
-		if res != nil {
-			printSummary(e.stdout, job, res, err)
+		// The root context ends only by SIGINT or SIGTERM (a job's timeout is its own).
+		interrupted := err != nil && ctx.Err() != nil
+		locked := errors.Is(err, jobs.ErrLocked)
+		if !*dryRun && !locked {
+			notify.RunEnded(ctx, job, res)
+		}
+		if locked {
+			msg := "skipped: already running on " + jobs.LockHolder(err)
+			fmt.Fprintf(e.stdout, "job %s: %s\n", job.Name, msg)
+			log.Warn(msg, "job", job.Name)
+		} else if res != nil {
+			printSummary(e.stdout, job, res, err, interrupted)
 			if err == nil && !res.DryRun && job.Target.Embedded() && ts.emu != nil {
 				printPreview(e.stdout, ts.emu, job, res.DatasetID)
 			}
@@ -89,7 +111,11 @@ func runJob(ctx context.Context, e *env, args []string) error {
 			if jobs.IsInputError(err) && res == nil {
 				return usageError(err) // e.g. --tables naming a table the job lacks
 			}
-			log.Error("job failed", "job", job.Name, "err", err)
+			// One line per event: an interruption is the runner's "run finished" line with
+			// status interrupted (and the summary above), a skip the warning above.
+			if !locked && !interrupted {
+				log.Error("job failed", "job", job.Name, "err", err)
+			}
 			if failed == nil || errors.Is(failed, jobs.ErrLocked) {
 				failed = err // a failure outranks a skip in the exit code
 			}
@@ -99,17 +125,23 @@ func runJob(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	if failed != nil {
-		return &exitError{code: exitCodeFor(e, failed), err: failed}
+		return &exitError{code: exitCodeFor(e, failed)} // said above, logged once
 	}
 	return nil
 }
 
 // printSummary writes one line per table: rows, bytes, chunks, duration, rows/s.
-func printSummary(w io.Writer, job *jobs.Job, res *jobs.Result, err error) {
+func printSummary(w io.Writer, job *jobs.Job, res *jobs.Result, err error, interrupted bool) {
 	status := "published"
 	switch {
+	case interrupted:
+		status = "interrupted, nothing published"
 	case res.DryRun && err == nil:
-		status = "dry run, nothing pushed"
+		var rows int64
+		for _, t := range res.Tables {
+			rows += t.Rows
+		}
+		status = fmt.Sprintf("dry run, would push %d rows (nothing pushed)", rows)
 	case res.NoChanges && err == nil:
 		status = "no changes, nothing published"
 	case err != nil:

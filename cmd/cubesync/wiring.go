@@ -93,11 +93,22 @@ func newLogger(w io.Writer, format string) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
 	switch format {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(slog.NewTextHandler(w, opts)), nil // durations as Go text: 41ms
 	case "json":
+		opts.ReplaceAttr = durationSeconds
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, badArgs(fmt.Errorf("--log-format: unknown format %q (want auto, text or json)", format))
+}
+
+// durationSeconds writes a duration in JSON logs as seconds, a number, under its key with
+// "_s" appended ("duration_s": 0.041): log readers sum and compare numbers, and the key says
+// the unit. Text logs keep Go's duration text (duration=41ms).
+func durationSeconds(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.Float64(a.Key+"_s", a.Value.Duration().Seconds())
+	}
+	return a
 }
 
 // findJob returns the named job, or a usage error listing the jobs there are.

@@ -113,7 +113,7 @@ func (s *Store) Lock(ctx context.Context, job string) (func() error, error) {
 	path := filepath.Join(s.dir, "locks", fileName(job)+".lock")
 	unlock, err := s.flock(path)
 	if errors.Is(err, errWouldBlock) {
-		return nil, fmt.Errorf("%w (held by %s)", jobs.ErrLocked, holder(path))
+		return nil, &jobs.LockedError{Holder: holder(path)}
 	}
 	if err != nil {
 		return nil, err
@@ -169,10 +169,12 @@ func (s *Store) flock(path string) (func() error, error) {
 	}, nil
 }
 
-// holder reads who holds the lock file at path, for an error message.
+// holder reads who holds the lock file at path ("host:pid", as flock writes it), for an
+// error message.
 func holder(path string) string {
 	b, err := os.ReadFile(path)
-	if h := strings.TrimSpace(string(b)); err == nil && h != "" {
+	h, _, _ := strings.Cut(strings.TrimSpace(string(b)), " since ")
+	if err == nil && h != "" {
 		return h
 	}
 	return "another process"

@@ -133,7 +133,7 @@ func TestLockReleasedWhenHolderDies(t *testing.T) {
 			if !errors.Is(err, tc.refused) {
 				t.Fatalf("lock while the child holds it: err = %v, want %v", err, tc.refused)
 			}
-			if pid := strconv.Itoa(cmd.Process.Pid); !strings.Contains(err.Error(), ":"+pid+" since") {
+			if pid := strconv.Itoa(cmd.Process.Pid); !strings.Contains(err.Error(), "held by ") || !strings.Contains(err.Error(), ":"+pid+")") {
 				t.Errorf("refusal %q does not name the holder's pid %s", err, pid)
 			}
 

@@ -33,22 +33,25 @@ type jobFile struct {
 	Watermarks map[string]watermarkRecord       `json:"watermarks,omitempty"`
 	Files      map[string]map[string]fileRecord `json:"loaded_files,omitempty"` // table → path
 	Slots      []slotRecord                     `json:"slots,omitempty"`        // in time order
+	Deliveries []deliveryRecord                 `json:"deliveries,omitempty"`   // in ID order
 }
 
 type runRecord struct {
-	ID        int64     `json:"id"`
-	Trigger   string    `json:"trigger"`
-	Scheduled time.Time `json:"scheduled_at,omitzero"`
-	Started   time.Time `json:"started_at"`
-	Ended     time.Time `json:"ended_at,omitzero"`
-	Status    string    `json:"status"`
-	DatasetID string    `json:"dataset_id,omitempty"`
-	SessionID string    `json:"session_id,omitempty"`
-	Rows      int64     `json:"rows"`
-	Bytes     int64     `json:"bytes"`
-	Chunks    int64     `json:"chunks"`
-	Error     string    `json:"error,omitempty"`
-	Host      string    `json:"host,omitempty"`
+	ID        int64           `json:"id"`
+	Trigger   string          `json:"trigger"`
+	Scheduled time.Time       `json:"scheduled_at,omitzero"`
+	Started   time.Time       `json:"started_at"`
+	Ended     time.Time       `json:"ended_at,omitzero"`
+	Status    string          `json:"status"`
+	DatasetID string          `json:"dataset_id,omitempty"`
+	SessionID string          `json:"session_id,omitempty"`
+	Rows      int64           `json:"rows"`
+	Bytes     int64           `json:"bytes"`
+	Chunks    int64           `json:"chunks"`
+	Error     string          `json:"error,omitempty"`
+	Host      string          `json:"host,omitempty"`
+	Attempt   int             `json:"attempt,omitempty"`
+	Tables    []jobs.RunTable `json:"tables,omitempty"`
 }
 
 type watermarkRecord struct {
@@ -75,6 +78,7 @@ func (r runRecord) run(job string) jobs.Run {
 		ID: r.ID, Job: job, Trigger: r.Trigger, Scheduled: r.Scheduled, Started: r.Started, Ended: r.Ended,
 		Status: r.Status, DatasetID: r.DatasetID, SessionID: r.SessionID,
 		Rows: r.Rows, Bytes: r.Bytes, Chunks: r.Chunks, Error: r.Error, Host: r.Host,
+		Attempt: max(r.Attempt, 1), Tables: r.Tables,
 	}
 }
 
@@ -160,6 +164,7 @@ func (s *Store) StartRun(ctx context.Context, r jobs.Run) (jobs.Run, error) {
 	rec := runRecord{
 		ID: id, Trigger: r.Trigger, Scheduled: stamp(r.Scheduled), Started: stamp(cmp.Or(r.Started, s.now())),
 		Status: jobs.StatusRunning, DatasetID: r.DatasetID, SessionID: r.SessionID, Host: cmp.Or(r.Host, s.host),
+		Attempt: max(r.Attempt, 1),
 	}
 	jf.Runs = append(jf.Runs, rec)
 	s.prune(jf)
@@ -289,7 +294,7 @@ func (s *Store) FinishRun(ctx context.Context, id int64, o jobs.Outcome) error {
 		}
 		now := stamp(s.now())
 		r.Status, r.Ended = o.Status, now
-		r.Rows, r.Bytes, r.Chunks, r.Error = o.Rows, o.Bytes, o.Chunks, o.Error
+		r.Rows, r.Bytes, r.Chunks, r.Error, r.Tables = o.Rows, o.Bytes, o.Chunks, o.Error, o.Tables
 		if o.Status != jobs.StatusSucceeded {
 			return nil
 		}

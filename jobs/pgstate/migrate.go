@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"path"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -73,7 +74,7 @@ func migrate(ctx context.Context, connConfig *pgx.ConnConfig, logger *slog.Logge
 	results, err := p.Up(ctx)
 	for _, r := range results {
 		if r.Error == nil {
-			logger.Info("state migration applied", "file", path.Base(r.Source.Path), "duration", r.Duration.String())
+			logger.Info("state migration applied", "file", path.Base(r.Source.Path), "duration", r.Duration.Round(time.Millisecond))
 		}
 	}
 	if err != nil {

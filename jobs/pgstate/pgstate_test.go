@@ -3,8 +3,11 @@ package pgstate_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -104,16 +107,20 @@ func TestLockReleasedWhenConnectionDies(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.DSN(t)
 	holder, other := open(t, dsn), open(t, dsn)
-	if _, err := holder.Lock(ctx, "sales"); err != nil {
+	unlock, err := holder.Lock(ctx, "sales")
+	if err != nil {
 		t.Fatalf("Lock(sales): %v", err)
 	}
+	// Unreachable, the lock's connection would be closed by the garbage collector (its
+	// socket's finalizer), releasing the lock before the test kills it.
+	defer runtime.KeepAlive(unlock)
 
-	_, err := other.Lock(ctx, "sales")
+	_, err = other.Lock(ctx, "sales")
 	if !errors.Is(err, jobs.ErrLocked) {
 		t.Fatalf("Lock(sales) while held: err = %v, want ErrLocked", err)
 	}
-	if !strings.Contains(err.Error(), "cubesync lock sales by ") {
-		t.Errorf("refusal %q does not say who holds the lock", err)
+	if got, want := jobs.LockHolder(err), fmt.Sprintf(":%d", os.Getpid()); !strings.HasSuffix(got, want) {
+		t.Errorf("refusal %q names the holder %q, want this process's host:pid", err, got)
 	}
 
 	conn := connect(t, dsn)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -106,10 +107,7 @@ func (s *Store) Lock(ctx context.Context, job string) (func() error, error) {
 	}
 	if !ok {
 		defer conn.Close(context.WithoutCancel(ctx))
-		if holder := lockHolder(ctx, conn, key); holder != "" {
-			return nil, fmt.Errorf("%w (held by %s)", jobs.ErrLocked, holder)
-		}
-		return nil, jobs.ErrLocked
+		return nil, &jobs.LockedError{Holder: lockHolder(ctx, conn, key)}
 	}
 	var once sync.Once
 	var closeErr error
@@ -144,7 +142,11 @@ func lockHolder(ctx context.Context, conn *pgx.Conn, key int64) string {
 		  AND l.classid = $1 AND l.objid = $2 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
 		uint32(u>>32), uint32(u)).Scan(&app, &addr)
 	if err != nil {
-		return ""
+		return "another process"
+	}
+	// Lock connections are named "cubesync lock JOB by HOST:PID".
+	if i := strings.LastIndex(app, " by "); strings.HasPrefix(app, "cubesync lock ") && i >= 0 {
+		return app[i+len(" by "):]
 	}
 	if app == "" {
 		return "a session from " + addr
@@ -194,13 +196,13 @@ func (s *Store) StartRun(ctx context.Context, r jobs.Run) (jobs.Run, error) {
 	r.Ended = time.Time{}
 	r.Host = cmp.Or(r.Host, s.host)
 	err := s.pool.QueryRow(ctx, `
-		INSERT INTO cubesync.runs (job, trigger, scheduled_at, started_at, status, dataset_id, session_id, host)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-		r.Job, r.Trigger, nullTime(r.Scheduled), r.Started, r.Status, r.DatasetID, r.SessionID, r.Host).Scan(&r.ID)
+		INSERT INTO cubesync.runs (job, trigger, scheduled_at, started_at, status, dataset_id, session_id, host, attempt)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+		r.Job, r.Trigger, nullTime(r.Scheduled), r.Started, r.Status, r.DatasetID, r.SessionID, r.Host, max(r.Attempt, 1)).Scan(&r.ID)
 	if err != nil {
 		return jobs.Run{}, fmt.Errorf("insert run of job %q: %w", r.Job, err)
 	}
-	r.Rows, r.Bytes, r.Chunks, r.Error = 0, 0, 0, ""
+	r.Rows, r.Bytes, r.Chunks, r.Error, r.Tables, r.Attempt = 0, 0, 0, "", nil, max(r.Attempt, 1)
 	return r, nil
 }
 
@@ -226,9 +228,9 @@ func (s *Store) FinishRun(ctx context.Context, id int64, o jobs.Outcome) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var job string
 		err := tx.QueryRow(ctx, `
-			UPDATE cubesync.runs SET status = $2, ended_at = $3, rows = $4, bytes = $5, chunks = $6, error = $7
+			UPDATE cubesync.runs SET status = $2, ended_at = $3, rows = $4, bytes = $5, chunks = $6, error = $7, tables = $8
 			WHERE id = $1 AND status = 'running' RETURNING job`,
-			id, o.Status, now, o.Rows, o.Bytes, o.Chunks, o.Error).Scan(&job)
+			id, o.Status, now, o.Rows, o.Bytes, o.Chunks, o.Error, runTables(o.Tables)).Scan(&job)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return notRunning(ctx, tx, id)
 		}
@@ -353,14 +355,25 @@ func saveFiles(ctx context.Context, tx pgx.Tx, job string, files []jobs.LoadedFi
 // formatModTime keeps a file's modification time to the nanosecond, as text.
 func formatModTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-const runColumns = `id, job, trigger, scheduled_at, started_at, ended_at, status, dataset_id, session_id, rows, bytes, chunks, error, host`
+const runColumns = `id, job, trigger, scheduled_at, started_at, ended_at, status, dataset_id, session_id, rows, bytes, chunks, error, host, attempt, tables`
+
+// runTables is the tables column's value: never NULL, an empty array for none.
+func runTables(t []jobs.RunTable) []jobs.RunTable {
+	if t == nil {
+		return []jobs.RunTable{}
+	}
+	return t
+}
 
 func scanRuns(rows pgx.Rows) ([]jobs.Run, error) {
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (jobs.Run, error) {
 		var r jobs.Run
 		var scheduled, ended *time.Time
 		err := row.Scan(&r.ID, &r.Job, &r.Trigger, &scheduled, &r.Started, &ended, &r.Status,
-			&r.DatasetID, &r.SessionID, &r.Rows, &r.Bytes, &r.Chunks, &r.Error, &r.Host)
+			&r.DatasetID, &r.SessionID, &r.Rows, &r.Bytes, &r.Chunks, &r.Error, &r.Host, &r.Attempt, &r.Tables)
+		if len(r.Tables) == 0 {
+			r.Tables = nil
+		}
 		r.Scheduled, r.Started, r.Ended = fromNull(scheduled), r.Started.UTC(), fromNull(ended)
 		return r, err
 	})

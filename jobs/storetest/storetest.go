@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) jobs.Store) {
 	t.Run("Ping", s.ping)
 	t.Run("PauseResume", s.pauseResume)
 	t.Run("RunRequestTakenOnce", s.runRequestTakenOnce)
+	t.Run("Deliveries", s.deliveries)
 }
 
 // PerTest memoises create per test: the first call with a given t creates the value (a
@@ -94,6 +95,7 @@ func (s *suite) runLifecycle(t *testing.T) {
 		Started:   started,
 		Status:    jobs.StatusSucceeded, // ignored: a new run is running
 		Host:      "host-a:123",
+		Attempt:   2,
 	}
 	run := mustStartRun(t, st, in)
 	if run.ID <= 0 {
@@ -114,7 +116,8 @@ func (s *suite) runLifecycle(t *testing.T) {
 		t.Errorf("manual run: Scheduled = %v, want the zero time", second.Scheduled)
 	}
 
-	o := jobs.Outcome{Status: jobs.StatusFailed, Rows: 10, Bytes: 2048, Chunks: 3, Error: `push table "orders": 500`}
+	o := jobs.Outcome{Status: jobs.StatusFailed, Rows: 10, Bytes: 2048, Chunks: 3, Error: `push table "orders": 500`,
+		Tables: []jobs.RunTable{{Name: "stores", Policy: "replace", Rows: 10, Bytes: 2048, Chunks: 3, Duration: 1500 * time.Millisecond}, {Name: "orders", Policy: "upsert"}}}
 	if err := st.FinishRun(ctx, run.ID, o); err != nil {
 		t.Fatalf("FinishRun: %v", err)
 	}
@@ -126,7 +129,7 @@ func (s *suite) runLifecycle(t *testing.T) {
 	if got.Ended.IsZero() || got.Ended.Before(got.Started) {
 		t.Errorf("finished run: Ended = %v, want a time at or after Started %v", got.Ended, got.Started)
 	}
-	want.Status, want.Rows, want.Bytes, want.Chunks, want.Error = o.Status, o.Rows, o.Bytes, o.Chunks, o.Error
+	want.Status, want.Rows, want.Bytes, want.Chunks, want.Error, want.Tables = o.Status, o.Rows, o.Bytes, o.Chunks, o.Error, o.Tables
 	want.Ended = got.Ended
 	assertRun(t, "Runs after FinishRun", got, want)
 	if !runs[0].Ended.IsZero() || runs[0].Status != jobs.StatusRunning {
@@ -665,8 +668,8 @@ func assertRun(t *testing.T, what string, got, want jobs.Run) {
 			}
 			return x.UTC().Format(time.RFC3339Nano)
 		}
-		return fmt.Sprintf("id=%d job=%q trigger=%q scheduled=%s started=%s ended=%s status=%q dataset=%q session=%q rows=%d bytes=%d chunks=%d error=%q host=%q",
-			r.ID, r.Job, r.Trigger, ts(r.Scheduled), ts(r.Started), ts(r.Ended), r.Status, r.DatasetID, r.SessionID, r.Rows, r.Bytes, r.Chunks, r.Error, r.Host)
+		return fmt.Sprintf("id=%d job=%q trigger=%q scheduled=%s started=%s ended=%s status=%q dataset=%q session=%q rows=%d bytes=%d chunks=%d error=%q host=%q attempt=%d tables=%+v",
+			r.ID, r.Job, r.Trigger, ts(r.Scheduled), ts(r.Started), ts(r.Ended), r.Status, r.DatasetID, r.SessionID, r.Rows, r.Bytes, r.Chunks, r.Error, r.Host, max(r.Attempt, 1), r.Tables)
 	}
 	if g, w := norm(got), norm(want); g != w {
 		t.Errorf("%s:\n got %s\nwant %s", what, g, w)
@@ -766,5 +769,35 @@ func (s *suite) runRequestTakenOnce(t *testing.T) {
 	}
 	if ok, err := stores[1].TakeRequest(ctx, r2.ID); err != nil || ok {
 		t.Errorf("TakeRequest of a withdrawn request = %v, %v; want false", ok, err)
+	}
+}
+
+func (s *suite) deliveries(t *testing.T) {
+	ctx := context.Background()
+	a, b := s.store(t), s.store(t)
+	first := jobs.Delivery{Job: "sales", RunID: 7, Notifier: "ops", Event: jobs.EventFailure, Status: jobs.DeliveryDelivered, Attempts: 2, At: base}
+	second := jobs.Delivery{Job: "sales", Notifier: "ops", Event: jobs.EventMissed, Status: jobs.DeliveryFailed, Attempts: 5, Error: "webhook answered 500", At: base.Add(time.Second)}
+	other := jobs.Delivery{Job: "orders", RunID: 8, Notifier: "team", Event: jobs.EventSuccess, Status: jobs.DeliveryDelivered, Attempts: 1, At: base.Add(2 * time.Second)}
+	for _, d := range []jobs.Delivery{first, second, other} {
+		if err := a.RecordDelivery(ctx, d); err != nil {
+			t.Fatalf("RecordDelivery(%+v): %v", d, err)
+		}
+	}
+	got, err := b.Deliveries(ctx, "sales", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("Deliveries(sales) = %+v, want 2", got)
+	}
+	for i, want := range []jobs.Delivery{second, first} {
+		g := got[i]
+		g.ID = 0
+		if g != want {
+			t.Errorf("Deliveries(sales)[%d] = %+v, want %+v", i, g, want)
+		}
+	}
+	if all, err := b.Deliveries(ctx, "", 2); err != nil || len(all) != 2 || all[0].Job != "orders" {
+		t.Errorf("Deliveries(all, 2) = %+v, %v; want the 2 newest, orders first", all, err)
 	}
 }
