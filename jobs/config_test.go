@@ -157,6 +157,22 @@ incremental = { column = "u", initial = "2024-01-01", lookback = "soon" }
 			},
 		},
 		{
+			name: "notifiers",
+			src: `[notify.ops]
+url = "ftp://example.com/hook"
+on = ["failure", "sucess"]
+[notify.team]
+[defaults]
+notify = ["ops", "opps"]
+`,
+			want: []string{
+				`jobs.toml:7: notify.ops.url: want the webhook's http(s) URL, best from the environment: url = "${OPS_WEBHOOK_URL}"`,
+				`jobs.toml:8: notify.ops.on[1]: unknown event "sucess" (want failure, recovery, success or missed)`,
+				`jobs.toml:9: notify.team.url: missing (want the webhook's URL, best from the environment: url = "${OPS_WEBHOOK_URL}")`,
+				`jobs.toml:11: defaults.notify[1]: unknown notifier "opps" (defined: ops, team)`,
+			},
+		},
+		{
 			name: "bad durations",
 			src: `[defaults]
 timeout = "2 hours"
@@ -189,6 +205,35 @@ chunk_size = "512B"
 				`jobs.toml:10: jobs.b.dataset: missing (want a table such as dataset = { name = "Sales" })`,
 				`jobs.toml:10: jobs.b.tables: missing (want at least one [[jobs.b.tables]])`,
 				`jobs.toml:11: jobs.b.chunk_size: must be between 1KB and 1GB (got 512B)`,
+			},
+		},
+		{
+			name: "bad parallel reads",
+			src: `[jobs.a]
+target = "emu"
+dataset = { name = "A" }
+[[jobs.a.tables]]
+name = "files"
+policy = "replace"
+parquet = "x.parquet"
+parallel = 2
+[[jobs.a.tables]]
+name = "big"
+policy = "replace"
+source = "wh"
+query = "SELECT * FROM big"
+parallel = 65
+[[jobs.a.tables]]
+name = "by"
+policy = "replace"
+source = "wh"
+query = "SELECT * FROM by"
+parallel_column = "id"
+`,
+			want: []string{
+				`jobs.toml:13: jobs.a.tables[0].parallel: is for query tables (parquet files are always read several row groups at a time)`,
+				`jobs.toml:19: jobs.a.tables[1].parallel: want 1 to 64 connections (got 65)`,
+				`jobs.toml:25: jobs.a.tables[2].parallel_column: splits a read over several connections, but parallel is not set: add parallel = 4 (say)`,
 			},
 		},
 		{

@@ -100,7 +100,14 @@ func (r *Runner) openTable(ctx context.Context, job *Job, t *Table, mark Waterma
 			}
 			args = append(args, arg)
 		}
-		pr, err := postgres.Open(ctx, t.Source.DSN, t.Query, args, postgres.Options{BatchRows: batchRows, Allocator: r.Allocator, Logger: r.logger(), Counter: counter})
+		popts := postgres.Options{BatchRows: batchRows, Allocator: r.Allocator, Logger: r.logger(), Counter: counter}
+		var pr sources.Reader
+		var err error
+		if t.Parallel > 1 {
+			pr, err = postgres.OpenParallel(ctx, t.Source.DSN, t.Query, args, t.Parallel, t.ParallelColumn, popts)
+		} else {
+			pr, err = postgres.Open(ctx, t.Source.DSN, t.Query, args, popts)
+		}
 		if err != nil {
 			err = fmt.Errorf("source %q: %w", t.Source.Name, err)
 			if _, ok := errors.AsType[*postgres.UnsupportedTypeError](err); ok {

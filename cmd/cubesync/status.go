@@ -71,6 +71,8 @@ type jobView struct {
 	Runs               []runView
 	Watermarks         []jobs.Watermark
 	Problem            string // the state store could not be read
+	Jitter             string // the job's fixed jitter offset, included in Next; "" without jitter
+	Paused             *jobs.Pause
 }
 
 type runView struct {
@@ -102,12 +104,22 @@ func (p *statusPages) overview(w http.ResponseWriter, r *http.Request) {
 	for _, st := range p.sched.Status() {
 		status[st.Job] = st
 	}
+	paused, pausedErr := p.store.Paused(ctx)
 	live := map[string]jobs.LiveRun{}
 	for _, l := range p.live() {
 		live[l.Job] = l
 	}
 	for _, j := range p.jobs {
 		jv := p.job(ctx, j, status[j.Name], now)
+		if pause, ok := paused[j.Name]; ok {
+			jv.Paused = &pause
+			if jv.Health == healthLate {
+				jv.Health, jv.Reason = healthOK, "" // paused on purpose: not late
+			}
+		}
+		if pausedErr != nil && jv.Problem == "" {
+			jv.Problem = "state store: " + pausedErr.Error()
+		}
 		if l, ok := live[j.Name]; ok {
 			jv.Live = newLiveView(l)
 			v.Refresh = 5 // figures move: show them moving
@@ -128,6 +140,9 @@ func (p *statusPages) overview(w http.ResponseWriter, r *http.Request) {
 func (p *statusPages) job(ctx context.Context, j *jobs.Job, st jobs.JobStatus, now time.Time) *jobView {
 	jv := &jobView{Name: j.Name, Description: j.Description, DatasetName: j.Dataset.Name, DatasetID: j.Dataset.ID,
 		Schedule: j.Schedule, Status: st}
+	if j.Jitter > 0 {
+		jv.Jitter = j.JitterOffset().String()
+	}
 	var problems []error
 	runs, err := p.store.Runs(ctx, j.Name, successLookback)
 	problems = append(problems, err)
@@ -398,7 +413,7 @@ th, td { border-bottom: 1px solid var(--line); padding: .3rem .6rem; text-align:
 th { font-size: .8rem; color: var(--muted); font-weight: 600; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 td.err { white-space: normal; min-width: 16rem; font-size: .85rem; overflow-wrap: anywhere; }
-.succeeded { color: var(--ok); } .failed, .abandoned { color: var(--bad); font-weight: 600; } .interrupted, .skipped, .missed { color: var(--warn); } .running { color: var(--run); }
+.succeeded { color: var(--ok); } .failed, .abandoned { color: var(--bad); font-weight: 600; } .interrupted, .skipped, .missed { color: var(--warn); } .running { color: var(--run); } .paused { color: var(--warn); }
 progress { width: 12rem; max-width: 40vw; height: .9rem; vertical-align: middle; }
 pre.error { white-space: pre-wrap; overflow-wrap: anywhere; background: #fff8f8; border: 1px solid #f3c2c8; border-radius: 6px; padding: .75rem; font-size: .85rem; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: .5rem 0; }
@@ -444,7 +459,7 @@ var overviewTemplate = template.Must(template.New("overview").Funcs(pageFuncs).P
 <h2>{{.Name}} <span class="badge {{if eq .Health "ok"}}ok{{else if eq .Health "late"}}late{{else if eq .Health "never run"}}never-run{{end}}">{{.Health}}</span></h2>
 {{if .Description}}<p class="meta">{{.Description}}</p>{{end}}
 <p class="meta">dataset <b>{{.DatasetName}}</b>{{if .DatasetID}} <code>{{.DatasetID}}</code>{{else}} (created on its first run){{end}}</p>
-<p class="meta">schedule <code>{{.Schedule}}</code> · next run <b>{{when .Status.Next}}</b> {{in $now .Status.Next}}{{if not .Status.Waiting.IsZero}} · slot {{when .Status.Waiting}} waiting{{end}}{{if .Status.Skipped}} · {{.Status.Skipped}} slots skipped since start{{end}}</p>
+<p class="meta">schedule <code>{{.Schedule}}</code> · next run <b>{{when .Status.Next}}</b> {{in $now .Status.Next}}{{if .Jitter}} (slot + {{.Jitter}} jitter){{end}}{{if .Paused}} · <strong class="paused">paused</strong> since {{when .Paused.Since}} by {{.Paused.By}}{{end}}{{if not .Status.Waiting.IsZero}} · slot {{when .Status.Waiting}} waiting{{end}}{{if .Status.Skipped}} · {{.Status.Skipped}} slots skipped since start{{end}}</p>
 <p class="meta">last success {{if .LastSuccess.IsZero}}<b>never</b>{{else}}<b>{{ago $now .LastSuccess}}</b> (<a href="{{.LastSuccessRunPath}}">{{when .LastSuccess}}</a>){{end}}</p>
 {{if .Problem}}<p class="failed">{{.Problem}}</p>{{end}}
 {{with .Live}}{{template "live" .}}{{end}}

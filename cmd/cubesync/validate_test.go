@@ -129,7 +129,7 @@ password = "${CUBESYNC_TEST_UNSET_VAR}"
 	}
 	want := path + `:4: jobs.a.schedule: bad cron spec "every night": expected 5 to 6 fields, found 2: [every night] (want 5 fields "m h dom mon dow", 6 with seconds first, @daily/@hourly/@every 1h, optionally after CRON_TZ=Area/City)
 ` + path + `:9: jobs.a.tables[0].policy: unknown policy "upsrt" (want add, update, upsert or replace)
-` + path + `:11: jobs.a.tables[0].password: unknown key (allowed here: name, policy, query, parquet, source, key, exclude, incremental, columns, allow_empty)
+` + path + `:11: jobs.a.tables[0].password: unknown key (allowed here: name, policy, query, parquet, source, key, exclude, incremental, columns, allow_empty, parallel, parallel_column)
 cubesync validate: ` + path + `: 3 problems
 `
 	if stderr != want {
@@ -173,7 +173,7 @@ func TestValidateShippedConfig(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("validate jobs.toml: exit %d; stderr:\n%s", code, stderr)
 	}
-	for _, want := range []string{"job demo", "demo (built-in emulator)", "orders  upsert   parquet ", "stores  replace  parquet ", "none (run-job only)"} {
+	for _, want := range []string{"job demo", "demo (built-in emulator)", "orders  upsert   parquet ", "stores  replace  parquet ", "schedule  * * * * *"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("validate jobs.toml: output lacks %q:\n%s", want, stdout)
 		}

@@ -69,14 +69,10 @@ var _ sources.Reader = (*Reader)(nil)
 // fail with an *UnsupportedTypeError saying which cast to add. Errors never contain the DSN's
 // password; callers add the job, table and source.
 func Open(ctx context.Context, dsn, query string, args []any, opts Options) (*Reader, error) {
-	cfg, err := pgx.ParseConfig(dsn)
+	cfg, err := connConfig(dsn)
 	if err != nil {
-		return nil, dsnError(err)
+		return nil, err
 	}
-	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
-		cfg.RuntimeParams["application_name"] = "cubesync"
-	}
-
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to postgres: %w", connectError(err))
@@ -89,6 +85,17 @@ func Open(ctx context.Context, dsn, query string, args []any, opts Options) (*Re
 		return nil, err
 	}
 	return r, nil
+}
+
+func connConfig(dsn string) (*pgx.ConnConfig, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, dsnError(err)
+	}
+	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
+		cfg.RuntimeParams["application_name"] = "cubesync"
+	}
+	return cfg, nil
 }
 
 func start(ctx context.Context, conn *pgx.Conn, query string, args []any, opts Options) (*Reader, error) {
