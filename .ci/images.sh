@@ -27,7 +27,7 @@ mirror=http://deb.debian.org/debian
 
 work=$(mktemp -d)
 cleanup() {
-	docker rm -f cubesync-ci-serve >/dev/null 2>&1 || true
+	docker rm -f cubesync-ci-serve cubesync-ci-default >/dev/null 2>&1 || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -190,3 +190,29 @@ if [ "$code" != 0 ]; then
 	exit 1
 fi
 echo "images: serve ran its job, answered /readyz and stopped cleanly on SIGTERM"
+
+# The image as it ships: its default command (serve) on the shipped jobs.toml, whose demo
+# job has a schedule, must start and answer /readyz, and stop cleanly on SIGTERM.
+port=$((20000 + RANDOM % 20000))
+docker run -d --name cubesync-ci-default --network=host -e CUBESYNC_LISTEN="127.0.0.1:$port" "$image" >/dev/null
+ok=""
+for _ in $(seq 1 60); do
+	if curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then
+		ok=1
+		break
+	fi
+	sleep 0.5
+done
+if [ -z "$ok" ]; then
+	echo "images: the default command (serve on the shipped jobs.toml) did not answer /readyz:" >&2
+	docker logs cubesync-ci-default >&2
+	exit 1
+fi
+docker stop -t 30 cubesync-ci-default >/dev/null
+code=$(docker inspect -f '{{.State.ExitCode}}' cubesync-ci-default)
+if [ "$code" != 0 ]; then
+	echo "images: serve on the shipped jobs.toml exited $code on SIGTERM, want 0:" >&2
+	docker logs cubesync-ci-default >&2
+	exit 1
+fi
+echo "images: the default command serves the shipped jobs.toml, answered /readyz and stopped cleanly"

@@ -32,8 +32,11 @@ type Config struct {
 	Targets  map[string]*Target
 	Sources  map[string]*Source
 	Serve    Serve
-	Defaults JobSettings // the built-in defaults overridden by [defaults]
-	Jobs     map[string]*Job
+	Notify   map[string]*Notifier // [notify.NAME] webhooks
+	Defaults JobSettings          // the built-in defaults overridden by [defaults]
+	// DefaultNotify names the notifiers of jobs that set no notify of their own.
+	DefaultNotify []*Notifier
+	Jobs          map[string]*Job
 }
 
 // State says where jobs keep what they remember between runs.
@@ -52,6 +55,24 @@ type Serve struct {
 	// bearing it. A secret: never logged or shown.
 	AdminToken string
 }
+
+// Notifier is a webhook told about runs: [notify.NAME].
+type Notifier struct {
+	Name string
+	URL  string   // a secret (it often holds a token): never logged
+	On   []string // events: failure, recovery, success, missed
+}
+
+// Notification events, as Notifier.On names them.
+const (
+	EventFailure  = "failure"  // a run failed
+	EventRecovery = "recovery" // a run succeeded after the job's previous run failed
+	EventSuccess  = "success"  // a run succeeded
+	EventMissed   = "missed"   // a slot no replica could start within catchup_window
+)
+
+// Wants reports whether the notifier is told about event.
+func (n *Notifier) Wants(event string) bool { return slices.Contains(n.On, event) }
 
 // Target is a MicroStrategy server (or the built-in emulator) that jobs push to.
 type Target struct {
@@ -125,6 +146,7 @@ type Job struct {
 	Target       *Target
 	Dataset      Dataset
 	Tables       []*Table
+	Notify       []*Notifier   // told about this job's runs: its notify, else [defaults] notify
 	JobSettings                // [defaults] with the job's own overrides applied
 	ScheduleSpec cron.Schedule // parsed Schedule; nil without a schedule
 	// FullRefreshSpec is the parsed FullRefresh; nil without one.

@@ -84,8 +84,17 @@ func (d *decoder) config(root *table) *Config {
 	if sv, ok := root.sub("serve"); ok {
 		d.serve(sv, &cfg.Serve)
 	}
+	cfg.Notify = map[string]*Notifier{}
+	if nt, ok := root.sub("notify"); ok {
+		for _, name := range nt.names() {
+			if n, ok := nt.sub(name); ok {
+				cfg.Notify[name] = d.notifier(name, n)
+			}
+		}
+	}
 	if df, ok := root.sub("defaults"); ok {
 		cfg.Defaults = d.settings(df, cfg.Defaults)
+		cfg.DefaultNotify = d.notifyList(cfg, df, nil)
 		df.finish()
 	}
 	if jt, ok := root.sub("jobs"); ok {
@@ -254,6 +263,54 @@ func (d *decoder) serve(t *table, s *Serve) {
 	t.finish()
 }
 
+var eventNames = []string{EventFailure, EventRecovery, EventSuccess, EventMissed}
+
+func (d *decoder) notifier(name string, t *table) *Notifier {
+	n := &Notifier{Name: name, On: []string{EventFailure, EventRecovery}}
+	if u, ok := t.secret("url"); ok {
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
+			// The URL is not shown: webhook URLs carry their token.
+			d.problemf(t.path.key("url"), `want the webhook's http(s) URL, best from the environment: url = "${OPS_WEBHOOK_URL}"`)
+		} else {
+			n.URL = u
+		}
+	} else if !t.has("url") {
+		t.missing("url", `the webhook's URL, best from the environment: url = "${OPS_WEBHOOK_URL}"`)
+	}
+	if on, ok := t.list("on"); ok {
+		for i, ev := range on {
+			if !slices.Contains(eventNames, ev) {
+				d.problemf(t.path.key("on").index(i), "unknown event %q (want %s)", ev, orList(eventNames))
+			}
+		}
+		if len(on) == 0 {
+			d.problemf(t.path.key("on"), "is empty: name the events to send (%s), or remove the notifier", orList(eventNames))
+		}
+		n.On = on
+	}
+	t.finish()
+	return n
+}
+
+// notifyList reads notify = ["name", ...] of [defaults] or a job; without the key it is base.
+func (d *decoder) notifyList(cfg *Config, t *table, base []*Notifier) []*Notifier {
+	names, ok := t.list("notify")
+	if !ok {
+		return base
+	}
+	out := []*Notifier{}
+	for i, name := range names {
+		n := cfg.Notify[name]
+		if n == nil {
+			d.problemf(t.path.key("notify").index(i), "unknown notifier %q (%s)", name, defined("notify", cfg.Notify))
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
 // settings applies the job settings keys of t (in [defaults] or a job) over base.
 func (d *decoder) settings(t *table, base JobSettings) JobSettings {
 	s := base
@@ -293,6 +350,7 @@ func (d *decoder) job(cfg *Config, name string, t *table) *Job {
 		d.problemf(t.path, "bad job name: use at most 100 letters, digits, - and _ (the name is typed on the command line and names state files)")
 	}
 	j := &Job{Name: name, JobSettings: d.settings(t, cfg.Defaults)}
+	j.Notify = d.notifyList(cfg, t, cfg.DefaultNotify)
 	j.Description, _ = t.str("description")
 	if spec, ok := t.str("schedule"); ok && strings.TrimSpace(spec) != "" {
 		j.Schedule = strings.TrimSpace(spec)

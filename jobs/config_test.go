@@ -157,6 +157,22 @@ incremental = { column = "u", initial = "2024-01-01", lookback = "soon" }
 			},
 		},
 		{
+			name: "notifiers",
+			src: `[notify.ops]
+url = "ftp://example.com/hook"
+on = ["failure", "sucess"]
+[notify.team]
+[defaults]
+notify = ["ops", "opps"]
+`,
+			want: []string{
+				`jobs.toml:7: notify.ops.url: want the webhook's http(s) URL, best from the environment: url = "${OPS_WEBHOOK_URL}"`,
+				`jobs.toml:8: notify.ops.on[1]: unknown event "sucess" (want failure, recovery, success or missed)`,
+				`jobs.toml:9: notify.team.url: missing (want the webhook's URL, best from the environment: url = "${OPS_WEBHOOK_URL}")`,
+				`jobs.toml:11: defaults.notify[1]: unknown notifier "opps" (defined: ops, team)`,
+			},
+		},
+		{
 			name: "bad durations",
 			src: `[defaults]
 timeout = "2 hours"

@@ -130,6 +130,8 @@ type Scheduler struct {
 	// RequestPoll is how often the store is asked for runs requested with cubesync
 	// trigger (default 2s).
 	RequestPoll time.Duration
+	// Notify, if set, tells the jobs' notifiers about finished runs and missed slots.
+	Notify *Notifications
 
 	mu     sync.Mutex
 	phase  string
@@ -603,6 +605,7 @@ func (s *Scheduler) recordMissed(ctx context.Context, js *jobState, sr slotRun, 
 		js.log.Error("record missed slot in the history", "slot", sr.slot, "err", err)
 	}
 	s.skip(js, sr, SkipMissed, "slot missed: "+reason)
+	s.Notify.SlotMissed(ctx, js.job, run.ID, sr.slot, reason)
 }
 
 // runSlots runs sr, then the slot that waited for it (overlap = wait), until none waits or
@@ -684,6 +687,9 @@ func (s *Scheduler) runSlot(ctx, runCtx context.Context, js *jobState, sr slotRu
 		}
 		if s.Observer != nil {
 			s.Observer.RunEnded(js.job.Name, sr.slot, res, err)
+		}
+		if !errors.Is(err, ErrLocked) {
+			s.Notify.RunEnded(runCtx, js.job, res)
 		}
 		if !retry {
 			return

@@ -2,7 +2,11 @@ package jobs_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -51,9 +55,21 @@ func TestSchedulerMaxConcurrentRuns(t *testing.T) {
 			fr := newFakeRunner()
 			rec := newRecorder()
 			logs := &syncBuffer{}
-			ja, jb := loadTwo(t, b, twoHourlyJobs)
+			got := make(chan jobs.Message, 10)
+			hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				var m jobs.Message
+				if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+					t.Errorf("notification body: %v", err)
+				}
+				got <- m
+			}))
+			defer hook.Close()
+			body := fmt.Sprintf("[notify.ops]\nurl = %q\non = [\"missed\"]\n", hook.URL) +
+				strings.ReplaceAll(twoHourlyJobs, `catchup_window = "10m"`, `catchup_window = "10m"`+"\nnotify = [\"ops\"]")
+			ja, jb := loadTwo(t, b, body)
+			notify := &jobs.Notifications{Store: b.store}
 			sched := &jobs.Scheduler{Store: b.store, Runner: fr, Clock: clock, Observer: rec,
-				Logger: slog.New(slog.NewJSONHandler(logs, nil)), MaxConcurrentRuns: 1}
+				Logger: slog.New(slog.NewJSONHandler(logs, nil)), MaxConcurrentRuns: 1, Notify: notify}
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() { done <- sched.Run(ctx, []*jobs.Job{ja, jb}) }()
@@ -107,6 +123,16 @@ func TestSchedulerMaxConcurrentRuns(t *testing.T) {
 			if len(missed) != 1 || !missed[0].Equal(due) {
 				t.Fatalf("slots reported missed: %v, want [%v]", missed, due)
 			}
+			select {
+			case m := <-got:
+				if m.Event != jobs.EventMissed || m.Status != jobs.StatusMissed || m.Scheduled == nil || !m.Scheduled.Equal(due) ||
+					!strings.Contains(m.Error, "max_concurrent_runs") || !strings.Contains(m.Text, "missed its slot") {
+					t.Errorf("missed notification = %+v, want event missed for slot %v with the reason", m, due)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("no notification of the missed slot within 10s")
+			}
+			notify.Wait(context.Background())
 			other := "b"
 			if first.job == "b" {
 				other = "a"

@@ -128,6 +128,25 @@ type RunRequest struct {
 	TakenBy   string    // hostname:pid of the replica that took it
 }
 
+// Delivery is one notification sent (or given up on) about a run or a missed slot.
+type Delivery struct {
+	ID       int64
+	Job      string
+	RunID    int64 // the run it was about; 0 when none
+	Notifier string
+	Event    string // failure, recovery, success or missed
+	Status   string // DeliveryDelivered or DeliveryFailed
+	Attempts int
+	Error    string // the last attempt's error, for a failed delivery
+	At       time.Time
+}
+
+// Delivery statuses.
+const (
+	DeliveryDelivered = "delivered"
+	DeliveryFailed    = "failed" // every attempt failed
+)
+
 // Pause says a job's schedule is paused on every replica, since when and by whom.
 type Pause struct {
 	Job   string
@@ -204,6 +223,11 @@ type Store interface {
 	Request(ctx context.Context, id int64) (RunRequest, error)
 	// WithdrawRequest removes a request no replica has taken, and reports false when one had.
 	WithdrawRequest(ctx context.Context, id int64) (bool, error)
+
+	// RecordDelivery records a notification's delivery in the history.
+	RecordDelivery(ctx context.Context, d Delivery) error
+	// Deliveries lists a job's recent deliveries, newest first; job "" means every job.
+	Deliveries(ctx context.Context, job string, limit int) ([]Delivery, error)
 
 	// Ping reports whether the store is reachable (for /readyz).
 	Ping(ctx context.Context) error

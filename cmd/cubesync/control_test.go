@@ -58,6 +58,7 @@ parquet = %q
 
 [jobs.slow]
 schedule = "0 0 1 1 *"
+jitter = "10m"
 target = "emu"
 dataset = { name = "Slow" }
 [[jobs.slow.tables]]
@@ -150,6 +151,12 @@ func TestServeControl(t *testing.T) {
 		if after := count("tick", "true"); after != before {
 			t.Errorf("tick ran %d times in the 3s after cubesync pause, want none", after-before)
 		}
+		// Both replicas' status pages say so (the pause lives in the state store).
+		for _, addr := range addrs {
+			if _, page := get(t, addr+"/"); !strings.Contains(page, `<strong class="paused">paused</strong>`) {
+				t.Errorf("status page of %s does not show tick paused", addr)
+			}
+		}
 		_, stdout, _ = runBin(t, bin, dir, "jobs", "--config", config)
 		if !regexp.MustCompile(`(?m)^tick .*paused since`).MatchString(stdout) {
 			t.Errorf("cubesync jobs does not show tick paused:\n%s", stdout)
@@ -159,6 +166,17 @@ func TestServeControl(t *testing.T) {
 			t.Fatalf("cubesync resume tick: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 		}
 		waitFor(t, 10*time.Second, "tick to run again after resume", func() bool { return count("tick", "true") > before })
+	})
+
+	t.Run("status page shows the jitter in the next run", func(t *testing.T) {
+		cfg, err := jobs.Load(config, func(k string) (string, bool) { return os.LookupEnv(k) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		off := cfg.Jobs["slow"].JitterOffset()
+		if _, page := get(t, addrs[0]+"/"); !strings.Contains(page, "(slot + "+off.String()+" jitter)") {
+			t.Errorf("status page does not show slow's jitter offset %s", off)
+		}
 	})
 
 	t.Run("trigger runs once through a replica", func(t *testing.T) {

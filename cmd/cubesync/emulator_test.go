@@ -173,3 +173,40 @@ func TestDrainChunks(t *testing.T) {
 		t.Errorf("calls handed to the emulator = %q, want the publish and the login", passed)
 	}
 }
+
+// The README's way to browse the demo: `cubesync emulator --data-dir .cubesync/emulator`
+// shows what run-job publishes there while it runs.
+func TestEmulatorShowsLaterPublishes(t *testing.T) {
+	config := shippedConfig(t)
+	t.Chdir(t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	e := &env{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, e, []string{"emulator", "--listen", "127.0.0.1:0", "--data-dir", ".cubesync/emulator"})
+	}()
+	var base string
+	re := regexp.MustCompile(`http://127\.0\.0\.1:\d+`)
+	waitFor(t, 10*time.Second, "the emulator's base URL", func() bool { base = re.FindString(stdout.String()); return base != "" })
+	datasets := func() string {
+		_, body := get(t, base+"/emulator/datasets")
+		return body
+	}
+	if body := datasets(); strings.Contains(body, "Demo Sales") {
+		t.Fatalf("the emulator shows Demo Sales before any run: %s", body)
+	}
+
+	if code, out, logs := runCmd(t, "run-job", "--config", config, "--progress", "none", "demo"); code != exitOK {
+		t.Fatalf("run-job demo: exit %d\n%s\n%s", code, out, logs)
+	}
+	if body := datasets(); !strings.Contains(body, "Demo Sales") {
+		t.Errorf("GET /emulator/datasets after run-job demo published = %s, want Demo Sales", body)
+	}
+	if code, body := get(t, base+"/emulator/datasets/Demo%20Sales/tables/stores"); code != http.StatusOK || !strings.Contains(body, "Hamburg Altona") {
+		t.Errorf("GET the stores table = %d %s, want the published stores", code, oneLine(body, 200))
+	}
+	cancel()
+	<-done
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"text/tabwriter"
 	"time"
 
@@ -68,6 +69,14 @@ func runJob(ctx context.Context, e *env, args []string) error {
 	defer ts.close()
 
 	runner := &jobs.Runner{Store: store, Logger: log, Connect: ts.connect, Progress: prog}
+	notify := &jobs.Notifications{Store: store, Logger: log, Client: &http.Client{Timeout: 30 * time.Second}}
+	defer func() {
+		// The deliveries about these runs go out before the process exits, for a bounded
+		// time; they never change the exit code.
+		nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		notify.Wait(nctx)
+	}()
 
 	var failed error
 	for _, job := range selected {
@@ -78,6 +87,9 @@ func runJob(ctx context.Context, e *env, args []string) error {
 		// The root context ends only by SIGINT or SIGTERM (a job's timeout is its own).
 		interrupted := err != nil && ctx.Err() != nil
 		locked := errors.Is(err, jobs.ErrLocked)
+		if !*dryRun && !locked {
+			notify.RunEnded(ctx, job, res)
+		}
 		if locked {
 			msg := "skipped: already running on " + jobs.LockHolder(err)
 			fmt.Fprintf(e.stdout, "job %s: %s\n", job.Name, msg)

@@ -92,6 +92,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		ShutdownGrace: cfg.Serve.ShutdownGrace,
 		// A replica at its limit leaves due slots to the others: work spreads over replicas.
 		MaxConcurrentRuns: cfg.Serve.MaxConcurrentRuns,
+		Notify:            &jobs.Notifications{Store: store, Logger: log, Clock: clock, Client: &http.Client{Timeout: 30 * time.Second}},
 	}
 	metrics.load(ctx, scheduled)
 	metrics.sched = sched
@@ -106,6 +107,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	log.Info("serving", "listen", ln.Addr().String(), "jobs", len(scheduled), "state", stateKind(cfg), "shutdown_grace", cfg.Serve.ShutdownGrace, "max_concurrent_runs", cfg.Serve.MaxConcurrentRuns, "admin_api", cfg.Serve.AdminToken != "")
 
 	schedErr := sched.Run(ctx, scheduled)
+	// Messages about the last runs go out before the process ends, for a bounded time.
+	nctx, ncancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	sched.Notify.Wait(nctx)
+	ncancel()
 
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()

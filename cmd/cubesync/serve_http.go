@@ -290,6 +290,8 @@ type jobView struct {
 	Runs        []runView
 	Watermarks  []jobs.Watermark
 	Problem     string // the state store could not be read
+	Jitter      string // the job's fixed jitter offset, included in Next; "" without jitter
+	Paused      *jobs.Pause
 }
 
 type runView struct {
@@ -308,10 +310,17 @@ func statusPage(ctx context.Context, sched *jobs.Scheduler, store jobs.Store, js
 	for _, st := range sched.Status() {
 		status[st.Job] = st
 	}
+	paused, pausedErr := store.Paused(ctx)
 	for _, j := range js {
 		jv := jobView{JobStatus: status[j.Name], Description: j.Description}
 		jv.Job, jv.Schedule = j.Name, j.Schedule
-		var problems []error
+		if j.Jitter > 0 {
+			jv.Jitter = j.JitterOffset().String()
+		}
+		if p, ok := paused[j.Name]; ok {
+			jv.Paused = &p
+		}
+		problems := []error{pausedErr}
 		runs, err := store.Runs(ctx, j.Name, recentRuns)
 		problems = append(problems, err)
 		for _, r := range runs {
@@ -386,7 +395,8 @@ h2 { margin-bottom: .2em; } .meta { color: #555; margin: 0; }
 {{range .Jobs}}{{$now := $.Now}}
 <h2 id="job-{{.Job}}">{{.Job}}</h2>
 {{if .Description}}<p class="meta">{{.Description}}</p>{{end}}
-<p class="meta">schedule <code>{{.Schedule}}</code> · next run {{when .Next}} {{in $now .Next}}
+<p class="meta">schedule <code>{{.Schedule}}</code> · next run {{when .Next}} {{in $now .Next}}{{if .Jitter}} (slot + {{.Jitter}} jitter){{end}}
+{{if .Paused}} · <strong class="paused">paused</strong> since {{when .Paused.Since}} by {{.Paused.By}}{{end}}
 {{if .Running}} · <span class="running">running slot {{when .RunningSlot}} since {{when .RunningSince}}</span>{{end}}
 {{if not .Waiting.IsZero}} · slot {{when .Waiting}} waiting{{end}}
 {{if .Skipped}} · {{.Skipped}} slots skipped since start{{end}}

@@ -532,3 +532,39 @@ func gatherGauges(t *testing.T, m *serveMetrics) map[string]float64 {
 	}
 	return got
 }
+
+// The shipped jobs.toml serves as it is (the image's default command is serve): ready at
+// once, and its scheduled demo job runs, here at once through cubesync trigger.
+func TestServeShippedConfig(t *testing.T) {
+	config := shippedConfig(t)
+	t.Chdir(t.TempDir()) // state and the embedded emulator's data go to ./.cubesync
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := serveInProcess(t, ctx, "serve", "--config", config, "--listen", "127.0.0.1:0", "--log-format", "json")
+	base := "http://" + listenAddr(t, p.stderr)
+
+	if code, body := get(t, base+"/readyz"); code != http.StatusOK {
+		t.Fatalf("GET /readyz on the shipped config = %d %s, want 200", code, body)
+	}
+	if _, body := get(t, base+"/"); !strings.Contains(body, "demo") || !strings.Contains(body, "* * * * *") {
+		t.Errorf("status page does not list the demo job with its schedule:\n%s", body)
+	}
+	code, stdout, stderr := runCmd(t, "trigger", "demo", "--config", config)
+	if code != exitOK || !strings.Contains(stdout, "taken by") {
+		t.Fatalf("cubesync trigger demo: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	waitFor(t, 60*time.Second, "the demo job to run under serve", func() bool { return len(p.stderr.logLines("run finished")) > 0 })
+	if run := p.stderr.logLines("run finished")[0]; run["status"] != "succeeded" || run["rows"] != float64(3925) {
+		t.Errorf("demo run under serve: %v, want succeeded with 3925 rows", run)
+	}
+
+	cancel()
+	select {
+	case code := <-p.done:
+		if code != exitOK {
+			t.Errorf("serve exited %d after a clean shutdown, want 0; logs:\n%s", code, p.stderr)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop within 20s")
+	}
+}

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -185,8 +187,18 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 	sort.SliceStable(runs, func(i, j int) bool { return runs[i].Started.After(runs[j].Started) })
+	deliveries, err := store.Deliveries(ctx, job, 5**limit)
+	if err != nil {
+		return err
+	}
+	notified := map[int64][]string{} // run → "ops: delivered"
+	for _, d := range slices.Backward(deliveries) {
+		if d.RunID != 0 {
+			notified[d.RunID] = append(notified[d.RunID], fmt.Sprintf("%s %s %s", d.Notifier, d.Event, d.Status))
+		}
+	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tJOB\tTRIGGER\tSTARTED\tDURATION\tSTATUS\tROWS\tBYTES\tCHUNKS\tERROR")
+	fmt.Fprintln(tw, "RUN\tJOB\tTRIGGER\tSTARTED\tDURATION\tSTATUS\tROWS\tBYTES\tCHUNKS\tNOTIFIED\tERROR")
 	for _, r := range runs {
 		dur := ""
 		if !r.Ended.IsZero() {
@@ -196,7 +208,7 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 		if r.NoChanges() {
 			status += " (no changes)"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\n", r.ID, r.Job, r.Trigger, r.Started.Local().Format("2006-01-02 15:04:05"), dur, status, r.Rows, humanBytes(r.Bytes), r.Chunks, oneLine(r.Error, 120))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", r.ID, r.Job, r.Trigger, r.Started.Local().Format("2006-01-02 15:04:05"), dur, status, r.Rows, humanBytes(r.Bytes), r.Chunks, cmp.Or(strings.Join(notified[r.ID], ", "), "—"), oneLine(r.Error, 120))
 	}
 	return tw.Flush()
 }

@@ -173,7 +173,7 @@ func TestValidateShippedConfig(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("validate jobs.toml: exit %d; stderr:\n%s", code, stderr)
 	}
-	for _, want := range []string{"job demo", "demo (built-in emulator)", "orders  upsert   parquet ", "stores  replace  parquet ", "none (run-job only)"} {
+	for _, want := range []string{"job demo", "demo (built-in emulator)", "orders  upsert   parquet ", "stores  replace  parquet ", "schedule  * * * * *"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("validate jobs.toml: output lacks %q:\n%s", want, stdout)
 		}

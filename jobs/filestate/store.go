@@ -33,6 +33,7 @@ type jobFile struct {
 	Watermarks map[string]watermarkRecord       `json:"watermarks,omitempty"`
 	Files      map[string]map[string]fileRecord `json:"loaded_files,omitempty"` // table → path
 	Slots      []slotRecord                     `json:"slots,omitempty"`        // in time order
+	Deliveries []deliveryRecord                 `json:"deliveries,omitempty"`   // in ID order
 }
 
 type runRecord struct {

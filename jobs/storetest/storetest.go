@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) jobs.Store) {
 	t.Run("Ping", s.ping)
 	t.Run("PauseResume", s.pauseResume)
 	t.Run("RunRequestTakenOnce", s.runRequestTakenOnce)
+	t.Run("Deliveries", s.deliveries)
 }
 
 // PerTest memoises create per test: the first call with a given t creates the value (a
@@ -753,5 +754,35 @@ func (s *suite) runRequestTakenOnce(t *testing.T) {
 	}
 	if ok, err := stores[1].TakeRequest(ctx, r2.ID); err != nil || ok {
 		t.Errorf("TakeRequest of a withdrawn request = %v, %v; want false", ok, err)
+	}
+}
+
+func (s *suite) deliveries(t *testing.T) {
+	ctx := context.Background()
+	a, b := s.store(t), s.store(t)
+	first := jobs.Delivery{Job: "sales", RunID: 7, Notifier: "ops", Event: jobs.EventFailure, Status: jobs.DeliveryDelivered, Attempts: 2, At: base}
+	second := jobs.Delivery{Job: "sales", Notifier: "ops", Event: jobs.EventMissed, Status: jobs.DeliveryFailed, Attempts: 5, Error: "webhook answered 500", At: base.Add(time.Second)}
+	other := jobs.Delivery{Job: "orders", RunID: 8, Notifier: "team", Event: jobs.EventSuccess, Status: jobs.DeliveryDelivered, Attempts: 1, At: base.Add(2 * time.Second)}
+	for _, d := range []jobs.Delivery{first, second, other} {
+		if err := a.RecordDelivery(ctx, d); err != nil {
+			t.Fatalf("RecordDelivery(%+v): %v", d, err)
+		}
+	}
+	got, err := b.Deliveries(ctx, "sales", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("Deliveries(sales) = %+v, want 2", got)
+	}
+	for i, want := range []jobs.Delivery{second, first} {
+		g := got[i]
+		g.ID = 0
+		if g != want {
+			t.Errorf("Deliveries(sales)[%d] = %+v, want %+v", i, g, want)
+		}
+	}
+	if all, err := b.Deliveries(ctx, "", 2); err != nil || len(all) != 2 || all[0].Job != "orders" {
+		t.Errorf("Deliveries(all, 2) = %+v, %v; want the 2 newest, orders first", all, err)
 	}
 }

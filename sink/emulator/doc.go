@@ -48,7 +48,9 @@
 // lists the one sent, and GET /api/objects/{id}?type=32 describes any id as a project.
 //
 // Upload sessions live in memory only; with Options.DataDir the datasets (definition and
-// rows) are written atomically after every change and reloaded by New.
+// rows) are written atomically after every change and reloaded by New; files that other
+// processes write there later (several emulators may share a DataDir) are read before the
+// next request or read-back that follows.
 //
 // Tests and tools read back what a real server would hold with Table, Datasets and
 // OpenSessions, or over HTTP under /emulator/, and inject faults with FailNth,

@@ -466,3 +466,54 @@ func TestDiscardMemoryBounded(t *testing.T) {
 		t.Errorf("a %d KB chunk in Discard mode allocated %d KB, want under 1 MB", len(body)>>10, alloc>>10)
 	}
 }
+
+// Two emulators on one DataDir, as a standalone `cubesync emulator --data-dir` beside run-job
+// processes whose embedded emulator publishes there: each shows what the other published
+// after it started, over HTTP and through the Go API.
+func TestDataDirSharedWithOtherProcesses(t *testing.T) {
+	dir := t.TempDir()
+	viewer, err := New(Options{DataDir: dir}) // started first, on an empty directory
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { viewer.Close() })
+	viewerURL := newTestServer(t, viewer)
+	publisher, err := New(Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { publisher.Close() })
+	pc := newClient(t, newTestServer(t, publisher))
+	pc.login("alice", "secret")
+
+	ds := pc.createDataset(salesModel("Sales"))
+	sid := pc.openSession(ds, colTable("orders", sink.Replace, orderHeaders...))
+	pc.mustPut(ds, sid, "orders", 1, `[[1,2],["a","b"],[1,2],[10,20]]`)
+	pc.mustPublish(ds, sid)
+
+	resp := newClient(t, strings.TrimSuffix(viewerURL, "/MicroStrategyLibrary")).send("GET", "/emulator/datasets", nil, nil)
+	if resp.status != 200 || !strings.Contains(string(resp.body), ds) {
+		t.Fatalf("GET /emulator/datasets on the viewer after the publisher published: %d %s, want the dataset %s", resp.status, resp.body, ds)
+	}
+	if got := rows(t, viewer, ds, "orders"); len(got) != 2 {
+		t.Errorf("viewer's orders = %v, want the 2 published rows", got)
+	}
+
+	// A later publish replaces what the viewer shows.
+	sid = pc.openSession(ds, colTable("orders", sink.Upsert, orderHeaders...))
+	pc.mustPut(ds, sid, "orders", 1, `[[3],["c"],[3],[30]]`)
+	pc.mustPublish(ds, sid)
+	if got := rows(t, viewer, ds, "orders"); len(got) != 3 {
+		t.Errorf("viewer's orders after a second publish = %v, want 3 rows", got)
+	}
+
+	// And the other way round: the publisher sees what the viewer published.
+	vc := newClient(t, viewerURL)
+	vc.login("alice", "secret")
+	sid = vc.openSession(ds, colTable("orders", sink.Upsert, orderHeaders...))
+	vc.mustPut(ds, sid, "orders", 1, `[[4],["d"],[4],[40]]`)
+	vc.mustPublish(ds, sid)
+	if got := rows(t, publisher, ds, "orders"); len(got) != 4 {
+		t.Errorf("publisher's orders after the viewer published = %v, want 4 rows", got)
+	}
+}

@@ -41,6 +41,7 @@ type Stats struct {
 // Table returns a copy of table of the dataset with id datasetID (or, failing that, the one
 // dataset with that name). The error wraps ErrNotFound when there is no such dataset or table.
 func (s *Server) Table(datasetID, table string) (*Table, error) {
+	s.reload()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d, err := s.findDataset(datasetID)
@@ -83,6 +84,7 @@ func (s *Server) findDataset(idOrName string) (*dataset, error) {
 
 // Datasets lists the datasets the emulator holds, by name.
 func (s *Server) Datasets() []DatasetInfo {
+	s.reload()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]DatasetInfo, 0, len(s.datasets))

@@ -108,6 +108,7 @@ func New(opts Options) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
+		st.seen = st.stamps() // before reading: a file replaced meanwhile is read again
 		loaded, err := st.load()
 		if err != nil {
 			return nil, err
@@ -154,6 +155,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusServiceUnavailable, "ERR001", "the emulator is shutting down"))
 		return
 	}
+	s.reload()
 	path := r.URL.Path
 	switch {
 	case path == "/emulator" || strings.HasPrefix(path, "/emulator/"):

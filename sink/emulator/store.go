@@ -10,13 +10,16 @@ import (
 
 // store keeps datasets as one JSON file each under a directory, written atomically
 // (temporary file, fsync, rename).
-type store struct{ dir string }
+type store struct {
+	dir  string
+	seen map[string]fileStamp // by file name: the versions read or written (see reload)
+}
 
 func openStore(dir string) (*store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("emulator data dir: %w", err)
 	}
-	return &store{dir: dir}, nil
+	return &store{dir: dir, seen: map[string]fileStamp{}}, nil
 }
 
 const datasetFileSuffix = ".dataset.json"
@@ -121,5 +124,6 @@ func (s *Server) persist(id string) error {
 	if err := s.store.write(id, data); err != nil {
 		return fmt.Errorf("persist dataset %s to %s: %w", id, s.store.dir, err)
 	}
+	s.store.markWritten(id)
 	return nil
 }
