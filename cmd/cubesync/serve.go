@@ -96,6 +96,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	metrics.load(ctx, scheduled)
 	metrics.sched = sched
+	metrics.live = prog.live
 
 	srv := &http.Server{
 		Handler:           withAdminAPI(newServeHandler(sched, store, metrics, scheduled, log), cfg.Serve.AdminToken, store, scheduled, log),

@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"html/template"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -25,7 +23,8 @@ type serveMetrics struct {
 	store jobs.Store
 	log   *slog.Logger
 	now   func() time.Time
-	sched *jobs.Scheduler // for the next run times; set before serving
+	sched *jobs.Scheduler       // for the next run times; set before serving
+	live  func() []jobs.LiveRun // the runs going on in this process; set before serving
 
 	reg      *prometheus.Registry
 	runs     *prometheus.CounterVec
@@ -56,6 +55,16 @@ var (
 		[]string{"job"}, nil)
 	nextRunDesc = prometheus.NewDesc("cubesync_next_run_timestamp_seconds",
 		"When the job's next slot is due, as a Unix time.", []string{"job"}, nil)
+	liveRowsDesc = prometheus.NewDesc("cubesync_run_rows_read",
+		"Rows read so far from the source by the run going on, per table (counted as they are decoded).", []string{"job", "table"}, nil)
+	liveBytesDesc = prometheus.NewDesc("cubesync_run_bytes_read",
+		"Bytes read so far from the source by the run going on, per table (Postgres: values as sent; Parquet: compressed column data).", []string{"job", "table"}, nil)
+	liveTotalDesc = prometheus.NewDesc("cubesync_run_rows_expected",
+		"Rows the table of the run going on holds, when the source knows before reading (Parquet footers).", []string{"job", "table"}, nil)
+	livePushedDesc = prometheus.NewDesc("cubesync_run_rows_uploaded",
+		"Rows uploaded so far by the run going on, per table.", []string{"job", "table"}, nil)
+	liveStageDesc = prometheus.NewDesc("cubesync_run_stage_seconds",
+		"How long the run going on has been in its stage (connecting, reading, uploading or publishing).", []string{"job", "stage"}, nil)
 )
 
 func newServeMetrics(store jobs.Store, log *slog.Logger, now func() time.Time) *serveMetrics {
@@ -188,6 +197,19 @@ func (m *serveMetrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- watermarkAgeDesc
 	ch <- lastSuccessDesc
 	ch <- nextRunDesc
+	ch <- liveRowsDesc
+	ch <- liveBytesDesc
+	ch <- liveTotalDesc
+	ch <- livePushedDesc
+	ch <- liveStageDesc
+}
+
+// liveRuns returns the runs going on in this process.
+func (m *serveMetrics) liveRuns() []jobs.LiveRun {
+	if m.live == nil {
+		return nil
+	}
+	return m.live()
 }
 
 // Collect implements prometheus.Collector: last successes and watermark ages (read from the
@@ -214,6 +236,17 @@ func (m *serveMetrics) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	m.mu.Unlock()
+	for _, l := range m.liveRuns() {
+		ch <- prometheus.MustNewConstMetric(liveStageDesc, prometheus.GaugeValue, l.StageElapsed().Seconds(), l.Job, l.Stage)
+		for _, t := range l.Tables {
+			ch <- prometheus.MustNewConstMetric(liveRowsDesc, prometheus.GaugeValue, float64(t.Rows), l.Job, t.Name)
+			ch <- prometheus.MustNewConstMetric(liveBytesDesc, prometheus.GaugeValue, float64(t.Bytes), l.Job, t.Name)
+			ch <- prometheus.MustNewConstMetric(livePushedDesc, prometheus.GaugeValue, float64(t.PushedRows), l.Job, t.Name)
+			if t.TotalRows > 0 {
+				ch <- prometheus.MustNewConstMetric(liveTotalDesc, prometheus.GaugeValue, float64(t.TotalRows), l.Job, t.Name)
+			}
+		}
+	}
 	if m.sched == nil {
 		return
 	}
@@ -266,151 +299,8 @@ func newServeHandler(sched *jobs.Scheduler, store jobs.Store, m *serveMetrics, j
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		page := statusPage(r.Context(), sched, store, js, m.now())
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		if err := statusTemplate.Execute(w, page); err != nil {
-			log.Warn("render status page", "err", err)
-		}
-	})
+	pages := &statusPages{sched: sched, store: store, jobs: js, now: m.now, live: m.liveRuns, log: log}
+	mux.HandleFunc("GET /{$}", pages.overview)
+	mux.HandleFunc("GET /jobs/{job}/runs/{id}", pages.run)
 	return mux
 }
-
-// statusView is what the status page shows.
-type statusView struct {
-	Now   time.Time
-	Phase string
-	Jobs  []jobView
-}
-
-type jobView struct {
-	jobs.JobStatus
-	Description string
-	DatasetID   string
-	Runs        []runView
-	Watermarks  []jobs.Watermark
-	Problem     string // the state store could not be read
-	Jitter      string // the job's fixed jitter offset, included in Next; "" without jitter
-	Paused      *jobs.Pause
-}
-
-type runView struct {
-	jobs.Run
-	Duration string
-}
-
-// recentRuns is how many runs per job the status page lists.
-const recentRuns = 10
-
-func statusPage(ctx context.Context, sched *jobs.Scheduler, store jobs.Store, js []*jobs.Job, now time.Time) statusView {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	v := statusView{Now: now, Phase: sched.Phase()}
-	status := map[string]jobs.JobStatus{}
-	for _, st := range sched.Status() {
-		status[st.Job] = st
-	}
-	paused, pausedErr := store.Paused(ctx)
-	for _, j := range js {
-		jv := jobView{JobStatus: status[j.Name], Description: j.Description}
-		jv.Job, jv.Schedule = j.Name, j.Schedule
-		if j.Jitter > 0 {
-			jv.Jitter = j.JitterOffset().String()
-		}
-		if p, ok := paused[j.Name]; ok {
-			jv.Paused = &p
-		}
-		problems := []error{pausedErr}
-		runs, err := store.Runs(ctx, j.Name, recentRuns)
-		problems = append(problems, err)
-		for _, r := range runs {
-			rv := runView{Run: r}
-			if !r.Ended.IsZero() {
-				rv.Duration = r.Ended.Sub(r.Started).Round(time.Millisecond).String()
-			} else if r.Status == jobs.StatusRunning {
-				rv.Duration = now.Sub(r.Started).Round(time.Second).String() + " so far"
-			}
-			jv.Runs = append(jv.Runs, rv)
-		}
-		marks, err := store.Watermarks(ctx, j.Name)
-		problems = append(problems, err)
-		for _, t := range j.Tables {
-			if w, ok := marks[t.Name]; ok {
-				jv.Watermarks = append(jv.Watermarks, w)
-			}
-		}
-		jv.DatasetID = j.Dataset.ID
-		if jv.DatasetID == "" {
-			id, err := store.DatasetID(ctx, j.Name)
-			if !errors.Is(err, jobs.ErrNotFound) {
-				problems = append(problems, err)
-			}
-			jv.DatasetID = id
-		}
-		if err := errors.Join(problems...); err != nil {
-			jv.Problem = "state store: " + err.Error()
-		}
-		v.Jobs = append(v.Jobs, jv)
-	}
-	return v
-}
-
-var statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap{
-	"when": func(t time.Time) string {
-		if t.IsZero() {
-			return "—"
-		}
-		return t.UTC().Format("2006-01-02 15:04:05Z")
-	},
-	"in": func(now, t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		d := t.Sub(now).Round(time.Second)
-		if d < 0 {
-			return "(" + (-d).String() + " ago)"
-		}
-		return "(in " + d.String() + ")"
-	},
-	"num": func(n int64) string { return strconv.FormatInt(n, 10) },
-}).Parse(`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="refresh" content="30">
-<title>cubesync</title>
-<style>
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; margin: .5em 0 1.5em; }
-th, td { border-bottom: 1px solid #ddd; padding: .25em .75em; text-align: left; vertical-align: top; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; }
-.succeeded { color: #176b24; } .failed, .abandoned { color: #b00020; } .interrupted, .skipped { color: #8a5a00; } .running { color: #0b57d0; }
-.err { max-width: 40em; font-size: .9em; white-space: pre-wrap; }
-h2 { margin-bottom: .2em; } .meta { color: #555; margin: 0; }
-</style>
-</head>
-<body>
-<h1>cubesync</h1>
-<p class="meta">scheduler {{.Phase}} · {{when .Now}} · refreshes every 30s</p>
-{{range .Jobs}}{{$now := $.Now}}
-<h2 id="job-{{.Job}}">{{.Job}}</h2>
-{{if .Description}}<p class="meta">{{.Description}}</p>{{end}}
-<p class="meta">schedule <code>{{.Schedule}}</code> · next run {{when .Next}} {{in $now .Next}}{{if .Jitter}} (slot + {{.Jitter}} jitter){{end}}
-{{if .Paused}} · <strong class="paused">paused</strong> since {{when .Paused.Since}} by {{.Paused.By}}{{end}}
-{{if .Running}} · <span class="running">running slot {{when .RunningSlot}} since {{when .RunningSince}}</span>{{end}}
-{{if not .Waiting.IsZero}} · slot {{when .Waiting}} waiting{{end}}
-{{if .Skipped}} · {{.Skipped}} slots skipped since start{{end}}
-{{if .DatasetID}} · dataset {{.DatasetID}}{{end}}</p>
-{{if .Problem}}<p class="failed">{{.Problem}}</p>{{end}}
-{{if .Watermarks}}<table>
-<tr><th>table</th><th>watermark</th><th>column</th><th>updated</th></tr>
-{{range .Watermarks}}<tr><td>{{.Table}}</td><td><code>{{.Value}}</code></td><td>{{.Column}}</td><td>{{when .Updated}}</td></tr>
-{{end}}</table>{{end}}
-{{if .Runs}}<table>
-<tr><th>run</th><th>trigger</th><th>slot</th><th>started</th><th>status</th><th>rows</th><th>duration</th><th>host</th><th>error</th></tr>
-{{range .Runs}}<tr><td class="n">{{.ID}}</td><td>{{.Trigger}}</td><td>{{when .Scheduled}}</td><td>{{when .Started}}</td><td class="{{.Status}}">{{.Status}}</td><td class="n">{{num .Rows}}</td><td class="n">{{.Duration}}</td><td>{{.Host}}</td><td class="err">{{.Error}}</td></tr>
-{{end}}</table>{{else}}<p>No runs yet.</p>{{end}}
-{{end}}
-</body>
-</html>
-`))

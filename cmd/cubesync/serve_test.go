@@ -222,7 +222,7 @@ func TestServeOperatingSurface(t *testing.T) {
 		if code != 200 {
 			t.Fatalf("GET / = %d", code)
 		}
-		for _, want := range []string{"<h2 id=\"job-tick\">tick</h2>", "<code>@every 1s</code>", "next run", `class="succeeded">succeeded`, "every second"} {
+		for _, want := range []string{`<section class="job" id="job-tick">`, "<code>@every 1s</code>", "next run", `class="succeeded">succeeded`, "every second", "All 1 jobs healthy"} {
 			if !strings.Contains(body, want) {
 				t.Errorf("status page lacks %q:\n%s", want, body)
 			}

@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -180,5 +183,46 @@ func TestRunJobInterruptedSaysSo(t *testing.T) {
 	}
 	if finished != 1 {
 		t.Errorf("%d 'run finished' lines, want 1:\n%s", finished, errOut.String())
+	}
+}
+
+// A second run with no new files publishes nothing and says so, in run-job and history.
+func TestRunJobNoChanges(t *testing.T) {
+	orders, err := filepath.Abs("../../testdata/demo/orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	config := filepath.Join(dir, "jobs.toml")
+	if err := os.WriteFile(config, []byte(fmt.Sprintf(`
+[targets.demo]
+base_url = "embedded"
+project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
+username = "demo"
+password = "demo"
+
+[jobs.orders]
+target = "demo"
+dataset = { name = "Orders" }
+[[jobs.orders.tables]]
+name = "orders"
+policy = "add"
+parquet = %q
+incremental = { files = "new" }
+`, orders)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+
+	if code, stdout, stderr := runCmd(t, "run-job", "--config", config, "--progress", "none", "orders"); code != exitOK || !strings.Contains(stdout, "job orders: published") {
+		t.Fatalf("first run: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	code, stdout, stderr := runCmd(t, "run-job", "--config", config, "--progress", "none", "orders")
+	if code != exitOK || !strings.HasPrefix(stdout, "job orders: no changes, nothing published") {
+		t.Errorf("run with no new files: exit %d, stdout:\n%s\nwant exit 0 and: job orders: no changes, nothing published\n%s", code, stdout, stderr)
+	}
+	_, stdout, _ = runCmd(t, "history", "--config", config, "orders")
+	if !regexp.MustCompile(`(?m)^2 +orders .* succeeded \(no changes\) +0 `).MatchString(stdout) {
+		t.Errorf("cubesync history orders:\n%s\nwant run 2 as succeeded (no changes) with 0 rows", stdout)
 	}
 }
