@@ -676,7 +676,7 @@ func (s *Scheduler) runSlot(ctx, runCtx context.Context, js *jobState, sr slotRu
 		switch {
 		case err == nil:
 		case errors.Is(err, ErrLocked) && js.job.Overlap == OverlapWait && ctx.Err() == nil:
-			log.Info("job is already running on "+LockHolder(err)+": waiting for it")
+			log.Info("job is already running on " + LockHolder(err) + ": waiting for it")
 			retry = true
 		case errors.Is(err, ErrLocked):
 			s.skip(js, sr, SkipLocked, "slot skipped: already running on "+LockHolder(err))
