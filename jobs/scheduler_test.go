@@ -453,6 +453,10 @@ func TestSchedulerLockedElsewhere(t *testing.T) {
 				if got := h.rec.skips(jobs.SkipLocked); len(got) != 1 {
 					t.Errorf("slots skipped as locked = %v, want the 10:01 slot", got)
 				}
+				holder := jobs.LockHolder(e.err)
+				if holder == "another process" || !strings.Contains(h.logs.String(), `"level":"WARN","msg":"slot skipped: already running on `+holder+`"`) {
+					t.Errorf("no WARN line says the slot was skipped and where the job runs (%s); logs:\n%s", holder, h.logs)
+				}
 				lease.Unlock()
 				return
 			}
