@@ -226,3 +226,30 @@ func TestDatasetNameDrift(t *testing.T) {
 		t.Errorf("datasets = %+v, want the old one and a new Demo Sales 2", ds)
 	}
 }
+
+// TestRunJobRetries: --retries overrides retry.attempts: with --retries 1 a run whose first
+// attempt fails is tried once more, and the retry is logged with its reason, the attempt
+// and the time of the next one.
+func TestRunJobRetries(t *testing.T) {
+	emu, url := startDialect(t, emulator.Options{})
+	config := demoAgainst(t, url, "call_retries = 0")
+	text := strings.Replace(readFile(t, config), `retry = { attempts = 1 }`, `retry = { attempts = 1, initial_delay = "10ms" }`, 1)
+	if err := os.WriteFile(config, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	emu.FailNth(emulator.CallPut, 1, 503, "")
+	code, stdout, stderr := runCmd(t, "run-job", "--config", config, "--progress", "none", "--log-format", "text", "--retries", "1", "demo")
+	if code != exitOK || !strings.Contains(stdout, "job demo: published") {
+		t.Fatalf("run-job --retries 1: exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	for _, w := range []string{`msg="run failed, retrying"`, "attempt=1", "of=2", "next_attempt=", "reason=", "503"} {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("retry log does not say %q:\n%s", w, stderr)
+		}
+	}
+	emu.FailNth(emulator.CallPut, 1, 503, "")
+	code, _, stderr = runCmd(t, "run-job", "--config", config, "--progress", "none", "--log-format", "text", "demo")
+	if code != exitFailed || strings.Contains(stderr, "retrying") {
+		t.Errorf("run-job without --retries (retry.attempts = 1): exit %d, want 1 with no retry\n%s", code, stderr)
+	}
+}
