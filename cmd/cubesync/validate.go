@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,7 +17,7 @@ import (
 // nextRuns is how many upcoming runs validate prints per scheduled job.
 const nextRuns = 3
 
-func runValidate(_ context.Context, e *env, args []string) error {
+func runValidate(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("validate")
 	path := configFlag(fs, e)
 	pos, err := parseArgs(fs, args)
@@ -60,7 +61,45 @@ func runValidate(_ context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stderr, "warning: job %s table %s: %v; a run now would fail\n", name, cfg.Shown(t.Name, "jobs", name, "tables", idx, "name"), err)
 		}
 	}
+	checkDatasetNames(ctx, e, cfg)
 	return nil
+}
+
+// checkDatasetNames warns about each job whose dataset.name differs from the name of the
+// dataset it remembers, as the state store keeps it (the name it was created with, or the
+// one the last run found on the server): renaming dataset.name renames nothing. A state
+// store that cannot be read is a note, not a failure: validate checks the file.
+func checkDatasetNames(ctx context.Context, e *env, cfg *jobs.Config) {
+	if cfg.State.DatabaseURL == "" {
+		if _, err := os.Stat(localStateDir); err != nil {
+			return // no local state yet: no job remembers a dataset
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	store, err := openStoreForReading(ctx, e, cfg)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "note: dataset names not compared with the state store: %v\n", err)
+		return
+	}
+	defer store.Close()
+	for _, name := range cfg.JobNames() {
+		j := cfg.Jobs[name]
+		if j.Dataset.ID != "" {
+			continue // the job names its dataset itself; the run compares with the server
+		}
+		kept, err := store.DatasetName(ctx, name)
+		if errors.Is(err, jobs.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			fmt.Fprintf(e.stderr, "note: job %s: dataset name not compared with the state store: %v\n", name, err)
+			continue
+		}
+		if msg := j.DatasetNameDrift(kept); msg != "" {
+			fmt.Fprintf(e.stderr, "warning: job %s: %s\n", name, msg)
+		}
+	}
 }
 
 // printConfig describes a valid config: each job, its target, tables and next runs after
