@@ -18,6 +18,7 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"github.com/cubesync/cubesync/internal/pgtest"
+	"github.com/cubesync/cubesync/internal/testutil"
 	"github.com/cubesync/cubesync/jobs"
 	"github.com/cubesync/cubesync/jobs/pgstate"
 	"github.com/cubesync/cubesync/jobs/storetest"
@@ -134,19 +135,18 @@ func TestLockReleasedWhenConnectionDies(t *testing.T) {
 		t.Fatalf("terminate the lock's session: %v", err)
 	}
 
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		unlock, err := other.Lock(ctx, "sales")
+	if !testutil.Eventually(5*time.Second, func() bool {
+		var unlock func() error
+		unlock, err = other.Lock(ctx, "sales")
 		if err == nil {
 			if err := unlock(); err != nil {
 				t.Errorf("unlock: %v", err)
 			}
-			return
+			return true
 		}
-		if !errors.Is(err, jobs.ErrLocked) || time.Now().After(deadline) {
-			t.Fatalf("Lock(sales) after the holding session was terminated: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return !errors.Is(err, jobs.ErrLocked)
+	}) || err != nil {
+		t.Fatalf("Lock(sales) after the holding session was terminated: %v", err)
 	}
 }
 
