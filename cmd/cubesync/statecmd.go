@@ -232,12 +232,3 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 	}
 	return tw.Flush()
 }
-
-// oneLine shortens s to one line of at most n characters for a table cell.
-func oneLine(s string, n int) string {
-	s = strings.ReplaceAll(s, "\n", " ")
-	if len(s) > n {
-		s = s[:n-1] + "…"
-	}
-	return s
-}
