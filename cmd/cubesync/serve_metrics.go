@@ -228,7 +228,7 @@ func (m *serveMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	for job, marks := range m.marks {
 		for table, w := range marks {
-			if at, ok := watermarkTime(w); ok {
+			if at, ok := w.Time(); ok {
 				ch <- prometheus.MustNewConstMetric(watermarkAgeDesc, prometheus.GaugeValue, now.Sub(at).Seconds(), job, table)
 			}
 		}
@@ -253,21 +253,4 @@ func (m *serveMetrics) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(nextRunDesc, prometheus.GaugeValue, float64(st.Next.Unix()), st.Job)
 		}
 	}
-}
-
-// watermarkTime reads a time watermark; integer watermarks have no age.
-func watermarkTime(w jobs.Watermark) (time.Time, bool) {
-	layout := ""
-	switch w.Kind {
-	case jobs.KindTimestampTZ:
-		layout = time.RFC3339Nano
-	case jobs.KindTimestamp:
-		layout = "2006-01-02T15:04:05.999999999"
-	case jobs.KindDate:
-		layout = time.DateOnly
-	default:
-		return time.Time{}, false
-	}
-	t, err := time.Parse(layout, w.Value)
-	return t, err == nil
 }
