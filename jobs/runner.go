@@ -137,12 +137,12 @@ func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (*Result, e
 		return res, err
 	}
 
-	unlock, err := r.Store.Lock(ctx, job.Name)
+	lease, err := r.Store.Lock(ctx, job.Name)
 	if err != nil {
 		return nil, fmt.Errorf("job %q: %w", job.Name, err)
 	}
 	defer func() {
-		if err := unlock(); err != nil {
+		if err := lease.Unlock(); err != nil {
 			r.logger().Warn("unlock job", "job", job.Name, "err", err)
 		}
 	}()

@@ -180,3 +180,49 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// TestDatasetNameDrift: after dataset.name changes in the jobs file, validate and the run
+// both say that the job still pushes into the dataset under its old name and how to get a
+// new one; after state forget-dataset the next run creates it and the warnings stop.
+func TestDatasetNameDrift(t *testing.T) {
+	emu, url := startDialect(t, emulator.Options{})
+	config := demoAgainst(t, url, "")
+	if code, _, stderr := runCmd(t, "validate", "--config", config); code != exitOK || strings.Contains(stderr, "warning") {
+		t.Fatalf("validate before any run: exit %d\n%s", code, stderr)
+	}
+	if code, _, stderr := runCmd(t, "run-job", "--config", config, "--progress", "none", "demo"); code != exitOK {
+		t.Fatalf("first run: exit %d\n%s", code, stderr)
+	}
+	if code, _, stderr := runCmd(t, "validate", "--config", config); code != exitOK || strings.Contains(stderr, "warning") {
+		t.Errorf("validate after the first run: exit %d, want 0 and no warning\n%s", code, stderr)
+	}
+	renamed := strings.Replace(readFile(t, config), `dataset = { name = "Demo Sales" }`, `dataset = { name = "Demo Sales 2" }`, 1)
+	if err := os.WriteFile(config, []byte(renamed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := `dataset.name of job "demo" is "Demo Sales 2" but the dataset it remembers is named "Demo Sales": the job keeps pushing into "Demo Sales"; run ` +
+		"`cubesync state forget-dataset demo`"
+	code, _, stderr := runCmd(t, "validate", "--config", config)
+	if code != exitOK || !strings.Contains(stderr, "warning: job demo: "+want) {
+		t.Errorf("validate after renaming dataset.name: exit %d, want 0 and a warning saying %q\n%s", code, want, stderr)
+	}
+	code, _, stderr = runCmd(t, "run-job", "--config", config, "--progress", "none", "demo")
+	if code != exitOK || !strings.Contains(stderr, strings.ReplaceAll(want, `"`, `\"`)) {
+		t.Errorf("run after renaming dataset.name: exit %d, want 0 and a warning saying %q\n%s", code, want, stderr)
+	}
+	if ds := emu.Datasets(); len(ds) != 1 || ds[0].Name != "Demo Sales" {
+		t.Fatalf("datasets = %+v, want the one dataset, still named Demo Sales", ds)
+	}
+	if code, _, stderr := runCmd(t, "state", "forget-dataset", "demo", "--config", config); code != exitOK {
+		t.Fatalf("state forget-dataset: exit %d\n%s", code, stderr)
+	}
+	if code, _, stderr := runCmd(t, "run-job", "--config", config, "--progress", "none", "demo"); code != exitOK || strings.Contains(stderr, "dataset.name of job") {
+		t.Fatalf("run after forget-dataset: exit %d, want 0 and no name warning\n%s", code, stderr)
+	}
+	if code, _, stderr := runCmd(t, "validate", "--config", config); code != exitOK || strings.Contains(stderr, "warning") {
+		t.Errorf("validate after the new dataset was created: exit %d, want 0 and no warning\n%s", code, stderr)
+	}
+	if ds := emu.Datasets(); len(ds) != 2 {
+		t.Errorf("datasets = %+v, want the old one and a new Demo Sales 2", ds)
+	}
+}
