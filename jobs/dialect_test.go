@@ -247,3 +247,37 @@ columns.region = { type = "INTEGER" }
 	}
 	b.wantNothingPushed(t, "pg", `column "region"`, "cannot be pushed as INTEGER")
 }
+
+// TestRunDatasetMismatch: a job that now pushes a column its dataset lacks fails at once
+// (not retried, no upload session), naming the dataset once and the column, and history
+// records the reason.
+func TestRunDatasetMismatch(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	writeSales(t, b.dir, "data/orders.parquet", []int64{1}, []string{"north"}, []int32{1}, []float64{10})
+	first := b.job(t, "sales", salesJob+`exclude = ["amount"]
+`)
+	res, err := b.runner.Run(ctx, first, jobs.RunOptions{})
+	if err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+	id := res.DatasetID
+	sessions := b.emu.Stats().Calls[emulator.CallOpenSession]
+
+	job := b.job(t, "sales", salesJob)
+	job.Retry.Attempts = 3
+	res, err = b.runner.Run(ctx, job, jobs.RunOptions{})
+	want := `job "sales": dataset "Sales" (id ` + id + `) does not match the job: table "orders" has no column "amount"; `
+	if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Count(err.Error(), `dataset "Sales"`) != 1 {
+		t.Fatalf("run error =\n  %v\nwant it to start\n  %s\nand name the dataset once", err, want)
+	}
+	if !jobs.IsInputError(err) || res == nil || res.Attempts != 1 {
+		t.Errorf("run result %+v, input error %v: want one attempt, not retried", res, jobs.IsInputError(err))
+	}
+	if n := b.emu.Stats().Calls[emulator.CallOpenSession]; n != sessions {
+		t.Errorf("upload sessions opened: %d, want none after the check failed", n-sessions)
+	}
+	if run := b.lastRun(t, "sales"); run.Status != jobs.StatusFailed || !strings.Contains(run.Error, `has no column "amount"`) {
+		t.Errorf("history: %s %q, want failed with the reason", run.Status, run.Error)
+	}
+}

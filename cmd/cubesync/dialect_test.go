@@ -226,3 +226,62 @@ func TestDatasetNameDrift(t *testing.T) {
 		t.Errorf("datasets = %+v, want the old one and a new Demo Sales 2", ds)
 	}
 }
+
+// TestRunJobRetries: --retries overrides retry.attempts: with --retries 1 a run whose first
+// attempt fails is tried once more, and the retry is logged with its reason, the attempt
+// and the time of the next one.
+func TestRunJobRetries(t *testing.T) {
+	emu, url := startDialect(t, emulator.Options{})
+	config := demoAgainst(t, url, "call_retries = 0")
+	text := strings.Replace(readFile(t, config), `retry = { attempts = 1 }`, `retry = { attempts = 1, initial_delay = "10ms" }`, 1)
+	if err := os.WriteFile(config, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	emu.FailNth(emulator.CallPut, 1, 503, "")
+	code, stdout, stderr := runCmd(t, "run-job", "--config", config, "--progress", "none", "--log-format", "text", "--retries", "1", "demo")
+	if code != exitOK || !strings.Contains(stdout, "job demo: published") {
+		t.Fatalf("run-job --retries 1: exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	for _, w := range []string{`msg="run failed, retrying"`, "attempt=1", "of=2", "next_attempt=", "reason=", "503"} {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("retry log does not say %q:\n%s", w, stderr)
+		}
+	}
+	emu.FailNth(emulator.CallPut, 1, 503, "")
+	code, _, stderr = runCmd(t, "run-job", "--config", config, "--progress", "none", "--log-format", "text", "demo")
+	if code != exitFailed || strings.Contains(stderr, "retrying") {
+		t.Errorf("run-job without --retries (retry.attempts = 1): exit %d, want 1 with no retry\n%s", code, stderr)
+	}
+}
+
+// TestRunJobBadOverrideFailsFirst: a type override the column cannot take fails run-job
+// before the dataset is created: exit 1, the error naming job, table, column, source type,
+// override and the overrides allowed; no models call, no session, nothing published; and
+// history shows the run failed with that reason.
+func TestRunJobBadOverrideFailsFirst(t *testing.T) {
+	emu, url := startDialect(t, emulator.Options{})
+	config := demoAgainst(t, url, "")
+	text := strings.Replace(readFile(t, config), `exclude = ["ship_date", "pickup_time"]`,
+		`exclude = ["ship_date", "pickup_time"]
+columns.order_id = { type = "DATE" }`, 1)
+	if err := os.WriteFile(config, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCmd(t, "run-job", "--config", config, "--progress", "none", "--retries", "2", "demo")
+	want := `job "demo": table "orders": column "order_id": source type int64 cannot be pushed as DATE (type overrides allowed for it: STRING, INTEGER, BIGINTEGER, DOUBLE, BIGDECIMAL)`
+	if code != exitFailed || !strings.Contains(stderr, strings.ReplaceAll(want, `"`, `\"`)) {
+		t.Fatalf("run-job with a bad override: exit %d, want %d and %q\n%s", code, exitFailed, want, stderr)
+	}
+	if strings.Contains(stderr, "retrying") {
+		t.Errorf("a bad override was retried:\n%s", stderr)
+	}
+	calls := emu.Stats().Calls
+	if calls[emulator.CallModel] != 0 || calls[emulator.CallOpenSession] != 0 || calls[emulator.CallPublish] != 0 || len(emu.Datasets()) != 0 {
+		t.Errorf("calls models=%d uploadSessions=%d publish=%d, datasets %d: want nothing on the server",
+			calls[emulator.CallModel], calls[emulator.CallOpenSession], calls[emulator.CallPublish], len(emu.Datasets()))
+	}
+	code, stdout, _ := runCmd(t, "history", "--config", config, "demo")
+	if code != exitOK || !strings.Contains(stdout, "failed") || !strings.Contains(stdout, "cannot be pushed as DATE") {
+		t.Errorf("history does not show the run failed with the reason:\n%s", stdout)
+	}
+}
