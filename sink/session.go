@@ -266,7 +266,7 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 		}
 		seg := r.segs[0]
 		k := min(len(seg)/3, len(p)/4) * 3
-		base64.StdEncoding.Encode(p, seg[:k])
+		encodeBase64(p, seg[:k])
 		p, n = p[k/3*4:], n+k/3*4
 		if r.segs[0] = seg[k:]; len(r.segs[0]) == 0 {
 			r.segs = r.segs[1:]
