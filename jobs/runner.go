@@ -12,6 +12,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/cubesync/cubesync/clock"
 	"github.com/cubesync/cubesync/sink"
 	"github.com/cubesync/cubesync/sources"
 )
@@ -27,9 +28,9 @@ type Runner struct {
 	// Progress, if set, is shown every attempt as it happens; nil reports nothing live.
 	Progress  Progress
 	Allocator memory.Allocator
-	Now       func() time.Time
-	// Sleep waits between whole-run attempts; tests replace it.
-	Sleep func(ctx context.Context, d time.Duration) error
+	// Clock stamps the runs and times the waits between attempts and the job's timeout;
+	// clock.Wall when nil. A scheduler's Runner takes the scheduler's Clock.
+	Clock clock.Clock
 }
 
 // RunOptions are the per-invocation choices of a run.
@@ -94,25 +95,30 @@ func (r *Runner) logger() *slog.Logger {
 	return r.Logger
 }
 
-func (r *Runner) now() time.Time {
-	if r.Now == nil {
-		return time.Now()
-	}
-	return r.Now()
+func (r *Runner) now() time.Time { return clock.Or(r.Clock).Now() }
+
+// timeoutError is the cause of a run's cancellation at its job's timeout. It is a
+// context.DeadlineExceeded, and the run is recorded failed, not interrupted.
+type timeoutError struct {
+	job string
+	d   time.Duration
 }
 
-func (r *Runner) sleep(ctx context.Context, d time.Duration) error {
-	if r.Sleep != nil {
-		return r.Sleep(ctx, d)
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+func (e *timeoutError) Error() string {
+	return fmt.Sprintf("job %q timed out after %s (raise its timeout if runs need longer)", e.job, e.d)
+}
+func (e *timeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
+
+// withTimeout cancels ctx with a timeoutError once d has passed on the runner's clock: the
+// one place a job's timeout is enforced, for run-job and serve alike.
+func (r *Runner) withTimeout(ctx context.Context, job string, d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		if clock.Or(r.Clock).Sleep(ctx, d) == nil {
+			cancel(&timeoutError{job: job, d: d})
+		}
+	}()
+	return ctx, func() { cancel(nil) }
 }
 
 // Run runs job once, now, retrying a failed attempt per the job's retry settings (each
@@ -123,7 +129,7 @@ func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (*Result, e
 	timeout := cmp.Or(opts.Timeout, job.Timeout)
 	if timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("job %q timed out after %s", job.Name, timeout))
+		ctx, cancel = r.withTimeout(ctx, job.Name, timeout)
 		defer cancel()
 	}
 	if err := checkTableNames(job, opts.Tables); err != nil {
@@ -164,7 +170,7 @@ func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (*Result, e
 		wait := jitter(delay)
 		r.logger().Warn("run failed, retrying", "job", job.Name, "attempt", attempt, "of", attempts,
 			"next_attempt", r.now().Add(wait).Format(time.RFC3339), "in", wait.Round(time.Millisecond).String(), "reason", err)
-		if serr := r.sleep(ctx, wait); serr != nil {
+		if serr := clock.Or(r.Clock).Sleep(ctx, wait); serr != nil {
 			return res, err
 		}
 		delay = min(delay*2, cmp.Or(job.Retry.MaxDelay, delay*2))

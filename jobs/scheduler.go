@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/cubesync/cubesync/clock"
 )
 
 // Schedule says when a job runs next. robfig/cron's cron.Schedule satisfies it; its Next
@@ -21,35 +23,6 @@ import (
 // zone should avoid 02:00–03:00 local time or use UTC.
 type Schedule interface {
 	Next(t time.Time) time.Time
-}
-
-// Clock is the scheduler's view of time, so tests can drive it without waiting.
-type Clock interface {
-	Now() time.Time
-	// Wait returns nil once d has passed (at once when d <= 0), or the context's cause if
-	// ctx ends first. It has the signature of Runner.Sleep, so retries follow the same clock.
-	Wait(ctx context.Context, d time.Duration) error
-}
-
-// WallClock is the Clock of the running process.
-type WallClock struct{}
-
-// Now returns the current time.
-func (WallClock) Now() time.Time { return time.Now() }
-
-// Wait waits for d on the system clock.
-func (WallClock) Wait(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
 }
 
 // JobRunner runs a job once; *Runner is the implementation the scheduler is given outside
@@ -115,7 +88,7 @@ type Scheduler struct {
 	Store    Store
 	Runner   JobRunner
 	Logger   *slog.Logger
-	Clock    Clock             // WallClock when nil
+	Clock    clock.Clock       // clock.Wall when nil; give the Runner the same one
 	Observer SchedulerObserver // optional
 	// ShutdownGrace is how long running jobs may go on once scheduling stops.
 	ShutdownGrace time.Duration
@@ -177,12 +150,7 @@ func slotRunAt(job *Job, at time.Time, trigger string) slotRun {
 	return slotRun{slot: at, due: at.Add(job.JitterOffset()), trigger: trigger}
 }
 
-func (s *Scheduler) clock() Clock {
-	if s.Clock == nil {
-		return WallClock{}
-	}
-	return s.Clock
-}
+func (s *Scheduler) clock() clock.Clock { return clock.Or(s.Clock) }
 
 func (s *Scheduler) logger() *slog.Logger {
 	if s.Logger == nil {
@@ -267,7 +235,7 @@ func (s *Scheduler) Run(ctx context.Context, jobs []*Job) error {
 	defer stopGrace()
 	graceOver := make(chan struct{})
 	go func() {
-		if s.clock().Wait(graceCtx, s.ShutdownGrace) == nil {
+		if s.clock().Sleep(graceCtx, s.ShutdownGrace) == nil {
 			close(graceOver)
 		}
 	}()
@@ -312,7 +280,7 @@ func (s *Scheduler) loop(ctx, runCtx context.Context, js *jobState, runs *sync.W
 		}
 		sr := slotRunAt(js.job, next, TriggerSchedule)
 		js.setNext(sr.due)
-		if s.clock().Wait(ctx, sr.due.Sub(s.clock().Now())) != nil || ctx.Err() != nil {
+		if s.clock().Sleep(ctx, sr.due.Sub(s.clock().Now())) != nil || ctx.Err() != nil {
 			return
 		}
 		// Slots long past (the process was suspended, the clock jumped) are missed, as at
@@ -570,7 +538,7 @@ func (s *Scheduler) takePlace(ctx context.Context, js *jobState, sr slotRun) boo
 	expired := make(chan struct{})
 	if w := js.job.CatchupWindow; w > 0 {
 		go func() {
-			if s.clock().Wait(wctx, sr.due.Add(w).Sub(s.clock().Now())) == nil {
+			if s.clock().Sleep(wctx, sr.due.Add(w).Sub(s.clock().Now())) == nil {
 				close(expired)
 			}
 		}()
@@ -630,18 +598,7 @@ func (s *Scheduler) runSlots(ctx, runCtx context.Context, js *jobState, sr slotR
 	}
 }
 
-// timeoutError is the cause of a run's cancellation at its job's timeout.
-type timeoutError struct {
-	job string
-	d   time.Duration
-}
-
-func (e *timeoutError) Error() string {
-	return fmt.Sprintf("job %q timed out after %s (raise its timeout if runs need longer)", e.job, e.d)
-}
-func (e *timeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
-
-// runSlot runs one claimed slot with the job's timeout on the scheduler's clock.
+// runSlot runs one claimed slot; the Runner enforces the job's timeout.
 func (s *Scheduler) runSlot(ctx, runCtx context.Context, js *jobState, sr slotRun) {
 	log := s.logger().With("slot", sr.slot)
 	if sr.request != 0 {
@@ -653,25 +610,11 @@ func (s *Scheduler) runSlot(ctx, runCtx context.Context, js *jobState, sr slotRu
 	}
 	log = log.With("job", js.job.Name)
 	for {
-		rctx, cancel := context.WithCancelCause(runCtx)
-		timerCtx, stopTimer := context.WithCancel(rctx)
-		if d := js.job.Timeout; d > 0 {
-			go func() {
-				if s.clock().Wait(timerCtx, d) == nil {
-					cancel(&timeoutError{job: js.job.Name, d: d})
-				}
-			}()
-		}
 		if s.Observer != nil {
 			s.Observer.RunStarted(js.job.Name, sr.slot)
 		}
 		full := sr.trigger == TriggerFullRefresh
-		res, err := runner.Run(rctx, js.job, RunOptions{Trigger: sr.trigger, Scheduled: sr.slot, FullRefresh: full, ReplaceIncremental: full})
-		stopTimer()
-		if cause := context.Cause(rctx); err != nil && rctx.Err() != nil && runCtx.Err() == nil && !errors.Is(err, cause) {
-			err = fmt.Errorf("%w: %w", cause, err) // the timeout, not just "context canceled"
-		}
-		cancel(nil)
+		res, err := runner.Run(runCtx, js.job, RunOptions{Trigger: sr.trigger, Scheduled: sr.slot, FullRefresh: full, ReplaceIncremental: full})
 		retry := false
 		switch {
 		case err == nil:
@@ -694,7 +637,7 @@ func (s *Scheduler) runSlot(ctx, runCtx context.Context, js *jobState, sr slotRu
 		if !retry {
 			return
 		}
-		if s.clock().Wait(ctx, cmp.Or(s.LockPoll, time.Second)) != nil {
+		if s.clock().Sleep(ctx, cmp.Or(s.LockPoll, time.Second)) != nil {
 			log.Info("slot not run: shutting down while waiting for the job's lock")
 			return
 		}

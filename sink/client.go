@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cubesync/cubesync/clock"
 )
 
 // Config says which MicroStrategy Library server to push to, as whom, and how patiently.
@@ -53,7 +55,7 @@ type Config struct {
 	CancelTimeout time.Duration
 
 	Logger *slog.Logger // nil discards
-	Clock  Clock        // nil is the wall clock; tests pass a fake one
+	Clock  clock.Clock  // nil is the wall clock; tests pass a fake one
 }
 
 // Defaults applied by NewClient.
@@ -80,7 +82,7 @@ type Client struct {
 	api     string // BaseURL + "/api"
 	hc      *http.Client
 	log     *slog.Logger
-	clock   Clock
+	clock   clock.Clock
 	retries int
 
 	loginMu sync.Mutex // serialises logins, so concurrent calls renew an expired login once
@@ -141,7 +143,7 @@ func NewClient(cfg Config) (*Client, error) {
 		api:     api,
 		hc:      hc,
 		log:     log,
-		clock:   cmp.Or[Clock](cfg.Clock, WallClock{}),
+		clock:   clock.Or(cfg.Clock),
 		retries: cfg.CallRetries,
 	}, nil
 }

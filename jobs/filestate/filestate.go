@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cubesync/cubesync/clock"
 	"github.com/cubesync/cubesync/jobs"
 )
 
@@ -47,7 +48,7 @@ type Store struct {
 type Option func(*Store)
 
 // WithClock sets the clock that stamps run ends, watermark updates and loaded files.
-func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+func WithClock(c clock.Clock) Option { return func(s *Store) { s.now = c.Now } }
 
 // WithLeaseInterval sets how often a job's lock checks it is still held
 // (jobs.LeaseWatchInterval by default).

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/cubesync/cubesync/clock"
 	"github.com/cubesync/cubesync/jobs"
 )
 
@@ -41,7 +42,7 @@ type Option func(*Store)
 func WithLeaseInterval(d time.Duration) Option { return func(s *Store) { s.leaseInterval = d } }
 
 // WithClock sets the clock that stamps run ends, watermark updates, loaded files and claims.
-func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+func WithClock(c clock.Clock) Option { return func(s *Store) { s.now = c.Now } }
 
 // Open connects to the database at dsn, applies the migrations it lacks and returns the
 // Store. logger receives the migrations applied and lock problems.
