@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -433,10 +431,4 @@ func (t *openTable) sourceName() string {
 		return ""
 	}
 	return fmt.Sprintf(" source %q", t.table.Source.Name)
-}
-
-// hostID names this process in run records: hostname and pid.
-func hostID() string {
-	h, _ := os.Hostname()
-	return h + ":" + strconv.Itoa(os.Getpid())
 }

@@ -243,7 +243,7 @@ func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *R
 	if !opts.DryRun {
 		// Recorded first, so that a run failing as early as its login is in the history.
 		res.Run.Started = r.now()
-		res.Run.Host = hostID()
+		res.Run.Host = HostID()
 		res.Run.Attempt = max(opts.attempt, 1)
 		if res.Run, err = r.Store.StartRun(ctx, res.Run); err != nil {
 			return res, fmt.Errorf("record run start: %w", err)

@@ -67,11 +67,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	if s.history < 1 {
 		s.history = DefaultHistory
 	}
-	host, err := os.Hostname()
-	if err != nil {
-		host = "unknown"
-	}
-	s.host = fmt.Sprintf("%s:%d", host, os.Getpid())
+	s.host = jobs.HostID()
 	for _, d := range []string{dir, filepath.Join(dir, "jobs"), filepath.Join(dir, "locks")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("create state directory: %w", err)

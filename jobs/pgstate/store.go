@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -54,11 +53,7 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger, opts ...Option) 
 	if err != nil {
 		return nil, parseError(err)
 	}
-	host, err := os.Hostname()
-	if err != nil {
-		host = "unknown"
-	}
-	s := &Store{logger: logger, now: time.Now, host: fmt.Sprintf("%s:%d", host, os.Getpid()), leaseInterval: jobs.LeaseWatchInterval}
+	s := &Store{logger: logger, now: time.Now, host: jobs.HostID(), leaseInterval: jobs.LeaseWatchInterval}
 	for _, o := range opts {
 		o(s)
 	}
@@ -192,20 +187,12 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// stamp normalises a time to what timestamptz keeps: UTC, microseconds.
-func stamp(t time.Time) time.Time {
-	if t.IsZero() {
-		return time.Time{}
-	}
-	return t.UTC().Truncate(time.Microsecond)
-}
-
 // nullTime is a time as a query parameter, the zero time as NULL.
 func nullTime(t time.Time) *time.Time {
 	if t.IsZero() {
 		return nil
 	}
-	t = stamp(t)
+	t = jobs.Stamp(t)
 	return &t
 }
 
@@ -222,8 +209,8 @@ func (s *Store) StartRun(ctx context.Context, r jobs.Run) (jobs.Run, error) {
 		return jobs.Run{}, errors.New("job name is empty")
 	}
 	r.Status = jobs.StatusRunning
-	r.Scheduled = stamp(r.Scheduled)
-	r.Started = stamp(cmp.Or(r.Started, s.now()))
+	r.Scheduled = jobs.Stamp(r.Scheduled)
+	r.Started = jobs.Stamp(cmp.Or(r.Started, s.now()))
 	r.Ended = time.Time{}
 	r.Host = cmp.Or(r.Host, s.host)
 	err := s.pool.QueryRow(ctx, `
@@ -273,12 +260,12 @@ func (s *Store) SetRunPending(ctx context.Context, id int64, p jobs.Pending) err
 			return fmt.Errorf("run %d of job %q has no upload session recorded: record it before its pending state", id, job)
 		}
 		for _, w := range p.Watermarks {
-			if err := sameJob(job, w.Job, w.Table); err != nil {
+			if err := jobs.CheckSameJob(job, w.Job, w.Table); err != nil {
 				return err
 			}
 		}
 		for _, f := range p.Files {
-			if err := sameJob(job, f.Job, f.Table); err != nil {
+			if err := jobs.CheckSameJob(job, f.Job, f.Table); err != nil {
 				return err
 			}
 		}
@@ -292,10 +279,10 @@ func (s *Store) SetRunPending(ctx context.Context, id int64, p jobs.Pending) err
 // FinishRun ends a running run. For a succeeded run the watermarks and loaded files are
 // saved in the same transaction as the run's status.
 func (s *Store) FinishRun(ctx context.Context, id int64, o jobs.Outcome) error {
-	if err := checkOutcome(o); err != nil {
+	if err := jobs.CheckOutcome(o); err != nil {
 		return fmt.Errorf("run %d: %w", id, err)
 	}
-	now := stamp(s.now())
+	now := jobs.Stamp(s.now())
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var job string
 		err := tx.QueryRow(ctx, `
@@ -335,24 +322,6 @@ func notRunning(ctx context.Context, tx pgx.Tx, id int64) error {
 	return fmt.Errorf("run %d of job %q is already %s", id, job, status)
 }
 
-// checkOutcome refuses an outcome whose status does not end a run.
-func checkOutcome(o jobs.Outcome) error {
-	switch o.Status {
-	case jobs.StatusSucceeded, jobs.StatusFailed, jobs.StatusInterrupted, jobs.StatusAbandoned, jobs.StatusSkipped, jobs.StatusMissed:
-		return nil
-	}
-	return fmt.Errorf("status %q does not end a run (want %s, %s, %s, %s, %s or %s)", o.Status,
-		jobs.StatusSucceeded, jobs.StatusFailed, jobs.StatusInterrupted, jobs.StatusAbandoned, jobs.StatusSkipped, jobs.StatusMissed)
-}
-
-// sameJob checks a watermark or file of an outcome belongs to the run's job ("" means it).
-func sameJob(runJob, job, table string) error {
-	if job != "" && job != runJob {
-		return fmt.Errorf("table %q of job %q cannot be saved by a run of job %q", table, job, runJob)
-	}
-	return nil
-}
-
 func saveWatermarks(ctx context.Context, tx pgx.Tx, job string, marks []jobs.Watermark, now time.Time) error {
 	if len(marks) == 0 {
 		return nil
@@ -363,11 +332,11 @@ func saveWatermarks(ctx context.Context, tx pgx.Tx, job string, marks []jobs.Wat
 	var tables, columns, kinds, values []string
 	var updated []time.Time
 	for _, w := range marks {
-		if err := sameJob(job, w.Job, w.Table); err != nil {
+		if err := jobs.CheckSameJob(job, w.Job, w.Table); err != nil {
 			return err
 		}
 		if i, ok := byTable[w.Table]; ok {
-			columns[i], kinds[i], values[i], updated[i] = w.Column, w.Kind, w.Value, stamp(cmp.Or(w.Updated, now))
+			columns[i], kinds[i], values[i], updated[i] = w.Column, w.Kind, w.Value, jobs.Stamp(cmp.Or(w.Updated, now))
 			continue
 		}
 		byTable[w.Table] = len(tables)
@@ -375,7 +344,7 @@ func saveWatermarks(ctx context.Context, tx pgx.Tx, job string, marks []jobs.Wat
 		columns = append(columns, w.Column)
 		kinds = append(kinds, w.Kind)
 		values = append(values, w.Value)
-		updated = append(updated, stamp(cmp.Or(w.Updated, now)))
+		updated = append(updated, jobs.Stamp(cmp.Or(w.Updated, now)))
 	}
 	_, err := tx.Exec(ctx, `
 		INSERT INTO cubesync.watermarks (job, table_name, column_name, kind, value, updated_at)
@@ -399,7 +368,7 @@ func saveFiles(ctx context.Context, tx pgx.Tx, job string, files []jobs.LoadedFi
 	var sizes []int64
 	var loaded []time.Time
 	for _, f := range files {
-		if err := sameJob(job, f.Job, f.Table); err != nil {
+		if err := jobs.CheckSameJob(job, f.Job, f.Table); err != nil {
 			return err
 		}
 		k := key{f.Table, f.Path}
@@ -410,7 +379,7 @@ func saveFiles(ctx context.Context, tx pgx.Tx, job string, files []jobs.LoadedFi
 			tables, paths = append(tables, f.Table), append(paths, f.Path)
 			sizes, modTimes, loaded = append(sizes, 0), append(modTimes, ""), append(loaded, time.Time{})
 		}
-		sizes[i], modTimes[i], loaded[i] = f.Size, formatModTime(f.ModTime), stamp(cmp.Or(f.Loaded, now))
+		sizes[i], modTimes[i], loaded[i] = f.Size, formatModTime(f.ModTime), jobs.Stamp(cmp.Or(f.Loaded, now))
 	}
 	_, err := tx.Exec(ctx, `
 		INSERT INTO cubesync.loaded_files (job, table_name, path, size, mod_time, loaded_at)
@@ -511,7 +480,7 @@ func (s *Store) SetDatasetID(ctx context.Context, job, datasetID, name string) e
 		INSERT INTO cubesync.datasets (job, dataset_id, dataset_name, updated_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (job) DO UPDATE SET dataset_id = excluded.dataset_id, dataset_name = excluded.dataset_name,
 			updated_at = excluded.updated_at`,
-		job, datasetID, name, stamp(s.now()))
+		job, datasetID, name, jobs.Stamp(s.now()))
 	if err != nil {
 		return fmt.Errorf("save dataset id of job %q: %w", job, err)
 	}
@@ -567,7 +536,7 @@ func (s *Store) SetWatermark(ctx context.Context, w jobs.Watermark) error {
 		return fmt.Errorf("set watermark of job %q table %q: both must be given", w.Job, w.Table)
 	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		return saveWatermarks(ctx, tx, w.Job, []jobs.Watermark{w}, stamp(s.now()))
+		return saveWatermarks(ctx, tx, w.Job, []jobs.Watermark{w}, jobs.Stamp(s.now()))
 	})
 }
 
@@ -615,10 +584,10 @@ func (s *Store) ClaimSlot(ctx context.Context, job string, at time.Time) (bool, 
 	if at.IsZero() {
 		return false, fmt.Errorf("claim slot of job %q: the slot time is zero", job)
 	}
-	at = stamp(at)
+	at = jobs.Stamp(at)
 	tag, err := s.pool.Exec(ctx, `
 		INSERT INTO cubesync.slots (job, scheduled_at, claimed_by, claimed_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT DO NOTHING`, job, at, s.host, stamp(s.now()))
+		ON CONFLICT DO NOTHING`, job, at, s.host, jobs.Stamp(s.now()))
 	if err != nil {
 		return false, fmt.Errorf("claim slot %s of job %q: %w", at.Format(time.RFC3339), job, err)
 	}
