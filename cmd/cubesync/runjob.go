@@ -72,10 +72,15 @@ func runJob(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer store.Close()
+	tr, err := newTracing(ctx, e, log)
+	if err != nil {
+		return usageError(err)
+	}
+	defer tr.shutdown() // after the runs and their notifications
 	ts := &targets{log: log}
 	defer ts.close()
 
-	runner := &jobs.Runner{Store: store, Logger: log, Connect: ts.connect, Progress: prog}
+	runner := &jobs.Runner{Store: store, Logger: log, Connect: ts.connect, Progress: prog, Tracer: tr.tracer()}
 	notify := &jobs.Notifications{Store: store, Logger: log, Client: &http.Client{Timeout: 30 * time.Second}}
 	defer func() {
 		// The deliveries about these runs go out before the process exits, for a bounded
