@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,7 +40,8 @@ type Live struct {
 	runID      int64
 	stage      string
 	stageSince time.Time
-	current    string // the table being pushed
+	stages     []StageSpan // every stage the run has been in, in order
+	current    string      // the table being pushed
 	tables     []*liveTable
 }
 
@@ -58,7 +60,17 @@ type liveTable struct {
 
 func newLive(job string, attempt int, dryRun bool, now func() time.Time) *Live {
 	t := now()
-	return &Live{Job: job, Attempt: attempt, DryRun: dryRun, Started: t, now: now, stage: StageConnecting, stageSince: t}
+	return &Live{Job: job, Attempt: attempt, DryRun: dryRun, Started: t, now: now, stage: StageConnecting, stageSince: t,
+		stages: []StageSpan{{Stage: StageConnecting, Since: t}}}
+}
+
+// enter moves the run to a stage at t; the caller holds l.mu.
+func (l *Live) enter(stage string, t time.Time) {
+	if l.stage == stage {
+		return
+	}
+	l.stage, l.stageSince = stage, t
+	l.stages = append(l.stages, StageSpan{Stage: stage, Since: t})
 }
 
 func (l *Live) setRunID(id int64) {
@@ -70,9 +82,7 @@ func (l *Live) setRunID(id int64) {
 func (l *Live) setStage(stage string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.stage != stage {
-		l.stage, l.stageSince = stage, l.now()
-	}
+	l.enter(stage, l.now())
 }
 
 // addTable lists an opened table; read is the counter its source adds to, the totals are
@@ -99,9 +109,7 @@ func (l *Live) tableStage(lt *liveTable, stage string) {
 		lt.ended = t
 		return
 	}
-	if l.stage != stage {
-		l.stage, l.stageSince = stage, t
-	}
+	l.enter(stage, t)
 }
 
 func (lt *liveTable) pushed(rows, bytes int64) {
@@ -121,7 +129,16 @@ type LiveRun struct {
 	Stage      string    // StageConnecting, StageReading, StageUploading or StagePublishing
 	StageSince time.Time
 	Table      string // the table being read or uploaded
-	Tables     []LiveTable
+	// Stages lists every stage the run has been in so far, in order, the current one last:
+	// a stage too short for any sample to catch is still there.
+	Stages []StageSpan
+	Tables []LiveTable
+}
+
+// StageSpan is a stage of a run and when the run entered it.
+type StageSpan struct {
+	Stage string
+	Since time.Time
 }
 
 // StageElapsed is how long the run has been in its stage.
@@ -178,7 +195,7 @@ func (l *Live) Snapshot() LiveRun {
 	defer l.mu.Unlock()
 	now := l.now()
 	r := LiveRun{Job: l.Job, RunID: l.runID, Attempt: l.Attempt, DryRun: l.DryRun, Started: l.Started, Now: now,
-		Stage: l.stage, StageSince: l.stageSince, Table: l.current}
+		Stage: l.stage, StageSince: l.stageSince, Table: l.current, Stages: slices.Clone(l.stages)}
 	for _, lt := range l.tables {
 		t := LiveTable{Name: lt.name, Stage: lt.stage, TotalRows: lt.totalRows, TotalBytes: lt.totalBytes,
 			PushedRows: lt.pushedRows.Load(), PushedBytes: lt.pushedBytes.Load(), Chunks: lt.chunks.Load()}

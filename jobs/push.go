@@ -213,7 +213,7 @@ func (r *Runner) dataset(ctx context.Context, c *sink.Client, job *Job, tables [
 		if id, err = c.CreateDataset(ctx, model); err != nil {
 			return "", fmt.Errorf("create dataset %q: %w", job.Dataset.Name, err)
 		}
-		if err := r.Store.SetDatasetID(ctx, job.Name, id); err != nil {
+		if err := r.Store.SetDatasetID(ctx, job.Name, id, job.Dataset.Name); err != nil {
 			return "", fmt.Errorf("remember dataset id %s: %w", id, err)
 		}
 		// The client logs "dataset created" with the id and name.
@@ -226,8 +226,16 @@ func (r *Runner) dataset(ctx context.Context, c *sink.Client, job *Job, tables [
 		}
 		return "", err
 	}
-	if msg := nameDrift(job, def.Name); msg != "" {
+	if msg := job.DatasetNameDrift(def.Name); msg != "" {
 		log.Warn(msg, "dataset", id)
+	}
+	if job.Dataset.ID == "" && def.Name != "" {
+		// Remember the name as the server has it, for validate to compare dataset.name with.
+		if kept, err := r.Store.DatasetName(ctx, job.Name); err == nil && kept != def.Name {
+			if err := r.Store.SetDatasetID(ctx, job.Name, id, def.Name); err != nil {
+				return "", fmt.Errorf("remember the name of dataset %s: %w", id, err)
+			}
+		}
 	}
 	mts := make([]sink.ModelTable, len(shapes))
 	for i, s := range shapes {
@@ -241,9 +249,11 @@ func (r *Runner) dataset(ctx context.Context, c *sink.Client, job *Job, tables [
 		return "", inputError(err) // the error names the dataset
 	}
 	for _, n := range rep.Narrowed {
+		advice := fmt.Sprintf("%s; a larger value cannot load into this dataset: have the column widened on the server, or push into a new dataset (%s)",
+			n.Reason, newDatasetHow(job))
 		for _, s := range shapes {
 			if strings.EqualFold(s.name, n.Table) {
-				s.narrow(n.Column, n.DataType)
+				s.narrow(n.Column, n.DataType, advice)
 			}
 		}
 	}
@@ -258,18 +268,27 @@ func missingDatasetHint(job *Job) string {
 	return fmt.Sprintf("the dataset job %q created earlier is gone: run `cubesync state forget-dataset %s` to have the next run create a new one", job.Name, job.Name)
 }
 
-// nameDrift says what to do when the dataset the job pushes into is no longer named as
-// dataset.name says; "" when the names agree.
-func nameDrift(job *Job, serverName string) string {
-	if serverName == "" || serverName == job.Dataset.Name {
+// newDatasetHow says how to have the job push into a new dataset.
+func newDatasetHow(job *Job) string {
+	if job.Dataset.ID != "" {
+		return "remove dataset.id, or set it to the new dataset's id"
+	}
+	return fmt.Sprintf("run `cubesync state forget-dataset %s`, and the next run creates one", job.Name)
+}
+
+// DatasetNameDrift says what to do when the dataset the job pushes into is named
+// serverName (on the server, or as the state store remembers it) while dataset.name says
+// otherwise; "" when the names agree or serverName is not known.
+func (j *Job) DatasetNameDrift(serverName string) string {
+	if serverName == "" || serverName == j.Dataset.Name {
 		return ""
 	}
-	if job.Dataset.ID != "" {
+	if j.Dataset.ID != "" {
 		return fmt.Sprintf("dataset.name of job %q is %q but dataset %s is named %q on the server: the job pushes into %q; correct dataset.name to silence this",
-			job.Name, job.Dataset.Name, job.Dataset.ID, serverName, serverName)
+			j.Name, j.Dataset.Name, j.Dataset.ID, serverName, serverName)
 	}
 	return fmt.Sprintf("dataset.name of job %q is %q but the dataset it remembers is named %q: the job keeps pushing into %q; run `cubesync state forget-dataset %s` to have the next run create a new dataset %q, or set dataset.name back",
-		job.Name, job.Dataset.Name, serverName, serverName, job.Name, job.Dataset.Name)
+		j.Name, j.Dataset.Name, serverName, serverName, j.Name, j.Dataset.Name)
 }
 
 // recoverAbandoned cancels the upload sessions of earlier runs that died without finishing
@@ -338,10 +357,14 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 			rec, err := t.reader.Next(gctx)
 			if errors.Is(err, io.EOF) {
 				live.tableStage(t.live, StageUploading)
-				return enc.Flush(emit)
+				err := enc.Flush(emit)
+				if _, ok := errors.AsType[*sink.ValueError](err); ok {
+					err = inputError(err)
+				}
+				return tableError(t.table.Name, err)
 			}
 			if err != nil {
-				err = fmt.Errorf("read%s: %w", t.sourceName(), err)
+				err = fmt.Errorf("table %q: read%s: %w", t.table.Name, t.sourceName(), err)
 				if t.table.Parquet != "" && gctx.Err() == nil {
 					err = inputError(err) // a corrupt file stays corrupt
 				}
@@ -352,8 +375,11 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 			}
 			err = enc.Write(rec, emit)
 			rec.Release()
+			if _, ok := errors.AsType[*sink.ValueError](err); ok {
+				err = inputError(err) // the same rows fail the same way
+			}
 			if err != nil {
-				return err
+				return tableError(t.table.Name, err)
 			}
 		}
 	})
@@ -384,7 +410,7 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 	st := enc.Stats()
 	tr.NonFinite, tr.InvalidUTF8 = st.NonFinite, st.InvalidUTF8
 	if err == nil && tr.Rows == 0 && t.policy == sink.Replace && !t.table.AllowEmpty {
-		err = inputError(errors.New("the source returned no rows and the policy is replace, which would empty the table; set allow_empty = true if an empty table is expected"))
+		err = inputError(fmt.Errorf("table %q: the source returned no rows and the policy is replace, which would empty the table; set allow_empty = true if an empty table is expected", t.table.Name))
 	}
 	if err == nil && t.tracker != nil {
 		if v, ok := t.tracker.value(); ok {
@@ -397,7 +423,9 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 		live.tableStage(t.live, StageDone)
 	}
 	if err != nil {
-		return tr, fmt.Errorf("table %q: %w", t.table.Name, err)
+		// Read and encode errors were given the table's name above; upload errors name it
+		// (and the chunk) themselves, and the session's errors are not the table's.
+		return tr, err
 	}
 	if st.NonFinite > 0 {
 		log.Warn("NaN or infinite values sent as null", "table", t.table.Name, "count", st.NonFinite, "columns", st.NonFiniteByColumn)
@@ -412,6 +440,16 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 	log.Info(msg, "table", tr.Name, "policy", string(tr.Policy), "rows", tr.Rows, "bytes", tr.Bytes, "chunks", tr.Chunks,
 		"duration", tr.Duration.Round(time.Millisecond), "rows_per_s", int64(tr.RowsPerSecond()))
 	return tr, nil
+}
+
+// tableError adds the table's name to a read or encode error; nil stays nil. (When an
+// upload fails, the reader's error is the cancellation that follows; the errgroup reports
+// the upload's own error, which names the table and chunk.)
+func tableError(table string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("table %q: %w", table, err)
 }
 
 // sourceName names a query table's source for read errors (a Parquet reader's errors

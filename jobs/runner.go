@@ -157,13 +157,13 @@ func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (res *Resul
 		return res, err
 	}
 
-	unlock, err := r.Store.Lock(ctx, job.Name)
+	lease, err := r.Store.Lock(ctx, job.Name)
 	span.AddEvent("lock", trace.WithAttributes(attribute.Bool("cubesync.locked", err == nil)))
 	if err != nil {
 		return nil, fmt.Errorf("job %q: %w", job.Name, err)
 	}
 	defer func() {
-		if err := unlock(); err != nil {
+		if err := lease.Unlock(); err != nil {
 			r.logger().Warn("unlock job", "job", job.Name, "err", err)
 		}
 	}()

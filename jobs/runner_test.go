@@ -477,11 +477,11 @@ func TestRunRecoversAbandonedSession(t *testing.T) {
 func TestRunLockedJobIsSkipped(t *testing.T) {
 	b := setup(t)
 	job := b.job(t, "sales", salesJob)
-	unlock, err := b.store.Lock(context.Background(), "sales")
+	lease, err := b.store.Lock(context.Background(), "sales")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unlock()
+	defer lease.Unlock()
 	_, err = b.runner.Run(context.Background(), job, jobs.RunOptions{})
 	if !errors.Is(err, jobs.ErrLocked) {
 		t.Fatalf("run of a locked job: err = %v, want ErrLocked", err)

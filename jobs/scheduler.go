@@ -676,10 +676,10 @@ func (s *Scheduler) runSlot(ctx, runCtx context.Context, js *jobState, sr slotRu
 		switch {
 		case err == nil:
 		case errors.Is(err, ErrLocked) && js.job.Overlap == OverlapWait && ctx.Err() == nil:
-			log.Info("job is running on another replica: waiting for it", "err", err)
+			log.Info("job is already running on " + LockHolder(err) + ": waiting for it")
 			retry = true
 		case errors.Is(err, ErrLocked):
-			s.skip(js, sr, SkipLocked, "slot skipped: the job is running on another replica", "err", err)
+			s.skip(js, sr, SkipLocked, "slot skipped: already running on "+LockHolder(err))
 		case runCtx.Err() != nil:
 			log.Warn("run interrupted by shutdown", "err", err)
 		default:

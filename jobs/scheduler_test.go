@@ -437,7 +437,7 @@ func TestSchedulerLockedElsewhere(t *testing.T) {
 			h := newSched(t, utc("2024-05-01T10:00:30Z"), "m", fmt.Sprintf(minutelyJob, overlap), nil)
 			writeSampleSales(t, h.testBundle, "data/none.parquet")
 			// Another process runs the job: it holds the job's lock.
-			unlock, err := h.store.Lock(context.Background(), "m")
+			lease, err := h.store.Lock(context.Background(), "m")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -453,14 +453,18 @@ func TestSchedulerLockedElsewhere(t *testing.T) {
 				if got := h.rec.skips(jobs.SkipLocked); len(got) != 1 {
 					t.Errorf("slots skipped as locked = %v, want the 10:01 slot", got)
 				}
-				unlock()
+				holder := jobs.LockHolder(e.err)
+				if holder == "another process" || !strings.Contains(h.logs.String(), `"level":"WARN","msg":"slot skipped: already running on `+holder+`"`) {
+					t.Errorf("no WARN line says the slot was skipped and where the job runs (%s); logs:\n%s", holder, h.logs)
+				}
+				lease.Unlock()
 				return
 			}
 			if e := h.rec.nextEnd(t); !errors.Is(e.err, jobs.ErrLocked) {
 				t.Fatalf("first try: %v, want ErrLocked", e.err)
 			}
 			h.clock.waitUntil(t, utc("2024-05-01T10:01:05Z")) // polling for the lock
-			unlock()
+			lease.Unlock()
 			h.clock.set(utc("2024-05-01T10:01:05Z"))
 			if e := h.rec.nextEnd(t); e.err != nil || e.res.Run.Status != jobs.StatusSucceeded {
 				t.Fatalf("run once the lock was free: %v, want success", e.err)

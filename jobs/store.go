@@ -69,12 +69,19 @@ type Run struct {
 	Status    string
 	DatasetID string
 	SessionID string // the upload session, recorded as soon as it opens
-	Rows      int64
-	Bytes     int64
-	Chunks    int64
-	Error     string
-	Host      string // hostname and pid of the process that ran it
-	Attempt   int    // 1 for a run's first try, 2... for its retries
+	// Phase is where the run stands with its upload session, for a later run to settle what
+	// it left behind (see Phase*): "" when nothing is left to do.
+	Phase string
+	// Pending is what the run will have loaded once its session is published: recorded
+	// before the publish, committed by FinishRun with StatusSucceeded (by this run, or by
+	// a later one that finds the session published).
+	Pending *Pending
+	Rows    int64
+	Bytes   int64
+	Chunks  int64
+	Error   string
+	Host    string // hostname and pid of the process that ran it
+	Attempt int    // 1 for a run's first try, 2... for its retries
 	// TraceID is the OpenTelemetry trace of the run (32 hex digits; every attempt of a run
 	// shares it), or "" when tracing is off.
 	TraceID string
@@ -95,6 +102,30 @@ type RunTable struct {
 // rows and none is replace, so it opened no upload session (see Runner.Run).
 func (r Run) NoChanges() bool {
 	return r.Status == StatusSucceeded && r.SessionID == "" && r.Rows == 0
+}
+
+// Phases of a run's upload session, as the store records them before and after each call
+// to the server, so that a run that dies or fails at any point leaves enough behind for the
+// next run of the job to settle its session (README, "How a run works").
+const (
+	// PhaseNone: no upload session is open, or what was left is settled.
+	PhaseNone = ""
+	// PhaseOpening: the run is asking the server for an upload session (recorded before
+	// POST .../uploadSessions); if it died there, the server may hold a session whose id
+	// the store never saw.
+	PhaseOpening = "opening"
+	// PhaseOpen: upload session SessionID is open and being uploaded to; it holds only part
+	// of the run's rows.
+	PhaseOpen = "open"
+	// PhasePublishing: every chunk is uploaded and Pending is recorded; the publish may
+	// have been requested, and may have completed.
+	PhasePublishing = "publishing"
+)
+
+// Pending is the state a run commits when its upload session is published.
+type Pending struct {
+	Watermarks []Watermark  `json:"watermarks,omitempty"`
+	Files      []LoadedFile `json:"files,omitempty"`
 }
 
 // Watermark is the incremental position of one table: the greatest value of its
@@ -168,32 +199,50 @@ type Outcome struct {
 	Tables     []RunTable // per table, as far as the run got
 	Watermarks []Watermark
 	Files      []LoadedFile
+	// KeepSession leaves the run's phase, session and pending state for the next run to
+	// settle: its cancel failed, or it cannot tell whether its publish completed. Without
+	// it FinishRun clears them.
+	KeepSession bool
 }
 
 // Store keeps what a job remembers between runs. Implementations: jobs/filestate (files
 // under ./.cubesync, the default) and jobs/pgstate (a cubesync schema in Postgres). Both pass
 // the conformance suite in jobs/storetest.
 type Store interface {
-	// Lock takes the job's exclusive lock, held until unlock is called or the process dies.
-	// It returns ErrLocked at once when another holder has it.
-	Lock(ctx context.Context, job string) (unlock func() error, err error)
+	// Lock takes the job's exclusive lock, held until the lease's Unlock or the death of the
+	// process, and watched: a lock lost meanwhile (its connection killed, its file removed)
+	// closes the lease's Lost within seconds. It returns ErrLocked at once when another
+	// holder has it.
+	Lock(ctx context.Context, job string) (Lease, error)
 
 	// StartRun records a new run with status running and returns it with its ID set.
 	StartRun(ctx context.Context, r Run) (Run, error)
-	// SetRunSession records the upload session a run opened, the moment it opened.
+	// SetRunSession records the upload session of a running run: with sessionID "" that
+	// it is about to ask for one on datasetID (PhaseOpening), else the session it opened,
+	// the moment it opened (PhaseOpen). It fails for a run that is no longer running.
 	SetRunSession(ctx context.Context, runID int64, datasetID, sessionID string) error
-	// FinishRun ends a run. Watermarks and files in o are saved in the same transaction,
-	// and only when o.Status is StatusSucceeded.
+	// SetRunPending records what a running run commits once its session is published
+	// (PhasePublishing), before it publishes. It fails for a run that is no longer running.
+	SetRunPending(ctx context.Context, runID int64, p Pending) error
+	// FinishRun ends a run: one still running, or one that ended leaving its session to
+	// settle (Phase not ""), whose final record o then replaces. Watermarks and files in o
+	// are saved in the same transaction, and only when o.Status is StatusSucceeded. The
+	// phase and pending state are cleared unless o.KeepSession.
 	FinishRun(ctx context.Context, runID int64, o Outcome) error
-	// UnfinishedRuns lists the job's runs still marked running (oldest first): under the
-	// job's lock these are runs that died without finishing.
+	// UnfinishedRuns lists the job's runs (oldest first) still marked running or that left
+	// a session to settle (Phase not ""): under the job's lock, what earlier runs left.
 	UnfinishedRuns(ctx context.Context, job string) ([]Run, error)
 	// Runs lists recent runs, newest first; job "" means every job.
 	Runs(ctx context.Context, job string, limit int) ([]Run, error)
 
 	// DatasetID returns the dataset a job created earlier, or ErrNotFound.
 	DatasetID(ctx context.Context, job string) (string, error)
-	SetDatasetID(ctx context.Context, job, datasetID string) error
+	// SetDatasetID remembers the dataset the job pushes into and its name: as the job named
+	// it when it was created, or as a later run found it on the server.
+	SetDatasetID(ctx context.Context, job, datasetID, name string) error
+	// DatasetName returns the name remembered with the job's dataset id: "" when none was
+	// kept (an id remembered by an older version), ErrNotFound when no id is remembered.
+	DatasetName(ctx context.Context, job string) (string, error)
 	// ForgetDatasetID drops the job's remembered dataset id, so its next run creates a new
 	// dataset (cubesync state forget-dataset). Forgetting none is not an error.
 	ForgetDatasetID(ctx context.Context, job string) error

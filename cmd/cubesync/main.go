@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 )
 
@@ -210,7 +211,31 @@ func main() {
 	ctx, sig, stop := signalContext()
 	defer stop()
 	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, signal: sig}
-	os.Exit(Run(ctx, e, os.Args[1:]))
+	stopProfile := startCPUProfile(os.Getenv("CUBESYNC_CPU_PROFILE"))
+	code := Run(ctx, e, os.Args[1:])
+	stopProfile()
+	os.Exit(code)
+}
+
+// startCPUProfile writes a CPU profile of the whole process to path (for go tool pprof),
+// when path is set, until the returned func is called. It is how the process-level
+// benchmark (testdata/bench -cpuprofile) profiles run-job as users run it.
+func startCPUProfile(path string) func() {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cubesync: CUBESYNC_CPU_PROFILE: %v\n", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
 
 // signalContext returns a context cancelled by the first SIGINT or SIGTERM, and a function

@@ -86,7 +86,7 @@ func TestRunJobExitCodes(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				t.Cleanup(func() { unlock(); s.Close() })
+				t.Cleanup(func() { unlock.Unlock(); s.Close() })
 			},
 			wantCode:   exitSkipped,
 			wantStderr: "already running",

@@ -112,7 +112,7 @@ func TestRunJobWords(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer func() { unlock(); s.Close() }()
+		defer func() { unlock.Unlock(); s.Close() }()
 		host, _ := os.Hostname()
 
 		code, stdout, stderr := runCmd(t, "run-job", "--config", config, "--log-format", "json", "demo")

@@ -34,6 +34,8 @@ type Store struct {
 	host     string
 	history  int
 	maxSlots int // claimed slots kept per job
+	// leaseInterval is how often a job lock's lease checks its file.
+	leaseInterval time.Duration
 
 	mu       sync.Mutex
 	runJob   map[int64]string // job of the runs seen by this Store, to find their file
@@ -47,13 +49,17 @@ type Option func(*Store)
 // WithClock sets the clock that stamps run ends, watermark updates and loaded files.
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
 
+// WithLeaseInterval sets how often a job's lock checks it is still held
+// (jobs.LeaseWatchInterval by default).
+func WithLeaseInterval(d time.Duration) Option { return func(s *Store) { s.leaseInterval = d } }
+
 // WithHistory sets how many finished runs each job keeps (DefaultHistory when n < 1).
 // Unfinished runs are always kept: the next run needs them to recover.
 func WithHistory(n int) Option { return func(s *Store) { s.history = n } }
 
 // Open opens the state store in dir, creating the directory if needed.
 func Open(dir string, opts ...Option) (*Store, error) {
-	s := &Store{dir: dir, now: time.Now, history: DefaultHistory, maxSlots: maxSlots, runJob: map[int64]string{}}
+	s := &Store{dir: dir, now: time.Now, history: DefaultHistory, maxSlots: maxSlots, leaseInterval: jobs.LeaseWatchInterval, runJob: map[int64]string{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -106,19 +112,42 @@ func (s *Store) Close() error {
 
 // Lock takes the job's lock: an exclusive flock on locks/NAME.lock, held until unlock or the
 // death of the process. The file names the holder, for the error others get.
-func (s *Store) Lock(ctx context.Context, job string) (func() error, error) {
+//
+// A flock cannot be taken away, but the file can: if locks/NAME.lock is removed or
+// replaced, another process locks the new file while this one holds the old. The lease
+// checks (every jobs.LeaseWatchInterval, and when asked) that the path still names the
+// file it holds.
+func (s *Store) Lock(ctx context.Context, job string) (jobs.Lease, error) {
 	if err := s.check(ctx, job); err != nil {
 		return nil, err
 	}
 	path := filepath.Join(s.dir, "locks", fileName(job)+".lock")
-	unlock, err := s.flock(path)
+	f, unlock, err := s.flockFile(path)
 	if errors.Is(err, errWouldBlock) {
 		return nil, &jobs.LockedError{Holder: holder(path)}
 	}
 	if err != nil {
 		return nil, err
 	}
-	return unlock, nil
+	held, err := f.Stat()
+	if err != nil {
+		_ = unlock()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	check := func(ctx context.Context) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		now, err := os.Stat(path)
+		if err != nil {
+			return fmt.Errorf("%w: lock file %s: %w", jobs.ErrLockLost, path, err)
+		}
+		if !os.SameFile(held, now) {
+			return fmt.Errorf("%w: lock file %s was replaced while held (another process may lock the new one)", jobs.ErrLockLost, path)
+		}
+		return nil
+	}
+	return jobs.NewLease(fmt.Sprintf("job %q (%s)", job, path), s.leaseInterval, check, unlock), nil
 }
 
 // LockServe takes the directory's serve lock, so that a second `cubesync serve` on the same
@@ -140,16 +169,22 @@ var errWouldBlock = errors.New("lock held by another")
 // Each call opens the file anew: flock locks belong to an open file, so two Stores (or two
 // Lock calls) in one process exclude each other as two processes do.
 func (s *Store) flock(path string) (func() error, error) {
+	_, unlock, err := s.flockFile(path)
+	return unlock, err
+}
+
+// flockFile is flock, also returning the locked file.
+func (s *Store) flockFile(path string) (*os.File, func() error, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("open lock file: %w", err)
+		return nil, nil, fmt.Errorf("open lock file: %w", err)
 	}
 	if err := flockRetry(f, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, errWouldBlock
+			return nil, nil, errWouldBlock
 		}
-		return nil, fmt.Errorf("lock %s: %w", path, err)
+		return nil, nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	// Best effort: the holder is only shown in the error of whoever is refused.
 	if err := f.Truncate(0); err == nil {
@@ -157,7 +192,7 @@ func (s *Store) flock(path string) (func() error, error) {
 	}
 	var once sync.Once
 	var unlockErr error
-	return func() error {
+	return f, func() error {
 		once.Do(func() {
 			_ = f.Truncate(0)
 			unlockErr = errors.Join(flockRetry(f, syscall.LOCK_UN), f.Close())

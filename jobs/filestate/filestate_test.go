@@ -117,7 +117,13 @@ func TestLockReleasedWhenHolderDies(t *testing.T) {
 		lock    func(s *filestate.Store) (func() error, error)
 		refused error
 	}{
-		{"lock", func(s *filestate.Store) (func() error, error) { return s.Lock(context.Background(), "sales") }, jobs.ErrLocked},
+		{"lock", func(s *filestate.Store) (func() error, error) {
+			l, err := s.Lock(context.Background(), "sales")
+			if err != nil {
+				return nil, err
+			}
+			return l.Unlock, nil
+		}, jobs.ErrLocked},
 		{"serve", func(s *filestate.Store) (func() error, error) { return s.LockServe() }, filestate.ErrServeRunning},
 	}
 	for _, tc := range tests {
@@ -152,6 +158,45 @@ func TestLockReleasedWhenHolderDies(t *testing.T) {
 	}
 }
 
+// TestLockLostWhenFileRemoved removes the lock file of a held job lock (a cleanup script, an
+// operator): another process can then lock a new file at the same path, so the holder's
+// lease must report the lock lost, at once when checked and within seconds unasked.
+func TestLockLostWhenFileRemoved(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := filestate.Open(dir, filestate.WithLeaseInterval(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease, err := s.Lock(ctx, "sales")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Unlock()
+	if err := lease.Check(ctx); err != nil {
+		t.Fatalf("Check of a held lock: %v", err)
+	}
+	if err := os.Remove(filepath.Join(dir, "locks", "sales.lock")); err != nil {
+		t.Fatal(err)
+	}
+	other, err := open(t, dir).Lock(ctx, "sales")
+	if err != nil {
+		t.Fatalf("Lock after the lock file was removed: %v (the new file is free)", err)
+	}
+	defer other.Unlock()
+	select {
+	case <-lease.Lost():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the lease of the removed lock file was not found lost within 5s")
+	}
+	if err := lease.Check(ctx); !errors.Is(err, jobs.ErrLockLost) || !strings.Contains(err.Error(), "sales.lock") {
+		t.Errorf("Check after the lock file was replaced: err = %v, want ErrLockLost naming sales.lock", err)
+	}
+	if err := other.Check(ctx); err != nil {
+		t.Errorf("Check of the new holder: %v, want nil", err)
+	}
+}
+
 func TestLockServe(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), ".cubesync")
 	first, second := open(t, dir), open(t, dir)
@@ -173,7 +218,7 @@ func TestLockServe(t *testing.T) {
 	if err != nil {
 		t.Errorf("Lock(sales) while serve holds the directory: %v", err)
 	} else {
-		unlockJob()
+		unlockJob.Unlock()
 	}
 	if err := unlock(); err != nil {
 		t.Fatalf("unlock: %v", err)
@@ -262,7 +307,7 @@ func TestJobNamesStayInsideDirectory(t *testing.T) {
 	s := open(t, dir)
 	names := []string{"../escape", "a/b", ".", "..", "sales", "Sales", "sales.json", "ünïcode job"}
 	for i, name := range names {
-		if err := s.SetDatasetID(ctx, name, fmt.Sprint("DS", i)); err != nil {
+		if err := s.SetDatasetID(ctx, name, fmt.Sprint("DS", i), name); err != nil {
 			t.Fatalf("SetDatasetID(%q): %v", name, err)
 		}
 	}
@@ -288,7 +333,7 @@ func TestDamagedFile(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := open(t, dir)
-	if err := s.SetDatasetID(ctx, "sales", "DS1"); err != nil {
+	if err := s.SetDatasetID(ctx, "sales", "DS1", "Sales"); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "jobs", "sales.json")
@@ -299,7 +344,7 @@ func TestDamagedFile(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "damaged") {
 		t.Errorf("DatasetID with a truncated file: err = %v, want one naming %s as damaged", err, path)
 	}
-	if err := s.SetDatasetID(ctx, "sales", "DS2"); err == nil {
+	if err := s.SetDatasetID(ctx, "sales", "DS2", "Sales"); err == nil {
 		t.Errorf("SetDatasetID over a damaged file: err = nil, want an error (the file must not be overwritten)")
 	}
 }

@@ -26,14 +26,16 @@ type meta struct {
 
 // jobFile is jobs/NAME.json: everything one job remembers.
 type jobFile struct {
-	Version    int                              `json:"version"`
-	Job        string                           `json:"job"`
-	DatasetID  string                           `json:"dataset_id,omitempty"`
-	Runs       []runRecord                      `json:"runs"` // in ID order
-	Watermarks map[string]watermarkRecord       `json:"watermarks,omitempty"`
-	Files      map[string]map[string]fileRecord `json:"loaded_files,omitempty"` // table → path
-	Slots      []slotRecord                     `json:"slots,omitempty"`        // in time order
-	Deliveries []deliveryRecord                 `json:"deliveries,omitempty"`   // in ID order
+	Version   int    `json:"version"`
+	Job       string `json:"job"`
+	DatasetID string `json:"dataset_id,omitempty"`
+	// DatasetName is the name remembered with DatasetID (jobs.Store.SetDatasetID).
+	DatasetName string                           `json:"dataset_name,omitempty"`
+	Runs        []runRecord                      `json:"runs"` // in ID order
+	Watermarks  map[string]watermarkRecord       `json:"watermarks,omitempty"`
+	Files       map[string]map[string]fileRecord `json:"loaded_files,omitempty"` // table → path
+	Slots       []slotRecord                     `json:"slots,omitempty"`        // in time order
+	Deliveries  []deliveryRecord                 `json:"deliveries,omitempty"`   // in ID order
 }
 
 type runRecord struct {
@@ -45,6 +47,8 @@ type runRecord struct {
 	Status    string          `json:"status"`
 	DatasetID string          `json:"dataset_id,omitempty"`
 	SessionID string          `json:"session_id,omitempty"`
+	Phase     string          `json:"phase,omitempty"`
+	Pending   *jobs.Pending   `json:"pending,omitempty"`
 	Rows      int64           `json:"rows"`
 	Bytes     int64           `json:"bytes"`
 	Chunks    int64           `json:"chunks"`
@@ -77,7 +81,7 @@ type slotRecord struct {
 func (r runRecord) run(job string) jobs.Run {
 	return jobs.Run{
 		ID: r.ID, Job: job, Trigger: r.Trigger, Scheduled: r.Scheduled, Started: r.Started, Ended: r.Ended,
-		Status: r.Status, DatasetID: r.DatasetID, SessionID: r.SessionID,
+		Status: r.Status, DatasetID: r.DatasetID, SessionID: r.SessionID, Phase: r.Phase, Pending: r.Pending,
 		Rows: r.Rows, Bytes: r.Bytes, Chunks: r.Chunks, Error: r.Error, Host: r.Host,
 		Attempt: max(r.Attempt, 1), Tables: r.Tables, TraceID: r.TraceID,
 	}
@@ -177,12 +181,18 @@ func (s *Store) StartRun(ctx context.Context, r jobs.Run) (jobs.Run, error) {
 	return rec.run(r.Job), nil
 }
 
-// prune keeps the job's newest finished runs up to the history size, and every unfinished
+// unsettled reports whether a later run has something to do about r: it is still running,
+// or it left an upload session to settle.
+func (r runRecord) unsettled() bool {
+	return r.Status == jobs.StatusRunning || r.Phase != jobs.PhaseNone
+}
+
+// prune keeps the job's newest finished runs up to the history size, and every unsettled
 // run.
 func (s *Store) prune(jf *jobFile) {
 	finished := 0
 	for _, r := range jf.Runs {
-		if r.Status != jobs.StatusRunning {
+		if !r.unsettled() {
 			finished++
 		}
 	}
@@ -191,7 +201,7 @@ func (s *Store) prune(jf *jobFile) {
 		return
 	}
 	jf.Runs = slices.DeleteFunc(jf.Runs, func(r runRecord) bool {
-		if drop > 0 && r.Status != jobs.StatusRunning {
+		if drop > 0 && !r.unsettled() {
 			drop--
 			return true
 		}
@@ -275,10 +285,41 @@ func (s *Store) updateRun(ctx context.Context, id int64, change func(jf *jobFile
 	})
 }
 
-// SetRunSession records the upload session run id opened.
+// SetRunSession records that run id is opening an upload session (sessionID "") or has
+// opened one.
 func (s *Store) SetRunSession(ctx context.Context, id int64, datasetID, sessionID string) error {
-	return s.updateRun(ctx, id, func(_ *jobFile, r *runRecord) error {
-		r.DatasetID, r.SessionID = datasetID, sessionID
+	return s.updateRun(ctx, id, func(jf *jobFile, r *runRecord) error {
+		if r.Status != jobs.StatusRunning {
+			return fmt.Errorf("run %d of job %q is already %s: its upload session is not recorded", id, jf.Job, r.Status)
+		}
+		r.DatasetID, r.SessionID, r.Phase, r.Pending = datasetID, sessionID, jobs.PhaseOpen, nil
+		if sessionID == "" {
+			r.Phase = jobs.PhaseOpening
+		}
+		return nil
+	})
+}
+
+// SetRunPending records what run id commits once its session is published.
+func (s *Store) SetRunPending(ctx context.Context, id int64, p jobs.Pending) error {
+	return s.updateRun(ctx, id, func(jf *jobFile, r *runRecord) error {
+		if r.Status != jobs.StatusRunning {
+			return fmt.Errorf("run %d of job %q is already %s: its pending state is not recorded", id, jf.Job, r.Status)
+		}
+		if r.SessionID == "" {
+			return fmt.Errorf("run %d of job %q has no upload session recorded: record it before its pending state", id, jf.Job)
+		}
+		for _, w := range p.Watermarks {
+			if err := sameJob(jf.Job, w.Job, w.Table); err != nil {
+				return err
+			}
+		}
+		for _, f := range p.Files {
+			if err := sameJob(jf.Job, f.Job, f.Table); err != nil {
+				return err
+			}
+		}
+		r.Phase, r.Pending = jobs.PhasePublishing, &p
 		return nil
 	})
 }
@@ -290,12 +331,15 @@ func (s *Store) FinishRun(ctx context.Context, id int64, o jobs.Outcome) error {
 		return fmt.Errorf("run %d: %w", id, err)
 	}
 	return s.updateRun(ctx, id, func(jf *jobFile, r *runRecord) error {
-		if r.Status != jobs.StatusRunning {
+		if !r.unsettled() {
 			return fmt.Errorf("run %d of job %q is already %s", id, jf.Job, r.Status)
 		}
 		now := stamp(s.now())
 		r.Status, r.Ended = o.Status, now
 		r.Rows, r.Bytes, r.Chunks, r.Error, r.Tables = o.Rows, o.Bytes, o.Chunks, o.Error, o.Tables
+		if !o.KeepSession {
+			r.Phase, r.Pending = jobs.PhaseNone, nil
+		}
 		if o.Status != jobs.StatusSucceeded {
 			return nil
 		}
@@ -347,7 +391,8 @@ func setWatermark(jf *jobFile, w jobs.Watermark, now time.Time) {
 	jf.Watermarks[w.Table] = watermarkRecord{Column: w.Column, Kind: w.Kind, Value: w.Value, Updated: stamp(cmp.Or(w.Updated, now))}
 }
 
-// UnfinishedRuns lists the job's runs still marked running, oldest first.
+// UnfinishedRuns lists the job's runs still marked running or with a session to settle,
+// oldest first.
 func (s *Store) UnfinishedRuns(ctx context.Context, job string) ([]jobs.Run, error) {
 	if err := s.check(ctx, job); err != nil {
 		return nil, err
@@ -358,7 +403,7 @@ func (s *Store) UnfinishedRuns(ctx context.Context, job string) ([]jobs.Run, err
 	}
 	var out []jobs.Run
 	for _, r := range jf.Runs {
-		if r.Status == jobs.StatusRunning {
+		if r.unsettled() {
 			out = append(out, r.run(job))
 		}
 	}
@@ -412,21 +457,36 @@ func (s *Store) DatasetID(ctx context.Context, job string) (string, error) {
 	return jf.DatasetID, nil
 }
 
-// SetDatasetID remembers the dataset the job created.
-func (s *Store) SetDatasetID(ctx context.Context, job, datasetID string) error {
+// SetDatasetID remembers the dataset the job pushes into, and its name.
+func (s *Store) SetDatasetID(ctx context.Context, job, datasetID, name string) error {
 	if datasetID == "" {
 		return fmt.Errorf("job %q: dataset id is empty", job)
 	}
 	return s.update(ctx, job, func(jf *jobFile) error {
-		jf.DatasetID = datasetID
+		jf.DatasetID, jf.DatasetName = datasetID, name
 		return nil
 	})
+}
+
+// DatasetName returns the name remembered with the job's dataset id.
+func (s *Store) DatasetName(ctx context.Context, job string) (string, error) {
+	if err := s.check(ctx, job); err != nil {
+		return "", err
+	}
+	jf, err := s.readJob(job)
+	if err != nil {
+		return "", err
+	}
+	if jf.DatasetID == "" {
+		return "", fmt.Errorf("dataset of job %q: %w", job, jobs.ErrNotFound)
+	}
+	return jf.DatasetName, nil
 }
 
 // ForgetDatasetID drops the job's remembered dataset id.
 func (s *Store) ForgetDatasetID(ctx context.Context, job string) error {
 	return s.update(ctx, job, func(jf *jobFile) error {
-		jf.DatasetID = ""
+		jf.DatasetID, jf.DatasetName = "", ""
 		return nil
 	})
 }

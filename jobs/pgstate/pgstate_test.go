@@ -107,13 +107,14 @@ func TestLockReleasedWhenConnectionDies(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.DSN(t)
 	holder, other := open(t, dsn), open(t, dsn)
-	unlock, err := holder.Lock(ctx, "sales")
+	lease, err := holder.Lock(ctx, "sales")
 	if err != nil {
 		t.Fatalf("Lock(sales): %v", err)
 	}
 	// Unreachable, the lock's connection would be closed by the garbage collector (its
 	// socket's finalizer), releasing the lock before the test kills it.
-	defer runtime.KeepAlive(unlock)
+	defer runtime.KeepAlive(lease)
+	defer lease.Unlock()
 
 	_, err = other.Lock(ctx, "sales")
 	if !errors.Is(err, jobs.ErrLocked) {
@@ -134,11 +135,24 @@ func TestLockReleasedWhenConnectionDies(t *testing.T) {
 		t.Fatalf("terminate the lock's session: %v", err)
 	}
 
+	// The holder notices within seconds, unasked (fencing: its run then publishes nothing).
+	select {
+	case <-lease.Lost():
+	case <-time.After(2*jobs.LeaseWatchInterval + 5*time.Second):
+		t.Fatalf("the holder's lease was not found lost within %s of its connection's end", 2*jobs.LeaseWatchInterval+5*time.Second)
+	}
+	if err := lease.Check(ctx); !errors.Is(err, jobs.ErrLockLost) {
+		t.Errorf("Check after the connection was terminated: err = %v, want ErrLockLost", err)
+	}
+
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		unlock, err := other.Lock(ctx, "sales")
+		other, err := other.Lock(ctx, "sales")
 		if err == nil {
-			if err := unlock(); err != nil {
+			if err := other.Check(ctx); err != nil {
+				t.Errorf("Check of the new holder: %v", err)
+			}
+			if err := other.Unlock(); err != nil {
 				t.Errorf("unlock: %v", err)
 			}
 			return

@@ -29,10 +29,16 @@ type Store struct {
 	logger   *slog.Logger
 	now      func() time.Time
 	host     string
+	// leaseInterval is how often a job lock's lease asks its connection.
+	leaseInterval time.Duration
 }
 
 // Option configures Open.
 type Option func(*Store)
+
+// WithLeaseInterval sets how often a job's lock asks its connection whether it still holds
+// the lock (jobs.LeaseWatchInterval by default).
+func WithLeaseInterval(d time.Duration) Option { return func(s *Store) { s.leaseInterval = d } }
 
 // WithClock sets the clock that stamps run ends, watermark updates, loaded files and claims.
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
@@ -51,7 +57,7 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger, opts ...Option) 
 	if err != nil {
 		host = "unknown"
 	}
-	s := &Store{logger: logger, now: time.Now, host: fmt.Sprintf("%s:%d", host, os.Getpid())}
+	s := &Store{logger: logger, now: time.Now, host: fmt.Sprintf("%s:%d", host, os.Getpid()), leaseInterval: jobs.LeaseWatchInterval}
 	for _, o := range opts {
 		o(s)
 	}
@@ -89,7 +95,10 @@ func (s *Store) Close() error {
 
 // Lock takes the job's lock: a session advisory lock on a connection opened for it and
 // closed by unlock. If the process dies, the connection ends and Postgres releases the lock.
-func (s *Store) Lock(ctx context.Context, job string) (func() error, error) {
+// The lease asks that connection every jobs.LeaseWatchInterval (and when checked) whether
+// it still holds the lock: a connection that was terminated (pg_terminate_backend, a
+// restart, a network cut) has lost it, and another process may hold it now.
+func (s *Store) Lock(ctx context.Context, job string) (jobs.Lease, error) {
 	if job == "" {
 		return nil, errors.New("job name is empty")
 	}
@@ -109,23 +118,44 @@ func (s *Store) Lock(ctx context.Context, job string) (func() error, error) {
 		defer conn.Close(context.WithoutCancel(ctx))
 		return nil, &jobs.LockedError{Holder: lockHolder(ctx, conn, key)}
 	}
-	var once sync.Once
-	var closeErr error
-	return func() error {
-		once.Do(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			// Closing the connection alone would release the lock; unlocking first lets a
-			// connection pooler that keeps server sessions open not keep the lock too.
-			if _, err := conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", key); err != nil {
-				s.logger.Warn("advisory unlock failed; closing the connection releases the lock", "job", job, "err", err)
-			}
-			if err := conn.Close(ctx); err != nil {
-				closeErr = fmt.Errorf("close the lock connection of job %q: %w", job, err)
-			}
-		})
-		return closeErr
-	}, nil
+	var mu sync.Mutex // a pgx.Conn takes one query at a time
+	check := func(ctx context.Context) error {
+		mu.Lock()
+		defer mu.Unlock()
+		u := uint64(key)
+		var held bool
+		err := conn.QueryRow(ctx, `
+			SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid()
+				AND objsubid = 1 AND classid = $1 AND objid = $2)`, uint32(u>>32), uint32(u)).Scan(&held)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return err
+		case err != nil:
+			return fmt.Errorf("%w: its connection failed: %w", jobs.ErrLockLost, err)
+		case !held:
+			return fmt.Errorf("%w: the connection no longer holds the advisory lock", jobs.ErrLockLost)
+		}
+		return nil
+	}
+	unlock := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if conn.IsClosed() {
+			return nil
+		}
+		// Closing the connection alone would release the lock; unlocking first lets a
+		// connection pooler that keeps server sessions open not keep the lock too.
+		if _, err := conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", key); err != nil {
+			s.logger.Warn("advisory unlock failed; closing the connection releases the lock", "job", job, "err", err)
+		}
+		if err := conn.Close(ctx); err != nil {
+			return fmt.Errorf("close the lock connection of job %q: %w", job, err)
+		}
+		return nil
+	}
+	return jobs.NewLease(fmt.Sprintf("advisory lock of job %q", job), s.leaseInterval, check, unlock), nil
 }
 
 // lockHolder names the session holding the advisory lock key, from its application_name
@@ -206,16 +236,56 @@ func (s *Store) StartRun(ctx context.Context, r jobs.Run) (jobs.Run, error) {
 	return r, nil
 }
 
-// SetRunSession records the upload session run id opened.
+// SetRunSession records that run id is opening an upload session (sessionID "") or has
+// opened one.
 func (s *Store) SetRunSession(ctx context.Context, id int64, datasetID, sessionID string) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE cubesync.runs SET dataset_id = $2, session_id = $3 WHERE id = $1`, id, datasetID, sessionID)
-	if err != nil {
-		return fmt.Errorf("update run %d: %w", id, err)
+	phase := jobs.PhaseOpen
+	if sessionID == "" {
+		phase = jobs.PhaseOpening
 	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("run %d: %w", id, jobs.ErrNotFound)
-	}
-	return nil
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			UPDATE cubesync.runs SET dataset_id = $2, session_id = $3, phase = $4, pending = NULL
+			WHERE id = $1 AND status = 'running'`, id, datasetID, sessionID, phase)
+		if err != nil {
+			return fmt.Errorf("record upload session of run %d: %w", id, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("%w: its upload session is not recorded", notRunning(ctx, tx, id))
+		}
+		return nil
+	})
+}
+
+// SetRunPending records what run id commits once its session is published.
+func (s *Store) SetRunPending(ctx context.Context, id int64, p jobs.Pending) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var job, session string
+		err := tx.QueryRow(ctx, `SELECT job, session_id FROM cubesync.runs WHERE id = $1 AND status = 'running' FOR UPDATE`, id).Scan(&job, &session)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("%w: its pending state is not recorded", notRunning(ctx, tx, id))
+		}
+		if err != nil {
+			return fmt.Errorf("read run %d: %w", id, err)
+		}
+		if session == "" {
+			return fmt.Errorf("run %d of job %q has no upload session recorded: record it before its pending state", id, job)
+		}
+		for _, w := range p.Watermarks {
+			if err := sameJob(job, w.Job, w.Table); err != nil {
+				return err
+			}
+		}
+		for _, f := range p.Files {
+			if err := sameJob(job, f.Job, f.Table); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE cubesync.runs SET phase = $2, pending = $3 WHERE id = $1`, id, jobs.PhasePublishing, p); err != nil {
+			return fmt.Errorf("record pending state of run %d: %w", id, err)
+		}
+		return nil
+	})
 }
 
 // FinishRun ends a running run. For a succeeded run the watermarks and loaded files are
@@ -228,9 +298,10 @@ func (s *Store) FinishRun(ctx context.Context, id int64, o jobs.Outcome) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var job string
 		err := tx.QueryRow(ctx, `
-			UPDATE cubesync.runs SET status = $2, ended_at = $3, rows = $4, bytes = $5, chunks = $6, error = $7, tables = $8
-			WHERE id = $1 AND status = 'running' RETURNING job`,
-			id, o.Status, now, o.Rows, o.Bytes, o.Chunks, o.Error, runTables(o.Tables)).Scan(&job)
+			UPDATE cubesync.runs SET status = $2, ended_at = $3, rows = $4, bytes = $5, chunks = $6, error = $7, tables = $8,
+				phase = CASE WHEN $9 THEN phase ELSE '' END, pending = CASE WHEN $9 THEN pending END
+			WHERE id = $1 AND (status = 'running' OR phase <> '') RETURNING job`,
+			id, o.Status, now, o.Rows, o.Bytes, o.Chunks, o.Error, runTables(o.Tables), o.KeepSession).Scan(&job)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return notRunning(ctx, tx, id)
 		}
@@ -355,7 +426,7 @@ func saveFiles(ctx context.Context, tx pgx.Tx, job string, files []jobs.LoadedFi
 // formatModTime keeps a file's modification time to the nanosecond, as text.
 func formatModTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-const runColumns = `id, job, trigger, scheduled_at, started_at, ended_at, status, dataset_id, session_id, rows, bytes, chunks, error, host, attempt, tables, trace_id`
+const runColumns = `id, job, trigger, scheduled_at, started_at, ended_at, status, dataset_id, session_id, rows, bytes, chunks, error, host, attempt, tables, phase, pending, trace_id`
 
 // runTables is the tables column's value: never NULL, an empty array for none.
 func runTables(t []jobs.RunTable) []jobs.RunTable {
@@ -370,7 +441,7 @@ func scanRuns(rows pgx.Rows) ([]jobs.Run, error) {
 		var r jobs.Run
 		var scheduled, ended *time.Time
 		err := row.Scan(&r.ID, &r.Job, &r.Trigger, &scheduled, &r.Started, &ended, &r.Status,
-			&r.DatasetID, &r.SessionID, &r.Rows, &r.Bytes, &r.Chunks, &r.Error, &r.Host, &r.Attempt, &r.Tables, &r.TraceID)
+			&r.DatasetID, &r.SessionID, &r.Rows, &r.Bytes, &r.Chunks, &r.Error, &r.Host, &r.Attempt, &r.Tables, &r.Phase, &r.Pending, &r.TraceID)
 		if len(r.Tables) == 0 {
 			r.Tables = nil
 		}
@@ -379,9 +450,10 @@ func scanRuns(rows pgx.Rows) ([]jobs.Run, error) {
 	})
 }
 
-// UnfinishedRuns lists the job's runs still marked running, oldest first.
+// UnfinishedRuns lists the job's runs still marked running or with a session to settle,
+// oldest first.
 func (s *Store) UnfinishedRuns(ctx context.Context, job string) ([]jobs.Run, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+runColumns+` FROM cubesync.runs WHERE job = $1 AND status = 'running' ORDER BY id`, job)
+	rows, err := s.pool.Query(ctx, `SELECT `+runColumns+` FROM cubesync.runs WHERE job = $1 AND (status = 'running' OR phase <> '') ORDER BY id`, job)
 	if err != nil {
 		return nil, fmt.Errorf("read unfinished runs of job %q: %w", job, err)
 	}
@@ -429,19 +501,33 @@ func (s *Store) DatasetID(ctx context.Context, job string) (string, error) {
 	return id, nil
 }
 
-// SetDatasetID remembers the dataset the job created.
-func (s *Store) SetDatasetID(ctx context.Context, job, datasetID string) error {
+// SetDatasetID remembers the dataset the job pushes into, and its name.
+func (s *Store) SetDatasetID(ctx context.Context, job, datasetID, name string) error {
 	if job == "" || datasetID == "" {
 		return fmt.Errorf("set dataset id %q of job %q: both must be given", datasetID, job)
 	}
 	_, err := s.pool.Exec(ctx, `
-		INSERT INTO cubesync.datasets (job, dataset_id, updated_at) VALUES ($1, $2, $3)
-		ON CONFLICT (job) DO UPDATE SET dataset_id = excluded.dataset_id, updated_at = excluded.updated_at`,
-		job, datasetID, stamp(s.now()))
+		INSERT INTO cubesync.datasets (job, dataset_id, dataset_name, updated_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (job) DO UPDATE SET dataset_id = excluded.dataset_id, dataset_name = excluded.dataset_name,
+			updated_at = excluded.updated_at`,
+		job, datasetID, name, stamp(s.now()))
 	if err != nil {
 		return fmt.Errorf("save dataset id of job %q: %w", job, err)
 	}
 	return nil
+}
+
+// DatasetName returns the name remembered with the job's dataset id.
+func (s *Store) DatasetName(ctx context.Context, job string) (string, error) {
+	var name string
+	err := s.pool.QueryRow(ctx, `SELECT dataset_name FROM cubesync.datasets WHERE job = $1`, job).Scan(&name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("dataset of job %q: %w", job, jobs.ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read dataset name of job %q: %w", job, err)
+	}
+	return name, nil
 }
 
 // ForgetDatasetID drops the job's remembered dataset id.

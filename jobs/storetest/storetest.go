@@ -26,6 +26,8 @@ func Run(t *testing.T, open func(t *testing.T) jobs.Store) {
 	t.Run("FinishRunRejects", s.finishRunRejects)
 	t.Run("UnfinishedRunsFindRecordedSession", s.unfinishedRuns)
 	t.Run("OnlySucceededRunSavesWatermarksAndFiles", s.onlySucceededSaves)
+	t.Run("SessionPhasesAndPendingState", s.sessionPhases)
+	t.Run("FailedRunWithOpenSessionIsSettledLater", s.failedRunSettledLater)
 	t.Run("RunsOrderFilterLimit", s.runsOrderFilterLimit)
 	t.Run("DatasetID", s.datasetID)
 	t.Run("Watermarks", s.watermarks)
@@ -217,6 +219,140 @@ func (s *suite) unfinishedRuns(t *testing.T) {
 	}
 }
 
+// The phases a run records before and after each call to the server reach the next
+// process, and the pending state is committed only by a succeeded FinishRun.
+func (s *suite) sessionPhases(t *testing.T) {
+	ctx := context.Background()
+	st := s.store(t)
+	run := mustStartRun(t, st, jobs.Run{Job: "sales", Trigger: jobs.TriggerManual, Started: time.Now()})
+	unsettled := func(what string) jobs.Run {
+		t.Helper()
+		got, err := s.store(t).UnfinishedRuns(ctx, "sales") // as the next process sees it
+		if err != nil {
+			t.Fatalf("%s: UnfinishedRuns: %v", what, err)
+		}
+		if len(got) != 1 || got[0].ID != run.ID {
+			t.Fatalf("%s: UnfinishedRuns = %v, want run %d", what, runIDs(got), run.ID)
+		}
+		return got[0]
+	}
+	if r := unsettled("after StartRun"); r.Phase != jobs.PhaseNone || r.Pending != nil {
+		t.Errorf("after StartRun: phase %q pending %v, want none", r.Phase, r.Pending)
+	}
+	if err := st.SetRunPending(ctx, run.ID, jobs.Pending{}); err == nil {
+		t.Errorf("SetRunPending before a session is recorded: err = nil, want an error")
+	}
+
+	if err := st.SetRunSession(ctx, run.ID, "DS1", ""); err != nil {
+		t.Fatalf("SetRunSession opening: %v", err)
+	}
+	if r := unsettled("opening"); r.Phase != jobs.PhaseOpening || r.DatasetID != "DS1" || r.SessionID != "" {
+		t.Errorf("opening: phase %q dataset %q session %q, want %q, DS1 and none", r.Phase, r.DatasetID, r.SessionID, jobs.PhaseOpening)
+	}
+	if err := st.SetRunSession(ctx, run.ID, "DS1", "S1"); err != nil {
+		t.Fatalf("SetRunSession: %v", err)
+	}
+	if r := unsettled("open"); r.Phase != jobs.PhaseOpen || r.SessionID != "S1" {
+		t.Errorf("open: phase %q session %q, want %q and S1", r.Phase, r.SessionID, jobs.PhaseOpen)
+	}
+
+	mod := time.Date(2024, 5, 1, 10, 0, 0, 123456789, time.UTC) // nanoseconds: kept exactly
+	pending := jobs.Pending{
+		Watermarks: []jobs.Watermark{{Job: "sales", Table: "orders", Column: "updated_at", Kind: "timestamptz", Value: "2024-05-01T10:00:00.123456Z"}},
+		Files:      []jobs.LoadedFile{{Job: "sales", Table: "events", Path: "/data/e1.parquet", Size: 42, ModTime: mod}},
+	}
+	if err := st.SetRunPending(ctx, run.ID, jobs.Pending{Watermarks: []jobs.Watermark{{Job: "stock", Table: "t"}}}); err == nil {
+		t.Errorf("SetRunPending with another job's watermark: err = nil, want an error")
+	}
+	if err := st.SetRunPending(ctx, run.ID, pending); err != nil {
+		t.Fatalf("SetRunPending: %v", err)
+	}
+	r := unsettled("publishing")
+	if r.Phase != jobs.PhasePublishing || r.Pending == nil || len(r.Pending.Watermarks) != 1 || len(r.Pending.Files) != 1 {
+		t.Fatalf("publishing: phase %q pending %+v, want %q with one watermark and one file", r.Phase, r.Pending, jobs.PhasePublishing)
+	}
+	if w := r.Pending.Watermarks[0]; w.Table != "orders" || w.Column != "updated_at" || w.Kind != "timestamptz" || w.Value != pending.Watermarks[0].Value {
+		t.Errorf("pending watermark = %+v, want %+v", w, pending.Watermarks[0])
+	}
+	if f := r.Pending.Files[0]; f.Table != "events" || f.Path != "/data/e1.parquet" || f.Size != 42 || !f.ModTime.Equal(mod) {
+		t.Errorf("pending file = %+v, want %+v", f, pending.Files[0])
+	}
+	if marks := mustWatermarks(t, st, "sales"); len(marks) != 0 {
+		t.Errorf("pending watermarks were saved before the run succeeded: %v", marks)
+	}
+
+	// The next run found the session published: it commits the pending state.
+	next := s.store(t)
+	o := jobs.Outcome{Status: jobs.StatusSucceeded, Rows: 7, Error: "published; recorded by run 9", Watermarks: r.Pending.Watermarks, Files: r.Pending.Files}
+	if err := next.FinishRun(ctx, run.ID, o); err != nil {
+		t.Fatalf("FinishRun: %v", err)
+	}
+	if got, _ := st.UnfinishedRuns(ctx, "sales"); len(got) != 0 {
+		t.Errorf("UnfinishedRuns after the run succeeded = %v, want none", runIDs(got))
+	}
+	done := mustRuns(t, st, "sales", 1)[0]
+	if done.Status != jobs.StatusSucceeded || done.Phase != jobs.PhaseNone || done.Pending != nil || done.SessionID != "S1" || done.Error != o.Error {
+		t.Errorf("finished run: status %q phase %q pending %v session %q error %q, want succeeded, no phase, no pending, S1, %q",
+			done.Status, done.Phase, done.Pending, done.SessionID, done.Error, o.Error)
+	}
+	if w := mustWatermarks(t, st, "sales")["orders"]; w.Value != pending.Watermarks[0].Value {
+		t.Errorf("watermark after the commit = %q, want %q", w.Value, pending.Watermarks[0].Value)
+	}
+	if f, ok := mustLoadedFiles(t, st, "sales", "events")["/data/e1.parquet"]; !ok || !f.ModTime.Equal(mod) {
+		t.Errorf("loaded file after the commit = %+v (found %v), want mod time %v", f, ok, mod)
+	}
+	if err := st.FinishRun(ctx, run.ID, jobs.Outcome{Status: jobs.StatusAbandoned}); err == nil {
+		t.Errorf("FinishRun of a settled run: err = nil, want an error")
+	}
+	if err := st.SetRunSession(ctx, run.ID, "DS1", "S2"); err == nil {
+		t.Errorf("SetRunSession of a finished run: err = nil, want an error")
+	}
+	if err := st.SetRunPending(ctx, run.ID, pending); err == nil {
+		t.Errorf("SetRunPending of a finished run: err = nil, want an error")
+	}
+}
+
+// A run that ended failed but could not cancel its session, or could not tell whether its
+// publish completed, keeps it for the next run to settle.
+func (s *suite) failedRunSettledLater(t *testing.T) {
+	ctx := context.Background()
+	st := s.store(t)
+	run := mustStartRun(t, st, jobs.Run{Job: "sales", Trigger: jobs.TriggerManual, Started: time.Now()})
+	if err := st.SetRunSession(ctx, run.ID, "DS1", "S1"); err != nil {
+		t.Fatal(err)
+	}
+	pending := jobs.Pending{Watermarks: []jobs.Watermark{{Job: "sales", Table: "orders", Column: "id", Kind: "int", Value: "9"}}}
+	if err := st.SetRunPending(ctx, run.ID, pending); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.FinishRun(ctx, run.ID, jobs.Outcome{Status: jobs.StatusFailed, Error: "publish status unknown", KeepSession: true}); err != nil {
+		t.Fatalf("FinishRun failed keeping the session: %v", err)
+	}
+	got, err := s.store(t).UnfinishedRuns(ctx, "sales")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Status != jobs.StatusFailed || got[0].Phase != jobs.PhasePublishing || got[0].SessionID != "S1" || got[0].Pending == nil {
+		t.Fatalf("UnfinishedRuns = %+v, want the failed run %d with its session S1 and pending state", got, run.ID)
+	}
+	if marks := mustWatermarks(t, st, "sales"); len(marks) != 0 {
+		t.Errorf("a failed run saved watermarks: %v", marks)
+	}
+	// Its session turned out not published: cancelled, the run stays failed, nothing saved.
+	if err := st.FinishRun(ctx, run.ID, jobs.Outcome{Status: jobs.StatusFailed, Error: "publish status unknown; not published, cancelled by run 2"}); err != nil {
+		t.Fatalf("FinishRun settling the failed run: %v", err)
+	}
+	if got, _ := st.UnfinishedRuns(ctx, "sales"); len(got) != 0 {
+		t.Errorf("UnfinishedRuns after settling = %v, want none", runIDs(got))
+	}
+	if r := mustRuns(t, st, "sales", 1)[0]; r.Status != jobs.StatusFailed || r.Phase != jobs.PhaseNone || r.Error != "publish status unknown; not published, cancelled by run 2" {
+		t.Errorf("settled run: status %q phase %q error %q", r.Status, r.Phase, r.Error)
+	}
+	if marks := mustWatermarks(t, st, "sales"); len(marks) != 0 {
+		t.Errorf("settling as failed saved watermarks: %v", marks)
+	}
+}
+
 func (s *suite) onlySucceededSaves(t *testing.T) {
 	ctx := context.Background()
 	before := jobs.Watermark{Job: "sales", Table: "orders", Column: "updated_at", Kind: "timestamptz", Value: "2024-05-01T10:11:12.123456Z"}
@@ -321,19 +457,26 @@ func (s *suite) datasetID(t *testing.T) {
 	if _, err := st.DatasetID(ctx, "sales"); !errors.Is(err, jobs.ErrNotFound) {
 		t.Fatalf("DatasetID before any was set: err = %v, want ErrNotFound", err)
 	}
-	for _, id := range []string{"A1B2", "C3D4"} {
-		if err := st.SetDatasetID(ctx, "sales", id); err != nil {
-			t.Fatalf("SetDatasetID(%s): %v", id, err)
+	if _, err := st.DatasetName(ctx, "sales"); !errors.Is(err, jobs.ErrNotFound) {
+		t.Fatalf("DatasetName before any was set: err = %v, want ErrNotFound", err)
+	}
+	for _, ds := range []struct{ id, name string }{{"A1B2", "Sales"}, {"C3D4", "Sales EU"}, {"C3D4", ""}} {
+		if err := st.SetDatasetID(ctx, "sales", ds.id, ds.name); err != nil {
+			t.Fatalf("SetDatasetID(%s, %q): %v", ds.id, ds.name, err)
 		}
 		got, err := s.store(t).DatasetID(ctx, "sales")
-		if err != nil || got != id {
-			t.Errorf("DatasetID after SetDatasetID(%s) = %q, %v; want %q", id, got, err, id)
+		if err != nil || got != ds.id {
+			t.Errorf("DatasetID after SetDatasetID(%s) = %q, %v; want %q", ds.id, got, err, ds.id)
+		}
+		name, err := s.store(t).DatasetName(ctx, "sales")
+		if err != nil || name != ds.name {
+			t.Errorf("DatasetName after SetDatasetID(%s, %q) = %q, %v; want %q", ds.id, ds.name, name, err, ds.name)
 		}
 	}
 	if _, err := st.DatasetID(ctx, "stock"); !errors.Is(err, jobs.ErrNotFound) {
 		t.Errorf("DatasetID of another job: err = %v, want ErrNotFound", err)
 	}
-	if err := st.SetDatasetID(ctx, "stock", "E5F6"); err != nil {
+	if err := st.SetDatasetID(ctx, "stock", "E5F6", "Stock"); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.ForgetDatasetID(ctx, "sales"); err != nil {
@@ -341,6 +484,12 @@ func (s *suite) datasetID(t *testing.T) {
 	}
 	if _, err := s.store(t).DatasetID(ctx, "sales"); !errors.Is(err, jobs.ErrNotFound) {
 		t.Errorf("DatasetID after ForgetDatasetID: err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.store(t).DatasetName(ctx, "sales"); !errors.Is(err, jobs.ErrNotFound) {
+		t.Errorf("DatasetName after ForgetDatasetID: err = %v, want ErrNotFound", err)
+	}
+	if name, err := s.store(t).DatasetName(ctx, "stock"); err != nil || name != "Stock" {
+		t.Errorf("DatasetName of another job after ForgetDatasetID(sales) = %q, %v; want Stock", name, err)
 	}
 	if got, err := s.store(t).DatasetID(ctx, "stock"); err != nil || got != "E5F6" {
 		t.Errorf("DatasetID of another job after ForgetDatasetID(sales) = %q, %v; want E5F6", got, err)
@@ -563,21 +712,29 @@ func (s *suite) lockExclusive(t *testing.T) {
 	unlockStock, err := b.Lock(ctx, "stock")
 	if err != nil {
 		t.Errorf("Lock(stock) while sales is held: %v, want another job's lock to be free", err)
-	} else if err := unlockStock(); err != nil {
+	} else if err := unlockStock.Unlock(); err != nil {
 		t.Errorf("unlock stock: %v", err)
 	}
 
-	if err := unlockA(); err != nil {
+	if err := unlockA.Check(ctx); err != nil {
+		t.Errorf("Check of a held lock: %v, want nil", err)
+	}
+	select {
+	case <-unlockA.Lost():
+		t.Errorf("Lost of a held lock is closed")
+	default:
+	}
+	if err := unlockA.Unlock(); err != nil {
 		t.Fatalf("unlock sales: %v", err)
 	}
-	if err := unlockA(); err != nil {
+	if err := unlockA.Unlock(); err != nil {
 		t.Errorf("second unlock of sales: %v, want nil", err)
 	}
 	unlockB, err := b.Lock(ctx, "sales")
 	if err != nil {
 		t.Fatalf("Lock(sales) after it was unlocked: %v", err)
 	}
-	if err := unlockB(); err != nil {
+	if err := unlockB.Unlock(); err != nil {
 		t.Errorf("unlock sales: %v", err)
 	}
 }

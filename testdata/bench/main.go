@@ -68,6 +68,7 @@ type options struct {
 	chunkSizes []string
 	files      int
 	parallel   int
+	cpuProfile string
 }
 
 func run(ctx context.Context) error {
@@ -81,6 +82,7 @@ func run(ctx context.Context) error {
 	sizes := flag.String("chunk-sizes", "default", `chunk_size values to run each case with ("default" leaves it unset)`)
 	flag.IntVar(&o.files, "files", 4, "files in the parquet-dir case")
 	flag.IntVar(&o.parallel, "parallel", 0, "also run the postgres case with parallel = N (0: not)")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of each run-job run into this directory (for go tool pprof)")
 	flag.Parse()
 	for _, s := range strings.Split(*rows, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -96,6 +98,11 @@ func run(ctx context.Context) error {
 	}
 	if err := os.MkdirAll(o.dir, 0o755); err != nil {
 		return err
+	}
+	if o.cpuProfile != "" {
+		if err := os.MkdirAll(o.cpuProfile, 0o755); err != nil {
+			return err
+		}
 	}
 
 	bin := filepath.Join(o.dir, "cubesync")
@@ -135,11 +142,15 @@ func run(ctx context.Context) error {
 			for i := range runs {
 				r := &runs[i]
 				fmt.Fprintf(os.Stderr, "round %d: %s %d rows, chunk_size %s\n", round+1, r.c.name, n, r.size)
-				b, err := measure(r.c.baseline, "")
+				b, err := measure(r.c.baseline, "", "")
 				if err != nil {
 					return fmt.Errorf("%s baseline: %w", r.c.name, err)
 				}
-				m, err := measure(r.cmd, strconv.Itoa(n))
+				var profile string
+				if o.cpuProfile != "" {
+					profile = filepath.Join(o.cpuProfile, fmt.Sprintf("%s-%d-%s-%d.pprof", r.label(), n, r.size, round+1))
+				}
+				m, err := measure(r.cmd, strconv.Itoa(n), profile)
 				if err != nil {
 					return fmt.Errorf("%s run-job: %w", r.c.name, err)
 				}
@@ -204,6 +215,11 @@ func prepare(ctx context.Context, o options, name string, rows int) ([]benchCase
 	return nil, fmt.Errorf("-cases: unknown case %q (want postgres, parquet or parquet-dir)", name)
 }
 
+// label is the case's name as a file name.
+func (c benchCase) label() string {
+	return strings.NewReplacer(" ", "-", ",", "", "=", "").Replace(c.name)
+}
+
 // benchRun is one case at one chunk size: the run-job command and its measurements.
 type benchRun struct {
 	c          benchCase
@@ -213,7 +229,7 @@ type benchRun struct {
 }
 
 func newRun(o options, bin, baseURL string, c benchCase, size string) (benchRun, error) {
-	dir := filepath.Join(o.dir, "runs", strings.NewReplacer(" ", "-", ",", "", "=", "").Replace(c.name)+"-"+size)
+	dir := filepath.Join(o.dir, "runs", c.label()+"-"+size)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return benchRun{}, err
 	}
@@ -255,9 +271,13 @@ type measurement struct {
 }
 
 // measure runs argv to completion with its output discarded (checked for the row count
-// when wantRows is set) and returns its wall time, CPU time and peak RSS.
-func measure(argv []string, wantRows string) (measurement, error) {
+// when wantRows is set) and returns its wall time, CPU time and peak RSS. With profile
+// set, run-job writes a CPU profile there (CUBESYNC_CPU_PROFILE).
+func measure(argv []string, wantRows, profile string) (measurement, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
+	if profile != "" {
+		cmd.Env = append(os.Environ(), "CUBESYNC_CPU_PROFILE="+profile)
+	}
 	var out strings.Builder
 	cmd.Stderr = &out
 	if wantRows != "" {
@@ -284,6 +304,8 @@ type result struct {
 	base, run  measurement // medians
 	ratio      float64     // median of the per-round ratios
 }
+
+func (r benchRun) label() string { return r.c.label() }
 
 func (r benchRun) result(rows int) result {
 	ratios := make([]float64, len(r.runs))
