@@ -347,7 +347,12 @@ func benchParquetRun(b *testing.B, path string, chunkSize int64, rows int, remot
 				b.Fatal(err)
 			}
 			runner := &jobs.Runner{Store: store, Connect: func(ctx context.Context, t *jobs.Target) (*sink.Client, error) {
-				return sink.NewClient(sink.Config{BaseURL: srv.URL, ProjectID: t.ProjectID, Username: "bench", Password: "bench"})
+				cfg, err := t.ClientConfig(nil)
+				if err != nil {
+					return nil, err
+				}
+				cfg.BaseURL = srv.URL // the benchmark's server, whatever the config says
+				return sink.NewClient(cfg)
 			}}
 			cfgPath := filepath.Join(dir, "jobs.toml")
 			os.WriteFile(cfgPath, []byte(fmt.Sprintf(`

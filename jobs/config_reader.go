@@ -11,6 +11,7 @@ import (
 
 // decoder turns the decoded TOML tree into a Config, collecting every problem on the way.
 type decoder struct {
+	file     string // the config file as problems name it
 	dir      string
 	lines    map[string]int // key path → line, from keyLines
 	getenv   func(string) (string, bool)

@@ -165,7 +165,12 @@ func runBenchPipeline(b *testing.B, url, dsn string, chunkSize, rows int) (float
 			b.Fatal(err)
 		}
 		runner := &jobs.Runner{Store: store, Connect: func(ctx context.Context, t *jobs.Target) (*sink.Client, error) {
-			return sink.NewClient(sink.Config{BaseURL: url, ProjectID: t.ProjectID, Username: "bench", Password: "bench"})
+			cfg, err := t.ClientConfig(nil)
+			if err != nil {
+				return nil, err
+			}
+			cfg.BaseURL = url // the benchmark's server, whatever the config says
+			return sink.NewClient(cfg)
 		}}
 		cfgPath := filepath.Join(dir, "jobs.toml")
 		if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
