@@ -52,7 +52,7 @@ var (
 	roleNames     = []string{"attribute", "metric"}
 	overlapNames  = []string{OverlapSkip, OverlapWait}
 	loginModes    = []string{LoginStandard, LoginLDAP, LoginAPIToken}
-	initialLayout = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999", time.DateOnly}
+	initialLayout = []string{time.RFC3339Nano, TimestampLayout, "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999", time.DateOnly}
 )
 
 func (d *decoder) config(root *table) *Config {

@@ -240,7 +240,7 @@ func tomlTime(t time.Time) string {
 	case "date-local":
 		return t.Format(time.DateOnly)
 	case "datetime-local":
-		return t.Format("2006-01-02T15:04:05.999999999")
+		return t.Format(TimestampLayout)
 	case "time-local":
 		return t.Format("15:04:05.999999999")
 	}

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cubesync/cubesync/internal/pgtest"
+	"github.com/cubesync/cubesync/internal/testutil"
 	"github.com/cubesync/cubesync/sink/emulator"
 )
 
@@ -319,9 +320,9 @@ func TestTracingRunJob(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("run-job: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	logs.Write([]byte(stderr))
-	started := logs.logLines("run started")
+	started := logs.LogLines("run started")
 	if len(started) != 1 {
 		t.Fatalf("%d run started lines, want 1:\n%s", len(started), stderr)
 	}
@@ -330,7 +331,7 @@ func TestTracingRunJob(t *testing.T) {
 		t.Fatalf("run started line has trace_id %q, want 32 hex digits: %v", id, started[0])
 	}
 	for _, msg := range []string{"table pushed", "run finished", "upload session published"} {
-		for _, l := range logs.logLines(msg) {
+		for _, l := range logs.LogLines(msg) {
 			if l["trace_id"] != id {
 				t.Errorf("log line %q has trace_id %v, want the run's %s", msg, l["trace_id"], id)
 			}
@@ -397,14 +398,14 @@ func TestTracingServe(t *testing.T) {
 	defer conn.Close(ctx)
 	var runID int64
 	var id string
-	waitFor(t, 60*time.Second, "a succeeded run of stores", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "a succeeded run of stores", func() bool {
 		err := conn.QueryRow(ctx, `SELECT id, trace_id FROM cubesync.runs WHERE job = 'stores' AND status = 'succeeded' ORDER BY id LIMIT 1`).Scan(&runID, &id)
 		return err == nil
 	})
 	if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(id) {
 		t.Fatalf("run %d recorded trace_id %q, want 32 hex digits", runID, id)
 	}
-	waitFor(t, 30*time.Second, "the run's publish span at the receiver", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "the run's publish span at the receiver", func() bool {
 		for _, s := range rc.trace(id) {
 			if s.name == "run" {
 				return true
@@ -415,7 +416,7 @@ func TestTracingServe(t *testing.T) {
 	checkRunTrace(t, rc.trace(id), fmt.Sprint(runID), 0, "s3cret-pw", "alice", dsn)
 
 	found := false
-	for _, l := range p.logs.logLines("run started") {
+	for _, l := range p.logs.LogLines("run started") {
 		if fmt.Sprint(l["run"]) == fmt.Sprint(runID) {
 			found = true
 			if l["trace_id"] != id {
