@@ -192,7 +192,7 @@ func (r *Runner) dataset(ctx context.Context, c *sink.Client, job *Job, tables [
 		if id, err = c.CreateDataset(ctx, model); err != nil {
 			return "", fmt.Errorf("create dataset %q: %w", job.Dataset.Name, err)
 		}
-		if err := r.Store.SetDatasetID(ctx, job.Name, id); err != nil {
+		if err := r.write("record_dataset", func() error { return r.Store.SetDatasetID(ctx, job.Name, id) }); err != nil {
 			return "", fmt.Errorf("remember dataset id %s: %w", id, err)
 		}
 		// The client logs "dataset created" with the id and name.
@@ -249,33 +249,6 @@ func nameDrift(job *Job, serverName string) string {
 	}
 	return fmt.Sprintf("dataset.name of job %q is %q but the dataset it remembers is named %q: the job keeps pushing into %q; run `cubesync state forget-dataset %s` to have the next run create a new dataset %q, or set dataset.name back",
 		job.Name, job.Dataset.Name, serverName, serverName, job.Name, job.Dataset.Name)
-}
-
-// recoverAbandoned cancels the upload sessions of earlier runs that died without finishing
-// (the server refuses a new session while one is open) and records them as abandoned.
-// The caller holds the job's lock, so no live run but its own (self) can be among them.
-func (r *Runner) recoverAbandoned(ctx context.Context, c *sink.Client, job *Job, self int64, log *slog.Logger) error {
-	runs, err := r.Store.UnfinishedRuns(ctx, job.Name)
-	if err != nil {
-		return fmt.Errorf("look for abandoned runs: %w", err)
-	}
-	for _, run := range runs {
-		if run.ID == self {
-			continue
-		}
-		msg := "the process running it died before it finished"
-		if run.SessionID != "" {
-			if err := c.CancelSession(ctx, run.DatasetID, run.SessionID); err != nil {
-				return fmt.Errorf("cancel upload session %s left open by abandoned run %d: %w", run.SessionID, run.ID, err)
-			}
-			msg += "; its upload session " + run.SessionID + " was cancelled"
-		}
-		if err := r.Store.FinishRun(ctx, run.ID, Outcome{Status: StatusAbandoned, Rows: run.Rows, Bytes: run.Bytes, Chunks: run.Chunks, Error: msg}); err != nil {
-			return fmt.Errorf("record abandoned run %d: %w", run.ID, err)
-		}
-		log.Warn("abandoned run recovered", "abandoned_run", run.ID, "session", run.SessionID, "started", run.Started)
-	}
-	return nil
 }
 
 // pushTable streams one table: the source is read on one goroutine, which hands its
