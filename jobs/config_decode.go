@@ -428,8 +428,15 @@ func defined[V any](what string, m map[string]V) string {
 func (d *decoder) table(cfg *Config, t *table) *Table {
 	tb := &Table{}
 	if n, ok := t.str("name"); ok {
+		before := len(d.problems)
 		d.checkName(t.path.key("name"), "table name", n)
 		tb.Name = n
+		if len(d.problems) == before { // a name the server refuses would only add noise
+			if d.tableNames == nil {
+				d.tableNames = map[string]string{}
+			}
+			d.tableNames[t.path.String()] = n
+		}
 	} else if !t.has("name") {
 		t.missing("name", "the table's name in the dataset")
 	}

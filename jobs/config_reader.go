@@ -15,6 +15,9 @@ type decoder struct {
 	lines    map[string]int // key path → line, from keyLines
 	getenv   func(string) (string, bool)
 	problems []Problem
+	// tableNames maps the path of each element of a tables array (jobs.sales.tables[1])
+	// to the table's name, so problems with its key and columns name the table as written.
+	tableNames map[string]string
 }
 
 // line returns the line of p, or of its nearest ancestor that has one (a missing key is
@@ -29,7 +32,26 @@ func (d *decoder) line(p keyPath) int {
 }
 
 func (d *decoder) problemf(p keyPath, format string, args ...any) {
-	d.problems = append(d.problems, Problem{Path: p.String(), Line: d.line(p), Msg: fmt.Sprintf(format, args...)})
+	msg := fmt.Sprintf(format, args...)
+	if name := d.tableOf(p); name != "" {
+		msg = fmt.Sprintf("table %q: %s", name, msg)
+	}
+	d.problems = append(d.problems, Problem{Path: p.String(), Line: d.line(p), Msg: msg})
+}
+
+// tableOf is the name of the table whose key rule or column overrides p is about (its key,
+// exclude or columns), or "": tables[1] alone does not tell a user which table is meant.
+func (d *decoder) tableOf(p keyPath) string {
+	for i := 0; i+2 < len(p); i++ {
+		if p[i] != "tables" || !strings.HasPrefix(p[i+1], "[") {
+			continue
+		}
+		switch p[i+2] {
+		case "key", "exclude", "columns":
+			return d.tableNames[p[:i+2].String()]
+		}
+	}
+	return ""
 }
 
 // table is one TOML table being read. Every key a reader asks for is remembered as known,

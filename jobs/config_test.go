@@ -274,8 +274,8 @@ columns.amount = { role = "measure", type = "TEXT" }
 			want: []string{
 				`jobs.toml:11: targets.m.login_mode: unknown login_mode "saml" (want standard, ldap or api_token)`,
 				`jobs.toml:13: defaults.overlap: unknown overlap "queue" (want skip or wait)`,
-				`jobs.toml:21: jobs.a.tables[0].columns.amount.role: unknown role "measure" (want attribute or metric)`,
-				`jobs.toml:21: jobs.a.tables[0].columns.amount.type: unknown dataType "TEXT" (want one of STRING, INTEGER, BIGINTEGER, BOOL, DOUBLE, BIGDECIMAL, DATE, TIME, DATETIME)`,
+				`jobs.toml:21: jobs.a.tables[0].columns.amount.role: table "t": unknown role "measure" (want attribute or metric)`,
+				`jobs.toml:21: jobs.a.tables[0].columns.amount.type: table "t": unknown dataType "TEXT" (want one of STRING, INTEGER, BIGINTEGER, BOOL, DOUBLE, BIGDECIMAL, DATE, TIME, DATETIME)`,
 			},
 		},
 		{
@@ -384,9 +384,9 @@ parquet = "c.parquet"
 key = []
 `,
 			want: []string{
-				`jobs.toml:9: jobs.a.tables[0].key: missing (want the columns rows are matched on, e.g. key = ["order_id"]: policy "update" updates rows by key; or use policy = "replace")`,
-				`jobs.toml:18: jobs.a.tables[1].exclude[1]: column "day" is in key, and key columns must be pushed: remove it from exclude or from key`,
-				`jobs.toml:23: jobs.a.tables[2].key: is empty: policy "upsert" matches rows on the key columns, so name them (key = ["order_id"]), or use policy = "replace"`,
+				`jobs.toml:9: jobs.a.tables[0].key: table "t": missing (want the columns rows are matched on, e.g. key = ["order_id"]: policy "update" updates rows by key; or use policy = "replace")`,
+				`jobs.toml:18: jobs.a.tables[1].exclude[1]: table "u": column "day" is in key, and key columns must be pushed: remove it from exclude or from key`,
+				`jobs.toml:23: jobs.a.tables[2].key: table "v": is empty: policy "upsert" matches rows on the key columns, so name them (key = ["order_id"]), or use policy = "replace"`,
 			},
 		},
 		{
@@ -507,11 +507,11 @@ columns.amount = { role = "metric", type = "DATE" }
 columns.qty = {}
 `,
 			want: []string{
-				`jobs.toml:15: jobs.a.tables[0].columns.note: column "note" is excluded, so it is not pushed: remove the override or the exclude`,
-				`jobs.toml:16: jobs.a.tables[0].columns.id.role: column "id" is in key, and key columns are attributes`,
-				`jobs.toml:17: jobs.a.tables[0].columns.region.role: with policy "upsert" rows are matched on the key's attributes, so every other column must be a metric: add "region" to key, exclude it, or use policy = "replace"`,
-				`jobs.toml:18: jobs.a.tables[0].columns.amount: role = "metric" needs a numeric type (INTEGER, BIGINTEGER, DOUBLE or BIGDECIMAL), not DATE`,
-				`jobs.toml:19: jobs.a.tables[0].columns.qty: sets nothing (want role = "attribute" or "metric", and/or type = a dataType)`,
+				`jobs.toml:15: jobs.a.tables[0].columns.note: table "t": column "note" is excluded, so it is not pushed: remove the override or the exclude`,
+				`jobs.toml:16: jobs.a.tables[0].columns.id.role: table "t": column "id" is in key, and key columns are attributes`,
+				`jobs.toml:17: jobs.a.tables[0].columns.region.role: table "t": with policy "upsert" rows are matched on the key's attributes, so every other column must be a metric: add "region" to key, exclude it, or use policy = "replace"`,
+				`jobs.toml:18: jobs.a.tables[0].columns.amount: table "t": role = "metric" needs a numeric type (INTEGER, BIGINTEGER, DOUBLE or BIGDECIMAL), not DATE`,
+				`jobs.toml:19: jobs.a.tables[0].columns.qty: table "t": sets nothing (want role = "attribute" or "metric", and/or type = a dataType)`,
 			},
 		},
 		{

@@ -1,7 +1,16 @@
 package jobs_test
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -73,5 +82,86 @@ parquet = "data/types.parquet"
 				t.Errorf("upload sessions left open: %+v", open)
 			}
 		})
+	}
+}
+
+// TestRunNarrowDatasetColumn runs against a server whose definition states a 4-byte
+// integer (precision 4) for a column the job sends as BIGINTEGER: the run warns and goes
+// on while the values fit, and fails only when one does not, naming the value, the
+// column's width and what to do, before anything is published.
+func TestRunNarrowDatasetColumn(t *testing.T) {
+	b := setupWith(t, emulator.Options{BigIntegerAsInteger: true})
+	// The server in front of the emulator states precision 4 where the emulator says 8.
+	target, err := url.Parse(strings.TrimSuffix(b.url, "/MicroStrategyLibrary"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	eight := regexp.MustCompile(`"precision":\s*8\b`)
+	proxy.ModifyResponse = func(resp *http.Response) error {
+		if resp.Request.Method != http.MethodGet || resp.Request.URL.Query().Get("fields") == "" {
+			return nil
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		body = eight.ReplaceAll(body, []byte(`"precision":4`))
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		resp.ContentLength = int64(len(body))
+		resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+		return nil
+	}
+	srv := httptest.NewServer(proxy)
+	t.Cleanup(srv.Close)
+	b.url = srv.URL + "/MicroStrategyLibrary"
+	var logs syncBuffer
+	b.runner.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	ctx := context.Background()
+	job := b.job(t, "sales", salesJob)
+
+	writeSales(t, b.dir, "data/orders.parquet", []int64{1, 2}, []string{"north", "south"}, []int32{1, 2}, []float64{10, 20})
+	res, err := b.runner.Run(ctx, job, jobs.RunOptions{})
+	if err != nil {
+		t.Fatalf("first run (creates the dataset): %v", err)
+	}
+	id := res.DatasetID
+
+	writeSales(t, b.dir, "data/orders.parquet", []int64{1, 2147483647}, []string{"north", "south"}, []int32{5, 6}, []float64{50, 60})
+	if _, err := b.runner.Run(ctx, job, jobs.RunOptions{}); err != nil {
+		t.Fatalf("second run, values that fit 32 bits: %v", err)
+	}
+	if !strings.Contains(logs.String(), `column \"order_id\" of table \"orders\" holds 32-bit integers in the dataset (data type 1 precision 4)`) {
+		t.Errorf("no warning about the narrower column:\n%s", logs.String())
+	}
+	want := []string{"1|north|5|50", "2|south|2|20", "2147483647|south|6|60"}
+	if got := b.rows(t, id, "orders"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("orders after the second run =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	publishes := b.emu.Stats().Calls[emulator.CallPublish]
+	writeSales(t, b.dir, "data/orders.parquet", []int64{3, 2147483648}, []string{"north", "south"}, []int32{7, 8}, []float64{70, 80})
+	_, err = b.runner.Run(ctx, job, jobs.RunOptions{})
+	for _, w := range []string{
+		`job "sales": table "orders": column "order_id" row 2: value 2147483648 does not fit INTEGER`,
+		"the dataset's column holds 32-bit integers (data type 1 precision 4)",
+		"cubesync state forget-dataset sales",
+	} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("third run error = %v, want it to say %q", err, w)
+		}
+	}
+	if err != nil && (!jobs.IsInputError(err) || strings.Contains(err.Error(), "set the column's type")) {
+		t.Errorf("third run error = %v: want an input error (not retried) that does not suggest changing the job's type", err)
+	}
+	if n := b.emu.Stats().Calls[emulator.CallPublish]; n != publishes {
+		t.Errorf("publish calls went from %d to %d, want nothing published", publishes, n)
+	}
+	if got := b.rows(t, id, "orders"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("orders after the failed run =\n%s\nwant them unchanged", strings.Join(got, "\n"))
+	}
+	if open := b.emu.OpenSessions(); len(open) != 0 {
+		t.Errorf("upload sessions left open: %+v", open)
 	}
 }

@@ -200,6 +200,10 @@ func TestRunCallRetriesZero(t *testing.T) {
 	if err == nil {
 		t.Fatal("run succeeded against a server failing every PUT")
 	}
+	// Each layer adds only what it alone knows: the upload names table and chunk once.
+	if !strings.HasPrefix(err.Error(), `job "sales": upload table "orders" chunk 1: 500`) || strings.Count(err.Error(), `table "orders"`) != 1 {
+		t.Errorf("run error = %v, want it to name the table once, with the chunk", err)
+	}
 	calls := b.emu.Stats().Calls
 	if calls[emulator.CallPut] != 1 || calls[emulator.CallDelete] != 1 {
 		t.Errorf("PUT calls = %d, DELETE calls = %d; want 1 and 1 with call_retries = 0", calls[emulator.CallPut], calls[emulator.CallDelete])

@@ -31,6 +31,7 @@ type shapeColumn struct {
 	// encodeAs, when set, is a narrower dataType the values are encoded as (range checked)
 	// than the one the column has in the model: the dataset's column is narrower.
 	encodeAs sink.DataType
+	advice   string // for a value that does not fit encodeAs
 }
 
 // shapeTable works out the pushed columns of t from its source schema: exclusions removed,
@@ -106,17 +107,18 @@ func (s *tableShape) headers() []string {
 func (s *tableShape) encodeColumns() []sink.EncodeColumn {
 	ec := make([]sink.EncodeColumn, len(s.columns))
 	for i, c := range s.columns {
-		ec[i] = sink.EncodeColumn{Index: c.index, Name: c.Name, Type: cmp.Or(c.encodeAs, c.DataType)}
+		ec[i] = sink.EncodeColumn{Index: c.index, Name: c.Name, Type: cmp.Or(c.encodeAs, c.DataType), Advice: c.advice}
 	}
 	return ec
 }
 
 // narrow encodes column name as dt from now on, so a value the dataset's narrower column
-// cannot hold fails the run (naming the value) before anything is published.
-func (s *tableShape) narrow(name string, dt sink.DataType) {
+// cannot hold fails the run (naming the value, and advice on what to do) before anything
+// is published.
+func (s *tableShape) narrow(name string, dt sink.DataType, advice string) {
 	for i := range s.columns {
 		if strings.EqualFold(s.columns[i].Name, name) {
-			s.columns[i].encodeAs = dt
+			s.columns[i].encodeAs, s.columns[i].advice = dt, advice
 		}
 	}
 }

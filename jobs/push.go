@@ -220,9 +220,11 @@ func (r *Runner) dataset(ctx context.Context, c *sink.Client, job *Job, tables [
 		return "", inputError(err) // the error names the dataset
 	}
 	for _, n := range rep.Narrowed {
+		advice := fmt.Sprintf("%s; a larger value cannot load into this dataset: have the column widened on the server, or push into a new dataset (%s)",
+			n.Reason, newDatasetHow(job))
 		for _, s := range shapes {
 			if strings.EqualFold(s.name, n.Table) {
-				s.narrow(n.Column, n.DataType)
+				s.narrow(n.Column, n.DataType, advice)
 			}
 		}
 	}
@@ -235,6 +237,14 @@ func missingDatasetHint(job *Job) string {
 		return fmt.Sprintf("the dataset.id of job %q names a dataset this project does not have: correct it, or remove it to have a new dataset created", job.Name)
 	}
 	return fmt.Sprintf("the dataset job %q created earlier is gone: run `cubesync state forget-dataset %s` to have the next run create a new one", job.Name, job.Name)
+}
+
+// newDatasetHow says how to have the job push into a new dataset.
+func newDatasetHow(job *Job) string {
+	if job.Dataset.ID != "" {
+		return "remove dataset.id, or set it to the new dataset's id"
+	}
+	return fmt.Sprintf("run `cubesync state forget-dataset %s`, and the next run creates one", job.Name)
 }
 
 // nameDrift says what to do when the dataset the job pushes into is no longer named as
@@ -285,10 +295,14 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 			rec, err := t.reader.Next(gctx)
 			if errors.Is(err, io.EOF) {
 				live.tableStage(t.live, StageUploading)
-				return enc.Flush(emit)
+				err := enc.Flush(emit)
+				if _, ok := errors.AsType[*sink.ValueError](err); ok {
+					err = inputError(err)
+				}
+				return tableError(t.table.Name, err)
 			}
 			if err != nil {
-				err = fmt.Errorf("read%s: %w", t.sourceName(), err)
+				err = fmt.Errorf("table %q: read%s: %w", t.table.Name, t.sourceName(), err)
 				if t.table.Parquet != "" && gctx.Err() == nil {
 					err = inputError(err) // a corrupt file stays corrupt
 				}
@@ -299,8 +313,11 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 			}
 			err = enc.Write(rec, emit)
 			rec.Release()
+			if _, ok := errors.AsType[*sink.ValueError](err); ok {
+				err = inputError(err) // the same rows fail the same way
+			}
 			if err != nil {
-				return err
+				return tableError(t.table.Name, err)
 			}
 		}
 	})
@@ -331,7 +348,7 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 	st := enc.Stats()
 	tr.NonFinite, tr.InvalidUTF8 = st.NonFinite, st.InvalidUTF8
 	if err == nil && tr.Rows == 0 && t.policy == sink.Replace && !t.table.AllowEmpty {
-		err = inputError(errors.New("the source returned no rows and the policy is replace, which would empty the table; set allow_empty = true if an empty table is expected"))
+		err = inputError(fmt.Errorf("table %q: the source returned no rows and the policy is replace, which would empty the table; set allow_empty = true if an empty table is expected", t.table.Name))
 	}
 	if err == nil && t.tracker != nil {
 		if v, ok := t.tracker.value(); ok {
@@ -344,7 +361,9 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 		live.tableStage(t.live, StageDone)
 	}
 	if err != nil {
-		return tr, fmt.Errorf("table %q: %w", t.table.Name, err)
+		// Read and encode errors were given the table's name above; upload errors name it
+		// (and the chunk) themselves, and the session's errors are not the table's.
+		return tr, err
 	}
 	if st.NonFinite > 0 {
 		log.Warn("NaN or infinite values sent as null", "table", t.table.Name, "count", st.NonFinite, "columns", st.NonFiniteByColumn)
@@ -359,6 +378,16 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 	log.Info(msg, "table", tr.Name, "policy", string(tr.Policy), "rows", tr.Rows, "bytes", tr.Bytes, "chunks", tr.Chunks,
 		"duration", tr.Duration.Round(time.Millisecond), "rows_per_s", int64(tr.RowsPerSecond()))
 	return tr, nil
+}
+
+// tableError adds the table's name to a read or encode error; nil stays nil. (When an
+// upload fails, the reader's error is the cancellation that follows; the errgroup reports
+// the upload's own error, which names the table and chunk.)
+func tableError(table string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("table %q: %w", table, err)
 }
 
 // sourceName names a query table's source for read errors (a Parquet reader's errors

@@ -161,6 +161,9 @@ type CheckReport struct {
 type NarrowedColumn struct {
 	Table, Column string
 	DataType      DataType
+	// Reason says what the dataset states about the column, for the error of a value
+	// that does not fit: "the dataset's column holds 32-bit integers (data type 1 precision 4)".
+	Reason string
 }
 
 // Check compares the dataset with the tables a push sends, by kind of value (integer,
@@ -221,7 +224,8 @@ func (d *Definition) Check(tables []ModelTable) (*CheckReport, error) {
 				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s holds %d-bit integers in the dataset (%s) but the job sends %s: a value that does not fit fails the run",
 					where, bits, hc.describe(), col.DataType))
 				if col.DataType == BigInteger {
-					rep.Narrowed = append(rep.Narrowed, NarrowedColumn{Table: want.Name, Column: col.Name, DataType: Integer})
+					rep.Narrowed = append(rep.Narrowed, NarrowedColumn{Table: want.Name, Column: col.Name, DataType: Integer,
+						Reason: fmt.Sprintf("the dataset's column holds %d-bit integers (%s)", bits, hc.describe())})
 				}
 			}
 		}

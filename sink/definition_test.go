@@ -42,7 +42,10 @@ func TestDefinitionCheck(t *testing.T) {
 		}}}, wantWarnings: []string{
 			`column "id32" of table "orders" holds 32-bit integers in the dataset (data type 1 precision 4) but the job sends BIGINTEGER: a value that does not fit fails the run`,
 			`column "id10" of table "orders" holds 32-bit integers`,
-		}, wantNarrowed: []NarrowedColumn{{"orders", "id32", Integer}, {"orders", "id10", Integer}}},
+		}, wantNarrowed: []NarrowedColumn{
+			{"orders", "id32", Integer, "the dataset's column holds 32-bit integers (data type 1 precision 4)"},
+			{"orders", "id10", Integer, "the dataset's column holds 32-bit integers (data type 1 precision 10)"},
+		}},
 		{name: "unknown codes and shapes warn once each", tables: []ModelTable{{Name: "orders", Columns: []Column{
 			col("odd", String), col("odd2", Integer), col("shapeless", Date),
 		}}}, wantWarnings: []string{

@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -28,6 +29,10 @@ type EncodeColumn struct {
 	// Type is the dataType pushed: usually MapType's, or a user's override. Empty means
 	// MapType's.
 	Type DataType
+	// Advice, when set, replaces what a range error tells the user to do about a value that
+	// does not fit Type (by default: choose a wider type), for a Type the caller narrowed
+	// to fit the dataset's column rather than the user's choice.
+	Advice string
 }
 
 // EncodeStats counts what an Encoder has emitted so far. NonFinite counts float values
@@ -405,12 +410,28 @@ func (t *task) run(cols []encColumn) {
 	}
 }
 
+// ValueError is a value the encoder cannot push as its column's dataType (out of range,
+// or not a valid date or time). Running again over the same data fails the same way.
+type ValueError struct {
+	Column string
+	Row    int64 // counted from 1 over every row written
+	Msg    string
+}
+
+func (e *ValueError) Error() string {
+	return fmt.Sprintf("column %q row %d: %s", e.Column, e.Row, e.Msg)
+}
+
 // valueErr names the column and the row (counted from 1 over every row written) of a
 // renderer's error.
 func (c *encColumn) valueErr(err error, base int64) error {
 	var ve *valueError
 	if errors.As(err, &ve) {
-		return fmt.Errorf("column %q row %d: %s", c.Name, base+int64(ve.row)+1, ve.msg)
+		msg := ve.msg
+		if ve.fix != "" {
+			msg += ": " + cmp.Or(c.Advice, ve.fix)
+		}
+		return &ValueError{Column: c.Name, Row: base + int64(ve.row) + 1, Msg: msg}
 	}
 	return fmt.Errorf("column %q: %w", c.Name, err)
 }
@@ -683,6 +704,7 @@ type renderer interface {
 type valueError struct {
 	row int
 	msg string
+	fix string // what to do about it, unless EncodeColumn.Advice says otherwise
 }
 
 func (e *valueError) Error() string { return fmt.Sprintf("row %d: %s", e.row, e.msg) }
@@ -807,8 +829,8 @@ func (r signedRenderer[T]) appendRows(dst []byte, arr arrow.Array, lo, hi int, _
 		}
 		x := int64(vals[i])
 		if r.check && (x < r.min || x > r.max) {
-			return dst, &valueError{row: i, msg: fmt.Sprintf(
-				"value %d does not fit INTEGER (%d to %d): set the column's type to BIGINTEGER", x, r.min, r.max)}
+			return dst, &valueError{row: i, msg: fmt.Sprintf("value %d does not fit INTEGER (%d to %d)", x, r.min, r.max),
+				fix: "set the column's type to BIGINTEGER"}
 		}
 		dst = strconv.AppendInt(dst, x, 10)
 		dst = append(dst, ',')
@@ -849,8 +871,8 @@ func (r unsignedRenderer[T]) appendRows(dst []byte, arr arrow.Array, lo, hi int,
 			if r.dt == BigInteger {
 				fix = "BIGDECIMAL or STRING"
 			}
-			return dst, &valueError{row: i, msg: fmt.Sprintf(
-				"value %d does not fit %s (at most %d): set the column's type to %s", x, r.dt, r.max, fix)}
+			return dst, &valueError{row: i, msg: fmt.Sprintf("value %d does not fit %s (at most %d)", x, r.dt, r.max),
+				fix: "set the column's type to " + fix}
 		}
 		dst = strconv.AppendUint(dst, x, 10)
 		dst = append(dst, ',')

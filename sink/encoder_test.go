@@ -644,6 +644,37 @@ func TestEncodeValueErrors(t *testing.T) {
 	}
 }
 
+// TestEncodeValueErrorAdvice checks that a range error is a *ValueError naming column and
+// row, and that EncodeColumn.Advice replaces the default advice: a column the caller
+// narrowed to the dataset's width cannot be fixed by choosing a wider type in the job.
+func TestEncodeValueErrorAdvice(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	col := column{name: "id", typ: arrow.PrimitiveTypes.Int64, build: values[int64](int64(7), int64(1)<<40)}
+	rec := newRecord(t, mem, col)
+	defer rec.Release()
+	for _, tt := range []struct {
+		advice, want, notWant string
+	}{
+		{"", "set the column's type to BIGINTEGER", ""},
+		{"the dataset holds 32-bit integers here", "value 1099511627776 does not fit INTEGER (-2147483648 to 2147483647): the dataset holds 32-bit integers here", "set the column's type"},
+	} {
+		enc, err := NewEncoder(rec.Schema(), []EncodeColumn{{Index: 0, Name: "id", Type: Integer, Advice: tt.advice}}, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = writeErr(enc, rec)
+		enc.Close()
+		var ve *ValueError
+		if !errors.As(err, &ve) || ve.Column != "id" || ve.Row != 2 {
+			t.Fatalf("Write error = %v, want a *ValueError for column id row 2", err)
+		}
+		if !strings.Contains(err.Error(), tt.want) || tt.notWant != "" && strings.Contains(err.Error(), tt.notWant) {
+			t.Errorf("Write error with advice %q = %q, want %q and not %q", tt.advice, err, tt.want, tt.notWant)
+		}
+	}
+}
+
 func TestEncodeRowTooBig(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)

@@ -14,6 +14,11 @@ import (
 // ErrNoFiles reports that a table's parquet pattern matched no Parquet file.
 var ErrNoFiles = errors.New("no parquet files")
 
+// ErrNotRegular reports that a table's parquet pattern matched something other than a
+// regular file or a directory: a named pipe, a device or a socket. Such a file is never
+// opened, since opening or reading it may block for ever.
+var ErrNotRegular = errors.New("not a regular file")
+
 // FileInfo describes one Parquet file a pattern matched.
 type FileInfo struct {
 	Path    string // as resolved: absolute when the pattern or baseDir was, else relative to the working directory
@@ -39,6 +44,9 @@ func resolve(pattern, baseDir, baseName string) ([]FileInfo, error) {
 	case statErr == nil && st.IsDir():
 		return listDir(pattern, full)
 	case statErr == nil:
+		if err := checkRegular(pattern, full, st); err != nil {
+			return nil, err
+		}
 		return []FileInfo{{Path: full, Size: st.Size(), ModTime: st.ModTime()}}, nil
 	case !errors.Is(statErr, fs.ErrNotExist):
 		return nil, fmt.Errorf("parquet %q: %w", pattern, statErr)
@@ -59,6 +67,9 @@ func resolve(pattern, baseDir, baseName string) ([]FileInfo, error) {
 		}
 		if st.IsDir() {
 			continue
+		}
+		if err := checkRegular(pattern, m, st); err != nil {
+			return nil, err
 		}
 		files = append(files, FileInfo{Path: m, Size: st.Size(), ModTime: st.ModTime()})
 	}
@@ -92,6 +103,9 @@ func listDir(pattern, dir string) ([]FileInfo, error) {
 		if st.IsDir() {
 			continue
 		}
+		if err := checkRegular(pattern, path, st); err != nil {
+			return nil, err
+		}
 		files = append(files, FileInfo{Path: path, Size: st.Size(), ModTime: st.ModTime()})
 	}
 	if len(files) == 0 {
@@ -99,6 +113,34 @@ func listDir(pattern, dir string) ([]FileInfo, error) {
 	}
 	sortFiles(files)
 	return files, nil
+}
+
+// checkRegular refuses path, which pattern matched, unless it is a regular file (st follows
+// symlinks). Directories are handled by the callers before.
+func checkRegular(pattern, path string, st fs.FileInfo) error {
+	if st.Mode().IsRegular() {
+		return nil
+	}
+	return fmt.Errorf("parquet %q: %s is %s, %w: cubesync reads only regular Parquet files (remove it or narrow the pattern)",
+		pattern, path, describeMode(st.Mode()), ErrNotRegular)
+}
+
+// describeMode names the kind of a file that is not regular.
+func describeMode(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m.IsDir():
+		return "a directory"
+	default:
+		return "of mode " + m.Type().String()
+	}
 }
 
 func sortFiles(files []FileInfo) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 
@@ -69,6 +70,9 @@ type Reader struct {
 	// the row group being read, for counting its bytes in proportion to its rows
 	rgRows, rgSize, rgRead, rgCounted int64
 	closed                            bool
+	// ctx is the context of the Open or Next call under way; the open files check it
+	// before every read. Kept here because the Parquet library's readers take none.
+	ctx context.Context
 }
 
 // openFile is one Parquet file opened for reading.
@@ -115,6 +119,7 @@ func Open(ctx context.Context, pattern, baseDir string, opts Options) (*Reader, 
 		batchRows: opts.BatchRows,
 		exclude:   make(map[string]bool, len(opts.Exclude)),
 		counter:   opts.Counter,
+		ctx:       ctx,
 	}
 	if r.counter == nil {
 		r.counter = &sources.Counter{}
@@ -218,6 +223,46 @@ func (r *Reader) checkFile(f, ref *openFile) error {
 	return nil
 }
 
+// openRegular opens path for reading, refusing anything but a regular file: the file may have
+// been replaced by a named pipe or a device since the pattern was resolved, and opening or
+// reading those can block for ever. Every read of the returned file first checks *ctx.
+func openRegular(path string, ctx *context.Context) (*ctxFile, error) {
+	f, err := openNoBlock(path)
+	if err != nil {
+		return nil, fmt.Errorf("parquet file %s: %w", path, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("parquet file %s: %w", path, err), f.Close())
+	}
+	if !st.Mode().IsRegular() {
+		return nil, errors.Join(fmt.Errorf("parquet file %s is %s, %w: cubesync reads only regular Parquet files",
+			path, describeMode(st.Mode()), ErrNotRegular), f.Close())
+	}
+	return &ctxFile{File: f, ctx: ctx}, nil
+}
+
+// ctxFile is an open Parquet file whose reads stop once the run's context is done, so a
+// cancelled or timed-out run leaves a file between two reads rather than at its end.
+type ctxFile struct {
+	*os.File
+	ctx *context.Context // the Reader's current context, set by Open and Next
+}
+
+func (f *ctxFile) ReadAt(p []byte, off int64) (int, error) {
+	if err := (*f.ctx).Err(); err != nil {
+		return 0, err
+	}
+	return f.File.ReadAt(p, off)
+}
+
+func (f *ctxFile) Read(p []byte) (int, error) {
+	if err := (*f.ctx).Err(); err != nil {
+		return 0, err
+	}
+	return f.File.Read(p)
+}
+
 // open opens one file and works out the columns to read from it.
 func (r *Reader) open(info FileInfo) (*openFile, error) {
 	// Buffered streams read a column chunk page by page rather than whole. The Go allocator
@@ -227,9 +272,13 @@ func (r *Reader) open(info FileInfo) (*openFile, error) {
 	props := parquet.NewReaderProperties(memory.DefaultAllocator)
 	props.BufferedStreamEnabled = true
 	props.BufferSize = readBufferSize
-	pf, err := file.OpenParquetFile(info.Path, false, file.WithReadProps(props))
+	src, err := openRegular(info.Path, &r.ctx)
 	if err != nil {
-		return nil, fmt.Errorf("parquet file %s: %w (is it a Parquet file?)", info.Path, err)
+		return nil, err
+	}
+	pf, err := file.NewParquetReader(src, file.WithReadProps(props))
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("parquet file %s: %w (is it a Parquet file?)", info.Path, err), src.Close())
 	}
 	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(r.batchRows)}, r.mem)
 	if err != nil {
@@ -282,6 +331,7 @@ func (r *Reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 	if r.closed {
 		return nil, fmt.Errorf("parquet %q: read after close", r.pattern)
 	}
+	r.ctx = ctx
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("parquet %q: %w", r.pattern, err)
@@ -295,6 +345,9 @@ func (r *Reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 				continue
 			}
 			if err != nil {
+				if ctxErr := ctx.Err(); ctxErr != nil {
+					err = ctxErr // the read stopped because the run ended, not because the file is bad
+				}
 				return nil, fmt.Errorf("parquet file %s row group %d: %w", r.cur.info.Path, r.rowGroup-1, err)
 			}
 			if rec.NumRows() == 0 {
