@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -126,11 +127,23 @@ type peakHeap struct {
 	done  chan struct{}
 	inuse atomic.Uint64
 	live  atomic.Uint64
+	cpu0  time.Duration // the process's CPU time (user+sys) at the start
+	cpu   time.Duration // CPU time used between the start and end
+}
+
+// processCPU is the CPU time (user+sys) this process has used so far: on a loaded machine
+// a steadier measure of cost than wall time.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func startPeakHeap() *peakHeap {
 	runtime.GC()
-	p := &peakHeap{stop: make(chan struct{}), done: make(chan struct{})}
+	p := &peakHeap{stop: make(chan struct{}), done: make(chan struct{}), cpu0: processCPU()}
 	go func() {
 		defer close(p.done)
 		// runtime/metrics, unlike ReadMemStats, does not stop the world at every sample, so
@@ -162,6 +175,7 @@ func startPeakHeap() *peakHeap {
 
 // end stops sampling and returns the peak heap in use, in MiB.
 func (p *peakHeap) end() float64 {
+	p.cpu = processCPU() - p.cpu0
 	close(p.stop)
 	<-p.done
 	return float64(p.inuse.Load()) / (1 << 20)
@@ -189,9 +203,10 @@ func BenchmarkParquetPath(b *testing.B) {
 	rows := benchRows(b)
 	path := benchParquet(b, rows)
 	chunkSize := benchChunkSize(b)
-	report := func(b *testing.B, peak, live float64, jsonBytes int64) {
+	report := func(b *testing.B, peak, live float64, jsonBytes int64, cpu time.Duration) {
 		secs := b.Elapsed().Seconds() / float64(b.N)
 		b.ReportMetric(float64(rows)/secs, "rows/s")
+		b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-sec/op")
 		if jsonBytes > 0 {
 			b.ReportMetric(float64(jsonBytes)/secs/1e6, "jsonMB/s")
 		}
@@ -202,6 +217,7 @@ func BenchmarkParquetPath(b *testing.B) {
 
 	b.Run("read", func(b *testing.B) {
 		var peak, live float64
+		var cpu time.Duration
 		for b.Loop() {
 			p := startPeakHeap()
 			r, err := parquetfile.Open(context.Background(), path, "", parquetfile.Options{})
@@ -221,12 +237,14 @@ func BenchmarkParquetPath(b *testing.B) {
 			r.Close()
 			peak = max(peak, p.end())
 			live = max(live, p.peakLive())
+			cpu += p.cpu
 		}
-		report(b, peak, live, 0)
+		report(b, peak, live, 0, cpu)
 	})
 
 	b.Run("encode", func(b *testing.B) {
 		var peak, live float64
+		var cpu time.Duration
 		var jsonBytes int64
 		for b.Loop() {
 			p := startPeakHeap()
@@ -290,8 +308,9 @@ func BenchmarkParquetPath(b *testing.B) {
 			jsonBytes = enc.Stats().Bytes
 			peak = max(peak, p.end())
 			live = max(live, p.peakLive())
+			cpu += p.cpu
 		}
-		report(b, peak, live, jsonBytes)
+		report(b, peak, live, jsonBytes, cpu)
 	})
 
 	for _, remote := range []bool{false, true} {
@@ -306,7 +325,7 @@ func BenchmarkParquetPath(b *testing.B) {
 // benchParquetRun is BenchmarkParquetPath's whole-run sub-benchmark: the run-job path into
 // the emulator in discard mode, validating every value (on the same cores), or with
 // remote set into a server that drains the chunk bodies (see drainChunks).
-func benchParquetRun(b *testing.B, path string, chunkSize int64, rows int, remote bool, report func(*testing.B, float64, float64, int64)) {
+func benchParquetRun(b *testing.B, path string, chunkSize int64, rows int, remote bool, report func(*testing.B, float64, float64, int64, time.Duration)) {
 	{
 		emu, err := emulator.New(emulator.Options{Discard: true})
 		if err != nil {
@@ -319,6 +338,7 @@ func benchParquetRun(b *testing.B, path string, chunkSize int64, rows int, remot
 		srv := httptest.NewServer(h)
 		defer srv.Close()
 		var peak, live float64
+		var cpu time.Duration
 		var jsonBytes int64
 		for b.Loop() {
 			dir := b.TempDir()
@@ -327,7 +347,12 @@ func benchParquetRun(b *testing.B, path string, chunkSize int64, rows int, remot
 				b.Fatal(err)
 			}
 			runner := &jobs.Runner{Store: store, Connect: func(ctx context.Context, t *jobs.Target) (*sink.Client, error) {
-				return sink.NewClient(sink.Config{BaseURL: srv.URL, ProjectID: t.ProjectID, Username: "bench", Password: "bench"})
+				cfg, err := t.ClientConfig(nil)
+				if err != nil {
+					return nil, err
+				}
+				cfg.BaseURL = srv.URL // the benchmark's server, whatever the config says
+				return sink.NewClient(cfg)
 			}}
 			cfgPath := filepath.Join(dir, "jobs.toml")
 			os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
@@ -353,12 +378,13 @@ parquet = %q
 			res, err := runner.Run(context.Background(), cfg.Jobs["bench"], jobs.RunOptions{})
 			peak = max(peak, p.end())
 			live = max(live, p.peakLive())
+			cpu += p.cpu
 			if err != nil {
 				b.Fatal(err)
 			}
 			jsonBytes = res.Tables[0].Bytes
 			store.Close()
 		}
-		report(b, peak, live, jsonBytes)
+		report(b, peak, live, jsonBytes, cpu)
 	}
 }

@@ -37,6 +37,19 @@ type Config struct {
 	// DefaultNotify names the notifiers of jobs that set no notify of their own.
 	DefaultNotify []*Notifier
 	Jobs          map[string]*Job
+	// written maps the key path of every value that held a ${VAR} reference to its text as
+	// written in the file (see Shown).
+	written map[string]string
+}
+
+// Shown returns value, read at the key path given as segments ("jobs", "sales", "dataset",
+// "name"; an array element as "[0]"), as it may be printed: the text written in the file
+// when the value came from ${VAR} expansion (a variable may hold a secret), else value.
+func (c *Config) Shown(value string, path ...string) string {
+	if w, ok := c.written[keyPath(path).String()]; ok {
+		return w
+	}
+	return value
 }
 
 // State says where jobs keep what they remember between runs.
@@ -358,7 +371,7 @@ func Parse(r io.Reader, filename string, getenv func(string) (string, bool)) (*C
 		getenv: getenv,
 	}
 	cfg := d.config(&table{d: d, m: raw})
-	cfg.File = filename
+	cfg.File, cfg.written = filename, d.written
 	if len(d.problems) > 0 {
 		ps := d.problems
 		slices.SortStableFunc(ps, func(a, b Problem) int {

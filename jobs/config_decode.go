@@ -136,7 +136,7 @@ func (d *decoder) target(name string, t *table) *Target {
 	}
 	if id, ok := t.str("project_id"); ok {
 		if !embedded && !hex32RE.MatchString(id) {
-			d.problemf(t.path.key("project_id"), "want the project's id, 32 hex digits (got %q)", id)
+			d.problemf(t.path.key("project_id"), "want the project's id, 32 hex digits (got %q)", d.shown(t.path.key("project_id"), id))
 		}
 		tg.ProjectID = id
 	} else if !t.has("project_id") && !embedded {
@@ -167,7 +167,7 @@ func (d *decoder) target(name string, t *table) *Target {
 	}
 	if id, ok := t.str("folder_id"); ok {
 		if id != "" && !hex32RE.MatchString(id) {
-			d.problemf(t.path.key("folder_id"), "want the folder's id, 32 hex digits, or \"\" for the server's default (got %q)", id)
+			d.problemf(t.path.key("folder_id"), "want the folder's id, 32 hex digits, or \"\" for the server's default (got %q)", d.shown(t.path.key("folder_id"), id))
 		}
 		tg.FolderID = id
 	}
@@ -180,7 +180,7 @@ func (d *decoder) target(name string, t *table) *Target {
 	t.positive("request_timeout", &tg.RequestTimeout)
 	if n, ok := t.integer("call_retries"); ok {
 		if n < 0 || n > 100 {
-			d.problemf(t.path.key("call_retries"), "must be between 0 (no retry) and 100 (got %d)", n)
+			d.problemf(t.path.key("call_retries"), "must be between 0 (no retry) and 100 (got %s)", d.shown(t.path.key("call_retries"), strconv.FormatInt(n, 10)))
 		} else {
 			tg.CallRetries = int(n)
 		}
@@ -195,22 +195,30 @@ func (d *decoder) baseURL(p keyPath, s string) string {
 		return s
 	}
 	u, err := url.Parse(s)
+	// redacted is how problems show the URL: as written when it came from ${VAR}
+	// expansion, else without its password.
+	redacted := func() string {
+		if d.fromEnv(p) {
+			return d.shown(p, s)
+		}
+		return u.Redacted()
+	}
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		shown := fmt.Sprintf("%q", s)
+		shown := fmt.Sprintf("%q", d.shown(p, s))
 		if err == nil && u.User != nil {
-			shown = fmt.Sprintf("%q", u.Redacted())
-		} else if err != nil {
+			shown = fmt.Sprintf("%q", redacted())
+		} else if err != nil && !d.fromEnv(p) {
 			shown = "a URL that does not parse"
 		}
 		d.problemf(p, `want "https://host/MicroStrategyLibrary" or "embedded" (got %s)`, shown)
 		return ""
 	}
 	if u.User != nil {
-		d.problemf(p, "credentials do not belong in base_url (%q): set username and password", u.Redacted())
+		d.problemf(p, "credentials do not belong in base_url (%q): set username and password", redacted())
 		return ""
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		d.problemf(p, `%q has a query or fragment (want "https://host/MicroStrategyLibrary")`, u.Redacted())
+		d.problemf(p, `%q has a query or fragment (want "https://host/MicroStrategyLibrary")`, redacted())
 		return ""
 	}
 	return strings.TrimRight(s, "/")
@@ -240,7 +248,7 @@ func (d *decoder) serve(t *table, s *Serve) {
 		host, port, err := net.SplitHostPort(l)
 		n, perr := strconv.Atoi(port)
 		if err != nil || perr != nil || n < 0 || n > 65535 || strings.ContainsAny(host, " /") {
-			d.problemf(t.path.key("listen"), `invalid address %q (want host:port such as "127.0.0.1:9746" or ":9746")`, l)
+			d.problemf(t.path.key("listen"), `invalid address %q (want host:port such as "127.0.0.1:9746" or ":9746")`, d.shown(t.path.key("listen"), l))
 		} else {
 			s.Listen = l
 		}
@@ -248,7 +256,7 @@ func (d *decoder) serve(t *table, s *Serve) {
 	t.nonNegative("shutdown_grace", &s.ShutdownGrace)
 	if n, ok := t.integer("max_concurrent_runs"); ok {
 		if n < 1 || n > 10_000 {
-			d.problemf(t.path.key("max_concurrent_runs"), "must be between 1 and 10000 (got %d): it is how many runs one serve process starts at once", n)
+			d.problemf(t.path.key("max_concurrent_runs"), "must be between 1 and 10000 (got %s): it is how many runs one serve process starts at once", d.shown(t.path.key("max_concurrent_runs"), strconv.FormatInt(n, 10)))
 		} else {
 			s.MaxConcurrentRuns = int(n)
 		}
@@ -281,7 +289,7 @@ func (d *decoder) notifier(name string, t *table) *Notifier {
 	if on, ok := t.list("on"); ok {
 		for i, ev := range on {
 			if !slices.Contains(eventNames, ev) {
-				d.problemf(t.path.key("on").index(i), "unknown event %q (want %s)", ev, orList(eventNames))
+				d.problemf(t.path.key("on").index(i), "unknown event %q (want %s)", d.shown(t.path.key("on").index(i), ev), orList(eventNames))
 			}
 		}
 		if len(on) == 0 {
@@ -303,7 +311,7 @@ func (d *decoder) notifyList(cfg *Config, t *table, base []*Notifier) []*Notifie
 	for i, name := range names {
 		n := cfg.Notify[name]
 		if n == nil {
-			d.problemf(t.path.key("notify").index(i), "unknown notifier %q (%s)", name, defined("notify", cfg.Notify))
+			d.problemf(t.path.key("notify").index(i), "unknown notifier %q (%s)", d.shown(t.path.key("notify").index(i), name), defined("notify", cfg.Notify))
 			continue
 		}
 		out = append(out, n)
@@ -316,7 +324,7 @@ func (d *decoder) settings(t *table, base JobSettings) JobSettings {
 	s := base
 	if n, ok := t.size("chunk_size"); ok {
 		if n < minChunkSize || n > maxChunkSize {
-			d.problemf(t.path.key("chunk_size"), "must be between 1KB and 1GB (got %s)", formatSize(n))
+			d.problemf(t.path.key("chunk_size"), "must be between 1KB and 1GB (got %s)", d.shown(t.path.key("chunk_size"), formatSize(n)))
 		} else {
 			s.ChunkSize = n
 		}
@@ -330,7 +338,7 @@ func (d *decoder) settings(t *table, base JobSettings) JobSettings {
 	if r, ok := t.sub("retry"); ok {
 		if n, ok := r.integer("attempts"); ok {
 			if n < 1 || n > 100 {
-				d.problemf(r.path.key("attempts"), "must be between 1 (no retry) and 100 (got %d)", n)
+				d.problemf(r.path.key("attempts"), "must be between 1 (no retry) and 100 (got %s)", d.shown(r.path.key("attempts"), strconv.FormatInt(n, 10)))
 			} else {
 				s.Retry.Attempts = int(n)
 			}
@@ -338,7 +346,8 @@ func (d *decoder) settings(t *table, base JobSettings) JobSettings {
 		r.nonNegative("initial_delay", &s.Retry.InitialDelay)
 		r.nonNegative("max_delay", &s.Retry.MaxDelay)
 		if s.Retry.MaxDelay < s.Retry.InitialDelay {
-			d.problemf(r.path, "max_delay (%s) is shorter than initial_delay (%s)", s.Retry.MaxDelay, s.Retry.InitialDelay)
+			d.problemf(r.path, "max_delay (%s) is shorter than initial_delay (%s)",
+				d.shown(r.path.key("max_delay"), s.Retry.MaxDelay.String()), d.shown(r.path.key("initial_delay"), s.Retry.InitialDelay.String()))
 		}
 		r.finish()
 	}
@@ -356,7 +365,7 @@ func (d *decoder) job(cfg *Config, name string, t *table) *Job {
 		j.Schedule = strings.TrimSpace(spec)
 		sched, err := cronParser().Parse(j.Schedule)
 		if err != nil {
-			d.problemf(t.path.key("schedule"), "bad cron spec %q: %v (want 5 fields \"m h dom mon dow\", 6 with seconds first, @daily/@hourly/@every 1h, optionally after CRON_TZ=Area/City)", spec, err)
+			d.problemf(t.path.key("schedule"), "bad cron spec %q%s (want 5 fields \"m h dom mon dow\", 6 with seconds first, @daily/@hourly/@every 1h, optionally after CRON_TZ=Area/City)", d.shown(t.path.key("schedule"), spec), d.detail(t.path.key("schedule"), err))
 		}
 		j.ScheduleSpec = sched
 	}
@@ -365,7 +374,7 @@ func (d *decoder) job(cfg *Config, name string, t *table) *Job {
 		sched, err := cronParser().Parse(j.FullRefresh)
 		switch {
 		case err != nil:
-			d.problemf(t.path.key("full_refresh"), "bad cron spec %q: %v (want a cron spec such as \"0 3 * * 0\": its slots run as full refreshes)", spec, err)
+			d.problemf(t.path.key("full_refresh"), "bad cron spec %q%s (want a cron spec such as \"0 3 * * 0\": its slots run as full refreshes)", d.shown(t.path.key("full_refresh"), spec), d.detail(t.path.key("full_refresh"), err))
 		case j.Schedule == "":
 			d.problemf(t.path.key("full_refresh"), "the job has no schedule: full_refresh adds full-refresh slots to a scheduled job (for a one-off, use run-job --full-refresh)")
 		default:
@@ -374,7 +383,7 @@ func (d *decoder) job(cfg *Config, name string, t *table) *Job {
 	}
 	if tn, ok := t.str("target"); ok {
 		if j.Target = cfg.Targets[tn]; j.Target == nil {
-			d.problemf(t.path.key("target"), "unknown target %q (%s)", tn, defined("targets", cfg.Targets))
+			d.problemf(t.path.key("target"), "unknown target %q (%s)", d.shown(t.path.key("target"), tn), defined("targets", cfg.Targets))
 		}
 	} else if !t.has("target") {
 		t.missing("target", "the name of a target: "+defined("targets", cfg.Targets))
@@ -388,7 +397,7 @@ func (d *decoder) job(cfg *Config, name string, t *table) *Job {
 		}
 		if id, ok := ds.str("id"); ok {
 			if id != "" && !hex32RE.MatchString(id) {
-				d.problemf(ds.path.key("id"), "want the id of an existing dataset, 32 hex digits, or \"\" to create it on the first run (got %q)", id)
+				d.problemf(ds.path.key("id"), "want the id of an existing dataset, 32 hex digits, or \"\" to create it on the first run (got %q)", d.shown(ds.path.key("id"), id))
 			}
 			j.Dataset.ID = id
 		}
@@ -401,7 +410,7 @@ func (d *decoder) job(cfg *Config, name string, t *table) *Job {
 		for i, tt := range tables {
 			tb := d.table(cfg, tt)
 			if first, dup := seen[tb.Name]; dup && tb.Name != "" {
-				d.problemf(tt.path.key("name"), "duplicate table name %q (also tables[%d]); table names are unique within a dataset", tb.Name, first)
+				d.problemf(tt.path.key("name"), "duplicate table name %q (also tables[%d]); table names are unique within a dataset", d.shown(tt.path.key("name"), tb.Name), first)
 			} else {
 				seen[tb.Name] = i
 			}
@@ -435,7 +444,7 @@ func (d *decoder) table(cfg *Config, t *table) *Table {
 			if d.tableNames == nil {
 				d.tableNames = map[string]string{}
 			}
-			d.tableNames[t.path.String()] = n
+			d.tableNames[t.path.String()] = d.shown(t.path.key("name"), n)
 		}
 	} else if !t.has("name") {
 		t.missing("name", "the table's name in the dataset")
@@ -451,7 +460,7 @@ func (d *decoder) table(cfg *Config, t *table) *Table {
 		for i, k := range key {
 			d.checkName(t.path.key("key").index(i), "column name", k)
 			if slices.Index(key, k) < i {
-				d.problemf(t.path.key("key").index(i), "column %q is listed twice", k)
+				d.problemf(t.path.key("key").index(i), "column %q is listed twice", d.shown(t.path.key("key").index(i), k))
 			}
 		}
 		tb.Key = key
@@ -464,7 +473,7 @@ func (d *decoder) table(cfg *Config, t *table) *Table {
 	if ex, ok := t.list("exclude"); ok {
 		for i, c := range ex {
 			if slices.Contains(tb.Key, c) {
-				d.problemf(t.path.key("exclude").index(i), "column %q is in key, and key columns must be pushed: remove it from exclude or from key", c)
+				d.problemf(t.path.key("exclude").index(i), "column %q is in key, and key columns must be pushed: remove it from exclude or from key", d.shown(t.path.key("exclude").index(i), c))
 			}
 		}
 		tb.Exclude = ex
@@ -528,7 +537,7 @@ func (d *decoder) tableInput(cfg *Config, t *table, tb *Table) {
 		tb.Query = query
 		if hasSource {
 			if tb.Source = cfg.Sources[srcName]; tb.Source == nil {
-				d.problemf(t.path.key("source"), "unknown source %q (%s)", srcName, defined("sources", cfg.Sources))
+				d.problemf(t.path.key("source"), "unknown source %q (%s)", d.shown(t.path.key("source"), srcName), defined("sources", cfg.Sources))
 			}
 		} else if !t.has("source") {
 			t.missing("source", "the name of the source the query runs on: "+defined("sources", cfg.Sources))
@@ -539,7 +548,7 @@ func (d *decoder) tableInput(cfg *Config, t *table, tb *Table) {
 			break
 		}
 		if _, err := filepath.Match(parquet, ""); err != nil {
-			d.problemf(t.path.key("parquet"), "bad glob %q: %v", parquet, err)
+			d.problemf(t.path.key("parquet"), "bad glob %q%s", d.shown(t.path.key("parquet"), parquet), d.detail(t.path.key("parquet"), err))
 		}
 		tb.Parquet = d.resolve(parquet)
 		tb.ParquetPattern, tb.BaseDir = parquet, d.dir
@@ -586,7 +595,7 @@ func (d *decoder) incremental(t *table, tb *Table) {
 			inc.missing("initial", `the $1 of the first run, e.g. "1970-01-01T00:00:00Z" or 0 to load everything`)
 		}
 		if hasCol && !queryParamRE.MatchString(tb.Query) {
-			d.problemf(t.path.key("query"), "does not use $1: an incremental query must filter on the watermark, e.g. WHERE %s > $1", col)
+			d.problemf(t.path.key("query"), "does not use $1: an incremental query must filter on the watermark, e.g. WHERE %s > $1", d.shown(inc.path.key("column"), col))
 		}
 		tb.Incremental.Column, tb.Incremental.Initial = col, initial
 		inc.positive("lookback", &tb.Incremental.Lookback)
@@ -626,7 +635,7 @@ func (d *decoder) initial(inc *table) (string, bool) {
 			return s, true
 		}
 	}
-	d.problemf(p, `invalid initial value %q (want an integer, a date "2024-01-31" or a timestamp "2024-01-31T00:00:00Z")`, s)
+	d.problemf(p, `invalid initial value %q (want an integer, a date "2024-01-31" or a timestamp "2024-01-31T00:00:00Z")`, d.shown(p, s))
 	return "", false
 }
 
@@ -638,6 +647,9 @@ func (d *decoder) column(c *table, name string, tb *Table) ColumnOverride {
 	}
 	if s, ok := c.str("type"); ok {
 		dt, err := sink.ParseDataType(s)
+		if err != nil && d.fromEnv(c.path.key("type")) {
+			_, err = sink.ParseDataType(d.shown(c.path.key("type"), s))
+		}
 		if err != nil {
 			d.problemf(c.path.key("type"), "%v", err)
 		}
@@ -667,10 +679,19 @@ func (d *decoder) checkName(p keyPath, what, name string) {
 	case strings.TrimSpace(name) == "":
 		d.problemf(p, "%s is empty", what)
 	case strings.ContainsAny(name, `\"[]`):
-		d.problemf(p, `%s %q contains one of \ " [ ], which the server refuses in names`, what, name)
+		d.problemf(p, `%s %q contains one of \ " [ ], which the server refuses in names`, what, d.shown(p, name))
 	case utf8.RuneCountInString(name) > maxNameLen:
 		d.problemf(p, "%s is %d characters long; the server allows at most %d", what, utf8.RuneCountInString(name), maxNameLen)
 	}
+}
+
+// detail is ": " and err's text, to follow a value in a problem, or "" when the value at p
+// came from ${VAR} expansion: parse errors quote pieces of the value they could not read.
+func (d *decoder) detail(p keyPath, err error) string {
+	if d.fromEnv(p) {
+		return ""
+	}
+	return ": " + err.Error()
 }
 
 // resolve makes a path in the config relative to the config file's directory.

@@ -18,6 +18,47 @@ type decoder struct {
 	// tableNames maps the path of each element of a tables array (jobs.sales.tables[1])
 	// to the table's name, so problems with its key and columns name the table as written.
 	tableNames map[string]string
+	// written maps the path of every string value that held a ${VAR} reference to the
+	// text as written in the file; problems show that text, never the expanded value.
+	written map[string]string
+	// values are the variables' values that references expanded to: problemf removes them
+	// from any message as a last guard (a value may reach a message through an error).
+	values []envValue
+}
+
+// envValue is the value a ${NAME} reference expanded to.
+type envValue struct{ name, value string }
+
+// shown is how a problem quotes the value v read at p: as written in the file when it came
+// from ${VAR} expansion (the variable may hold a secret put under the wrong key by
+// mistake), else v itself.
+func (d *decoder) shown(p keyPath, v string) string {
+	if w, ok := d.written[p.String()]; ok {
+		return w
+	}
+	return v
+}
+
+// fromEnv reports whether the value at p came from ${VAR} expansion.
+func (d *decoder) fromEnv(p keyPath) bool {
+	_, ok := d.written[p.String()]
+	return ok
+}
+
+// scrub replaces every expanded value in msg, plain or as %q escapes it, by its ${NAME}.
+// Values shorter than 4 bytes are left: they are no secret and would mangle numbers.
+func (d *decoder) scrub(msg string) string {
+	for _, v := range d.values {
+		if len(v.value) < 4 {
+			continue
+		}
+		ref := "${" + v.name + "}"
+		msg = strings.ReplaceAll(msg, v.value, ref)
+		if q := strconv.Quote(v.value); q[1:len(q)-1] != v.value {
+			msg = strings.ReplaceAll(msg, q[1:len(q)-1], ref)
+		}
+	}
+	return msg
 }
 
 // line returns the line of p, or of its nearest ancestor that has one (a missing key is
@@ -36,7 +77,7 @@ func (d *decoder) problemf(p keyPath, format string, args ...any) {
 	if name := d.tableOf(p); name != "" {
 		msg = fmt.Sprintf("table %q: %s", name, msg)
 	}
-	d.problems = append(d.problems, Problem{Path: p.String(), Line: d.line(p), Msg: msg})
+	d.problems = append(d.problems, Problem{Path: p.String(), Line: d.line(p), Msg: d.scrub(msg)})
 }
 
 // tableOf is the name of the table whose key rule or column overrides p is about (its key,
@@ -212,7 +253,22 @@ func (d *decoder) expand(v any, p keyPath, secret bool, want string) (string, bo
 		d.wrongType(p, v, want, secret)
 		return "", false
 	}
-	out, problems := expandEnv(s, d.getenv, secret)
+	if strings.Contains(s, "${") {
+		if d.written == nil {
+			d.written = map[string]string{}
+		}
+		d.written[p.String()] = s
+	}
+	getenv := func(name string) (string, bool) {
+		v, ok := d.getenv(name)
+		if v != "" && !slices.Contains(d.values, envValue{name, v}) {
+			d.values = append(d.values, envValue{name, v})
+			// Longest first, so a value that contains another is replaced whole.
+			slices.SortStableFunc(d.values, func(a, b envValue) int { return len(b.value) - len(a.value) })
+		}
+		return v, ok
+	}
+	out, problems := expandEnv(s, getenv, secret)
 	for _, m := range problems {
 		d.problemf(p, "%s", m)
 	}
@@ -260,7 +316,7 @@ func (t *table) integer(key string) (int64, bool) {
 	if native == nil {
 		n, err := strconv.ParseInt(strings.TrimSpace(text), 10, 64)
 		if err != nil {
-			t.d.problemf(p, "want an integer (got %q after expanding variables)", text)
+			t.d.problemf(p, "want an integer (got %q after expanding variables)", t.d.shown(p, text))
 			return 0, false
 		}
 		return n, true
@@ -280,7 +336,7 @@ func (t *table) boolean(key string) (bool, bool) {
 	if native == nil {
 		b, err := strconv.ParseBool(strings.TrimSpace(text))
 		if err != nil {
-			t.d.problemf(p, "want true or false (got %q after expanding variables)", text)
+			t.d.problemf(p, "want true or false (got %q after expanding variables)", t.d.shown(p, text))
 			return false, false
 		}
 		return b, true
@@ -305,7 +361,7 @@ func (t *table) duration(key string) (time.Duration, bool) {
 	}
 	dur, err := time.ParseDuration(strings.TrimSpace(s))
 	if err != nil {
-		t.d.problemf(p, "invalid duration %q (want %s)", s, durationWant)
+		t.d.problemf(p, "invalid duration %q (want %s)", t.d.shown(p, s), durationWant)
 		return 0, false
 	}
 	return dur, true
@@ -315,7 +371,7 @@ func (t *table) duration(key string) (time.Duration, bool) {
 func (t *table) positive(key string, dst *time.Duration) {
 	if dur, ok := t.duration(key); ok {
 		if dur <= 0 {
-			t.d.problemf(t.path.key(key), "must be greater than zero (got %q)", dur.String())
+			t.d.problemf(t.path.key(key), "must be greater than zero (got %q)", t.d.shown(t.path.key(key), dur.String()))
 			return
 		}
 		*dst = dur
@@ -326,7 +382,7 @@ func (t *table) positive(key string, dst *time.Duration) {
 func (t *table) nonNegative(key string, dst *time.Duration) {
 	if dur, ok := t.duration(key); ok {
 		if dur < 0 {
-			t.d.problemf(t.path.key(key), "must not be negative (got %q)", dur.String())
+			t.d.problemf(t.path.key(key), "must not be negative (got %q)", t.d.shown(t.path.key(key), dur.String()))
 			return
 		}
 		*dst = dur
@@ -348,6 +404,10 @@ func (t *table) size(key string) (int64, bool) {
 	}
 	n, err := ParseSize(s)
 	if err != nil {
+		if t.d.fromEnv(p) {
+			// The reason is told of the text as written, not of the expanded value.
+			_, err = ParseSize(t.d.shown(p, s))
+		}
 		t.d.problemf(p, "%v", err)
 		return 0, false
 	}
@@ -426,7 +486,7 @@ func (t *table) oneOf(key, what string, allowed ...string) (string, bool) {
 		return "", false
 	}
 	if !slices.Contains(allowed, s) {
-		t.d.problemf(t.path.key(key), "unknown %s %q (want %s)", what, s, orList(allowed))
+		t.d.problemf(t.path.key(key), "unknown %s %q (want %s)", what, t.d.shown(t.path.key(key), s), orList(allowed))
 		return "", false
 	}
 	return s, true

@@ -558,7 +558,7 @@ dsn = "${OTHER_DSN:-postgres://u:pw@h/db"
 			want: []string{
 				`jobs.toml:7: targets.m.base_url: environment variable MSTR_BASE_URL is not set (set it, or give a default: ${MSTR_BASE_URL:-default})`,
 				`jobs.toml:10: targets.m.password: environment variable MSTR_PASSWORD is not set (set it, or give a default: ${MSTR_PASSWORD:-default})`,
-				`jobs.toml:11: targets.m.call_retries: want an integer (got "five" after expanding variables)`,
+				`jobs.toml:11: targets.m.call_retries: want an integer (got "${RETRIES:-five}" after expanding variables)`,
 				`jobs.toml:14: sources.other.dsn: unterminated "${" (want ${VAR} or ${VAR:-default})`,
 			},
 		},

@@ -165,3 +165,118 @@ func TestRunNarrowDatasetColumn(t *testing.T) {
 		t.Errorf("upload sessions left open: %+v", open)
 	}
 }
+
+// TestPostgresDialects runs a query job (bigint, text, integer, numeric, date and
+// timestamptz columns, upsert on the bigint) twice against each dialect: both runs succeed,
+// the dataset holds exactly the warehouse's rows, and it is created once. A server that
+// codes the bigint as integer precision 8 is the one that used to fail every second run.
+func TestPostgresDialects(t *testing.T) {
+	w := newWarehouse(t)
+	w.exec(t, `CREATE TABLE orders (id int8 PRIMARY KEY, region text NOT NULL, qty int4, amount numeric(12,2), day date, at timestamptz)`)
+	w.exec(t, `INSERT INTO orders VALUES
+		(9007199254740993, 'north', 1, 10.50, '2024-01-31', '2024-01-31 13:45:00+00'),
+		(2, 'south', NULL, 20.00, '2024-02-29', NULL)`)
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			b := setupWith(t, d.opts)
+			job := b.job(t, "pg", w.source()+`
+[jobs.pg]
+target = "emu"
+dataset = { name = "Orders" }
+[[jobs.pg.tables]]
+name = "orders"
+policy = "upsert"
+source = "warehouse"
+query = "SELECT id, region, qty, amount, day, at FROM orders ORDER BY id"
+key = ["id", "region", "day", "at"]
+`)
+			want := []string{"2|south|NULL|20.00|2024-02-29|NULL", "9007199254740993|north|1|10.50|2024-01-31|2024-01-31T13:45:00"}
+			var id string
+			for run := 1; run <= 2; run++ {
+				res, err := b.runner.Run(context.Background(), job, jobs.RunOptions{})
+				if err != nil {
+					t.Fatalf("run %d: %v", run, err)
+				}
+				if id != "" && res.DatasetID != id {
+					t.Errorf("run %d pushed to dataset %s, want %s", run, res.DatasetID, id)
+				}
+				id = res.DatasetID
+				if got := b.rows(t, id, "orders"); sorted(got) != sorted(want) {
+					t.Errorf("run %d: orders =\n%s\nwant\n%s", run, sorted(got), sorted(want))
+				}
+			}
+			if n := b.emu.Stats().Calls[emulator.CallModel]; n != 1 {
+				t.Errorf("models calls = %d, want 1", n)
+			}
+			if open := b.emu.OpenSessions(); len(open) != 0 {
+				t.Errorf("upload sessions left open: %+v", open)
+			}
+		})
+	}
+}
+
+// TestPostgresBadOverrideFailsFirst checks that a query table's columns go through the same
+// type table as a Parquet table's: an override its column cannot take fails the run before
+// the dataset is created, naming job, table, column, source type, override and the
+// overrides allowed.
+func TestPostgresBadOverrideFailsFirst(t *testing.T) {
+	w := newWarehouse(t)
+	w.exec(t, `CREATE TABLE orders (id int8, region text)`)
+	w.exec(t, `INSERT INTO orders VALUES (1, 'north')`)
+	b := setup(t)
+	job := b.job(t, "pg", w.source()+`
+[jobs.pg]
+target = "emu"
+dataset = { name = "Orders" }
+retry = { attempts = 3 }
+[[jobs.pg.tables]]
+name = "orders"
+policy = "replace"
+source = "warehouse"
+query = "SELECT id, region FROM orders"
+columns.region = { type = "INTEGER" }
+`)
+	res, err := b.runner.Run(context.Background(), job, jobs.RunOptions{})
+	want := `job "pg": table "orders": column "region": source type utf8 cannot be pushed as INTEGER (type overrides allowed for it: STRING)`
+	if err == nil || err.Error() != want {
+		t.Fatalf("run error =\n  %v\nwant\n  %s", err, want)
+	}
+	if res == nil || res.Attempts != 1 {
+		t.Errorf("run result %+v: want one attempt (a bad override is not retried)", res)
+	}
+	b.wantNothingPushed(t, "pg", `column "region"`, "cannot be pushed as INTEGER")
+}
+
+// TestRunDatasetMismatch: a job that now pushes a column its dataset lacks fails at once
+// (not retried, no upload session), naming the dataset once and the column, and history
+// records the reason.
+func TestRunDatasetMismatch(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	writeSales(t, b.dir, "data/orders.parquet", []int64{1}, []string{"north"}, []int32{1}, []float64{10})
+	first := b.job(t, "sales", salesJob+`exclude = ["amount"]
+`)
+	res, err := b.runner.Run(ctx, first, jobs.RunOptions{})
+	if err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+	id := res.DatasetID
+	sessions := b.emu.Stats().Calls[emulator.CallOpenSession]
+
+	job := b.job(t, "sales", salesJob)
+	job.Retry.Attempts = 3
+	res, err = b.runner.Run(ctx, job, jobs.RunOptions{})
+	want := `job "sales": dataset "Sales" (id ` + id + `) does not match the job: table "orders" has no column "amount"; `
+	if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Count(err.Error(), `dataset "Sales"`) != 1 {
+		t.Fatalf("run error =\n  %v\nwant it to start\n  %s\nand name the dataset once", err, want)
+	}
+	if !jobs.IsInputError(err) || res == nil || res.Attempts != 1 {
+		t.Errorf("run result %+v, input error %v: want one attempt, not retried", res, jobs.IsInputError(err))
+	}
+	if n := b.emu.Stats().Calls[emulator.CallOpenSession]; n != sessions {
+		t.Errorf("upload sessions opened: %d, want none after the check failed", n-sessions)
+	}
+	if run := b.lastRun(t, "sales"); run.Status != jobs.StatusFailed || !strings.Contains(run.Error, `has no column "amount"`) {
+		t.Errorf("history: %s %q, want failed with the reason", run.Status, run.Error)
+	}
+}

@@ -192,7 +192,7 @@ func (r *Runner) dataset(ctx context.Context, c *sink.Client, job *Job, tables [
 		if id, err = c.CreateDataset(ctx, model); err != nil {
 			return "", fmt.Errorf("create dataset %q: %w", job.Dataset.Name, err)
 		}
-		if err := r.write("record_dataset", func() error { return r.Store.SetDatasetID(ctx, job.Name, id) }); err != nil {
+		if err := r.write("record_dataset", func() error { return r.Store.SetDatasetID(ctx, job.Name, id, job.Dataset.Name) }); err != nil {
 			return "", fmt.Errorf("remember dataset id %s: %w", id, err)
 		}
 		// The client logs "dataset created" with the id and name.
@@ -205,8 +205,16 @@ func (r *Runner) dataset(ctx context.Context, c *sink.Client, job *Job, tables [
 		}
 		return "", err
 	}
-	if msg := nameDrift(job, def.Name); msg != "" {
+	if msg := job.DatasetNameDrift(def.Name); msg != "" {
 		log.Warn(msg, "dataset", id)
+	}
+	if job.Dataset.ID == "" && def.Name != "" {
+		// Remember the name as the server has it, for validate to compare dataset.name with.
+		if kept, err := r.Store.DatasetName(ctx, job.Name); err == nil && kept != def.Name {
+			if err := r.Store.SetDatasetID(ctx, job.Name, id, def.Name); err != nil {
+				return "", fmt.Errorf("remember the name of dataset %s: %w", id, err)
+			}
+		}
 	}
 	mts := make([]sink.ModelTable, len(shapes))
 	for i, s := range shapes {
@@ -247,18 +255,19 @@ func newDatasetHow(job *Job) string {
 	return fmt.Sprintf("run `cubesync state forget-dataset %s`, and the next run creates one", job.Name)
 }
 
-// nameDrift says what to do when the dataset the job pushes into is no longer named as
-// dataset.name says; "" when the names agree.
-func nameDrift(job *Job, serverName string) string {
-	if serverName == "" || serverName == job.Dataset.Name {
+// DatasetNameDrift says what to do when the dataset the job pushes into is named
+// serverName (on the server, or as the state store remembers it) while dataset.name says
+// otherwise; "" when the names agree or serverName is not known.
+func (j *Job) DatasetNameDrift(serverName string) string {
+	if serverName == "" || serverName == j.Dataset.Name {
 		return ""
 	}
-	if job.Dataset.ID != "" {
+	if j.Dataset.ID != "" {
 		return fmt.Sprintf("dataset.name of job %q is %q but dataset %s is named %q on the server: the job pushes into %q; correct dataset.name to silence this",
-			job.Name, job.Dataset.Name, job.Dataset.ID, serverName, serverName)
+			j.Name, j.Dataset.Name, j.Dataset.ID, serverName, serverName)
 	}
 	return fmt.Sprintf("dataset.name of job %q is %q but the dataset it remembers is named %q: the job keeps pushing into %q; run `cubesync state forget-dataset %s` to have the next run create a new dataset %q, or set dataset.name back",
-		job.Name, job.Dataset.Name, serverName, serverName, job.Name, job.Dataset.Name)
+		j.Name, j.Dataset.Name, serverName, serverName, j.Name, j.Dataset.Name)
 }
 
 // pushTable streams one table: the source is read on one goroutine, which hands its

@@ -239,7 +239,12 @@ type Store interface {
 
 	// DatasetID returns the dataset a job created earlier, or ErrNotFound.
 	DatasetID(ctx context.Context, job string) (string, error)
-	SetDatasetID(ctx context.Context, job, datasetID string) error
+	// SetDatasetID remembers the dataset the job pushes into and its name: as the job named
+	// it when it was created, or as a later run found it on the server.
+	SetDatasetID(ctx context.Context, job, datasetID, name string) error
+	// DatasetName returns the name remembered with the job's dataset id: "" when none was
+	// kept (an id remembered by an older version), ErrNotFound when no id is remembered.
+	DatasetName(ctx context.Context, job string) (string, error)
 	// ForgetDatasetID drops the job's remembered dataset id, so its next run creates a new
 	// dataset (cubesync state forget-dataset). Forgetting none is not an error.
 	ForgetDatasetID(ctx context.Context, job string) error

@@ -51,35 +51,35 @@ func (c *Chunk) Len() int64 {
 // WriteTo writes the chunk's JSON document to w without assembling it in memory.
 func (c *Chunk) WriteTo(w io.Writer) (int64, error) {
 	var total int64
-	write := func(b []byte) error {
+	for _, b := range c.segments() {
 		n, err := w.Write(b)
 		total += int64(n)
-		return err
-	}
-	if err := write([]byte("[")); err != nil {
-		return total, err
-	}
-	for i, col := range c.cols {
-		open := []byte(",[")
-		if i == 0 {
-			open = open[1:]
-		}
-		if err := write(open); err != nil {
+		if err != nil {
 			return total, err
+		}
+	}
+	return total, nil
+}
+
+// segments returns the chunk's JSON document as the pieces WriteTo writes, in order,
+// sharing the chunk's blocks.
+func (c *Chunk) segments() [][]byte {
+	segs := make([][]byte, 0, 2+3*len(c.cols))
+	segs = append(segs, []byte("["))
+	for i, col := range c.cols {
+		if i == 0 {
+			segs = append(segs, []byte("["))
+		} else {
+			segs = append(segs, []byte(",["))
 		}
 		for _, b := range col {
-			if len(b) == 0 {
-				continue
-			}
-			if err := write(b); err != nil {
-				return total, err
+			if len(b) > 0 {
+				segs = append(segs, b)
 			}
 		}
-		if err := write([]byte("]")); err != nil {
-			return total, err
-		}
+		segs = append(segs, []byte("]"))
 	}
-	return total, write([]byte("]"))
+	return append(segs, []byte("]"))
 }
 
 // Bytes returns the chunk's JSON document as one slice (for tests and small chunks).

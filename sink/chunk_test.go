@@ -1,7 +1,11 @@
 package sink
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"io"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 )
@@ -44,5 +48,54 @@ func TestChunkWriteAndSplit(t *testing.T) {
 	one := NewChunk(1, [][]byte{[]byte(`1`)}, nil)
 	if _, _, err := one.Split(); err != ErrUnsplittable {
 		t.Fatalf("Split of one row: err = %v, want ErrUnsplittable", err)
+	}
+}
+
+// TestChunkBodyReads checks the upload body against the document it encodes, whatever the
+// blocks' lengths (groups of 3 bytes split across blocks) and the reads' sizes (down to a
+// byte at a time), and that a finished body is no longer read.
+func TestChunkBodyReads(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 200 {
+		ncols := 1 + rng.IntN(4)
+		cols := make([][][]byte, ncols)
+		for c := range cols {
+			for range rng.IntN(5) {
+				blk := make([]byte, rng.IntN(12))
+				for k := range blk {
+					blk[k] = byte('a' + rng.IntN(26))
+				}
+				cols[c] = append(cols[c], blk)
+			}
+		}
+		ch := &Chunk{rows: 1, cols: cols}
+		body := newChunkBody("orders", i+1, ch)
+		want := body.prefix + base64.StdEncoding.EncodeToString(ch.Bytes()) + chunkBodySuffix
+		if int64(len(want)) != body.size {
+			t.Fatalf("chunk %d: body size %d, want %d", i, body.size, len(want))
+		}
+		for _, bufSize := range []int{1, 2, 3, 4, 5, 7, 64, 32 << 10} {
+			r, _ := body.open()
+			var got []byte
+			buf := make([]byte, bufSize)
+			for {
+				n, err := r.Read(buf)
+				got = append(got, buf[:n]...)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatalf("chunk %d, reads of %d bytes: %v", i, bufSize, err)
+				}
+			}
+			if string(got) != want {
+				t.Fatalf("chunk %d (blocks %q), reads of %d bytes:\n got %s\nwant %s", i, cols, bufSize, got, want)
+			}
+		}
+		r, _ := body.open()
+		body.finish()
+		if n, err := r.Read(make([]byte, 64)); n != 0 || !errors.Is(err, errBodyDone) {
+			t.Fatalf("read after finish = %d, %v; want 0, errBodyDone", n, err)
+		}
 	}
 }

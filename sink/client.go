@@ -113,19 +113,25 @@ func NewClient(cfg Config) (*Client, error) {
 		return nil, err
 	}
 
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = &http.Client{}
+	// The client is a copy: it gets a cookie jar if it has none and a redirect policy that
+	// keeps the password and the token on base_url's server, and the caller's stays as it was.
+	hc := &http.Client{}
+	if cfg.HTTPClient != nil {
+		copied := *cfg.HTTPClient
+		hc = &copied
 	}
 	if hc.Jar == nil {
 		jar, err := cookiejar.New(nil)
 		if err != nil {
 			return nil, fmt.Errorf("push api client: cookie jar: %w", err)
 		}
-		withJar := *hc
-		withJar.Jar = jar
-		hc = &withJar
+		hc.Jar = jar
 	}
+	base, err := url.Parse(cfg.BaseURL)
+	if err != nil {
+		return nil, &ConfigError{"BaseURL", "does not parse as a URL"}
+	}
+	hc.CheckRedirect = sameOrigin(base, hc.CheckRedirect)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -138,6 +144,43 @@ func NewClient(cfg Config) (*Client, error) {
 		clock:   cmp.Or[Clock](cfg.Clock, WallClock{}),
 		retries: cfg.CallRetries,
 	}, nil
+}
+
+// ErrRedirectRefused reports a redirect the client did not follow because it leads away
+// from base_url's scheme, host and port.
+var ErrRedirectRefused = errors.New("redirect refused")
+
+// maxRedirects is how many redirects within base_url's server one call follows.
+const maxRedirects = 10
+
+// sameOrigin is the client's redirect policy: follow a redirect only to base's scheme, host
+// and port. Go strips Authorization and Cookie on a redirect to another host, but not
+// X-MSTR-AuthToken, and a 307 or 308 sends the login body (the password) again; a redirect
+// from https to http would send both in clear text. next, the caller's own policy, is
+// asked too when set.
+func sameOrigin(base *url.URL, next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	origin := func(u *url.URL) string {
+		port := u.Port()
+		if port == "" {
+			port = map[string]string{"https": "443", "http": "80"}[u.Scheme]
+		}
+		return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Hostname()) + ":" + port
+	}
+	want := origin(base)
+	return func(req *http.Request, via []*http.Request) error {
+		if origin(req.URL) != want {
+			to := url.URL{Scheme: req.URL.Scheme, Host: req.URL.Host, Path: req.URL.Path}
+			return fmt.Errorf("%w: the server sent the call to %s, which is not %s://%s of base_url; credentials and tokens go to base_url's server only, so set base_url to the server's real address",
+				ErrRedirectRefused, to.String(), base.Scheme, base.Host)
+		}
+		if len(via) >= maxRedirects {
+			return fmt.Errorf("%w: stopped after %d redirects", ErrRedirectRefused, maxRedirects)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		return nil
+	}
 }
 
 // apiURL normalises a base URL to the URL of its /api root.

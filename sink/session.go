@@ -1,7 +1,6 @@
 package sink
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -171,27 +170,25 @@ func (s *Session) upload(ctx context.Context, table string, index int, ch *Chunk
 }
 
 // chunkBody is the request body of one chunk PUT, `{"tableName":..,"index":..,"data":"<base64>"}`,
-// streamed: the base64 text is produced while the body is being sent, never held as a
-// second copy of the chunk. Each open (the first send, and every retry through GetBody)
-// encodes afresh in its own goroutine; finish stops and waits for all of them, so the chunk
-// is no longer read once the upload returns and the caller may release it.
+// streamed: the base64 text is produced by the transport's own reads, straight into its
+// buffer, never held as a second copy of the chunk (and with no goroutine or pipe between
+// the encoder and the socket). Each open (the first send, and every retry through GetBody)
+// reads the chunk afresh; finish stops every reader, waiting for a read in progress, so the
+// chunk is no longer read once the upload returns and the caller may release it, even
+// should the transport still try to read a body whose response came early.
 type chunkBody struct {
 	prefix string
 	ch     *Chunk
 	size   int64
 
-	mu    sync.Mutex
-	pipes []*io.PipeReader
-	wg    sync.WaitGroup
+	mu      sync.Mutex
+	readers []*chunkReader
 }
 
-// errBodyDone stops an encoder goroutine whose request is over.
+// errBodyDone ends the reads of a body whose request is over.
 var errBodyDone = errors.New("chunk upload finished")
 
 const chunkBodySuffix = `"}`
-
-// pipeBuffer is the size of the writes from the base64 encoder into the request body.
-const pipeBuffer = 64 << 10
 
 func newChunkBody(table string, index int, ch *Chunk) *chunkBody {
 	name, _ := json.Marshal(table) // a string always marshals
@@ -204,45 +201,116 @@ func newChunkBody(table string, index int, ch *Chunk) *chunkBody {
 func encodedLen(n int64) int64 { return (n + 2) / 3 * 4 }
 
 func (b *chunkBody) open() (io.ReadCloser, error) {
-	pr, pw := io.Pipe()
+	r := &chunkReader{pending: []byte(b.prefix), segs: b.ch.segments()}
 	b.mu.Lock()
-	b.pipes = append(b.pipes, pr)
-	b.wg.Add(1)
+	b.readers = append(b.readers, r)
 	b.mu.Unlock()
-	go func() {
-		defer b.wg.Done()
-		// The encoder writes 1 KiB at a time; buffering hands the pipe (and so the
-		// transport) large writes, which is several times faster than 1 KiB handoffs.
-		buf := bufio.NewWriterSize(pw, pipeBuffer)
-		enc := base64.NewEncoder(base64.StdEncoding, buf)
-		_, err := b.ch.WriteTo(enc)
-		if err == nil {
-			err = enc.Close() // flushes the last partial block and its padding
-		}
-		if err == nil {
-			err = buf.Flush()
-		}
-		pw.CloseWithError(err) // nil: the reader sees io.EOF
-	}()
-	r := io.MultiReader(strings.NewReader(b.prefix), pr, strings.NewReader(chunkBodySuffix))
-	return &pipeBody{Reader: r, pipe: pr}, nil
+	return r, nil
 }
 
 func (b *chunkBody) finish() {
 	b.mu.Lock()
-	for _, p := range b.pipes {
-		p.CloseWithError(errBodyDone)
+	defer b.mu.Unlock()
+	for _, r := range b.readers {
+		_ = r.Close()
 	}
-	b.mu.Unlock()
-	b.wg.Wait()
 }
 
-type pipeBody struct {
-	io.Reader
-	pipe *io.PipeReader
+// chunkReader is one read of a chunk body: what is pending (the prefix at first, later
+// the last base64 group and the suffix), then the base64 of the chunk's JSON, encoded from
+// the chunk's blocks straight into the caller's buffer.
+type chunkReader struct {
+	mu      sync.Mutex
+	closed  bool
+	pending []byte   // bytes to return before anything else
+	segs    [][]byte // the JSON document not encoded yet
+	carry   [3]byte  // bytes of a group split between segments
+	ncarry  int
+	ended   bool // the last group and the suffix are in pending (or were returned)
 }
 
-func (p *pipeBody) Close() error { return p.pipe.CloseWithError(errBodyDone) }
+func (r *chunkReader) Read(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return 0, errBodyDone
+	}
+	n := 0
+	for len(p) > 0 {
+		if len(r.pending) > 0 {
+			k := copy(p, r.pending)
+			r.pending, p, n = r.pending[k:], p[k:], n+k
+			continue
+		}
+		if r.ended {
+			break
+		}
+		if len(p) < 4 {
+			if n > 0 {
+				break
+			}
+			// Too small for a group: encode one into pending and hand out part of it.
+			var g [4]byte
+			if !r.group(g[:]) {
+				continue // the document ended: pending holds the rest
+			}
+			r.pending = append(r.pending[:0], g[:]...)
+			continue
+		}
+		if len(r.segs) == 0 || r.ncarry > 0 || len(r.segs[0]) < 3 {
+			if !r.group(p) {
+				continue
+			}
+			p, n = p[4:], n+4
+			continue
+		}
+		seg := r.segs[0]
+		k := min(len(seg)/3, len(p)/4) * 3
+		base64.StdEncoding.Encode(p, seg[:k])
+		p, n = p[k/3*4:], n+k/3*4
+		if r.segs[0] = seg[k:]; len(r.segs[0]) == 0 {
+			r.segs = r.segs[1:]
+		}
+	}
+	if n == 0 && r.ended {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// group encodes the next 3 bytes of the document, gathered across segments, into dst[:4].
+// At the end of the document it puts the last, padded, group and the suffix in pending
+// instead and returns false.
+func (r *chunkReader) group(dst []byte) bool {
+	for r.ncarry < 3 && len(r.segs) > 0 {
+		seg := r.segs[0]
+		k := copy(r.carry[r.ncarry:], seg)
+		r.ncarry += k
+		if r.segs[0] = seg[k:]; len(r.segs[0]) == 0 {
+			r.segs = r.segs[1:]
+		}
+	}
+	if r.ncarry == 3 {
+		base64.StdEncoding.Encode(dst, r.carry[:])
+		r.ncarry = 0
+		return true
+	}
+	tail := make([]byte, base64.StdEncoding.EncodedLen(r.ncarry), 4+len(chunkBodySuffix))
+	base64.StdEncoding.Encode(tail, r.carry[:r.ncarry])
+	r.pending = append(tail, chunkBodySuffix...)
+	r.ncarry = 0
+	r.ended = true
+	return false
+}
+
+// Close stops the reader: later reads return errBodyDone. It waits for a read in progress.
+func (r *chunkReader) Close() error {
+	r.mu.Lock()
+	r.closed = true
+	r.segs = nil
+	r.mu.Unlock()
+	return nil
+}
 
 // Publish statuses of publishStatus. 1 ("result ready") is done and 3 is an error; every
 // other value is MicroStrategy's job status enum for work still going on (4 running, 6 SQL

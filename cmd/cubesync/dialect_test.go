@@ -180,3 +180,108 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// TestDatasetNameDrift: after dataset.name changes in the jobs file, validate and the run
+// both say that the job still pushes into the dataset under its old name and how to get a
+// new one; after state forget-dataset the next run creates it and the warnings stop.
+func TestDatasetNameDrift(t *testing.T) {
+	emu, url := startDialect(t, emulator.Options{})
+	config := demoAgainst(t, url, "")
+	if code, _, stderr := runCmd(t, "validate", "--config", config); code != exitOK || strings.Contains(stderr, "warning") {
+		t.Fatalf("validate before any run: exit %d\n%s", code, stderr)
+	}
+	if code, _, stderr := runCmd(t, "run-job", "--config", config, "--progress", "none", "demo"); code != exitOK {
+		t.Fatalf("first run: exit %d\n%s", code, stderr)
+	}
+	if code, _, stderr := runCmd(t, "validate", "--config", config); code != exitOK || strings.Contains(stderr, "warning") {
+		t.Errorf("validate after the first run: exit %d, want 0 and no warning\n%s", code, stderr)
+	}
+	renamed := strings.Replace(readFile(t, config), `dataset = { name = "Demo Sales" }`, `dataset = { name = "Demo Sales 2" }`, 1)
+	if err := os.WriteFile(config, []byte(renamed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := `dataset.name of job "demo" is "Demo Sales 2" but the dataset it remembers is named "Demo Sales": the job keeps pushing into "Demo Sales"; run ` +
+		"`cubesync state forget-dataset demo`"
+	code, _, stderr := runCmd(t, "validate", "--config", config)
+	if code != exitOK || !strings.Contains(stderr, "warning: job demo: "+want) {
+		t.Errorf("validate after renaming dataset.name: exit %d, want 0 and a warning saying %q\n%s", code, want, stderr)
+	}
+	code, _, stderr = runCmd(t, "run-job", "--config", config, "--progress", "none", "demo")
+	if code != exitOK || !strings.Contains(stderr, strings.ReplaceAll(want, `"`, `\"`)) {
+		t.Errorf("run after renaming dataset.name: exit %d, want 0 and a warning saying %q\n%s", code, want, stderr)
+	}
+	if ds := emu.Datasets(); len(ds) != 1 || ds[0].Name != "Demo Sales" {
+		t.Fatalf("datasets = %+v, want the one dataset, still named Demo Sales", ds)
+	}
+	if code, _, stderr := runCmd(t, "state", "forget-dataset", "demo", "--config", config); code != exitOK {
+		t.Fatalf("state forget-dataset: exit %d\n%s", code, stderr)
+	}
+	if code, _, stderr := runCmd(t, "run-job", "--config", config, "--progress", "none", "demo"); code != exitOK || strings.Contains(stderr, "dataset.name of job") {
+		t.Fatalf("run after forget-dataset: exit %d, want 0 and no name warning\n%s", code, stderr)
+	}
+	if code, _, stderr := runCmd(t, "validate", "--config", config); code != exitOK || strings.Contains(stderr, "warning") {
+		t.Errorf("validate after the new dataset was created: exit %d, want 0 and no warning\n%s", code, stderr)
+	}
+	if ds := emu.Datasets(); len(ds) != 2 {
+		t.Errorf("datasets = %+v, want the old one and a new Demo Sales 2", ds)
+	}
+}
+
+// TestRunJobRetries: --retries overrides retry.attempts: with --retries 1 a run whose first
+// attempt fails is tried once more, and the retry is logged with its reason, the attempt
+// and the time of the next one.
+func TestRunJobRetries(t *testing.T) {
+	emu, url := startDialect(t, emulator.Options{})
+	config := demoAgainst(t, url, "call_retries = 0")
+	text := strings.Replace(readFile(t, config), `retry = { attempts = 1 }`, `retry = { attempts = 1, initial_delay = "10ms" }`, 1)
+	if err := os.WriteFile(config, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	emu.FailNth(emulator.CallPut, 1, 503, "")
+	code, stdout, stderr := runCmd(t, "run-job", "--config", config, "--progress", "none", "--log-format", "text", "--retries", "1", "demo")
+	if code != exitOK || !strings.Contains(stdout, "job demo: published") {
+		t.Fatalf("run-job --retries 1: exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	for _, w := range []string{`msg="run failed, retrying"`, "attempt=1", "of=2", "next_attempt=", "reason=", "503"} {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("retry log does not say %q:\n%s", w, stderr)
+		}
+	}
+	emu.FailNth(emulator.CallPut, 1, 503, "")
+	code, _, stderr = runCmd(t, "run-job", "--config", config, "--progress", "none", "--log-format", "text", "demo")
+	if code != exitFailed || strings.Contains(stderr, "retrying") {
+		t.Errorf("run-job without --retries (retry.attempts = 1): exit %d, want 1 with no retry\n%s", code, stderr)
+	}
+}
+
+// TestRunJobBadOverrideFailsFirst: a type override the column cannot take fails run-job
+// before the dataset is created: exit 1, the error naming job, table, column, source type,
+// override and the overrides allowed; no models call, no session, nothing published; and
+// history shows the run failed with that reason.
+func TestRunJobBadOverrideFailsFirst(t *testing.T) {
+	emu, url := startDialect(t, emulator.Options{})
+	config := demoAgainst(t, url, "")
+	text := strings.Replace(readFile(t, config), `exclude = ["ship_date", "pickup_time"]`,
+		`exclude = ["ship_date", "pickup_time"]
+columns.order_id = { type = "DATE" }`, 1)
+	if err := os.WriteFile(config, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCmd(t, "run-job", "--config", config, "--progress", "none", "--retries", "2", "demo")
+	want := `job "demo": table "orders": column "order_id": source type int64 cannot be pushed as DATE (type overrides allowed for it: STRING, INTEGER, BIGINTEGER, DOUBLE, BIGDECIMAL)`
+	if code != exitFailed || !strings.Contains(stderr, strings.ReplaceAll(want, `"`, `\"`)) {
+		t.Fatalf("run-job with a bad override: exit %d, want %d and %q\n%s", code, exitFailed, want, stderr)
+	}
+	if strings.Contains(stderr, "retrying") {
+		t.Errorf("a bad override was retried:\n%s", stderr)
+	}
+	calls := emu.Stats().Calls
+	if calls[emulator.CallModel] != 0 || calls[emulator.CallOpenSession] != 0 || calls[emulator.CallPublish] != 0 || len(emu.Datasets()) != 0 {
+		t.Errorf("calls models=%d uploadSessions=%d publish=%d, datasets %d: want nothing on the server",
+			calls[emulator.CallModel], calls[emulator.CallOpenSession], calls[emulator.CallPublish], len(emu.Datasets()))
+	}
+	code, stdout, _ := runCmd(t, "history", "--config", config, "demo")
+	if code != exitOK || !strings.Contains(stdout, "failed") || !strings.Contains(stdout, "cannot be pushed as DATE") {
+		t.Errorf("history does not show the run failed with the reason:\n%s", stdout)
+	}
+}

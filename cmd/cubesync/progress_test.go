@@ -140,7 +140,11 @@ exclude = ["ship_date", "pickup_time"]
 	var out syncBuffer
 	prog := newProgress(&out, "bars") // what auto chooses on a terminal
 	runner := &jobs.Runner{Store: store, Progress: prog, Connect: func(ctx context.Context, tg *jobs.Target) (*sink.Client, error) {
-		return sink.NewClient(sink.Config{BaseURL: tg.BaseURL, ProjectID: tg.ProjectID, Username: tg.Username, Password: tg.Password, LoginMode: tg.LoginMode})
+		cfg, err := tg.ClientConfig(nil) // the one mapping from a target to the client's settings
+		if err != nil {
+			return nil, err
+		}
+		return sink.NewClient(cfg)
 	}}
 	if _, err := runner.Run(context.Background(), cfg.Jobs["demo"], jobs.RunOptions{}); err != nil {
 		t.Fatalf("run: %v", err)

@@ -5,17 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/cubesync/cubesync/jobs"
+	"github.com/cubesync/cubesync/sources/parquetfile"
 )
 
 // nextRuns is how many upcoming runs validate prints per scheduled job.
 const nextRuns = 3
 
-func runValidate(_ context.Context, e *env, args []string) error {
+func runValidate(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("validate")
 	path := configFlag(fs, e)
 	pos, err := parseArgs(fs, args)
@@ -38,17 +40,71 @@ func runValidate(_ context.Context, e *env, args []string) error {
 	}
 	printConfig(e.stdout, cfg, time.Now())
 	for _, name := range cfg.JobNames() {
-		for _, t := range cfg.Jobs[name].Tables {
-			if err := t.CheckParquetFiles(); err != nil {
-				fmt.Fprintf(e.stderr, "warning: job %s table %s: %v; a run now would fail\n", name, t.Name, err)
+		for i, t := range cfg.Jobs[name].Tables {
+			err := t.CheckParquetFiles()
+			if err == nil {
+				continue
 			}
+			// The error names the files; a pattern that came from ${VAR} expansion is shown
+			// as written instead, with the reason only.
+			idx := fmt.Sprintf("[%d]", i)
+			if written := cfg.Shown(t.Parquet, "jobs", name, "tables", idx, "parquet"); written != t.Parquet {
+				reason := "cannot be read"
+				switch {
+				case errors.Is(err, parquetfile.ErrNoFiles):
+					reason = "matches no Parquet file"
+				case errors.Is(err, parquetfile.ErrNotRegular):
+					reason = "matches a file that is not a regular file"
+				}
+				err = fmt.Errorf("parquet %q %s", written, reason)
+			}
+			fmt.Fprintf(e.stderr, "warning: job %s table %s: %v; a run now would fail\n", name, cfg.Shown(t.Name, "jobs", name, "tables", idx, "name"), err)
 		}
 	}
+	checkDatasetNames(ctx, e, cfg)
 	return nil
 }
 
+// checkDatasetNames warns about each job whose dataset.name differs from the name of the
+// dataset it remembers, as the state store keeps it (the name it was created with, or the
+// one the last run found on the server): renaming dataset.name renames nothing. A state
+// store that cannot be read is a note, not a failure: validate checks the file.
+func checkDatasetNames(ctx context.Context, e *env, cfg *jobs.Config) {
+	if cfg.State.DatabaseURL == "" {
+		if _, err := os.Stat(localStateDir); err != nil {
+			return // no local state yet: no job remembers a dataset
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	store, err := openStoreForReading(ctx, e, cfg)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "note: dataset names not compared with the state store: %v\n", err)
+		return
+	}
+	defer store.Close()
+	for _, name := range cfg.JobNames() {
+		j := cfg.Jobs[name]
+		if j.Dataset.ID != "" {
+			continue // the job names its dataset itself; the run compares with the server
+		}
+		kept, err := store.DatasetName(ctx, name)
+		if errors.Is(err, jobs.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			fmt.Fprintf(e.stderr, "note: job %s: dataset name not compared with the state store: %v\n", name, err)
+			continue
+		}
+		if msg := j.DatasetNameDrift(kept); msg != "" {
+			fmt.Fprintf(e.stderr, "warning: job %s: %s\n", name, msg)
+		}
+	}
+}
+
 // printConfig describes a valid config: each job, its target, tables and next runs after
-// now. Secrets are never printed.
+// now. Secrets are never printed, nor any value that came from ${VAR} expansion: those are
+// shown as written in the file.
 func printConfig(w io.Writer, cfg *jobs.Config, now time.Time) {
 	names := cfg.JobNames()
 	fmt.Fprintf(w, "%s: ok, %d %s, %d %s, %d %s\n", cfg.File,
@@ -62,23 +118,30 @@ func printConfig(w io.Writer, cfg *jobs.Config, now time.Time) {
 	}
 	for _, name := range names {
 		j := cfg.Jobs[name]
+		shown := func(value string, path ...string) string {
+			return cfg.Shown(value, append([]string{"jobs", name}, path...)...)
+		}
 		fmt.Fprintf(w, "\njob %s", j.Name)
 		if j.Description != "" {
-			fmt.Fprintf(w, ": %s", j.Description)
+			fmt.Fprintf(w, ": %s", shown(j.Description, "description"))
 		}
 		fmt.Fprintln(w)
 		field := func(label, value string) { fmt.Fprintf(w, "  %-9s %s\n", label, value) }
-		field("target", describeTarget(j.Target))
+		field("target", describeTarget(cfg, j.Target))
+		dsName := shown(j.Dataset.Name, "dataset", "name")
 		if j.Dataset.ID != "" {
-			field("dataset", fmt.Sprintf("%q (id %s)", j.Dataset.Name, j.Dataset.ID))
+			field("dataset", fmt.Sprintf("%q (id %s)", dsName, shown(j.Dataset.ID, "dataset", "id")))
 		} else {
-			field("dataset", fmt.Sprintf("%q (created on the first run)", j.Dataset.Name))
+			field("dataset", fmt.Sprintf("%q (created on the first run)", dsName))
 		}
 		fmt.Fprintln(w, "  tables")
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		for _, t := range j.Tables {
-			line := fmt.Sprintf("    %s\t%s\t%s", t.Name, t.Policy, describeInput(t))
-			if opts := describeTableOptions(t); opts != "" {
+		for i, t := range j.Tables {
+			shownT := func(value string, path ...string) string {
+				return shown(value, append([]string{"tables", fmt.Sprintf("[%d]", i)}, path...)...)
+			}
+			line := fmt.Sprintf("    %s\t%s\t%s", shownT(t.Name, "name"), t.Policy, describeInput(t, shownT))
+			if opts := describeTableOptions(t, shownT); opts != "" {
 				line += "\t" + opts
 			}
 			fmt.Fprintln(tw, line)
@@ -88,9 +151,9 @@ func printConfig(w io.Writer, cfg *jobs.Config, now time.Time) {
 			field("schedule", "none (run-job only)")
 			continue
 		}
-		field("schedule", j.Schedule)
+		field("schedule", shown(j.Schedule, "schedule"))
 		if j.FullRefresh != "" {
-			field("refresh", "full on "+j.FullRefresh+" (incremental tables replaced, watermarks reset)")
+			field("refresh", "full on "+shown(j.FullRefresh, "full_refresh")+" (incremental tables replaced, watermarks reset)")
 		}
 		if j.Jitter > 0 {
 			field("jitter", fmt.Sprintf("%s: each slot starts %s after its time (fixed for this job name)", j.Jitter, j.JitterOffset()))
@@ -115,33 +178,42 @@ func printConfig(w io.Writer, cfg *jobs.Config, now time.Time) {
 	}
 }
 
-func describeTarget(t *jobs.Target) string {
+func describeTarget(cfg *jobs.Config, t *jobs.Target) string {
 	if t.Embedded() {
 		return t.Name + " (built-in emulator)"
 	}
-	return fmt.Sprintf("%s (%s)", t.Name, t.BaseURL)
+	return fmt.Sprintf("%s (%s)", t.Name, cfg.Shown(t.BaseURL, "targets", t.Name, "base_url"))
 }
 
-func describeInput(t *jobs.Table) string {
+// describeInput and describeTableOptions show each value of table t through shown, given
+// the value and its key path under the table.
+func describeInput(t *jobs.Table, shown func(value string, path ...string) string) string {
 	if t.Source != nil {
 		return fmt.Sprintf("query on %s (%s)", t.Source.Name, t.Source.Type)
 	}
-	return "parquet " + t.Parquet
+	return "parquet " + shown(t.Parquet, "parquet")
 }
 
-func describeTableOptions(t *jobs.Table) string {
+func describeTableOptions(t *jobs.Table, shown func(value string, path ...string) string) string {
 	var opts []string
+	list := func(key string, values []string) string {
+		out := make([]string, len(values))
+		for i, v := range values {
+			out[i] = shown(v, key, fmt.Sprintf("[%d]", i))
+		}
+		return strings.Join(out, ", ")
+	}
 	if len(t.Key) > 0 {
-		opts = append(opts, "key "+strings.Join(t.Key, ", "))
+		opts = append(opts, "key "+list("key", t.Key))
 	}
 	if len(t.Exclude) > 0 {
-		opts = append(opts, "exclude "+strings.Join(t.Exclude, ", "))
+		opts = append(opts, "exclude "+list("exclude", t.Exclude))
 	}
 	if inc := t.Incremental; inc != nil {
 		if inc.NewFiles {
 			opts = append(opts, "new files only")
 		} else {
-			opts = append(opts, fmt.Sprintf("incremental on %s from %s", inc.Column, inc.Initial))
+			opts = append(opts, fmt.Sprintf("incremental on %s from %s", shown(inc.Column, "incremental", "column"), shown(inc.Initial, "incremental", "initial")))
 			if inc.Lookback > 0 {
 				opts = append(opts, "re-reads the last "+inc.Lookback.String())
 			}

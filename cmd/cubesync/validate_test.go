@@ -270,3 +270,64 @@ parquet = "incoming/*.parquet"
 		}
 	}
 }
+
+// TestValidateNeverPrintsExpandedValues: whatever a ${VAR} holds, validate shows the
+// reference as written, in its listing and in its problems (a password put under
+// call_retries by mistake must not be printed as "not an integer").
+func TestValidateNeverPrintsExpandedValues(t *testing.T) {
+	const tmpl = `[targets.mstr]
+base_url = "${CUBESYNC_TEST_URL}"
+project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
+username = "etl"
+password = "${CUBESYNC_TEST_PW}"
+call_retries = %s
+[jobs.sales]
+schedule = "${CUBESYNC_TEST_CRON}"
+target = "mstr"
+dataset = { name = "${CUBESYNC_TEST_DS}", id = "${CUBESYNC_TEST_DSID}" }
+[[jobs.sales.tables]]
+name = "orders"
+policy = "upsert"
+parquet = "${CUBESYNC_TEST_DIR}/*.parquet"
+key = ["${CUBESYNC_TEST_KEY}"]
+`
+	vars := map[string]string{
+		"CUBESYNC_TEST_URL":  "https://u-s3cret-host.example.com/MicroStrategyLibrary",
+		"CUBESYNC_TEST_PW":   "pw-s3cret",
+		"CUBESYNC_TEST_CRON": "@every 17h",
+		"CUBESYNC_TEST_DS":   "ds-s3cret",
+		"CUBESYNC_TEST_DSID": "0123456789ABCDEF0123456789ABCDEF",
+		"CUBESYNC_TEST_DIR":  "/dir-s3cret",
+		"CUBESYNC_TEST_KEY":  "key-s3cret",
+	}
+	notShown := []string{"s3cret", "@every 17h", "0123456789ABCDEF0123456789ABCDEF"}
+
+	t.Run("listing", func(t *testing.T) {
+		code, stdout, stderr := runValidateCmd(t, vars, "--config", writeConfig(t, fmt.Sprintf(tmpl, "3")))
+		if code != 0 {
+			t.Fatalf("validate: exit %d, want 0; stderr:\n%s", code, stderr)
+		}
+		for _, s := range notShown {
+			if strings.Contains(stdout+stderr, s) {
+				t.Errorf("validate printed %q, a value from the environment:\n%s%s", s, stdout, stderr)
+			}
+		}
+		for _, ref := range []string{"${CUBESYNC_TEST_URL}", "${CUBESYNC_TEST_DS}", "${CUBESYNC_TEST_DIR}/*.parquet", "key ${CUBESYNC_TEST_KEY}", "${CUBESYNC_TEST_CRON}"} {
+			if !strings.Contains(stdout, ref) {
+				t.Errorf("validate listing does not show %s as written:\n%s", ref, stdout)
+			}
+		}
+	})
+	t.Run("problem", func(t *testing.T) {
+		code, stdout, stderr := runValidateCmd(t, vars, "--config", writeConfig(t, fmt.Sprintf(tmpl, `"${CUBESYNC_TEST_PW}"`)))
+		if code != 2 {
+			t.Fatalf("validate: exit %d, want 2; stderr:\n%s", code, stderr)
+		}
+		if !strings.Contains(stderr, "call_retries: want an integer") {
+			t.Errorf("validate does not report call_retries:\n%s", stderr)
+		}
+		if strings.Contains(stdout+stderr, "pw-s3cret") {
+			t.Errorf("validate printed the password:\n%s%s", stdout, stderr)
+		}
+	})
+}

@@ -307,7 +307,7 @@ func TestJobNamesStayInsideDirectory(t *testing.T) {
 	s := open(t, dir)
 	names := []string{"../escape", "a/b", ".", "..", "sales", "Sales", "sales.json", "ünïcode job"}
 	for i, name := range names {
-		if err := s.SetDatasetID(ctx, name, fmt.Sprint("DS", i)); err != nil {
+		if err := s.SetDatasetID(ctx, name, fmt.Sprint("DS", i), name); err != nil {
 			t.Fatalf("SetDatasetID(%q): %v", name, err)
 		}
 	}
@@ -333,7 +333,7 @@ func TestDamagedFile(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := open(t, dir)
-	if err := s.SetDatasetID(ctx, "sales", "DS1"); err != nil {
+	if err := s.SetDatasetID(ctx, "sales", "DS1", "Sales"); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "jobs", "sales.json")
@@ -344,7 +344,7 @@ func TestDamagedFile(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "damaged") {
 		t.Errorf("DatasetID with a truncated file: err = %v, want one naming %s as damaged", err, path)
 	}
-	if err := s.SetDatasetID(ctx, "sales", "DS2"); err == nil {
+	if err := s.SetDatasetID(ctx, "sales", "DS2", "Sales"); err == nil {
 		t.Errorf("SetDatasetID over a damaged file: err = nil, want an error (the file must not be overwritten)")
 	}
 }

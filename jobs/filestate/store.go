@@ -26,14 +26,16 @@ type meta struct {
 
 // jobFile is jobs/NAME.json: everything one job remembers.
 type jobFile struct {
-	Version    int                              `json:"version"`
-	Job        string                           `json:"job"`
-	DatasetID  string                           `json:"dataset_id,omitempty"`
-	Runs       []runRecord                      `json:"runs"` // in ID order
-	Watermarks map[string]watermarkRecord       `json:"watermarks,omitempty"`
-	Files      map[string]map[string]fileRecord `json:"loaded_files,omitempty"` // table → path
-	Slots      []slotRecord                     `json:"slots,omitempty"`        // in time order
-	Deliveries []deliveryRecord                 `json:"deliveries,omitempty"`   // in ID order
+	Version   int    `json:"version"`
+	Job       string `json:"job"`
+	DatasetID string `json:"dataset_id,omitempty"`
+	// DatasetName is the name remembered with DatasetID (jobs.Store.SetDatasetID).
+	DatasetName string                           `json:"dataset_name,omitempty"`
+	Runs        []runRecord                      `json:"runs"` // in ID order
+	Watermarks  map[string]watermarkRecord       `json:"watermarks,omitempty"`
+	Files       map[string]map[string]fileRecord `json:"loaded_files,omitempty"` // table → path
+	Slots       []slotRecord                     `json:"slots,omitempty"`        // in time order
+	Deliveries  []deliveryRecord                 `json:"deliveries,omitempty"`   // in ID order
 }
 
 type runRecord struct {
@@ -454,21 +456,36 @@ func (s *Store) DatasetID(ctx context.Context, job string) (string, error) {
 	return jf.DatasetID, nil
 }
 
-// SetDatasetID remembers the dataset the job created.
-func (s *Store) SetDatasetID(ctx context.Context, job, datasetID string) error {
+// SetDatasetID remembers the dataset the job pushes into, and its name.
+func (s *Store) SetDatasetID(ctx context.Context, job, datasetID, name string) error {
 	if datasetID == "" {
 		return fmt.Errorf("job %q: dataset id is empty", job)
 	}
 	return s.update(ctx, job, func(jf *jobFile) error {
-		jf.DatasetID = datasetID
+		jf.DatasetID, jf.DatasetName = datasetID, name
 		return nil
 	})
+}
+
+// DatasetName returns the name remembered with the job's dataset id.
+func (s *Store) DatasetName(ctx context.Context, job string) (string, error) {
+	if err := s.check(ctx, job); err != nil {
+		return "", err
+	}
+	jf, err := s.readJob(job)
+	if err != nil {
+		return "", err
+	}
+	if jf.DatasetID == "" {
+		return "", fmt.Errorf("dataset of job %q: %w", job, jobs.ErrNotFound)
+	}
+	return jf.DatasetName, nil
 }
 
 // ForgetDatasetID drops the job's remembered dataset id.
 func (s *Store) ForgetDatasetID(ctx context.Context, job string) error {
 	return s.update(ctx, job, func(jf *jobFile) error {
-		jf.DatasetID = ""
+		jf.DatasetID, jf.DatasetName = "", ""
 		return nil
 	})
 }

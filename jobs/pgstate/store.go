@@ -501,19 +501,33 @@ func (s *Store) DatasetID(ctx context.Context, job string) (string, error) {
 	return id, nil
 }
 
-// SetDatasetID remembers the dataset the job created.
-func (s *Store) SetDatasetID(ctx context.Context, job, datasetID string) error {
+// SetDatasetID remembers the dataset the job pushes into, and its name.
+func (s *Store) SetDatasetID(ctx context.Context, job, datasetID, name string) error {
 	if job == "" || datasetID == "" {
 		return fmt.Errorf("set dataset id %q of job %q: both must be given", datasetID, job)
 	}
 	_, err := s.pool.Exec(ctx, `
-		INSERT INTO cubesync.datasets (job, dataset_id, updated_at) VALUES ($1, $2, $3)
-		ON CONFLICT (job) DO UPDATE SET dataset_id = excluded.dataset_id, updated_at = excluded.updated_at`,
-		job, datasetID, stamp(s.now()))
+		INSERT INTO cubesync.datasets (job, dataset_id, dataset_name, updated_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (job) DO UPDATE SET dataset_id = excluded.dataset_id, dataset_name = excluded.dataset_name,
+			updated_at = excluded.updated_at`,
+		job, datasetID, name, stamp(s.now()))
 	if err != nil {
 		return fmt.Errorf("save dataset id of job %q: %w", job, err)
 	}
 	return nil
+}
+
+// DatasetName returns the name remembered with the job's dataset id.
+func (s *Store) DatasetName(ctx context.Context, job string) (string, error) {
+	var name string
+	err := s.pool.QueryRow(ctx, `SELECT dataset_name FROM cubesync.datasets WHERE job = $1`, job).Scan(&name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("dataset of job %q: %w", job, jobs.ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read dataset name of job %q: %w", job, err)
+	}
+	return name, nil
 }
 
 // ForgetDatasetID drops the job's remembered dataset id.

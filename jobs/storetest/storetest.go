@@ -456,19 +456,26 @@ func (s *suite) datasetID(t *testing.T) {
 	if _, err := st.DatasetID(ctx, "sales"); !errors.Is(err, jobs.ErrNotFound) {
 		t.Fatalf("DatasetID before any was set: err = %v, want ErrNotFound", err)
 	}
-	for _, id := range []string{"A1B2", "C3D4"} {
-		if err := st.SetDatasetID(ctx, "sales", id); err != nil {
-			t.Fatalf("SetDatasetID(%s): %v", id, err)
+	if _, err := st.DatasetName(ctx, "sales"); !errors.Is(err, jobs.ErrNotFound) {
+		t.Fatalf("DatasetName before any was set: err = %v, want ErrNotFound", err)
+	}
+	for _, ds := range []struct{ id, name string }{{"A1B2", "Sales"}, {"C3D4", "Sales EU"}, {"C3D4", ""}} {
+		if err := st.SetDatasetID(ctx, "sales", ds.id, ds.name); err != nil {
+			t.Fatalf("SetDatasetID(%s, %q): %v", ds.id, ds.name, err)
 		}
 		got, err := s.store(t).DatasetID(ctx, "sales")
-		if err != nil || got != id {
-			t.Errorf("DatasetID after SetDatasetID(%s) = %q, %v; want %q", id, got, err, id)
+		if err != nil || got != ds.id {
+			t.Errorf("DatasetID after SetDatasetID(%s) = %q, %v; want %q", ds.id, got, err, ds.id)
+		}
+		name, err := s.store(t).DatasetName(ctx, "sales")
+		if err != nil || name != ds.name {
+			t.Errorf("DatasetName after SetDatasetID(%s, %q) = %q, %v; want %q", ds.id, ds.name, name, err, ds.name)
 		}
 	}
 	if _, err := st.DatasetID(ctx, "stock"); !errors.Is(err, jobs.ErrNotFound) {
 		t.Errorf("DatasetID of another job: err = %v, want ErrNotFound", err)
 	}
-	if err := st.SetDatasetID(ctx, "stock", "E5F6"); err != nil {
+	if err := st.SetDatasetID(ctx, "stock", "E5F6", "Stock"); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.ForgetDatasetID(ctx, "sales"); err != nil {
@@ -476,6 +483,12 @@ func (s *suite) datasetID(t *testing.T) {
 	}
 	if _, err := s.store(t).DatasetID(ctx, "sales"); !errors.Is(err, jobs.ErrNotFound) {
 		t.Errorf("DatasetID after ForgetDatasetID: err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.store(t).DatasetName(ctx, "sales"); !errors.Is(err, jobs.ErrNotFound) {
+		t.Errorf("DatasetName after ForgetDatasetID: err = %v, want ErrNotFound", err)
+	}
+	if name, err := s.store(t).DatasetName(ctx, "stock"); err != nil || name != "Stock" {
+		t.Errorf("DatasetName of another job after ForgetDatasetID(sales) = %q, %v; want Stock", name, err)
 	}
 	if got, err := s.store(t).DatasetID(ctx, "stock"); err != nil || got != "E5F6" {
 		t.Errorf("DatasetID of another job after ForgetDatasetID(sales) = %q, %v; want E5F6", got, err)
