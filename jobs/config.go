@@ -366,6 +366,7 @@ func Parse(r io.Reader, filename string, getenv func(string) (string, bool)) (*C
 		getenv = func(string) (string, bool) { return "", false }
 	}
 	d := &decoder{
+		file:   filename,
 		dir:    filepath.Dir(filename),
 		lines:  keyLines(string(src)),
 		getenv: getenv,

@@ -52,7 +52,7 @@ var (
 	roleNames     = []string{"attribute", "metric"}
 	overlapNames  = []string{OverlapSkip, OverlapWait}
 	loginModes    = []string{LoginStandard, LoginLDAP, LoginAPIToken}
-	initialLayout = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999", time.DateOnly}
+	initialLayout = []string{time.RFC3339Nano, TimestampLayout, "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999", time.DateOnly}
 )
 
 func (d *decoder) config(root *table) *Config {
@@ -106,8 +106,73 @@ func (d *decoder) config(root *table) *Config {
 			}
 		}
 	}
+	d.sharedDatasets(cfg)
 	root.finish()
 	return cfg
+}
+
+// sharedDatasets refuses two jobs that write one dataset: the same dataset.id, or the same
+// dataset.name in the same folder, on one server and project (two targets may name the
+// same one). Each run of one would replace or mix the other's tables, and with the same
+// name the second job's first run creates the dataset again over the first's.
+func (d *decoder) sharedDatasets(cfg *Config) {
+	type owner struct {
+		job  string
+		line int
+	}
+	seen := map[string]owner{}
+	names := make([]string, 0, len(cfg.Jobs))
+	for name := range cfg.Jobs {
+		names = append(names, name)
+	}
+	// In file order, so the problem is reported on the later job.
+	slices.SortFunc(names, func(a, b string) int {
+		return d.line(keyPath{"jobs", a, "dataset"}) - d.line(keyPath{"jobs", b, "dataset"})
+	})
+	for _, name := range names {
+		j := cfg.Jobs[name]
+		if j.Target == nil || (j.Dataset.Name == "" && j.Dataset.ID == "") {
+			continue // reported already
+		}
+		server := serverIdentity(j.Target)
+		p := keyPath{"jobs", name, "dataset"}
+		check := func(key, what string, at keyPath) {
+			if prev, ok := seen[key]; ok {
+				where := "a job before it"
+				if prev.line > 0 {
+					where = fmt.Sprintf("jobs.toml line %d", prev.line)
+					if d.file != "" {
+						where = fmt.Sprintf("%s:%d", d.file, prev.line)
+					}
+				}
+				d.problemf(at, "job %s (%s) writes the same dataset, %s on target %s: two jobs pushing into one dataset replace each other's data; give each job its own dataset, or put the tables of both in one job",
+					prev.job, where, what, j.Target.Name)
+				return
+			}
+			seen[key] = owner{job: name, line: d.line(p)}
+		}
+		if j.Dataset.ID != "" {
+			check(server+"|id|"+strings.ToUpper(j.Dataset.ID), fmt.Sprintf("id %s", d.shown(p.key("id"), j.Dataset.ID)), p.key("id"))
+		}
+		if j.Dataset.Name != "" {
+			check(server+"|folder|"+strings.ToUpper(j.Target.FolderID)+"|name|"+strings.ToLower(strings.TrimSpace(j.Dataset.Name)),
+				fmt.Sprintf("%q", d.shown(p.key("name"), j.Dataset.Name)), p.key("name"))
+		}
+	}
+}
+
+// serverIdentity names the server and project a target pushes to, so two targets for one
+// project compare equal: scheme, host and path case-folded where the server ignores case.
+func serverIdentity(t *Target) string {
+	if t.Embedded() {
+		return EmbeddedURL
+	}
+	base := strings.TrimSuffix(strings.TrimRight(t.BaseURL, "/"), "/api")
+	if u, err := url.Parse(base); err == nil {
+		u.Scheme, u.Host = strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+		base = u.String()
+	}
+	return base + "|" + strings.ToUpper(t.ProjectID)
 }
 
 func (d *decoder) state(t *table) State {

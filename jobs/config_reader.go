@@ -11,6 +11,7 @@ import (
 
 // decoder turns the decoded TOML tree into a Config, collecting every problem on the way.
 type decoder struct {
+	file     string // the config file as problems name it
 	dir      string
 	lines    map[string]int // key path → line, from keyLines
 	getenv   func(string) (string, bool)
@@ -239,7 +240,7 @@ func tomlTime(t time.Time) string {
 	case "date-local":
 		return t.Format(time.DateOnly)
 	case "datetime-local":
-		return t.Format("2006-01-02T15:04:05.999999999")
+		return t.Format(TimestampLayout)
 	case "time-local":
 		return t.Format("15:04:05.999999999")
 	}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cubesync/cubesync/internal/testutil"
 	"github.com/cubesync/cubesync/jobs"
 	"github.com/cubesync/cubesync/sink/emulator"
 )
@@ -116,7 +117,7 @@ func TestRunNarrowDatasetColumn(t *testing.T) {
 	srv := httptest.NewServer(proxy)
 	t.Cleanup(srv.Close)
 	b.url = srv.URL + "/MicroStrategyLibrary"
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	b.runner.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	ctx := context.Background()
 	job := b.job(t, "sales", salesJob)

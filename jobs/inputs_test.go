@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/extensions"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/cubesync/cubesync/internal/testutil"
 	"github.com/cubesync/cubesync/jobs"
 	"github.com/cubesync/cubesync/sink/emulator"
 )
@@ -157,7 +158,7 @@ func writeBytes(t *testing.T, path string, data []byte) {
 // when the next one starts, and that RunOptions.Attempts overrides retry.attempts.
 func TestRunRetryIsLogged(t *testing.T) {
 	b := setup(t)
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	b.runner.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	writeSales(t, b.dir, "data/orders.parquet", []int64{1}, []string{"north"}, []int32{1}, []float64{1})
 	job := b.job(t, "sales", salesJob+`

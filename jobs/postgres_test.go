@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cubesync/cubesync/internal/pgtest"
+	"github.com/cubesync/cubesync/internal/testutil"
 	"github.com/cubesync/cubesync/jobs"
 	"github.com/cubesync/cubesync/jobs/pgstate"
 	"github.com/cubesync/cubesync/sink"
@@ -430,12 +431,8 @@ func TestPostgresIncrementalFailures(t *testing.T) {
 		}
 		w.exec(t, "UPDATE knob SET secs = 0")
 		// The server must stop the query too, not sleep on for a client that is gone.
-		for deadline := time.Now().Add(5 * time.Second); w.sourceRunning(t, "pause()"); {
-			if time.Now().After(deadline) {
-				t.Errorf("the source's query still runs on the server 5s after the run was cancelled")
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
+		if !testutil.Eventually(5*time.Second, func() bool { return !w.sourceRunning(t, "pause()") }) {
+			t.Errorf("the source's query still runs on the server 5s after the run was cancelled")
 		}
 		after(t, b, w, job, first, jobs.StatusInterrupted)
 	})

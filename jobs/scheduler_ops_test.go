@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cubesync/cubesync/internal/testutil"
 	"github.com/cubesync/cubesync/jobs"
 )
 
@@ -54,7 +55,7 @@ func TestSchedulerMaxConcurrentRuns(t *testing.T) {
 			clock := newFakeClock(start)
 			fr := newFakeRunner()
 			rec := newRecorder()
-			logs := &syncBuffer{}
+			logs := &testutil.SyncBuffer{}
 			got := make(chan jobs.Message, 10)
 			hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				var m jobs.Message
@@ -93,10 +94,7 @@ func TestSchedulerMaxConcurrentRuns(t *testing.T) {
 
 			clock.set(due.Add(tc.freeAfter))
 			if tc.wantRuns == 1 { // the window has passed: the slot is recorded missed first
-				deadline := time.Now().Add(10 * time.Second)
-				for len(rec.skips(jobs.SkipMissed)) == 0 && time.Now().Before(deadline) {
-					time.Sleep(5 * time.Millisecond)
-				}
+				testutil.WaitFor(t, 10*time.Second, "the slot to be recorded missed", func() bool { return len(rec.skips(jobs.SkipMissed)) > 0 })
 			}
 			first.release <- nil
 			ran := 1

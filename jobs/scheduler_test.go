@@ -1,7 +1,6 @@
 package jobs_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cubesync/cubesync/internal/testutil"
 	"github.com/cubesync/cubesync/jobs"
 	"github.com/cubesync/cubesync/sink/emulator"
 )
@@ -240,31 +240,13 @@ func (r *recorder) nextEnd(t testing.TB) ended {
 	}
 }
 
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // schedHarness is a scheduler on a fake clock running one job.
 type schedHarness struct {
 	*testBundle
 	clock *fakeClock
 	rec   *recorder
 	sched *jobs.Scheduler
-	logs  *syncBuffer
+	logs  *testutil.SyncBuffer
 	job   *jobs.Job
 
 	cancel context.CancelFunc
@@ -276,7 +258,7 @@ type schedHarness struct {
 func newSched(t *testing.T, start time.Time, name, body string, runner jobs.JobRunner) *schedHarness {
 	t.Helper()
 	b := setup(t)
-	h := &schedHarness{testBundle: b, clock: newFakeClock(start), rec: newRecorder(), logs: &syncBuffer{}}
+	h := &schedHarness{testBundle: b, clock: newFakeClock(start), rec: newRecorder(), logs: &testutil.SyncBuffer{}}
 	h.job = b.job(t, name, body)
 	if runner == nil {
 		b.runner.Sleep = h.clock.Wait
@@ -642,19 +624,19 @@ incremental = { files = "new" }
 // waitRunSession blocks until the job has a run in progress whose upload session is open.
 func waitRunSession(t *testing.T, b *testBundle, job string) jobs.Run {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	var run jobs.Run
+	testutil.WaitFor(t, 10*time.Second, "a run of "+job+" with an open upload session", func() bool {
 		runs, err := b.store.UnfinishedRuns(context.Background(), job)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(runs) == 1 && runs[0].SessionID != "" && len(b.emu.OpenSessions()) == 1 {
-			return runs[0]
+			run = runs[0]
+			return true
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatal("no run opened an upload session within 10s")
-	return jobs.Run{}
+		return false
+	})
+	return run
 }
 
 func TestSchedulerTimeout(t *testing.T) {

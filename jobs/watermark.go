@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -16,6 +17,61 @@ const (
 	KindDate        = "date"
 	KindInt         = "int"
 )
+
+// TimestampLayout is the text of a timestamp watermark without a zone (KindTimestamp), as
+// stored, shown and typed: RFC 3339 without the offset, fractional seconds only as needed.
+// A timestamptz watermark is time.RFC3339Nano, a date time.DateOnly, an int decimal.
+const TimestampLayout = "2006-01-02T15:04:05.999999999"
+
+// layout is the time layout of a watermark kind's text; "" for integers.
+func layout(kind string) string {
+	switch kind {
+	case KindTimestampTZ:
+		return time.RFC3339Nano
+	case KindTimestamp:
+		return TimestampLayout
+	case KindDate:
+		return time.DateOnly
+	}
+	return ""
+}
+
+// Time returns the time a timestamp or date watermark holds (a timestamp without zone
+// reads as UTC); integer watermarks, and text that is not of its kind, have none.
+func (w Watermark) Time() (time.Time, bool) {
+	l := layout(w.Kind)
+	if l == "" {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(l, w.Value)
+	return t, err == nil
+}
+
+var (
+	intText  = regexp.MustCompile(`^-?[0-9]+$`)
+	dateText = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
+)
+
+// WatermarkKind says which kind of watermark the text v is, as a user types it (cubesync
+// state set), and checks that it is one.
+func WatermarkKind(v string) (string, error) {
+	switch {
+	case intText.MatchString(v):
+		return KindInt, nil
+	case dateText.MatchString(v):
+		if _, err := time.Parse(time.DateOnly, v); err != nil {
+			return "", fmt.Errorf("watermark %q: %v", v, err)
+		}
+		return KindDate, nil
+	}
+	if _, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return KindTimestampTZ, nil
+	}
+	if _, err := time.Parse(TimestampLayout, v); err == nil {
+		return KindTimestamp, nil
+	}
+	return "", fmt.Errorf("watermark %q: want an RFC 3339 timestamp (2024-05-01T10:00:00Z), a timestamp without zone (2024-05-01T10:00:00), a date (2024-05-01) or an integer", v)
+}
 
 // maxTracker keeps the greatest value of a table's incremental column among the rows read.
 // Values are compared in their native integer form (microseconds, days, integers) so no
@@ -122,12 +178,9 @@ func (t *maxTracker) value() (string, bool) {
 	switch t.kind {
 	case KindTimestamp, KindTimestampTZ:
 		ts := arrow.Timestamp(t.max).ToTime(t.unit).UTC()
-		if t.kind == KindTimestampTZ {
-			return ts.Format("2006-01-02T15:04:05.999999999Z07:00"), true
-		}
-		return ts.Format("2006-01-02T15:04:05.999999999"), true
+		return ts.Format(layout(t.kind)), true
 	case KindDate:
-		return time.Unix(t.max*86400, 0).UTC().Format(time.DateOnly), true
+		return time.Unix(t.max*86400, 0).UTC().Format(layout(KindDate)), true
 	}
 	return strconv.FormatInt(t.max, 10), true
 }
@@ -159,9 +212,8 @@ func lookbackArg(mark Watermark, lookback time.Duration) (any, error) {
 			return ts.Add(-lookback), nil
 		}
 	case KindTimestamp:
-		const layout = "2006-01-02T15:04:05.999999999"
-		if ts, err := time.Parse(layout, mark.Value); err == nil {
-			return ts.Add(-lookback).Format(layout), nil
+		if ts, err := time.Parse(TimestampLayout, mark.Value); err == nil {
+			return ts.Add(-lookback).Format(TimestampLayout), nil
 		}
 	case KindDate:
 		if d, err := time.Parse(time.DateOnly, mark.Value); err == nil {

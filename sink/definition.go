@@ -217,8 +217,15 @@ func (d *Definition) Check(tables []ModelTable) (*CheckReport, error) {
 				if k != kindInteger {
 					break
 				}
-				bits := hc.integerBits()
+				bits, certain := hc.integerBits()
 				if bits == 0 || bits >= col.DataType.bits() {
+					break
+				}
+				if !certain {
+					// SQL's int is precision 10, but 10 digits also hold values past 32 bits:
+					// say so, and leave it to the server.
+					rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s may hold only %d-bit integers in the dataset (%s) but the job sends %s: the server may refuse a larger value when publishing",
+						where, bits, hc.describe(), col.DataType))
 					break
 				}
 				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s holds %d-bit integers in the dataset (%s) but the job sends %s: a value that does not fit fails the run",
@@ -420,20 +427,23 @@ func (c *DefinitionColumn) describe() string {
 
 // integerBits is the width of the integers an integer column holds as its precision
 // states it, or 0 when it states none. Servers give the width in bytes (4, 8) or in
-// decimal digits (10, 19).
-func (c *DefinitionColumn) integerBits() int {
+// decimal digits (10, 19). certain is false when the column may hold more than bits: 10
+// digits is SQL's precision of a 32-bit int, but also holds values up to 9999999999.
+func (c *DefinitionColumn) integerBits() (bits int, certain bool) {
 	p := c.Precision
 	switch {
 	case p <= 0:
-		return 0
+		return 0, false
 	case p == 1 || p == 2 || p == 4 || p == 8:
-		return p * 8 // bytes
+		return p * 8, true // bytes
 	case p == 3:
-		return 16 // digits from here on
-	case p <= 10:
-		return 32 // SQL's int is precision 10
+		return 16, true // digits from here on: 999 fits 16 bits
+	case p <= 9:
+		return 32, true
+	case p == 10:
+		return 32, false
 	case p <= 18:
-		return 64
+		return 64, true
 	}
-	return 0 // 19 digits and more hold any 64-bit value
+	return 0, false // 19 digits and more hold any 64-bit value
 }

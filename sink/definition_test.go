@@ -15,6 +15,7 @@ func TestDefinitionCheck(t *testing.T) {
 			{Name: "flag", DataType: 24}, {Name: "odd", DataType: 99}, {Name: "odd2", DataType: 99},
 			{Name: "id64", DataType: 1, Precision: 8}, {Name: "id32", DataType: 1, Precision: 4},
 			{Name: "id10", DataType: 1, Precision: 10}, {Name: "id19", DataType: 1, Precision: 19},
+			{Name: "id9", DataType: 1, Precision: 9},
 			{Name: "named", TypeName: "BigInteger"}, {Name: "shapeless", TypeName: "{\"kind\":1}"},
 			{Name: "Row Count - Orders", DataType: 6},
 		}},
@@ -38,13 +39,14 @@ func TestDefinitionCheck(t *testing.T) {
 			col("id32", Integer), col("amount", BigInteger), col("named", BigInteger),
 		}}}},
 		{name: "a stated width narrower than the values warns and narrows", tables: []ModelTable{{Name: "orders", Columns: []Column{
-			col("id32", BigInteger), col("id10", BigInteger),
+			col("id32", BigInteger), col("id10", BigInteger), col("id9", BigInteger),
 		}}}, wantWarnings: []string{
 			`column "id32" of table "orders" holds 32-bit integers in the dataset (data type 1 precision 4) but the job sends BIGINTEGER: a value that does not fit fails the run`,
-			`column "id10" of table "orders" holds 32-bit integers`,
+			`column "id10" of table "orders" may hold only 32-bit integers in the dataset (data type 1 precision 10) but the job sends BIGINTEGER: the server may refuse a larger value when publishing`,
+			`column "id9" of table "orders" holds 32-bit integers in the dataset (data type 1 precision 9)`,
 		}, wantNarrowed: []NarrowedColumn{
 			{"orders", "id32", Integer, "the dataset's column holds 32-bit integers (data type 1 precision 4)"},
-			{"orders", "id10", Integer, "the dataset's column holds 32-bit integers (data type 1 precision 10)"},
+			{"orders", "id9", Integer, "the dataset's column holds 32-bit integers (data type 1 precision 9)"},
 		}},
 		{name: "unknown codes and shapes warn once each", tables: []ModelTable{{Name: "orders", Columns: []Column{
 			col("odd", String), col("odd2", Integer), col("shapeless", Date),

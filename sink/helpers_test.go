@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cubesync/cubesync/internal/testutil"
 )
 
 // fakeClock is a Clock whose Sleep returns at once and moves Now forward, recording each wait.
@@ -189,10 +191,10 @@ func writeMSTRError(w http.ResponseWriter, status int, code, msg, ticket string)
 
 // newTestClient makes a client for url with a fake clock, fast settings and a debug logger
 // writing to the returned buffer.
-func newTestClient(t testing.TB, url string, mods ...func(*Config)) (*Client, *fakeClock, *syncBuffer) {
+func newTestClient(t testing.TB, url string, mods ...func(*Config)) (*Client, *fakeClock, *testutil.SyncBuffer) {
 	t.Helper()
 	clock := newFakeClock()
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	cfg := Config{
 		BaseURL:        url + "/",
 		ProjectID:      "B7CA92F04B9FAE8D941C3E9B7E0CD754",
@@ -214,30 +216,13 @@ func newTestClient(t testing.TB, url string, mods ...func(*Config)) (*Client, *f
 }
 
 // loggedIn is newTestClient followed by a successful Login.
-func loggedIn(t testing.TB, url string, mods ...func(*Config)) (*Client, *fakeClock, *syncBuffer) {
+func loggedIn(t testing.TB, url string, mods ...func(*Config)) (*Client, *fakeClock, *testutil.SyncBuffer) {
 	t.Helper()
 	c, clock, logs := newTestClient(t, url, mods...)
 	if err := c.Login(context.Background()); err != nil {
 		t.Fatalf("Login: %v", err)
 	}
 	return c, clock, logs
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // numbersChunk makes a one-column chunk holding the integers from..to-1.

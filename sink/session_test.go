@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/cubesync/cubesync/internal/testutil"
 )
 
 // pushServer is a testServer that answers an upload session S1 on dataset D1 and records
@@ -129,7 +131,7 @@ var testTables = []SessionTable{
 	{Name: "stores", UpdatePolicy: Replace, ColumnHeaders: []string{"n"}},
 }
 
-func openTestSession(t testing.TB, p *pushServer, mods ...func(*Config)) (*Session, *fakeClock, *syncBuffer) {
+func openTestSession(t testing.TB, p *pushServer, mods ...func(*Config)) (*Session, *fakeClock, *testutil.SyncBuffer) {
 	t.Helper()
 	c, clock, logs := loggedIn(t, p.URL, mods...)
 	s, err := c.OpenSession(context.Background(), "D1", testTables)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/cubesync/cubesync/internal/testutil"
 )
 
 // chromium finds a headless-capable Chromium. Without one the test skips on a developer's
@@ -96,9 +98,9 @@ parquet = "exports/orders/*.parquet"
 	defer cancel()
 	p := serveInProcess(t, ctx, "serve", "--config", config)
 	base := "http://" + listenAddr(t, p.stderr)
-	waitFor(t, 30*time.Second, "a success of stores_sync and two attempts of nightly_orders", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "a success of stores_sync and two attempts of nightly_orders", func() bool {
 		var ok, failed int
-		for _, l := range p.stderr.logLines("run finished") {
+		for _, l := range p.stderr.LogLines("run finished") {
 			switch {
 			case l["job"] == "stores_sync" && l["status"] == "succeeded":
 				ok++

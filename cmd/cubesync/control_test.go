@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cubesync/cubesync/internal/pgtest"
+	"github.com/cubesync/cubesync/internal/testutil"
 	"github.com/cubesync/cubesync/jobs"
 )
 
@@ -138,18 +139,29 @@ func TestServeControl(t *testing.T) {
 		_ = conn.QueryRow(ctx, `SELECT count(*) FROM cubesync.runs WHERE job = $1 AND `+where, job).Scan(&n)
 		return n
 	}
-	waitFor(t, 30*time.Second, "two succeeded runs of tick", func() bool { return count("tick", "status = 'succeeded'") >= 2 })
+	testutil.WaitFor(t, 30*time.Second, "two succeeded runs of tick", func() bool { return count("tick", "status = 'succeeded'") >= 2 })
 
 	t.Run("pause and resume hold on every replica", func(t *testing.T) {
 		code, stdout, stderr := runBin(t, bin, dir, "pause", "tick", "--config", config)
 		if code != 0 || !strings.Contains(stdout, "tick paused") {
 			t.Fatalf("cubesync pause tick: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 		}
-		time.Sleep(1500 * time.Millisecond) // a run started before the pause ends
-		before := count("tick", "true")
-		time.Sleep(3 * time.Second) // three slots, on two replicas
+		// Each slot of a paused job is claimed by one replica, which logs the skip: three
+		// more skips are three slots passed, proving no run without waiting on the clock.
+		pausedSkips := func() int {
+			n := 0
+			for _, p := range replicas {
+				n += len(p.logs.LogLines("slot skipped: the job is paused"))
+			}
+			return n
+		}
+		testutil.WaitFor(t, 10*time.Second, "a slot of tick skipped for the pause and no run of it left running", func() bool {
+			return pausedSkips() > 0 && count("tick", "status = 'running'") == 0
+		})
+		before, skips := count("tick", "true"), pausedSkips()
+		testutil.WaitFor(t, 10*time.Second, "three more slots of tick skipped for the pause", func() bool { return pausedSkips() >= skips+3 })
 		if after := count("tick", "true"); after != before {
-			t.Errorf("tick ran %d times in the 3s after cubesync pause, want none", after-before)
+			t.Errorf("tick ran %d times in three slots after cubesync pause, want none", after-before)
 		}
 		// Both replicas' status pages say so (the pause lives in the state store).
 		for _, addr := range addrs {
@@ -165,7 +177,7 @@ func TestServeControl(t *testing.T) {
 		if code != 0 || !strings.Contains(stdout, "tick resumed") {
 			t.Fatalf("cubesync resume tick: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 		}
-		waitFor(t, 10*time.Second, "tick to run again after resume", func() bool { return count("tick", "true") > before })
+		testutil.WaitFor(t, 10*time.Second, "tick to run again after resume", func() bool { return count("tick", "true") > before })
 	})
 
 	t.Run("status page shows the jitter in the next run", func(t *testing.T) {
@@ -184,7 +196,7 @@ func TestServeControl(t *testing.T) {
 		if code != 0 || !strings.Contains(stdout, "taken by") {
 			t.Fatalf("cubesync trigger slow: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 		}
-		waitFor(t, 20*time.Second, "the triggered run to succeed", func() bool {
+		testutil.WaitFor(t, 20*time.Second, "the triggered run to succeed", func() bool {
 			return count("slow", "status = 'succeeded' AND trigger = '"+jobs.TriggerRequest+"'") == 1
 		})
 		time.Sleep(2 * time.Second)
@@ -206,7 +218,7 @@ func TestServeControl(t *testing.T) {
 		if code, body := post(t, addrs[0]+"/api/jobs/slow/run", testAdminToken); code != http.StatusAccepted || !strings.Contains(body, `"request"`) {
 			t.Fatalf("POST /api/jobs/slow/run = %d %s, want 202 with the request id", code, body)
 		}
-		waitFor(t, 20*time.Second, "the run requested over HTTP to succeed", func() bool {
+		testutil.WaitFor(t, 20*time.Second, "the run requested over HTTP to succeed", func() bool {
 			return count("slow", "status = 'succeeded' AND trigger = 'trigger'") == 2
 		})
 		if code, body := post(t, addrs[0]+"/api/jobs/nope/run", testAdminToken); code != http.StatusNotFound {

@@ -9,34 +9,16 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/cubesync/cubesync/internal/testutil"
 )
-
-// syncBuffer is a bytes.Buffer safe to read while the command writes to it.
-// syncBuffer collects a command's or process's output; safe for concurrent writes and reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestEmulatorCommand(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testutil.SyncBuffer
 	e := &env{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
 	done := make(chan int, 1)
 	go func() {
@@ -45,10 +27,7 @@ func TestEmulatorCommand(t *testing.T) {
 
 	var base string
 	re := regexp.MustCompile(`http://127\.0\.0\.1:\d+/MicroStrategyLibrary`)
-	for deadline := time.Now().Add(10 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		base = re.FindString(stdout.String())
-	}
-	if base == "" {
+	if !testutil.Eventually(10*time.Second, func() bool { base = re.FindString(stdout.String()); return base != "" }) {
 		t.Fatalf("no base URL printed; stdout %q, stderr %q", stdout.String(), stderr.String())
 	}
 	login := func(body string) int {
@@ -116,7 +95,7 @@ func TestEmulatorCommandUsage(t *testing.T) {
 func TestEmulatorCommandDialect(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testutil.SyncBuffer
 	e := &env{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
 	done := make(chan int, 1)
 	go func() {
@@ -129,10 +108,7 @@ func TestEmulatorCommandDialect(t *testing.T) {
 	}()
 	var base string
 	re := regexp.MustCompile(`http://127\.0\.0\.1:\d+/MicroStrategyLibrary`)
-	for deadline := time.Now().Add(10 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		base = re.FindString(stdout.String())
-	}
-	if base == "" {
+	if !testutil.Eventually(10*time.Second, func() bool { base = re.FindString(stdout.String()); return base != "" }) {
 		t.Fatalf("no base URL printed; stdout %q, stderr %q", stdout.String(), stderr.String())
 	}
 	resp, err := http.Post(base+"/api/auth/login", "application/json", strings.NewReader(`{"username":"alice","password":"wrong","loginMode":1}`))
@@ -181,7 +157,7 @@ func TestEmulatorShowsLaterPublishes(t *testing.T) {
 	t.Chdir(t.TempDir())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testutil.SyncBuffer
 	e := &env{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
 	done := make(chan int, 1)
 	go func() {
@@ -189,7 +165,7 @@ func TestEmulatorShowsLaterPublishes(t *testing.T) {
 	}()
 	var base string
 	re := regexp.MustCompile(`http://127\.0\.0\.1:\d+`)
-	waitFor(t, 10*time.Second, "the emulator's base URL", func() bool { base = re.FindString(stdout.String()); return base != "" })
+	testutil.WaitFor(t, 10*time.Second, "the emulator's base URL", func() bool { base = re.FindString(stdout.String()); return base != "" })
 	datasets := func() string {
 		_, body := get(t, base+"/emulator/datasets")
 		return body

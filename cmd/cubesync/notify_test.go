@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cubesync/cubesync/internal/pgtest"
+	"github.com/cubesync/cubesync/internal/testutil"
 	"github.com/cubesync/cubesync/jobs"
 )
 
@@ -115,8 +116,8 @@ parquet = %q
 	for range 2 {
 		replicas = append(replicas, startCubesync(t, bin, dir, "serve", "--config", config, "--log-format", "json"))
 	}
-	waitFor(t, 60*time.Second, "ops to hear of the failure and the recovery", func() bool { return len(hook.messages(secretPath)) >= 2 })
-	waitFor(t, 20*time.Second, "all to hear of two successes", func() bool { return len(hook.messages("/all")) >= 2 })
+	testutil.WaitFor(t, 60*time.Second, "ops to hear of the failure and the recovery", func() bool { return len(hook.messages(secretPath)) >= 2 })
+	testutil.WaitFor(t, 20*time.Second, "all to hear of two successes", func() bool { return len(hook.messages("/all")) >= 2 })
 	for _, p := range replicas {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cubesync/cubesync/internal/pgtest"
+	"github.com/cubesync/cubesync/internal/testutil"
 	"github.com/cubesync/cubesync/jobs"
 	"github.com/cubesync/cubesync/jobs/filestate"
 	"github.com/cubesync/cubesync/sink"
@@ -52,7 +53,7 @@ query = "SELECT g AS id, repeat('x', 9000) AS pad FROM generate_series(1, %d) g 
 		t.Fatal(err)
 	}
 
-	var stdout, stderr syncBuffer
+	var stdout, stderr testutil.SyncBuffer
 	e := &env{stdout: &stdout, stderr: &stderr, getenv: func(k string) string {
 		if k == "CUBESYNC_PROGRESS_INTERVAL" {
 			return "200ms"
@@ -65,7 +66,7 @@ query = "SELECT g AS id, repeat('x', 9000) AS pad FROM generate_series(1, %d) g 
 
 	var reading []map[string]any
 	var publishing int
-	for _, l := range stderr.logLines("progress") {
+	for _, l := range stderr.LogLines("progress") {
 		switch l["stage"] {
 		case jobs.StageReading:
 			reading = append(reading, l)
@@ -137,7 +138,7 @@ exclude = ["ship_date", "pickup_time"]
 	}
 	defer store.Close()
 
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	prog := newProgress(&out, "bars") // what auto chooses on a terminal
 	runner := &jobs.Runner{Store: store, Progress: prog, Connect: func(ctx context.Context, tg *jobs.Target) (*sink.Client, error) {
 		cfg, err := tg.ClientConfig(nil) // the one mapping from a target to the client's settings

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cubesync/cubesync/internal/pgtest"
+	"github.com/cubesync/cubesync/internal/testutil"
 	"github.com/cubesync/cubesync/jobs"
 	"github.com/cubesync/cubesync/sink/emulator"
 )
@@ -122,12 +123,12 @@ func TestServeReplicas(t *testing.T) {
 		_ = conn.QueryRow(ctx, `SELECT count(*) FROM cubesync.runs WHERE job = 'tick' AND status = 'succeeded'`).Scan(&n)
 		return n
 	}
-	waitFor(t, 30*time.Second, "five succeeded runs", func() bool { return succeeded() >= 5 })
+	testutil.WaitFor(t, 30*time.Second, "five succeeded runs", func() bool { return succeeded() >= 5 })
 
 	// Kill the replica running the job in the middle of its upload.
 	hold.Store(true)
 	var victim replicaRun
-	waitFor(t, 15*time.Second, "a run with an open upload session", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "a run with an open upload session", func() bool {
 		for _, r := range queryRuns(t, conn) {
 			if r.status == jobs.StatusRunning && r.session != "" && emu.Stats().Calls[emulator.CallPut] > 0 {
 				victim = r

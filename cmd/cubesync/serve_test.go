@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,36 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cubesync/cubesync/internal/testutil"
 	"github.com/cubesync/cubesync/jobs"
 	"github.com/cubesync/cubesync/jobs/filestate"
 	"github.com/cubesync/cubesync/sink/emulator"
 )
-
-// logLines returns the JSON log lines in l whose msg is msg.
-func (l *syncBuffer) logLines(msg string) []map[string]any {
-	var out []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(l.String()))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var m map[string]any
-		if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == msg {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-// waitFor polls cond every 20ms until it holds, failing the test after timeout.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // startEmulator serves an in-process emulator and returns it with its base URL.
 func startEmulator(t testing.TB) (*emulator.Server, string) {
@@ -105,24 +78,24 @@ parquet = %q
 
 // inProcess runs `cubesync ARGS` in this process, in dir, until ctx ends.
 type inProcess struct {
-	stdout, stderr *syncBuffer
+	stdout, stderr *testutil.SyncBuffer
 	done           chan int
 }
 
 func serveInProcess(t *testing.T, ctx context.Context, args ...string) *inProcess {
 	t.Helper()
-	p := &inProcess{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan int, 1)}
+	p := &inProcess{stdout: &testutil.SyncBuffer{}, stderr: &testutil.SyncBuffer{}, done: make(chan int, 1)}
 	e := &env{stdout: p.stdout, stderr: p.stderr, getenv: func(string) string { return "" }, signal: func() os.Signal { return nil }}
 	go func() { p.done <- Run(ctx, e, args) }()
 	return p
 }
 
 // listenAddr waits for serve's "serving" log line and returns the address it listens on.
-func listenAddr(t testing.TB, logs *syncBuffer) string {
+func listenAddr(t testing.TB, logs *testutil.SyncBuffer) string {
 	t.Helper()
 	var addr string
-	waitFor(t, 20*time.Second, "serve to log its listen address", func() bool {
-		if l := logs.logLines("serving"); len(l) > 0 {
+	testutil.WaitFor(t, 20*time.Second, "serve to log its listen address", func() bool {
+		if l := logs.LogLines("serving"); len(l) > 0 {
 			addr, _ = l[0]["listen"].(string)
 		}
 		return addr != ""
@@ -155,12 +128,12 @@ func TestServeOperatingSurface(t *testing.T) {
 	addr := listenAddr(t, p.stderr)
 	base := "http://" + addr
 
-	waitFor(t, 20*time.Second, "two succeeded runs", func() bool { return len(p.stderr.logLines("run finished")) >= 2 })
+	testutil.WaitFor(t, 20*time.Second, "two succeeded runs", func() bool { return len(p.stderr.LogLines("run finished")) >= 2 })
 
 	t.Run("logs", func(t *testing.T) {
 		// Every run logs its start, a summary per table and its end, with job, run and slot.
 		for _, msg := range []string{"run started", "table pushed", "run finished"} {
-			lines := p.stderr.logLines(msg)
+			lines := p.stderr.LogLines(msg)
 			if len(lines) == 0 {
 				t.Fatalf("no %q log line; logs:\n%s", msg, p.stderr)
 			}
@@ -247,8 +220,8 @@ func TestServeOperatingSurface(t *testing.T) {
 		}
 	})
 
-	waitFor(t, 10*time.Second, "the latest run to have succeeded", func() bool {
-		l := p.stderr.logLines("run finished")
+	testutil.WaitFor(t, 10*time.Second, "the latest run to have succeeded", func() bool {
+		l := p.stderr.LogLines("run finished")
 		return l[len(l)-1]["status"] == jobs.StatusSucceeded
 	})
 	cancel()
@@ -314,14 +287,14 @@ func buildCubesync(t testing.TB) string {
 // proc is a cubesync process the test started.
 type proc struct {
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *testutil.SyncBuffer
 	done chan struct{}
 	code int
 }
 
 func startCubesync(t testing.TB, bin, dir string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(bin, args...), logs: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{cmd: exec.Command(bin, args...), logs: &testutil.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd.Dir = dir
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	p.cmd.Env = append(os.Environ(), "CUBESYNC_CONFIG=", "CUBESYNC_LISTEN=")
@@ -378,7 +351,7 @@ func TestServeSIGTERM(t *testing.T) {
 		_, url := startEmulator(t)
 		config := tickConfig(t, dir, url, "", "10s")
 		p := startCubesync(t, bin, dir, "serve", "--config", config)
-		waitFor(t, 20*time.Second, "a succeeded run", func() bool { return len(p.logs.logLines("run finished")) >= 1 })
+		testutil.WaitFor(t, 20*time.Second, "a succeeded run", func() bool { return len(p.logs.LogLines("run finished")) >= 1 })
 		start := time.Now()
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		if code := p.wait(t, 15*time.Second); code != exitOK {
@@ -395,7 +368,7 @@ func TestServeSIGTERM(t *testing.T) {
 		emu.SetPublishDelay(time.Hour) // every publish hangs
 		config := tickConfig(t, dir, url, "", "2s")
 		p := startCubesync(t, bin, dir, "serve", "--config", config)
-		waitFor(t, 20*time.Second, "a publish in progress", func() bool {
+		testutil.WaitFor(t, 20*time.Second, "a publish in progress", func() bool {
 			return emu.Stats().Calls[emulator.CallPublish] >= 1 && len(emu.OpenSessions()) == 1
 		})
 		start := time.Now()
@@ -419,7 +392,7 @@ func TestServeSIGTERM(t *testing.T) {
 		if err != nil || len(runs) != 1 || runs[0].Status != jobs.StatusInterrupted || runs[0].Scheduled.IsZero() {
 			t.Errorf("runs after the shutdown = %+v (%v), want one interrupted scheduled run", runs, err)
 		}
-		if len(p.logs.logLines("shutdown grace period over: cancelling running jobs")) != 1 {
+		if len(p.logs.LogLines("shutdown grace period over: cancelling running jobs")) != 1 {
 			t.Errorf("no log line says the grace period ended; logs:\n%s", p.logs)
 		}
 	})
@@ -430,10 +403,10 @@ func TestServeSIGTERM(t *testing.T) {
 		emu.SetPublishDelay(time.Hour)
 		config := tickConfig(t, dir, url, "", "1m")
 		p := startCubesync(t, bin, dir, "serve", "--config", config)
-		waitFor(t, 20*time.Second, "a publish in progress", func() bool { return emu.Stats().Calls[emulator.CallPublish] >= 1 })
+		testutil.WaitFor(t, 20*time.Second, "a publish in progress", func() bool { return emu.Stats().Calls[emulator.CallPublish] >= 1 })
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		waitFor(t, 10*time.Second, "serve to start stopping", func() bool {
-			return len(p.logs.logLines("stopping: no new runs; waiting for running jobs")) == 1
+		testutil.WaitFor(t, 10*time.Second, "serve to start stopping", func() bool {
+			return len(p.logs.LogLines("stopping: no new runs; waiting for running jobs")) == 1
 		})
 		start := time.Now()
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
@@ -553,8 +526,8 @@ func TestServeShippedConfig(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout, "taken by") {
 		t.Fatalf("cubesync trigger demo: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
-	waitFor(t, 60*time.Second, "the demo job to run under serve", func() bool { return len(p.stderr.logLines("run finished")) > 0 })
-	if run := p.stderr.logLines("run finished")[0]; run["status"] != "succeeded" || run["rows"] != float64(3925) {
+	testutil.WaitFor(t, 60*time.Second, "the demo job to run under serve", func() bool { return len(p.stderr.LogLines("run finished")) > 0 })
+	if run := p.stderr.LogLines("run finished")[0]; run["status"] != "succeeded" || run["rows"] != float64(3925) {
 		t.Errorf("demo run under serve: %v, want succeeded with 3925 rows", run)
 	}
 

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cubesync/cubesync/internal/pgtest"
+	"github.com/cubesync/cubesync/internal/testutil"
 	"github.com/cubesync/cubesync/jobs"
 )
 
@@ -111,8 +112,8 @@ func TestServeSpreadsWork(t *testing.T) {
 		replicas = append(replicas, startCubesync(t, bin, dir, "serve", "--config", config, "--log-format", "json"))
 	}
 	for _, p := range replicas {
-		waitFor(t, time.Until(due), "every replica to start scheduling before the slot", func() bool {
-			return len(p.logs.logLines("scheduler started")) > 0
+		testutil.WaitFor(t, time.Until(due), "every replica to start scheduling before the slot", func() bool {
+			return len(p.logs.LogLines("scheduler started")) > 0
 		})
 	}
 	conn, err := pgx.Connect(context.Background(), dsn)
@@ -129,7 +130,7 @@ func TestServeSpreadsWork(t *testing.T) {
 		}
 		return n
 	}
-	waitFor(t, time.Until(due)+60*time.Second, "nine finished runs", func() bool { return finished() >= 9 })
+	testutil.WaitFor(t, time.Until(due)+60*time.Second, "nine finished runs", func() bool { return finished() >= 9 })
 	time.Sleep(time.Second) // a tenth run or a late missed record would show up now
 	for _, p := range replicas {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
@@ -173,7 +174,7 @@ func TestServeSpreadsWork(t *testing.T) {
 	}
 	atLimit := 0
 	for _, p := range replicas {
-		atLimit += len(p.logs.logLines("at max_concurrent_runs: leaving the slot to a replica with room"))
+		atLimit += len(p.logs.LogLines("at max_concurrent_runs: leaving the slot to a replica with room"))
 	}
 	if atLimit == 0 {
 		t.Error("no replica logged that it was at max_concurrent_runs: the limit was never reached, so the test proved nothing")

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -111,7 +110,7 @@ func runState(ctx context.Context, e *env, args []string) error {
 		if tbl.Incremental == nil || tbl.Incremental.Column == "" {
 			return badArgs(fmt.Errorf("table %q of job %q has no incremental column", tbl.Name, jobName))
 		}
-		kind, err := watermarkKind(pos[2])
+		kind, err := jobs.WatermarkKind(pos[2])
 		if err != nil {
 			return badArgs(err)
 		}
@@ -144,31 +143,6 @@ func runState(ctx context.Context, e *env, args []string) error {
 		msg += fmt.Sprintf(" (did you mean %s?)", s)
 	}
 	return badArgs(errors.New(msg + "; want get, set, clear or forget-dataset"))
-}
-
-var (
-	reInt  = regexp.MustCompile(`^-?[0-9]+$`)
-	reDate = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
-)
-
-// watermarkKind says what kind of watermark a value typed by a user is, and checks it.
-func watermarkKind(v string) (string, error) {
-	switch {
-	case reInt.MatchString(v):
-		return jobs.KindInt, nil
-	case reDate.MatchString(v):
-		if _, err := time.Parse(time.DateOnly, v); err != nil {
-			return "", fmt.Errorf("watermark %q: %v", v, err)
-		}
-		return jobs.KindDate, nil
-	}
-	if _, err := time.Parse(time.RFC3339Nano, v); err == nil {
-		return jobs.KindTimestampTZ, nil
-	}
-	if _, err := time.Parse("2006-01-02T15:04:05.999999999", v); err == nil {
-		return jobs.KindTimestamp, nil
-	}
-	return "", fmt.Errorf("watermark %q: want an RFC 3339 timestamp (2024-05-01T10:00:00Z), a timestamp without zone (2024-05-01T10:00:00), a date (2024-05-01) or an integer", v)
 }
 
 func runHistory(ctx context.Context, e *env, args []string) error {
@@ -231,13 +205,4 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", r.ID, r.Job, r.Trigger, r.Started.Local().Format("2006-01-02 15:04:05"), dur, status, r.Rows, humanBytes(r.Bytes), r.Chunks, cmp.Or(strings.Join(notified[r.ID], ", "), "—"), oneLine(r.Error, 120))
 	}
 	return tw.Flush()
-}
-
-// oneLine shortens s to one line of at most n characters for a table cell.
-func oneLine(s string, n int) string {
-	s = strings.ReplaceAll(s, "\n", " ")
-	if len(s) > n {
-		s = s[:n-1] + "…"
-	}
-	return s
 }

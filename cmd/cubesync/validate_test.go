@@ -331,3 +331,31 @@ key = ["${CUBESYNC_TEST_KEY}"]
 		}
 	})
 }
+
+func TestValidateRefusesTwoJobsOnOneDataset(t *testing.T) {
+	path := writeConfig(t, `[targets.emu]
+base_url = "embedded"
+[jobs.orders]
+target = "emu"
+dataset = { name = "Sales" }
+[[jobs.orders.tables]]
+name = "orders"
+policy = "replace"
+parquet = "orders.parquet"
+[jobs.stores]
+target = "emu"
+dataset = { name = "Sales" }
+[[jobs.stores.tables]]
+name = "stores"
+policy = "replace"
+parquet = "stores.parquet"
+`)
+	code, _, stderr := runValidateCmd(t, nil, "--config", path)
+	if code != 2 {
+		t.Fatalf("validate: exit %d, want 2; stderr:\n%s", code, stderr)
+	}
+	want := path + `:12: jobs.stores.dataset.name: job orders (` + path + `:5) writes the same dataset, "Sales" on target emu`
+	if !strings.Contains(stderr, want) {
+		t.Errorf("validate stderr:\n%s\nwant a line starting %q", stderr, want)
+	}
+}

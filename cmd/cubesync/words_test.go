@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cubesync/cubesync/internal/testutil"
 	"github.com/cubesync/cubesync/jobs/filestate"
 )
 
@@ -140,7 +141,7 @@ func TestRunJobInterruptedSaysSo(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errOut syncBuffer
+	var out, errOut testutil.SyncBuffer
 	e := &env{stdout: &out, stderr: &errOut, getenv: func(string) string { return "" }, signal: func() os.Signal {
 		if ctx.Err() != nil {
 			return os.Interrupt
@@ -151,7 +152,7 @@ func TestRunJobInterruptedSaysSo(t *testing.T) {
 	go func() {
 		done <- Run(ctx, e, []string{"run-job", "--config", config, "--log-format", "json", "--progress", "none", "tick"})
 	}()
-	waitFor(t, 20*time.Second, "the run to publish", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "the run to publish", func() bool {
 		open := emu.OpenSessions()
 		return len(open) == 1 && open[0].Published
 	})

@@ -18,6 +18,7 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"github.com/cubesync/cubesync/internal/pgtest"
+	"github.com/cubesync/cubesync/internal/testutil"
 	"github.com/cubesync/cubesync/jobs"
 	"github.com/cubesync/cubesync/jobs/pgstate"
 	"github.com/cubesync/cubesync/jobs/storetest"
@@ -145,22 +146,21 @@ func TestLockReleasedWhenConnectionDies(t *testing.T) {
 		t.Errorf("Check after the connection was terminated: err = %v, want ErrLockLost", err)
 	}
 
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		other, err := other.Lock(ctx, "sales")
+	if !testutil.Eventually(5*time.Second, func() bool {
+		var next jobs.Lease
+		next, err = other.Lock(ctx, "sales")
 		if err == nil {
-			if err := other.Check(ctx); err != nil {
+			if err := next.Check(ctx); err != nil {
 				t.Errorf("Check of the new holder: %v", err)
 			}
-			if err := other.Unlock(); err != nil {
+			if err := next.Unlock(); err != nil {
 				t.Errorf("unlock: %v", err)
 			}
-			return
+			return true
 		}
-		if !errors.Is(err, jobs.ErrLocked) || time.Now().After(deadline) {
-			t.Fatalf("Lock(sales) after the holding session was terminated: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return !errors.Is(err, jobs.ErrLocked)
+	}) || err != nil {
+		t.Fatalf("Lock(sales) after the holding session was terminated: %v", err)
 	}
 }
 

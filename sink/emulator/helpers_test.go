@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cubesync/cubesync/internal/testutil"
 	"github.com/cubesync/cubesync/sink"
 )
 
@@ -222,8 +223,9 @@ func (c *apiClient) publish(dsID, sid string) (int, string) {
 	c.t.Helper()
 	path := "/api/datasets/" + dsID + "/uploadSessions/" + sid
 	c.must(http.StatusOK, "POST", path+"/publish", nil)
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	var n int
+	var msg string
+	if !testutil.Eventually(10*time.Second, func() bool {
 		resp := c.must(http.StatusOK, "GET", path+"/publishStatus", nil)
 		var st struct {
 			Status  json.RawMessage
@@ -232,17 +234,15 @@ func (c *apiClient) publish(dsID, sid string) (int, string) {
 		if err := json.Unmarshal(resp.body, &st); err != nil {
 			c.t.Fatalf("publishStatus: %v in %s", err, resp.body)
 		}
-		var n int
 		if err := json.Unmarshal(st.Status, &n); err != nil {
 			c.t.Fatalf("publishStatus: status %s is not a JSON number", st.Status)
 		}
-		if n != statusPublishing {
-			return n, st.Message
-		}
-		time.Sleep(5 * time.Millisecond)
+		msg = st.Message
+		return n != statusPublishing
+	}) {
+		c.t.Fatal("publish did not finish within 10s")
 	}
-	c.t.Fatal("publish did not finish within 10s")
-	return 0, ""
+	return n, msg
 }
 
 func (c *apiClient) mustPublish(dsID, sid string) {

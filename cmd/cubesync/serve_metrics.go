@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cubesync/cubesync/jobs"
 )
@@ -230,7 +228,7 @@ func (m *serveMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	for job, marks := range m.marks {
 		for table, w := range marks {
-			if at, ok := watermarkTime(w); ok {
+			if at, ok := w.Time(); ok {
 				ch <- prometheus.MustNewConstMetric(watermarkAgeDesc, prometheus.GaugeValue, now.Sub(at).Seconds(), job, table)
 			}
 		}
@@ -255,52 +253,4 @@ func (m *serveMetrics) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(nextRunDesc, prometheus.GaugeValue, float64(st.Next.Unix()), st.Job)
 		}
 	}
-}
-
-// watermarkTime reads a time watermark; integer watermarks have no age.
-func watermarkTime(w jobs.Watermark) (time.Time, bool) {
-	layout := ""
-	switch w.Kind {
-	case jobs.KindTimestampTZ:
-		layout = time.RFC3339Nano
-	case jobs.KindTimestamp:
-		layout = "2006-01-02T15:04:05.999999999"
-	case jobs.KindDate:
-		layout = time.DateOnly
-	default:
-		return time.Time{}, false
-	}
-	t, err := time.Parse(layout, w.Value)
-	return t, err == nil
-}
-
-// newServeHandler routes serve's HTTP endpoints.
-func newServeHandler(sched *jobs.Scheduler, store jobs.Store, m *serveMetrics, js []*jobs.Job, log *slog.Logger) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if p := sched.Phase(); p != jobs.PhaseRunning {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("not ready: scheduler is " + p + "\n"))
-			return
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-		defer cancel()
-		if err := store.Ping(ctx); err != nil {
-			log.Warn("readiness: state store unreachable", "err", err)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("not ready: state store unreachable: " + err.Error() + "\n"))
-			return
-		}
-		_, _ = w.Write([]byte("ready\n"))
-	})
-	pages := &statusPages{sched: sched, store: store, jobs: js, now: m.now, live: m.liveRuns, log: log}
-	mux.HandleFunc("GET /{$}", pages.overview)
-	mux.HandleFunc("GET /jobs/{job}/runs/{id}", pages.run)
-	return mux
 }

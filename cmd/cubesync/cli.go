@@ -1,0 +1,142 @@
+package main
+
+// The command-line plumbing every command shares: the --config flag and loading the jobs
+// file, flags interleaved with arguments, the process logger, finding a job by name and the
+// exit code of a run. Parsing a command's flags and its help are in help.go.
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/cubesync/cubesync/jobs"
+)
+
+// configFlag adds --config with its default from CUBESYNC_CONFIG.
+func configFlag(fs *flag.FlagSet, e *env) *string {
+	def := "jobs.toml"
+	if v := e.getenv("CUBESYNC_CONFIG"); v != "" {
+		def = v
+	}
+	return fs.String("config", def, "`path` of the jobs file (env CUBESYNC_CONFIG)")
+}
+
+// loadConfig loads the jobs file; a bad file is a usage error (exit 2).
+func loadConfig(e *env, path string) (*jobs.Config, error) {
+	cfg, err := jobs.Load(path, func(k string) (string, bool) { return lookupEnv(e, k) })
+	if err != nil {
+		return nil, usageError(err)
+	}
+	return cfg, nil
+}
+
+// lookupEnv finds a ${VAR} of the jobs file: e.getenv first, then the process environment,
+// so a variable set to "" counts as set.
+func lookupEnv(e *env, k string) (string, bool) {
+	if e.getenv == nil {
+		return "", false
+	}
+	if v := e.getenv(k); v != "" {
+		return v, true
+	}
+	return os.LookupEnv(k)
+}
+
+// parseInterleaved parses flags that may come before or after the positional arguments
+// (`run-job demo --dry-run` as well as `run-job --dry-run demo`).
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// newLogger builds the one logger of the process: text on a terminal, JSON otherwise,
+// unless format says.
+func newLogger(w io.Writer, format string) (*slog.Logger, error) {
+	if format == "" || format == "auto" {
+		format = "json"
+		if isTerminal(w) {
+			format = "text"
+		}
+	}
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil // durations as Go text: 41ms
+	case "json":
+		opts.ReplaceAttr = durationSeconds
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, badArgs(fmt.Errorf("--log-format: unknown format %q (want auto, text or json)", format))
+}
+
+// durationSeconds writes a duration in JSON logs as seconds, a number, under its key with
+// "_s" appended ("duration_s": 0.041): log readers sum and compare numbers, and the key says
+// the unit. Text logs keep Go's duration text (duration=41ms).
+func durationSeconds(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.Float64(a.Key+"_s", a.Value.Duration().Seconds())
+	}
+	return a
+}
+
+// findJob returns the named job, or a usage error listing the jobs there are.
+func findJob(cfg *jobs.Config, name string) (*jobs.Job, error) {
+	j, ok := cfg.Jobs[name]
+	if !ok {
+		msg := fmt.Sprintf("%s has no job %q", cfg.File, name)
+		if s := suggest(name, cfg.JobNames()); s != "" {
+			msg += fmt.Sprintf(" (did you mean %s?)", s)
+		}
+		return nil, badArgs(fmt.Errorf("%s; jobs: %s", msg, strings.Join(cfg.JobNames(), ", ")))
+	}
+	return j, nil
+}
+
+// exitCodeFor maps a run's error to the process exit code.
+func exitCodeFor(e *env, err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, jobs.ErrLocked):
+		return exitSkipped
+	}
+	if e.signal != nil {
+		if s := e.signal(); s != nil {
+			return signalExitCode(s)
+		}
+	}
+	return exitFailed
+}
+
+// splitList splits a comma-separated flag value, dropping blanks: "a, b," is [a b].
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
