@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cubesync/cubesync/internal/arrowalloc"
 	"github.com/cubesync/cubesync/sink"
 	"github.com/cubesync/cubesync/sources"
 	"github.com/cubesync/cubesync/sources/parquetfile"
@@ -24,6 +25,10 @@ import (
 
 // batchRows bounds the rows of one Arrow record batch read from a source.
 const batchRows = 64 * 1024
+
+// arrowPoolIdle bounds the freed Arrow buffers a table's reader keeps for reuse: a few
+// batches' worth (a batch of batchRows rows of a dozen columns is a few MB).
+const arrowPoolIdle = 32 << 20
 
 // openTables opens the source of every selected table, in job order, and works out what
 // each pushes. On error the tables opened so far are returned for the caller to close.
@@ -82,13 +87,19 @@ func (t *Table) CheckParquetFiles() error {
 
 func (r *Runner) openTable(ctx context.Context, job *Job, t *Table, mark Watermark, opts RunOptions, counter *sources.Counter) (*openTable, error) {
 	ot := &openTable{table: t, policy: t.Policy}
+	alloc := r.Allocator
+	if alloc == nil {
+		// Batch after batch of the same shape: their buffers are reused rather than left
+		// to the garbage collector (see arrowalloc).
+		alloc = arrowalloc.New(arrowPoolIdle)
+	}
 	if t.Incremental != nil && opts.ReplaceIncremental {
 		ot.policy = sink.Replace
 	}
 	switch {
 	case t.Parquet != "":
 		// Excluded columns are not even read, so an unsupported type can be left out.
-		popts := parquetfile.Options{BatchRows: batchRows, Allocator: r.Allocator, Exclude: t.Exclude, Counter: counter}
+		popts := parquetfile.Options{BatchRows: batchRows, Allocator: alloc, Exclude: t.Exclude, Counter: counter}
 		if t.Incremental != nil && t.Incremental.NewFiles && !opts.FullRefresh {
 			loaded, err := r.Store.LoadedFiles(ctx, job.Name, t.Name)
 			if err != nil {
@@ -133,7 +144,7 @@ func (r *Runner) openTable(ctx context.Context, job *Job, t *Table, mark Waterma
 			}
 			args = append(args, arg)
 		}
-		popts := postgres.Options{BatchRows: batchRows, Allocator: r.Allocator, Logger: r.logger(), Counter: counter}
+		popts := postgres.Options{BatchRows: batchRows, Allocator: alloc, Logger: r.logger(), Counter: counter}
 		var pr sources.Reader
 		var err error
 		if t.Parallel > 1 {
