@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cubesync/cubesync/internal/arrowalloc"
 	"github.com/cubesync/cubesync/sink"
 	"github.com/cubesync/cubesync/sources"
 	"github.com/cubesync/cubesync/sources/parquetfile"
@@ -26,6 +27,10 @@ import (
 
 // batchRows bounds the rows of one Arrow record batch read from a source.
 const batchRows = 64 * 1024
+
+// arrowPoolIdle bounds the freed Arrow buffers a table's reader keeps for reuse: a few
+// batches' worth (a batch of batchRows rows of a dozen columns is a few MB).
+const arrowPoolIdle = 32 << 20
 
 // openTables opens the source of every selected table, in job order, and works out what
 // each pushes. On error the tables opened so far are returned for the caller to close.
@@ -103,13 +108,19 @@ func (r *Runner) openTraced(ctx context.Context, job *Job, t *Table, mark Waterm
 
 func (r *Runner) openTable(ctx context.Context, job *Job, t *Table, mark Watermark, opts RunOptions, counter *sources.Counter) (*openTable, error) {
 	ot := &openTable{table: t, policy: t.Policy}
+	alloc := r.Allocator
+	if alloc == nil {
+		// Batch after batch of the same shape: their buffers are reused rather than left
+		// to the garbage collector (see arrowalloc).
+		alloc = arrowalloc.New(arrowPoolIdle)
+	}
 	if t.Incremental != nil && opts.ReplaceIncremental {
 		ot.policy = sink.Replace
 	}
 	switch {
 	case t.Parquet != "":
 		// Excluded columns are not even read, so an unsupported type can be left out.
-		popts := parquetfile.Options{BatchRows: batchRows, Allocator: r.Allocator, Exclude: t.Exclude, Counter: counter}
+		popts := parquetfile.Options{BatchRows: batchRows, Allocator: alloc, Exclude: t.Exclude, Counter: counter}
 		if t.Incremental != nil && t.Incremental.NewFiles && !opts.FullRefresh {
 			loaded, err := r.Store.LoadedFiles(ctx, job.Name, t.Name)
 			if err != nil {
@@ -154,7 +165,7 @@ func (r *Runner) openTable(ctx context.Context, job *Job, t *Table, mark Waterma
 			}
 			args = append(args, arg)
 		}
-		popts := postgres.Options{BatchRows: batchRows, Allocator: r.Allocator, Logger: r.logger(), Counter: counter}
+		popts := postgres.Options{BatchRows: batchRows, Allocator: alloc, Logger: r.logger(), Counter: counter}
 		var pr sources.Reader
 		var err error
 		if t.Parallel > 1 {
@@ -213,7 +224,7 @@ func (r *Runner) dataset(ctx context.Context, c *sink.Client, job *Job, tables [
 		if id, err = c.CreateDataset(ctx, model); err != nil {
 			return "", fmt.Errorf("create dataset %q: %w", job.Dataset.Name, err)
 		}
-		if err := r.Store.SetDatasetID(ctx, job.Name, id, job.Dataset.Name); err != nil {
+		if err := r.write("record_dataset", func() error { return r.Store.SetDatasetID(ctx, job.Name, id, job.Dataset.Name) }); err != nil {
 			return "", fmt.Errorf("remember dataset id %s: %w", id, err)
 		}
 		// The client logs "dataset created" with the id and name.
@@ -289,33 +300,6 @@ func (j *Job) DatasetNameDrift(serverName string) string {
 	}
 	return fmt.Sprintf("dataset.name of job %q is %q but the dataset it remembers is named %q: the job keeps pushing into %q; run `cubesync state forget-dataset %s` to have the next run create a new dataset %q, or set dataset.name back",
 		j.Name, j.Dataset.Name, serverName, serverName, j.Name, j.Dataset.Name)
-}
-
-// recoverAbandoned cancels the upload sessions of earlier runs that died without finishing
-// (the server refuses a new session while one is open) and records them as abandoned.
-// The caller holds the job's lock, so no live run but its own (self) can be among them.
-func (r *Runner) recoverAbandoned(ctx context.Context, c *sink.Client, job *Job, self int64, log *slog.Logger) error {
-	runs, err := r.Store.UnfinishedRuns(ctx, job.Name)
-	if err != nil {
-		return fmt.Errorf("look for abandoned runs: %w", err)
-	}
-	for _, run := range runs {
-		if run.ID == self {
-			continue
-		}
-		msg := "the process running it died before it finished"
-		if run.SessionID != "" {
-			if err := c.CancelSession(ctx, run.DatasetID, run.SessionID); err != nil {
-				return fmt.Errorf("cancel upload session %s left open by abandoned run %d: %w", run.SessionID, run.ID, err)
-			}
-			msg += "; its upload session " + run.SessionID + " was cancelled"
-		}
-		if err := r.Store.FinishRun(ctx, run.ID, Outcome{Status: StatusAbandoned, Rows: run.Rows, Bytes: run.Bytes, Chunks: run.Chunks, Error: msg}); err != nil {
-			return fmt.Errorf("record abandoned run %d: %w", run.ID, err)
-		}
-		log.Warn("abandoned run recovered", "abandoned_run", run.ID, "session", run.SessionID, "started", run.Started)
-	}
-	return nil
 }
 
 // pushTable streams one table: the source is read on one goroutine, which hands its

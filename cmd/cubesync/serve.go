@@ -86,7 +86,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	ts := &targets{log: log}
 	defer ts.close()
 	clock := jobs.WallClock{}
-	runner := &jobs.Runner{Store: store, Logger: log, Connect: ts.connect, Progress: prog, Tracer: tr.tracer(), Sleep: clock.Wait}
+	runner := &jobs.Runner{Store: store, Logger: log, Connect: ts.connect, Progress: prog, Tracer: tr.tracer(), Sleep: clock.Wait, Step: testSteps(e.getenv)}
 	metrics := newServeMetrics(store, log, time.Now)
 	sched := &jobs.Scheduler{
 		Store:         store,
