@@ -12,8 +12,11 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cubesync/cubesync/internal/arrowalloc"
 	"github.com/cubesync/cubesync/sink"
 	"github.com/cubesync/cubesync/sources"
 	"github.com/cubesync/cubesync/sources/parquetfile"
@@ -22,6 +25,10 @@ import (
 
 // batchRows bounds the rows of one Arrow record batch read from a source.
 const batchRows = 64 * 1024
+
+// arrowPoolIdle bounds the freed Arrow buffers a table's reader keeps for reuse: a few
+// batches' worth (a batch of batchRows rows of a dozen columns is a few MB).
+const arrowPoolIdle = 32 << 20
 
 // openTables opens the source of every selected table, in job order, and works out what
 // each pushes. On error the tables opened so far are returned for the caller to close.
@@ -39,7 +46,7 @@ func (r *Runner) openTables(ctx context.Context, job *Job, opts RunOptions, live
 			continue
 		}
 		counter := new(sources.Counter)
-		ot, err := r.openTable(ctx, job, t, marks[t.Name], opts, counter)
+		ot, err := r.openTraced(ctx, job, t, marks[t.Name], opts, counter)
 		if err != nil {
 			return out, fmt.Errorf("table %q: %w", t.Name, err)
 		}
@@ -78,15 +85,40 @@ func (t *Table) CheckParquetFiles() error {
 	return err
 }
 
+// openTraced is openTable in a span of its own: for a query, connecting and running it
+// until the first rows; for Parquet, finding and opening the files.
+func (r *Runner) openTraced(ctx context.Context, job *Job, t *Table, mark Watermark, opts RunOptions, counter *sources.Counter) (ot *openTable, err error) {
+	kind, attrs := "postgres", []attribute.KeyValue{attrTable.String(t.Name)}
+	if t.Parquet != "" {
+		kind = "parquet"
+	} else if t.Source != nil {
+		attrs = append(attrs, attrSource.String(t.Source.Name))
+	}
+	ctx, span := r.tracer().Start(ctx, "open source", trace.WithAttributes(append(attrs, attrKind.String(kind))...))
+	defer func() {
+		if ot != nil && len(ot.files) > 0 {
+			span.SetAttributes(attrFiles.Int(len(ot.files)))
+		}
+		endSpan(span, err)
+	}()
+	return r.openTable(ctx, job, t, mark, opts, counter)
+}
+
 func (r *Runner) openTable(ctx context.Context, job *Job, t *Table, mark Watermark, opts RunOptions, counter *sources.Counter) (*openTable, error) {
 	ot := &openTable{table: t, policy: t.Policy}
+	alloc := r.Allocator
+	if alloc == nil {
+		// Batch after batch of the same shape: their buffers are reused rather than left
+		// to the garbage collector (see arrowalloc).
+		alloc = arrowalloc.New(arrowPoolIdle)
+	}
 	if t.Incremental != nil && opts.ReplaceIncremental {
 		ot.policy = sink.Replace
 	}
 	switch {
 	case t.Parquet != "":
 		// Excluded columns are not even read, so an unsupported type can be left out.
-		popts := parquetfile.Options{BatchRows: batchRows, Allocator: r.Allocator, Exclude: t.Exclude, Counter: counter}
+		popts := parquetfile.Options{BatchRows: batchRows, Allocator: alloc, Exclude: t.Exclude, Counter: counter}
 		if t.Incremental != nil && t.Incremental.NewFiles && !opts.FullRefresh {
 			loaded, err := r.Store.LoadedFiles(ctx, job.Name, t.Name)
 			if err != nil {
@@ -131,7 +163,7 @@ func (r *Runner) openTable(ctx context.Context, job *Job, t *Table, mark Waterma
 			}
 			args = append(args, arg)
 		}
-		popts := postgres.Options{BatchRows: batchRows, Allocator: r.Allocator, Logger: r.logger(), Counter: counter}
+		popts := postgres.Options{BatchRows: batchRows, Allocator: alloc, Logger: r.logger(), Counter: counter}
 		var pr sources.Reader
 		var err error
 		if t.Parallel > 1 {
@@ -190,7 +222,7 @@ func (r *Runner) dataset(ctx context.Context, c *sink.Client, job *Job, tables [
 		if id, err = c.CreateDataset(ctx, model); err != nil {
 			return "", fmt.Errorf("create dataset %q: %w", job.Dataset.Name, err)
 		}
-		if err := r.Store.SetDatasetID(ctx, job.Name, id, job.Dataset.Name); err != nil {
+		if err := r.write("record_dataset", func() error { return r.Store.SetDatasetID(ctx, job.Name, id, job.Dataset.Name) }); err != nil {
 			return "", fmt.Errorf("remember dataset id %s: %w", id, err)
 		}
 		// The client logs "dataset created" with the id and name.
@@ -268,41 +300,19 @@ func (j *Job) DatasetNameDrift(serverName string) string {
 		j.Name, j.Dataset.Name, serverName, serverName, j.Name, j.Dataset.Name)
 }
 
-// recoverAbandoned cancels the upload sessions of earlier runs that died without finishing
-// (the server refuses a new session while one is open) and records them as abandoned.
-// The caller holds the job's lock, so no live run but its own (self) can be among them.
-func (r *Runner) recoverAbandoned(ctx context.Context, c *sink.Client, job *Job, self int64, log *slog.Logger) error {
-	runs, err := r.Store.UnfinishedRuns(ctx, job.Name)
-	if err != nil {
-		return fmt.Errorf("look for abandoned runs: %w", err)
-	}
-	for _, run := range runs {
-		if run.ID == self {
-			continue
-		}
-		msg := "the process running it died before it finished"
-		if run.SessionID != "" {
-			if err := c.CancelSession(ctx, run.DatasetID, run.SessionID); err != nil {
-				return fmt.Errorf("cancel upload session %s left open by abandoned run %d: %w", run.SessionID, run.ID, err)
-			}
-			msg += "; its upload session " + run.SessionID + " was cancelled"
-		}
-		if err := r.Store.FinishRun(ctx, run.ID, Outcome{Status: StatusAbandoned, Rows: run.Rows, Bytes: run.Bytes, Chunks: run.Chunks, Error: msg}); err != nil {
-			return fmt.Errorf("record abandoned run %d: %w", run.ID, err)
-		}
-		log.Warn("abandoned run recovered", "abandoned_run", run.ID, "session", run.SessionID, "started", run.Started)
-	}
-	return nil
-}
-
 // pushTable streams one table: the source is read on one goroutine, which hands its
 // records to the encoder's workers (one per core) and puts their JSON together in row
 // order, while chunks are uploaded on another. The channel between them is unbuffered, so
 // at most two chunks exist at a time — chunk N being uploaded while chunk N+1 is encoded
 // (and then waits to be handed over) — and memory is bounded by the chunk size whatever
 // the number of rows.
-func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session *lazySession, log *slog.Logger, live *Live) (TableResult, error) {
-	tr := TableResult{Name: t.table.Name, Policy: t.policy}
+func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session *lazySession, log *slog.Logger, live *Live) (tr TableResult, err error) {
+	ctx, span := r.tracer().Start(ctx, "table", trace.WithAttributes(attrTable.String(t.table.Name), attrPolicy.String(string(t.policy))))
+	defer func() {
+		span.SetAttributes(attrRows.Int64(tr.Rows), attrBytes.Int64(tr.Bytes), attrChunks.Int64(tr.Chunks))
+		endSpan(span, err)
+	}()
+	tr = TableResult{Name: t.table.Name, Policy: t.policy}
 	start := r.now()
 	live.tableStage(t.live, StageReading)
 	enc, err := sink.NewEncoder(t.reader.Schema(), t.shape.encodeColumns(), job.ChunkSize)

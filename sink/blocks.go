@@ -10,43 +10,47 @@ import (
 // instead of faulting in fresh buffers (and, for a contiguous buffer, copying it each
 // time it doubles).
 //
-// Large blocks are mapped outside the Go heap (see mapBlock): a run holds up to two
-// chunks, and on the heap those would count as live data and let the garbage collector
-// grow the heap to twice their size before collecting.
+// Large chunks' blocks are carved out of 2 MiB regions mapped outside the Go heap (see
+// mapBlock): a run holds up to two chunks, and on the heap those would count as live
+// data and let the garbage collector grow the heap to twice their size before
+// collecting. A region is a huge page where the system has them (faulted in once, not 512
+// times), while the blocks stay small: every column of a chunk ends in a partly filled
+// block, so the block size is what each column may waste.
 type blockPool struct {
 	size   int
-	mapped bool // blocks come from mapBlock, not make
+	mapped bool // blocks come from mapped regions, not make
 
-	mu     sync.Mutex
-	free   [][]byte
-	closed bool
-	live   *mappedBlocks // every mapped block not yet unmapped
+	mu      sync.Mutex
+	free    [][]byte
+	out     int // blocks handed out and not put back
+	closed  bool
+	regions *mappedRegions
 }
 
-// mappedBlocks records the blocks a pool mapped, so that the pool's cleanup can unmap
-// them should it become unreachable without being closed.
-type mappedBlocks struct {
-	mu     sync.Mutex
-	blocks map[*byte][]byte
+// mappedRegions records the regions a pool mapped, so that they are unmapped once the
+// pool is closed and every block is back, or by the pool's cleanup should it become
+// unreachable without that.
+type mappedRegions struct {
+	mu      sync.Mutex
+	regions [][]byte
 }
 
-func (m *mappedBlocks) unmapAll() {
+func (m *mappedRegions) unmapAll() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for k, b := range m.blocks {
-		unmapBlock(b)
-		delete(m.blocks, k)
+	for _, r := range m.regions {
+		unmapBlock(r)
 	}
+	m.regions = nil
 }
 
-// Block sizes: chunks of at least 32 MiB use 2 MiB blocks (a huge page each where the
-// system has them); smaller chunks use blocks of about a sixteenth of the chunk.
+// Block sizes: about a sixteenth of the chunk, between 4 KiB and 128 KiB. Chunks of at
+// least minMappedChunk take their blocks from mapped regions of regionSize.
 const (
-	maxBlockSize = 2 << 20
-	minBlockSize = 4 << 10
-	// minMappedBlock is the smallest block mapped outside the heap; smaller ones are
-	// cheap enough for the garbage collector.
-	minMappedBlock = 256 << 10
+	maxBlockSize   = 128 << 10
+	minBlockSize   = 4 << 10
+	regionSize     = 2 << 20
+	minMappedChunk = 4 << 20
 )
 
 func blockSizeFor(chunkSize int64) int {
@@ -57,11 +61,13 @@ func blockSizeFor(chunkSize int64) int {
 	return size
 }
 
-func newBlockPool(size int) *blockPool {
-	p := &blockPool{size: size, mapped: size >= minMappedBlock && canMap}
+// newBlockPool returns a pool of blocks of size bytes (a power of two up to regionSize),
+// mapped outside the heap when mapped is set and the system can.
+func newBlockPool(size int, mapped bool) *blockPool {
+	p := &blockPool{size: size, mapped: mapped && canMap}
 	if p.mapped {
-		p.live = &mappedBlocks{blocks: map[*byte][]byte{}}
-		runtime.AddCleanup(p, (*mappedBlocks).unmapAll, p.live)
+		p.regions = &mappedRegions{}
+		runtime.AddCleanup(p, (*mappedRegions).unmapAll, p.regions)
 	}
 	return p
 }
@@ -69,60 +75,61 @@ func newBlockPool(size int) *blockPool {
 // get returns an empty block of capacity p.size.
 func (p *blockPool) get() []byte {
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.out++
 	if n := len(p.free); n > 0 {
 		b := p.free[n-1]
 		p.free = p.free[:n-1]
-		p.mu.Unlock()
 		return b[:0]
 	}
-	p.mu.Unlock()
 	if !p.mapped {
 		return make([]byte, 0, p.size)
 	}
-	b, err := mapBlock(p.size)
+	r, err := mapBlock(regionSize)
 	if err != nil { // out of address space or mappings: the heap will do
 		return make([]byte, 0, p.size)
 	}
-	p.live.mu.Lock()
-	p.live.blocks[&b[:1][0]] = b
-	p.live.mu.Unlock()
-	return b[:0]
+	p.regions.mu.Lock()
+	p.regions.regions = append(p.regions.regions, r)
+	p.regions.mu.Unlock()
+	// Hand out the region's first block; the others go to the free list, last first so
+	// that blocks are taken in address order.
+	for off := len(r) - p.size; off > 0; off -= p.size {
+		p.free = append(p.free, r[off:off:off+p.size])
+	}
+	return r[:0:p.size]
 }
 
-// put gives a block back; after close, mapped blocks are unmapped at once.
+// put gives a block back. Once the pool is closed and the last block is back, the
+// regions are unmapped.
 func (p *blockPool) put(b []byte) {
 	p.mu.Lock()
-	if !p.closed {
-		p.free = append(p.free, b)
-		p.mu.Unlock()
-		return
-	}
+	p.out--
+	p.free = append(p.free, b)
+	last := p.closed && p.out == 0
 	p.mu.Unlock()
-	p.release(b)
-}
-
-func (p *blockPool) release(b []byte) {
-	if !p.mapped || cap(b) == 0 {
-		return
-	}
-	k := &b[:1][0]
-	p.live.mu.Lock()
-	full, ok := p.live.blocks[k]
-	delete(p.live.blocks, k)
-	p.live.mu.Unlock()
-	if ok {
-		unmapBlock(full)
+	if last {
+		p.unmap()
 	}
 }
 
-// close frees the pool's idle blocks; blocks still in chunks are freed as they come back.
+// close frees the pool's memory: at once if every block is back, otherwise when the
+// last one is.
 func (p *blockPool) close() {
 	p.mu.Lock()
-	free := p.free
-	p.free = nil
 	p.closed = true
+	last := p.out == 0
 	p.mu.Unlock()
-	for _, b := range free {
-		p.release(b)
+	if last {
+		p.unmap()
+	}
+}
+
+func (p *blockPool) unmap() {
+	p.mu.Lock()
+	p.free = nil
+	p.mu.Unlock()
+	if p.mapped {
+		p.regions.unmapAll()
 	}
 }
