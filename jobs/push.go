@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -19,12 +18,7 @@ import (
 	"github.com/cubesync/cubesync/internal/arrowalloc"
 	"github.com/cubesync/cubesync/sink"
 	"github.com/cubesync/cubesync/sources"
-	"github.com/cubesync/cubesync/sources/parquetfile"
-	"github.com/cubesync/cubesync/sources/postgres"
 )
-
-// batchRows bounds the rows of one Arrow record batch read from a source.
-const batchRows = 64 * 1024
 
 // arrowPoolIdle bounds the freed Arrow buffers a table's reader keeps for reuse: a few
 // batches' worth (a batch of batchRows rows of a dozen columns is a few MB).
@@ -60,38 +54,11 @@ func (r *Runner) openTables(ctx context.Context, job *Job, opts RunOptions, live
 	return out, nil
 }
 
-// parquetPattern is the table's parquet pattern as written, the directory it resolves
-// against and how errors name that directory (the jobs file's).
-func (t *Table) parquetPattern() (pattern, base, baseName string) {
-	if t.ParquetPattern == "" {
-		return t.Parquet, "", ""
-	}
-	dir := t.BaseDir
-	if abs, err := filepath.Abs(dir); err == nil {
-		dir = abs
-	}
-	return t.ParquetPattern, t.BaseDir, "the directory of the jobs file, " + dir
-}
-
-// CheckParquetFiles reports, for a parquet table, whether its path or glob matches any
-// file now, without opening one (validate warns: files may still arrive before a run).
-// The error wraps parquetfile.ErrNoFiles when none matches. A query table has nothing to check.
-func (t *Table) CheckParquetFiles() error {
-	if t.Parquet == "" {
-		return nil
-	}
-	pattern, base, baseName := t.parquetPattern()
-	_, err := parquetfile.Files(pattern, base, baseName)
-	return err
-}
-
 // openTraced is openTable in a span of its own: for a query, connecting and running it
 // until the first rows; for Parquet, finding and opening the files.
 func (r *Runner) openTraced(ctx context.Context, job *Job, t *Table, mark Watermark, opts RunOptions, counter *sources.Counter) (ot *openTable, err error) {
-	kind, attrs := "postgres", []attribute.KeyValue{attrTable.String(t.Name)}
-	if t.Parquet != "" {
-		kind = "parquet"
-	} else if t.Source != nil {
+	kind, attrs := t.sourceKind(), []attribute.KeyValue{attrTable.String(t.Name)}
+	if t.Source != nil {
 		attrs = append(attrs, attrSource.String(t.Source.Name))
 	}
 	ctx, span := r.tracer().Start(ctx, "open source", trace.WithAttributes(append(attrs, attrKind.String(kind))...))
@@ -115,77 +82,12 @@ func (r *Runner) openTable(ctx context.Context, job *Job, t *Table, mark Waterma
 	if t.Incremental != nil && opts.ReplaceIncremental {
 		ot.policy = sink.Replace
 	}
-	switch {
-	case t.Parquet != "":
-		// Excluded columns are not even read, so an unsupported type can be left out.
-		popts := parquetfile.Options{BatchRows: batchRows, Allocator: alloc, Exclude: t.Exclude, Counter: counter}
-		if t.Incremental != nil && t.Incremental.NewFiles && !opts.FullRefresh {
-			loaded, err := r.Store.LoadedFiles(ctx, job.Name, t.Name)
-			if err != nil {
-				return nil, fmt.Errorf("read loaded files: %w", err)
-			}
-			popts.Only = func(f parquetfile.FileInfo) bool {
-				prev, ok := loaded[f.Path]
-				return !ok || prev.Size != f.Size || !prev.ModTime.Equal(f.ModTime)
-			}
-		}
-		pattern, base, baseName := t.parquetPattern()
-		popts.BaseDirName = baseName
-		pr, err := parquetfile.Open(ctx, pattern, base, popts)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, err
-			}
-			// A missing, empty or corrupt file, or files of two schemas: running the job
-			// again reads the same files and fails the same way.
-			return nil, inputError(err)
-		}
-		ot.reader = pr
-		if t.Incremental != nil && t.Incremental.NewFiles {
-			for _, f := range pr.Files() {
-				if popts.Only == nil || popts.Only(f) {
-					ot.files = append(ot.files, LoadedFile{Job: job.Name, Table: t.Name, Path: f.Path, Size: f.Size, ModTime: f.ModTime})
-				}
-			}
-		}
-	default:
-		var args []any
-		if inc := t.Incremental; inc != nil && inc.Column != "" {
-			arg := watermarkArg("", inc.Initial)
-			if mark.Value != "" && !opts.FullRefresh {
-				arg = watermarkArg(mark.Kind, mark.Value)
-				if inc.Lookback > 0 {
-					var err error
-					if arg, err = lookbackArg(mark, inc.Lookback); err != nil {
-						return nil, inputError(err)
-					}
-				}
-			}
-			args = append(args, arg)
-		}
-		popts := postgres.Options{BatchRows: batchRows, Allocator: alloc, Logger: r.logger(), Counter: counter}
-		var pr sources.Reader
-		var err error
-		if t.Parallel > 1 {
-			pr, err = postgres.OpenParallel(ctx, t.Source.DSN, t.Query, args, t.Parallel, t.ParallelColumn, popts)
-		} else {
-			pr, err = postgres.Open(ctx, t.Source.DSN, t.Query, args, popts)
-		}
-		if err != nil {
-			err = fmt.Errorf("source %q: %w", t.Source.Name, err)
-			if _, ok := errors.AsType[*postgres.UnsupportedTypeError](err); ok {
-				return nil, inputError(err) // the query needs a cast: running it again fails again
-			}
-			return nil, err
-		}
-		ot.reader = pr
+	src, err := r.openSource(ctx, job, t, mark, opts, alloc, counter)
+	if err != nil {
+		return nil, err
 	}
-	var dropped []string
-	if t.Parquet != "" {
-		dropped = t.Exclude
-	}
-	var err error
-	if ot.shape, err = shapeTable(t, ot.reader.Schema(), dropped); err != nil {
+	ot.reader, ot.files, ot.readErrorsRecur = src.reader, src.files, src.readErrorsRecur
+	if ot.shape, err = shapeTable(t, ot.reader.Schema(), src.dropped); err != nil {
 		_ = ot.reader.Close()
 		return nil, err
 	}
@@ -347,7 +249,7 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 			}
 			if err != nil {
 				err = fmt.Errorf("table %q: read%s: %w", t.table.Name, t.sourceName(), err)
-				if t.table.Parquet != "" && gctx.Err() == nil {
+				if t.readErrorsRecur && gctx.Err() == nil {
 					err = inputError(err) // a corrupt file stays corrupt
 				}
 				return err

@@ -306,8 +306,11 @@ type openTable struct {
 	shape   *tableShape
 	tracker *maxTracker
 	files   []LoadedFile // parquet files this run loads, for incremental files = "new"
-	live    *liveTable
-	policy  sink.Policy // the table's policy, or replace on a full refresh that replaces
+	// readErrorsRecur: a read error fails the run again if it is tried again (a corrupt
+	// file stays corrupt), so it is an input error, not retried.
+	readErrorsRecur bool
+	live            *liveTable
+	policy          sink.Policy // the table's policy, or replace on a full refresh that replaces
 }
 
 // runOnce is one attempt: one upload session, every table, one publish.
