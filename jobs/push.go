@@ -156,6 +156,9 @@ func (r *Runner) dataset(ctx context.Context, c *sink.Client, job *Job, tables [
 	for _, w := range rep.Warnings {
 		log.Warn("dataset check: "+w, "dataset", id)
 	}
+	if mm, ok := errors.AsType[*sink.MismatchError](err); ok {
+		err = &mismatchError{mm, job}
+	}
 	if err != nil {
 		return "", inputError(err) // the error names the dataset
 	}
@@ -178,6 +181,21 @@ func missingDatasetHint(job *Job) string {
 	}
 	return fmt.Sprintf("the dataset job %q created earlier is gone: run `cubesync state forget-dataset %s` to have the next run create a new one", job.Name, job.Name)
 }
+
+// mismatchError is a sink.MismatchError as the user of the jobs file reads it: what to
+// change in the job.
+type mismatchError struct {
+	*sink.MismatchError
+	job *Job
+}
+
+func (e *mismatchError) Error() string {
+	return fmt.Sprintf("dataset %q (id %s) does not match the job: %s; fix the job's tables and columns to match the dataset, "+
+		"or point the job at a new dataset (%s; cubesync never recreates a dataset by itself: that would break the dashboards built on it)",
+		e.DatasetName, e.DatasetID, strings.Join(e.Problems, "; "), newDatasetHow(e.job))
+}
+
+func (e *mismatchError) Unwrap() error { return e.MismatchError }
 
 // newDatasetHow says how to have the job push into a new dataset.
 func newDatasetHow(job *Job) string {

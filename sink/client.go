@@ -55,7 +55,11 @@ type Config struct {
 	CancelTimeout time.Duration
 
 	Logger *slog.Logger // nil discards
-	Clock  clock.Clock  // nil is the wall clock; tests pass a fake one
+	// Names are how messages name the Config fields, for a caller whose users set them
+	// under other names (jobs passes the jobs.toml keys, "BaseURL": "base_url"). A field
+	// not in it is named as in Config.
+	Names map[string]string
+	Clock clock.Clock // nil is the wall clock; tests pass a fake one
 }
 
 // Defaults applied by NewClient.
@@ -133,7 +137,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, &ConfigError{"BaseURL", "does not parse as a URL"}
 	}
-	hc.CheckRedirect = sameOrigin(base, hc.CheckRedirect)
+	hc.CheckRedirect = sameOrigin(base, cfg.name("BaseURL"), hc.CheckRedirect)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -160,7 +164,7 @@ const maxRedirects = 10
 // X-MSTR-AuthToken, and a 307 or 308 sends the login body (the password) again; a redirect
 // from https to http would send both in clear text. next, the caller's own policy, is
 // asked too when set.
-func sameOrigin(base *url.URL, next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+func sameOrigin(base *url.URL, baseName string, next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
 	origin := func(u *url.URL) string {
 		port := u.Port()
 		if port == "" {
@@ -172,8 +176,8 @@ func sameOrigin(base *url.URL, next func(*http.Request, []*http.Request) error) 
 	return func(req *http.Request, via []*http.Request) error {
 		if origin(req.URL) != want {
 			to := url.URL{Scheme: req.URL.Scheme, Host: req.URL.Host, Path: req.URL.Path}
-			return fmt.Errorf("%w: the server sent the call to %s, which is not %s://%s of base_url; credentials and tokens go to base_url's server only, so set base_url to the server's real address",
-				ErrRedirectRefused, to.String(), base.Scheme, base.Host)
+			return fmt.Errorf("%w: the server sent the call to %s, which is not %s://%s of %s; credentials and tokens go to %s's server only, so set %s to the server's real address",
+				ErrRedirectRefused, to.String(), base.Scheme, base.Host, baseName, baseName, baseName)
 		}
 		if len(via) >= maxRedirects {
 			return fmt.Errorf("%w: stopped after %d redirects", ErrRedirectRefused, maxRedirects)
@@ -213,6 +217,14 @@ func apiURL(base string) (string, error) {
 	u.Path = strings.TrimRight(p, "/") + "/api"
 	u.RawPath = ""
 	return u.String(), nil
+}
+
+// name is how messages name the Config field f: see Names.
+func (cfg *Config) name(f string) string {
+	if n, ok := cfg.Names[f]; ok {
+		return n
+	}
+	return f
 }
 
 func (cfg *Config) validate() error {
@@ -442,9 +454,9 @@ func (c *Client) login(ctx context.Context) error {
 		hint: func(e *Error) {
 			switch e.Status {
 			case http.StatusUnauthorized:
-				e.Hint = "check the username, password and login_mode of the target"
+				e.Hint = fmt.Sprintf("check the %s, %s and %s", c.cfg.name("Username"), c.cfg.name("Password"), c.cfg.name("LoginMode"))
 			case http.StatusNotFound:
-				e.Hint = "check that base_url points at MicroStrategy Library (https://HOST/MicroStrategyLibrary)"
+				e.Hint = "check that " + c.cfg.name("BaseURL") + " points at MicroStrategy Library (https://HOST/MicroStrategyLibrary)"
 			}
 		},
 	})
@@ -453,7 +465,7 @@ func (c *Client) login(ctx context.Context) error {
 	}
 	token := resp.header.Get("X-MSTR-AuthToken")
 	if token == "" {
-		return errors.New("log in: the server sent no X-MSTR-AuthToken header; check that base_url points at MicroStrategy Library (https://HOST/MicroStrategyLibrary)")
+		return errors.New("log in: the server sent no X-MSTR-AuthToken header; check that " + c.cfg.name("BaseURL") + " points at MicroStrategy Library (https://HOST/MicroStrategyLibrary)")
 	}
 	c.mu.Lock()
 	c.token = token
@@ -500,7 +512,7 @@ func (c *Client) CreateDataset(ctx context.Context, m Model) (string, error) {
 		hint: func(e *Error) {
 			switch e.Status {
 			case http.StatusBadRequest:
-				e.Hint = `check the job's table and column names (at most 250 characters, none of \ " [ ]) and types`
+				e.Hint = `check the table and column names (at most 250 characters, none of \ " [ ]) and types`
 			case http.StatusForbidden:
 				e.Hint = "the user may not create datasets in this project or folder: ask the MicroStrategy administrator"
 			}

@@ -141,8 +141,8 @@ type MismatchError struct {
 }
 
 func (e *MismatchError) Error() string {
-	return fmt.Sprintf("dataset %q (id %s) does not match the job: %s; fix the job's tables and columns to match the dataset, "+
-		"or point the job at a new dataset (cubesync never recreates a dataset by itself: that would break the dashboards built on it)",
+	return fmt.Sprintf("dataset %q (id %s) does not have the tables and columns pushed: %s; push tables and columns that match it, "+
+		"or push to a new dataset (recreating it would break the dashboards built on it)",
 		e.DatasetName, e.DatasetID, strings.Join(e.Problems, "; "))
 }
 

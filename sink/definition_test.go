@@ -111,8 +111,8 @@ func TestDefinitionCheck(t *testing.T) {
 					t.Errorf("problem %d = %q, want %q", i, m.Problems[i], want)
 				}
 			}
-			if !strings.HasPrefix(err.Error(), `dataset "Sales" (id D1) does not match the job: `) ||
-				!strings.Contains(err.Error(), "never recreates a dataset") {
+			if !strings.HasPrefix(err.Error(), `dataset "Sales" (id D1) does not have the tables and columns pushed: `) ||
+				!strings.Contains(err.Error(), "push to a new dataset") {
 				t.Errorf("error %q does not name the dataset and say what to do", err)
 			}
 		})

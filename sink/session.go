@@ -79,9 +79,9 @@ func (c *Client) OpenSession(ctx context.Context, datasetID string, tables []Ses
 		hint: func(e *Error) {
 			switch e.Status {
 			case http.StatusConflict, http.StatusBadRequest:
-				e.Hint = "if another upload session is still open on this dataset (a run that died?), cancel it first; otherwise check the job's tables and columns against the dataset"
+				e.Hint = "if another upload session is still open on this dataset (a run that died?), cancel it first; otherwise check the tables and columns pushed against the dataset"
 			case http.StatusNotFound:
-				e.Hint = "the dataset does not exist (any more): check the job's dataset.id"
+				e.Hint = "the dataset does not exist (any more) in this project"
 			}
 		},
 	})
