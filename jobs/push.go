@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cubesync/cubesync/internal/arrowalloc"
@@ -46,7 +48,7 @@ func (r *Runner) openTables(ctx context.Context, job *Job, opts RunOptions, live
 			continue
 		}
 		counter := new(sources.Counter)
-		ot, err := r.openTable(ctx, job, t, marks[t.Name], opts, counter)
+		ot, err := r.openTraced(ctx, job, t, marks[t.Name], opts, counter)
 		if err != nil {
 			return out, fmt.Errorf("table %q: %w", t.Name, err)
 		}
@@ -83,6 +85,25 @@ func (t *Table) CheckParquetFiles() error {
 	pattern, base, baseName := t.parquetPattern()
 	_, err := parquetfile.Files(pattern, base, baseName)
 	return err
+}
+
+// openTraced is openTable in a span of its own: for a query, connecting and running it
+// until the first rows; for Parquet, finding and opening the files.
+func (r *Runner) openTraced(ctx context.Context, job *Job, t *Table, mark Watermark, opts RunOptions, counter *sources.Counter) (ot *openTable, err error) {
+	kind, attrs := "postgres", []attribute.KeyValue{attrTable.String(t.Name)}
+	if t.Parquet != "" {
+		kind = "parquet"
+	} else if t.Source != nil {
+		attrs = append(attrs, attrSource.String(t.Source.Name))
+	}
+	ctx, span := r.tracer().Start(ctx, "open source", trace.WithAttributes(append(attrs, attrKind.String(kind))...))
+	defer func() {
+		if ot != nil && len(ot.files) > 0 {
+			span.SetAttributes(attrFiles.Int(len(ot.files)))
+		}
+		endSpan(span, err)
+	}()
+	return r.openTable(ctx, job, t, mark, opts, counter)
 }
 
 func (r *Runner) openTable(ctx context.Context, job *Job, t *Table, mark Watermark, opts RunOptions, counter *sources.Counter) (*openTable, error) {
@@ -287,8 +308,13 @@ func (j *Job) DatasetNameDrift(serverName string) string {
 // at most two chunks exist at a time — chunk N being uploaded while chunk N+1 is encoded
 // (and then waits to be handed over) — and memory is bounded by the chunk size whatever
 // the number of rows.
-func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session *lazySession, log *slog.Logger, live *Live) (TableResult, error) {
-	tr := TableResult{Name: t.table.Name, Policy: t.policy}
+func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session *lazySession, log *slog.Logger, live *Live) (tr TableResult, err error) {
+	ctx, span := r.tracer().Start(ctx, "table", trace.WithAttributes(attrTable.String(t.table.Name), attrPolicy.String(string(t.policy))))
+	defer func() {
+		span.SetAttributes(attrRows.Int64(tr.Rows), attrBytes.Int64(tr.Bytes), attrChunks.Int64(tr.Chunks))
+		endSpan(span, err)
+	}()
+	tr = TableResult{Name: t.table.Name, Policy: t.policy}
 	start := r.now()
 	live.tableStage(t.live, StageReading)
 	enc, err := sink.NewEncoder(t.reader.Schema(), t.shape.encodeColumns(), job.ChunkSize)

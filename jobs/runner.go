@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cubesync/cubesync/sink"
 	"github.com/cubesync/cubesync/sources"
@@ -31,6 +33,10 @@ type Runner struct {
 	Now       func() time.Time
 	// Sleep waits between whole-run attempts; tests replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Tracer, if set, records each run as one trace: a root span per Run, a span per
+	// attempt, and below it spans for opening each source, pushing each table (with a span
+	// per chunk upload), publishing and each publish status poll. nil records nothing.
+	Tracer trace.Tracer
 	// Step, if set, is called before and after each write to the state store, with the
 	// step's name from Steps: an error from it fails that write (before: not written;
 	// after: written, but the run is told it failed). Crash and fault tests set it
@@ -158,8 +164,22 @@ func (r *Runner) sleep(ctx context.Context, d time.Duration) error {
 // Run runs job once, now, retrying a failed attempt per the job's retry settings (each
 // attempt with a fresh upload session; input errors are not retried). It returns
 // ErrLocked, wrapped, when another process is running the job.
-func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (*Result, error) {
+func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (res *Result, err error) {
 	opts.Trigger = cmp.Or(opts.Trigger, TriggerManual)
+	// One trace per run, whatever the caller's context carries: retries are its attempts.
+	ctx, span := r.tracer().Start(ctx, "run", trace.WithNewRoot(), trace.WithAttributes(
+		attrJob.String(job.Name), attrTrigger.String(opts.Trigger), attrDryRun.Bool(opts.DryRun), attrFull.Bool(opts.FullRefresh)))
+	if !opts.Scheduled.IsZero() {
+		span.SetAttributes(attrScheduled.String(opts.Scheduled.UTC().Format(time.RFC3339)))
+	}
+	defer func() {
+		if res != nil {
+			span.SetAttributes(attrStatus.String(res.Run.Status), attribute.Int("cubesync.attempts", res.Attempts))
+		} else if errors.Is(err, ErrLocked) {
+			span.SetAttributes(attrStatus.String(StatusSkipped))
+		}
+		endSpan(span, err)
+	}()
 	timeout := cmp.Or(opts.Timeout, job.Timeout)
 	if timeout > 0 {
 		var cancel context.CancelFunc
@@ -178,6 +198,7 @@ func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (*Result, e
 	}
 
 	lease, err := r.Store.Lock(ctx, job.Name)
+	span.AddEvent("lock", trace.WithAttributes(attribute.Bool("cubesync.locked", err == nil)))
 	if err != nil {
 		return nil, fmt.Errorf("job %q: %w", job.Name, err)
 	}
@@ -281,8 +302,13 @@ type openTable struct {
 
 // runOnce is one attempt: one upload session, every table, one publish.
 func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *Result, err error) {
+	ctx, span := r.tracer().Start(ctx, "attempt", trace.WithAttributes(attrJob.String(job.Name), attrAttempt.Int(max(opts.attempt, 1))))
+	defer func() { endSpan(span, err) }() // the last to run: err is final
 	log := r.logger().With("job", job.Name)
-	res = &Result{DryRun: opts.DryRun, Run: Run{Job: job.Name, Trigger: opts.Trigger, Scheduled: opts.Scheduled}}
+	res = &Result{DryRun: opts.DryRun, Run: Run{Job: job.Name, Trigger: opts.Trigger, Scheduled: opts.Scheduled, TraceID: traceID(ctx)}}
+	if res.Run.TraceID != "" {
+		log = log.With("trace_id", res.Run.TraceID)
+	}
 	live := newLive(job.Name, max(opts.attempt, 1), opts.DryRun, r.now)
 	if r.Progress != nil {
 		r.Progress.RunStarted(live)
@@ -302,6 +328,7 @@ func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *R
 			return res, fmt.Errorf("record run start: %w", err)
 		}
 		log = log.With("run", res.Run.ID)
+		span.SetAttributes(attrRunID.Int64(res.Run.ID))
 		live.setRunID(res.Run.ID)
 		defer func() { err = r.finish(ctx, res, err, log) }()
 		defer func() { err = explain(ctx, err) }() // runs before finish records err
@@ -346,6 +373,7 @@ func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *R
 			return res, err
 		}
 		res.Run.DatasetID = res.DatasetID
+		span.SetAttributes(attrDataset.String(res.DatasetID))
 		st := make([]sink.SessionTable, len(tables))
 		for i, t := range tables {
 			st[i] = sink.SessionTable{Name: t.table.Name, UpdatePolicy: t.policy, Orientation: "COLUMN", ColumnHeaders: t.shape.headers()}
@@ -498,6 +526,8 @@ func (r *Runner) finish(ctx context.Context, res *Result, runErr error, log *slo
 	}
 	res.Run.Status, res.Run.Error, res.Run.Ended = o.Status, o.Error, r.now()
 	res.Run.Rows, res.Run.Bytes, res.Run.Chunks, res.Run.Tables = o.Rows, o.Bytes, o.Chunks, o.Tables
+	span := trace.SpanFromContext(ctx)
+	span.SetAttributes(attrStatus.String(o.Status), attrRows.Int64(o.Rows), attrBytes.Int64(o.Bytes), attrChunks.Int64(o.Chunks))
 	if err != nil {
 		log.Error("record run end", "status", o.Status, "err", err)
 		if runErr == nil && !res.NoChanges && res.Run.SessionID != "" {

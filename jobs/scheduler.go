@@ -608,6 +608,22 @@ func (s *Scheduler) recordMissed(ctx context.Context, js *jobState, sr slotRun, 
 	s.Notify.SlotMissed(ctx, js.job, run.ID, sr.slot, reason)
 }
 
+// recordSkipped records a requested run that could not start (its job held elsewhere) in
+// the history as skipped, with the reason, and logs it.
+func (s *Scheduler) recordSkipped(ctx context.Context, js *jobState, sr slotRun, reason string) {
+	run, err := s.Store.StartRun(ctx, Run{Job: js.job.Name, Trigger: sr.trigger, Started: s.clock().Now()})
+	if err == nil {
+		err = s.Store.FinishRun(ctx, run.ID, Outcome{Status: StatusSkipped, Error: reason})
+	}
+	if err != nil {
+		js.log.Error("record skipped run in the history", "request", sr.request, "err", err)
+	}
+	js.mu.Lock()
+	js.skipped++
+	js.mu.Unlock()
+	js.log.Warn("requested run skipped", "request", sr.request, "run", run.ID, "reason", reason)
+}
+
 // runSlots runs sr, then the slot that waited for it (overlap = wait), until none waits or
 // scheduling has stopped.
 func (s *Scheduler) runSlots(ctx, runCtx context.Context, js *jobState, sr slotRun) {
@@ -678,6 +694,9 @@ func (s *Scheduler) runSlot(ctx, runCtx context.Context, js *jobState, sr slotRu
 		case errors.Is(err, ErrLocked) && js.job.Overlap == OverlapWait && ctx.Err() == nil:
 			log.Info("job is already running on " + LockHolder(err) + ": waiting for it")
 			retry = true
+		case errors.Is(err, ErrLocked) && sr.request != 0:
+			// Someone asked for this run and waits to see it in the history: it goes there.
+			s.recordSkipped(runCtx, js, sr, "not run: the job was already running on "+LockHolder(err))
 		case errors.Is(err, ErrLocked):
 			s.skip(js, sr, SkipLocked, "slot skipped: already running on "+LockHolder(err))
 		case runCtx.Err() != nil:

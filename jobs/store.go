@@ -82,6 +82,9 @@ type Run struct {
 	Error   string
 	Host    string // hostname and pid of the process that ran it
 	Attempt int    // 1 for a run's first try, 2... for its retries
+	// TraceID is the OpenTelemetry trace of the run (32 hex digits; every attempt of a run
+	// shares it), or "" when tracing is off.
+	TraceID string
 	Tables  []RunTable
 }
 

@@ -244,6 +244,8 @@ type call struct {
 	session sessionMode
 	// hint, when set, may add what to do next to the final error.
 	hint func(*Error)
+	// sent, when set, is kept at the number of times the call has been sent so far.
+	sent *int
 }
 
 // sessionMode is how a call relates to the login session.
@@ -280,6 +282,9 @@ func (c *Client) do(ctx context.Context, k call) (*response, error) {
 	for retry := 0; ; retry++ {
 		gen, token := c.auth()
 		sent++
+		if k.sent != nil {
+			*k.sent = sent
+		}
 		resp, err := c.send(ctx, k, token)
 		if err == nil && resp.status >= 200 && resp.status < 300 {
 			return resp, nil

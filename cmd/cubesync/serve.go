@@ -78,10 +78,15 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("listen on %s (set --listen or [serve] listen to a free address): %w", addr, err)
 	}
 
+	tr, err := newTracing(ctx, e, log)
+	if err != nil {
+		return usageError(err)
+	}
+	defer tr.shutdown() // after the runs and their notifications
 	ts := &targets{log: log}
 	defer ts.close()
 	clock := jobs.WallClock{}
-	runner := &jobs.Runner{Store: store, Logger: log, Connect: ts.connect, Progress: prog, Sleep: clock.Wait, Step: testSteps(e.getenv)}
+	runner := &jobs.Runner{Store: store, Logger: log, Connect: ts.connect, Progress: prog, Tracer: tr.tracer(), Sleep: clock.Wait, Step: testSteps(e.getenv)}
 	metrics := newServeMetrics(store, log, time.Now)
 	sched := &jobs.Scheduler{
 		Store:         store,

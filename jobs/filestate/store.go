@@ -56,6 +56,7 @@ type runRecord struct {
 	Host      string          `json:"host,omitempty"`
 	Attempt   int             `json:"attempt,omitempty"`
 	Tables    []jobs.RunTable `json:"tables,omitempty"`
+	TraceID   string          `json:"trace_id,omitempty"`
 }
 
 type watermarkRecord struct {
@@ -82,7 +83,7 @@ func (r runRecord) run(job string) jobs.Run {
 		ID: r.ID, Job: job, Trigger: r.Trigger, Scheduled: r.Scheduled, Started: r.Started, Ended: r.Ended,
 		Status: r.Status, DatasetID: r.DatasetID, SessionID: r.SessionID, Phase: r.Phase, Pending: r.Pending,
 		Rows: r.Rows, Bytes: r.Bytes, Chunks: r.Chunks, Error: r.Error, Host: r.Host,
-		Attempt: max(r.Attempt, 1), Tables: r.Tables,
+		Attempt: max(r.Attempt, 1), Tables: r.Tables, TraceID: r.TraceID,
 	}
 }
 
@@ -168,7 +169,7 @@ func (s *Store) StartRun(ctx context.Context, r jobs.Run) (jobs.Run, error) {
 	rec := runRecord{
 		ID: id, Trigger: r.Trigger, Scheduled: stamp(r.Scheduled), Started: stamp(cmp.Or(r.Started, s.now())),
 		Status: jobs.StatusRunning, DatasetID: r.DatasetID, SessionID: r.SessionID, Host: cmp.Or(r.Host, s.host),
-		Attempt: max(r.Attempt, 1),
+		Attempt: max(r.Attempt, 1), TraceID: r.TraceID,
 	}
 	jf.Runs = append(jf.Runs, rec)
 	s.prune(jf)

@@ -226,9 +226,9 @@ func (s *Store) StartRun(ctx context.Context, r jobs.Run) (jobs.Run, error) {
 	r.Ended = time.Time{}
 	r.Host = cmp.Or(r.Host, s.host)
 	err := s.pool.QueryRow(ctx, `
-		INSERT INTO cubesync.runs (job, trigger, scheduled_at, started_at, status, dataset_id, session_id, host, attempt)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-		r.Job, r.Trigger, nullTime(r.Scheduled), r.Started, r.Status, r.DatasetID, r.SessionID, r.Host, max(r.Attempt, 1)).Scan(&r.ID)
+		INSERT INTO cubesync.runs (job, trigger, scheduled_at, started_at, status, dataset_id, session_id, host, attempt, trace_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+		r.Job, r.Trigger, nullTime(r.Scheduled), r.Started, r.Status, r.DatasetID, r.SessionID, r.Host, max(r.Attempt, 1), r.TraceID).Scan(&r.ID)
 	if err != nil {
 		return jobs.Run{}, fmt.Errorf("insert run of job %q: %w", r.Job, err)
 	}
@@ -426,7 +426,7 @@ func saveFiles(ctx context.Context, tx pgx.Tx, job string, files []jobs.LoadedFi
 // formatModTime keeps a file's modification time to the nanosecond, as text.
 func formatModTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-const runColumns = `id, job, trigger, scheduled_at, started_at, ended_at, status, dataset_id, session_id, rows, bytes, chunks, error, host, attempt, tables, phase, pending`
+const runColumns = `id, job, trigger, scheduled_at, started_at, ended_at, status, dataset_id, session_id, rows, bytes, chunks, error, host, attempt, tables, phase, pending, trace_id`
 
 // runTables is the tables column's value: never NULL, an empty array for none.
 func runTables(t []jobs.RunTable) []jobs.RunTable {
@@ -441,7 +441,7 @@ func scanRuns(rows pgx.Rows) ([]jobs.Run, error) {
 		var r jobs.Run
 		var scheduled, ended *time.Time
 		err := row.Scan(&r.ID, &r.Job, &r.Trigger, &scheduled, &r.Started, &ended, &r.Status,
-			&r.DatasetID, &r.SessionID, &r.Rows, &r.Bytes, &r.Chunks, &r.Error, &r.Host, &r.Attempt, &r.Tables, &r.Phase, &r.Pending)
+			&r.DatasetID, &r.SessionID, &r.Rows, &r.Bytes, &r.Chunks, &r.Error, &r.Host, &r.Attempt, &r.Tables, &r.Phase, &r.Pending, &r.TraceID)
 		if len(r.Tables) == 0 {
 			r.Tables = nil
 		}
