@@ -317,8 +317,8 @@ func (s *Scheduler) loop(ctx, runCtx context.Context, js *jobState, runs *sync.W
 		}
 		// Slots long past (the process was suspended, the clock jumped) are missed, as at
 		// start; slots just past are run in order, so a busy moment loses none.
-		if now := s.clock().Now(); js.job.CatchupWindow > 0 && now.Sub(sr.due) > js.job.CatchupWindow {
-			from := now.Add(-js.job.CatchupWindow - js.job.JitterOffset())
+		if now, w := s.clock().Now(), startWithin(js.job); now.Sub(sr.due) > w {
+			from := now.Add(-w - js.job.JitterOffset())
 			s.missed(js, cursor, from, "slots missed while the scheduler was held up: older than catchup_window, not run")
 			cursor = from
 			continue
@@ -555,6 +555,20 @@ func (s *Scheduler) startRequest(ctx, runCtx context.Context, js *jobState, req 
 	})
 }
 
+// onTimeGrace is how late a slot of a job with catchup_window = 0 (no catching up) may still
+// start: long enough for a replica with a free run place to claim it, so that a replica at
+// its limit does not record as missed a slot another would have run.
+const onTimeGrace = 10 * time.Second
+
+// startWithin is how long after it is due a slot of job may still start; a slot that has
+// not started by then is missed.
+func startWithin(job *Job) time.Duration {
+	if job.CatchupWindow == 0 {
+		return onTimeGrace
+	}
+	return job.CatchupWindow
+}
+
 // takePlace takes one of the scheduler's run places for sr, waiting while every place is
 // taken. It reports false when ctx ends first, or when the job's catchup_window passes
 // with no place free: the slot is then recorded as missed, unless another replica took it.
@@ -568,13 +582,11 @@ func (s *Scheduler) takePlace(ctx context.Context, js *jobState, sr slotRun) boo
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	expired := make(chan struct{})
-	if w := js.job.CatchupWindow; w > 0 {
-		go func() {
-			if s.clock().Wait(wctx, sr.due.Add(w).Sub(s.clock().Now())) == nil {
-				close(expired)
-			}
-		}()
-	}
+	go func() {
+		if s.clock().Wait(wctx, sr.due.Add(startWithin(js.job)).Sub(s.clock().Now())) == nil {
+			close(expired)
+		}
+	}()
 	select {
 	case s.places <- struct{}{}:
 		return true
@@ -582,7 +594,11 @@ func (s *Scheduler) takePlace(ctx context.Context, js *jobState, sr slotRun) boo
 		return false
 	case <-expired:
 	}
-	s.recordMissed(ctx, js, sr, fmt.Sprintf("no replica had room to start the slot within catchup_window (%s): this one was at max_concurrent_runs = %d, and no other claimed it", js.job.CatchupWindow, cap(s.places)))
+	within := fmt.Sprintf("within catchup_window (%s)", js.job.CatchupWindow)
+	if js.job.CatchupWindow == 0 {
+		within = fmt.Sprintf("on time (catchup_window = 0: within %s of its time)", onTimeGrace)
+	}
+	s.recordMissed(ctx, js, sr, fmt.Sprintf("no replica had room to start the slot %s: this one was at max_concurrent_runs = %d, and no other claimed it", within, cap(s.places)))
 	return false
 }
 
