@@ -513,7 +513,7 @@ func (r *Runner) finish(ctx context.Context, res *Result, runErr error, log *slo
 	if runErr != nil && (res.publishRequested || res.sessionLeftOpen) {
 		o.KeepSession = true // the next run settles the session
 		if res.sessionLeftOpen {
-			o.Error += "; its upload session " + res.Run.SessionID + " could not be cancelled: the next run cancels it"
+			o.Error = "upload session " + res.Run.SessionID + " could not be cancelled, the next run cancels it; " + o.Error
 		}
 	}
 	if len(res.notes) > 0 {

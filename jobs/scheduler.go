@@ -285,8 +285,8 @@ func (s *Scheduler) loop(ctx, runCtx context.Context, js *jobState, runs *sync.W
 		}
 		// Slots long past (the process was suspended, the clock jumped) are missed, as at
 		// start; slots just past are run in order, so a busy moment loses none.
-		if now := s.clock().Now(); js.job.CatchupWindow > 0 && now.Sub(sr.due) > js.job.CatchupWindow {
-			from := now.Add(-js.job.CatchupWindow - js.job.JitterOffset())
+		if now, w := s.clock().Now(), startWithin(js.job); now.Sub(sr.due) > w {
+			from := now.Add(-w - js.job.JitterOffset())
 			s.missed(js, cursor, from, "slots missed while the scheduler was held up: older than catchup_window, not run")
 			cursor = from
 			continue
@@ -523,6 +523,20 @@ func (s *Scheduler) startRequest(ctx, runCtx context.Context, js *jobState, req 
 	})
 }
 
+// onTimeGrace is how late a slot of a job with catchup_window = 0 (no catching up) may still
+// start: long enough for a replica with a free run place to claim it, so that a replica at
+// its limit does not record as missed a slot another would have run.
+const onTimeGrace = 10 * time.Second
+
+// startWithin is how long after it is due a slot of job may still start; a slot that has
+// not started by then is missed.
+func startWithin(job *Job) time.Duration {
+	if job.CatchupWindow == 0 {
+		return onTimeGrace
+	}
+	return job.CatchupWindow
+}
+
 // takePlace takes one of the scheduler's run places for sr, waiting while every place is
 // taken. It reports false when ctx ends first, or when the job's catchup_window passes
 // with no place free: the slot is then recorded as missed, unless another replica took it.
@@ -536,13 +550,11 @@ func (s *Scheduler) takePlace(ctx context.Context, js *jobState, sr slotRun) boo
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	expired := make(chan struct{})
-	if w := js.job.CatchupWindow; w > 0 {
-		go func() {
-			if s.clock().Sleep(wctx, sr.due.Add(w).Sub(s.clock().Now())) == nil {
-				close(expired)
-			}
-		}()
-	}
+	go func() {
+		if s.clock().Sleep(wctx, sr.due.Add(startWithin(js.job)).Sub(s.clock().Now())) == nil {
+			close(expired)
+		}
+	}()
 	select {
 	case s.places <- struct{}{}:
 		return true
@@ -550,7 +562,11 @@ func (s *Scheduler) takePlace(ctx context.Context, js *jobState, sr slotRun) boo
 		return false
 	case <-expired:
 	}
-	s.recordMissed(ctx, js, sr, fmt.Sprintf("no replica had room to start the slot within catchup_window (%s): this one was at max_concurrent_runs = %d, and no other claimed it", js.job.CatchupWindow, cap(s.places)))
+	within := fmt.Sprintf("within catchup_window (%s)", js.job.CatchupWindow)
+	if js.job.CatchupWindow == 0 {
+		within = fmt.Sprintf("on time (catchup_window = 0: within %s of its time)", onTimeGrace)
+	}
+	s.recordMissed(ctx, js, sr, fmt.Sprintf("no replica had room to start the slot %s: this one was at max_concurrent_runs = %d, and no other claimed it", within, cap(s.places)))
 	return false
 }
 
@@ -574,6 +590,22 @@ func (s *Scheduler) recordMissed(ctx context.Context, js *jobState, sr slotRun, 
 	}
 	s.skip(js, sr, SkipMissed, "slot missed: "+reason)
 	s.Notify.SlotMissed(ctx, js.job, run.ID, sr.slot, reason)
+}
+
+// recordSkipped records a requested run that could not start (its job held elsewhere) in
+// the history as skipped, with the reason, and logs it.
+func (s *Scheduler) recordSkipped(ctx context.Context, js *jobState, sr slotRun, reason string) {
+	run, err := s.Store.StartRun(ctx, Run{Job: js.job.Name, Trigger: sr.trigger, Started: s.clock().Now()})
+	if err == nil {
+		err = s.Store.FinishRun(ctx, run.ID, Outcome{Status: StatusSkipped, Error: reason})
+	}
+	if err != nil {
+		js.log.Error("record skipped run in the history", "request", sr.request, "err", err)
+	}
+	js.mu.Lock()
+	js.skipped++
+	js.mu.Unlock()
+	js.log.Warn("requested run skipped", "request", sr.request, "run", run.ID, "reason", reason)
 }
 
 // runSlots runs sr, then the slot that waited for it (overlap = wait), until none waits or
@@ -621,6 +653,9 @@ func (s *Scheduler) runSlot(ctx, runCtx context.Context, js *jobState, sr slotRu
 		case errors.Is(err, ErrLocked) && js.job.Overlap == OverlapWait && ctx.Err() == nil:
 			log.Info("job is already running on " + LockHolder(err) + ": waiting for it")
 			retry = true
+		case errors.Is(err, ErrLocked) && sr.request != 0:
+			// Someone asked for this run and waits to see it in the history: it goes there.
+			s.recordSkipped(runCtx, js, sr, "not run: the job was already running on "+LockHolder(err))
 		case errors.Is(err, ErrLocked):
 			s.skip(js, sr, SkipLocked, "slot skipped: already running on "+LockHolder(err))
 		case runCtx.Err() != nil:

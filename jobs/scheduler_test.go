@@ -491,6 +491,7 @@ func TestSchedulerCatchUp(t *testing.T) {
 		{"three missed, latest run once", "6h", utc("2024-05-01T09:00:00Z"), utc("2024-05-01T12:00:00Z"), 2},
 		{"down longer than the window", "6h", utc("2024-04-30T22:00:00Z"), utc("2024-05-01T12:00:00Z"), 13},
 		{"latest slot older than the window", "5m", utc("2024-05-01T10:00:00Z"), time.Time{}, 2},
+		{"catchup_window = 0: nothing caught up, the slot missed", "0s", utc("2024-05-01T11:00:00Z"), time.Time{}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -128,24 +128,27 @@ func (r *Runner) settleEarlierRuns(ctx context.Context, c *sink.Client, job *Job
 
 func (r *Runner) settleRun(ctx context.Context, c *sink.Client, run Run, self int64, log *slog.Logger) error {
 	o := Outcome{Status: run.Status, Rows: run.Rows, Bytes: run.Bytes, Chunks: run.Chunks, Error: run.Error, Tables: run.Tables}
-	note := func(s string) {
+	// What became of the session goes first: history shows the start of long errors.
+	say := func(s string) {
 		if o.Error == "" {
 			o.Error = s
 		} else {
-			o.Error += "; " + s
+			o.Error = s + "; " + o.Error
 		}
 	}
 	if run.Status == StatusRunning {
-		o.Status, o.Error = StatusAbandoned, "the process running it died before it finished"
+		o.Status, o.Error = StatusAbandoned, ""
 	}
 	switch run.Phase {
+	case PhaseNone:
+		say("the process running it died before it finished")
 	case PhaseOpening:
-		note(fmt.Sprintf("it died while opening an upload session on dataset %s: a session the server opened for it is cancelled when the next session is opened", run.DatasetID))
+		say(fmt.Sprintf("died while opening an upload session on dataset %s (one the server opened is cancelled when the next is opened)", run.DatasetID))
 	case PhaseOpen:
 		if err := c.CancelSession(ctx, run.DatasetID, run.SessionID); err != nil {
 			return fmt.Errorf("cancel upload session %s left open by run %d: %w", run.SessionID, run.ID, err)
 		}
-		note(fmt.Sprintf("its upload session %s was cancelled by run %d: nothing of it was published", run.SessionID, self))
+		say(fmt.Sprintf("upload session %s cancelled by run %d, nothing of it published", run.SessionID, self))
 	case PhasePublishing:
 		published, why, err := r.resumePublish(ctx, c, run)
 		if err != nil {
@@ -163,7 +166,7 @@ func (r *Runner) settleRun(ctx context.Context, c *sink.Client, run Run, self in
 			}
 			o.Error = fmt.Sprintf("published upload session %s; recorded late by run %d (%s)", run.SessionID, self, what)
 		} else {
-			note(fmt.Sprintf("its upload session %s was not published (%s): nothing of it was published, the watermarks stay", run.SessionID, why))
+			say(fmt.Sprintf("upload session %s not published (%s), settled by run %d; the watermarks stay", run.SessionID, why, self))
 		}
 	}
 	if err := r.write("settle_run", func() error { return r.Store.FinishRun(ctx, run.ID, o) }); err != nil {

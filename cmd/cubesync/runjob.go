@@ -18,7 +18,7 @@ func runJob(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("run-job")
 	configPath := configFlag(fs, e)
 	dryRun := fs.Bool("dry-run", false, "read and encode everything, push nothing, record nothing")
-	fullRefresh := fs.Bool("full-refresh", false, "ignore the incremental watermarks for this run")
+	fullRefresh := fs.Bool("full-refresh", false, "read everything, ignoring the incremental watermarks, and push incremental tables with replace")
 	tables := fs.String("tables", "", "comma-separated `tables` to run (default: all of the job's tables)")
 	timeout := fs.Duration("timeout", 0, "overall deadline of each job (default: the job's timeout)")
 	retries := fs.Int("retries", -1, "retry a failed run `N` times, overriding retry.attempts (0 = one try, no retry)")
@@ -95,7 +95,7 @@ func runJob(ctx context.Context, e *env, args []string) error {
 	var failed error
 	for _, job := range selected {
 		res, err := runner.Run(ctx, job, jobs.RunOptions{
-			DryRun: *dryRun, FullRefresh: *fullRefresh, Tables: splitList(*tables), Timeout: *timeout, Attempts: attempts,
+			DryRun: *dryRun, FullRefresh: *fullRefresh, ReplaceIncremental: *fullRefresh, Tables: splitList(*tables), Timeout: *timeout, Attempts: attempts,
 		})
 		prog.stop()
 		// The root context ends only by SIGINT or SIGTERM (a job's timeout is its own).
