@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cubesync/cubesync/internal/editdist"
 )
 
 // decoder turns the decoded TOML tree into a Config, collecting every problem on the way.
@@ -164,31 +166,11 @@ func closest(k string, known []string) string {
 		if strings.EqualFold(c, k) {
 			return c
 		}
-		if dist := editDistance(strings.ToLower(k), c); dist < bestDist {
+		if dist := editdist.Levenshtein(strings.ToLower(k), c); dist < bestDist {
 			best, bestDist = c, dist
 		}
 	}
 	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // wrongType reports a value of the wrong TOML type. A secret's value is never shown.
