@@ -82,6 +82,7 @@ type crashCase struct {
 	// a piece of its history line, and the exit code it ends with (-9: killed)
 	status, note string
 	code         int
+	say          string // a piece of what the first faulted run prints
 }
 
 func die(step string) fault { return fault{dieAt: step} }
@@ -125,8 +126,9 @@ func crashCases() map[string]crashCase {
 		"fail before record_pending": {faulted: []fault{failAt("before:record_pending")}, status: jobs.StatusFailed, note: "state store write failed", code: 1},
 		"fail after record_pending":  {faulted: []fault{failAt("after:record_pending")}, status: jobs.StatusFailed, note: "state store write failed", code: 1},
 		// Published, but the record fails (a full disk): exit 1, the next run records it.
-		"fail before finish_run": {faulted: []fault{failAt("before:finish_run")}, status: jobs.StatusSucceeded, note: late, code: 1},
-		"fail after finish_run":  {faulted: []fault{failAt("after:finish_run")}, status: jobs.StatusSucceeded, code: 0},
+		"fail before finish_run": {faulted: []fault{failAt("before:finish_run")}, status: jobs.StatusSucceeded, note: late, code: 1,
+			say: "job facts: FAILED: PUBLISHED upload session"},
+		"fail after finish_run": {faulted: []fault{failAt("after:finish_run")}, status: jobs.StatusSucceeded, code: 0},
 
 		// Failures of the server's calls (each call is sent twice: call_retries = 1).
 		"fail login":       {faulted: []fault{fail(map[emulator.Call]int{emulator.CallLogin: 2})}, status: jobs.StatusFailed, code: 1},
@@ -138,8 +140,9 @@ func crashCases() map[string]crashCase {
 		// The status poll fails: asked again, the server says published.
 		"fail publish status": {faulted: []fault{fail(map[emulator.Call]int{emulator.CallPublishStatus: 2})}, status: jobs.StatusSucceeded, code: 0},
 		// The status cannot be read at all: outcome unknown, the next run records it.
-		"fail publish status 4x": {faulted: []fault{fail(map[emulator.Call]int{emulator.CallPublishStatus: 4})}, status: jobs.StatusSucceeded, note: late, code: 1},
-		"publish fails":          {faulted: []fault{{failPublish: true}}, status: jobs.StatusFailed, note: "failed with status", code: 1},
+		"fail publish status 4x": {faulted: []fault{fail(map[emulator.Call]int{emulator.CallPublishStatus: 4})}, status: jobs.StatusSucceeded, note: late, code: 1,
+			say: "outcome unknown"},
+		"publish fails": {faulted: []fault{{failPublish: true}}, status: jobs.StatusFailed, note: "failed with status", code: 1},
 		// The session opens but the answer is lost: the retry gets a 409 naming it.
 		"lose open answer": {faulted: []fault{{loseAnswer: "open_session"}}, status: jobs.StatusSucceeded, note: "no run had recorded", code: 0},
 	}
@@ -311,7 +314,7 @@ incremental = { files = "new" }
 		t.Fatal(err)
 	}
 
-	var outputs []string
+	var outputs, printed []string
 	run := func(f fault) int {
 		t.Helper()
 		emu.ClearFaults()
@@ -352,6 +355,7 @@ incremental = { files = "new" }
 			code = -int(ws.Signal())
 		}
 		outputs = append(outputs, fmt.Sprintf("run-job (%s) exit %d:\n%s", f, code, tail(out.String(), 40)))
+		printed = append(printed, out.String())
 		return code
 	}
 	defer func() {
@@ -376,6 +380,11 @@ incremental = { files = "new" }
 	}
 	if len(codes) > 0 && codes[0] != cc.code {
 		t.Errorf("run with %s: exit %d, want %d", cc.faulted[0], codes[0], cc.code)
+	}
+	if cc.say != "" {
+		if out := printed[1]; !strings.Contains(out, cc.say) || !strings.Contains(out, "the next run") {
+			t.Errorf("run with %s does not say %q and what the next run does:\n%s", cc.faulted[0], cc.say, out)
+		}
 	}
 	if code := run(fault{}); code != 0 {
 		t.Fatalf("run after the faults: exit %d, want 0", code)
