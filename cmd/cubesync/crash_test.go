@@ -220,8 +220,9 @@ type crashProxy struct {
 }
 
 type crashProc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
+	cmd     *exec.Cmd
+	started chan struct{} // closed once cmd.Start has returned: cmd.Process is set
+	done    chan struct{}
 }
 
 // callKind names an API call as emulator.Call does.
@@ -272,6 +273,7 @@ func (p *crashProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f.killWhen == "after" {
 		p.emu.ServeHTTP(rec, r)
 	}
+	<-proc.started // the call may arrive before Start has returned in the test's goroutine
 	_ = proc.cmd.Process.Kill()
 	<-proc.done
 	http.Error(w, "the client is dead", http.StatusBadGateway)
@@ -331,13 +333,14 @@ incremental = { files = "new" }
 		cmd.Env = append(os.Environ(), "CUBESYNC_CONFIG=", dieAtEnv+"="+f.dieAt, failAtEnv+"="+f.failAt)
 		var out testutil.SyncBuffer
 		cmd.Stdout, cmd.Stderr = &out, &out
-		proc := &crashProc{cmd: cmd, done: make(chan struct{})}
+		proc := &crashProc{cmd: cmd, started: make(chan struct{}), done: make(chan struct{})}
 		proxy.mu.Lock()
 		proxy.f, proxy.proc, proxy.hit = f, proc, false
 		proxy.mu.Unlock()
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		close(proc.started)
 		go func() { _ = cmd.Wait(); close(proc.done) }()
 		select {
 		case <-proc.done:

@@ -255,7 +255,7 @@ func TestServeReplicas(t *testing.T) {
 		if len(abandoned) != 1 || abandoned[0].id != victim.id {
 			t.Fatalf("abandoned runs = %+v, want exactly the killed run %d", abandoned, victim.id)
 		}
-		if want := "upload session " + victim.session + " was cancelled"; !strings.Contains(abandoned[0].err, want) {
+		if want := "upload session " + victim.session + " cancelled by run"; !strings.Contains(abandoned[0].err, want) {
 			t.Errorf("abandoned run's error %q does not say %q", abandoned[0].err, want)
 		}
 		if recovered := abandoned[0].ended.Sub(killed); recovered > 5*time.Second {
