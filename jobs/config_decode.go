@@ -1,5 +1,10 @@
 package jobs
 
+// Decoding and validating jobs.toml, section by section ([state], [serve], [targets],
+// [sources], [defaults], [jobs] and their tables), after config_reader.go has read the TOML:
+// one cohesive thing, every rule a key has in one place, each problem reported with its
+// line.
+
 import (
 	"fmt"
 	"maps"

@@ -1,5 +1,10 @@
 package jobs
 
+// The scheduler, one cohesive thing: a loop per job that waits for its next slot, claims it
+// in the store, applies the overlap policy, the catch-up window and max_concurrent_runs, runs
+// it and shuts down with a grace period. It is kept in one file so that the life of a slot
+// reads top to bottom.
+
 import (
 	"cmp"
 	"context"

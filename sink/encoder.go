@@ -1,5 +1,10 @@
 package sink
 
+// The encoder core: it binds a record batch's columns to their renderers (render*.go), splits
+// the rows into tasks for its workers, puts their output back together in row order and cuts
+// chunks at the chunk size. One cohesive thing: the ordering and memory bounds only hold
+// together.
+
 import (
 	"cmp"
 	"errors"

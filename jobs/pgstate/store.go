@@ -1,5 +1,9 @@
 package pgstate
 
+// The Postgres implementation of jobs.Store, one method after another: job locks (leases),
+// runs, dataset ids, watermarks, loaded files and slot claims. It is long because the Store
+// interface is; pause and run requests are in control.go, deliveries in deliveries.go.
+
 import (
 	"cmp"
 	"context"

@@ -1,5 +1,8 @@
 package storetest
 
+// The conformance suite every jobs.Store runs: one cohesive thing, a subtest per behaviour of
+// the interface, so that the stores cannot differ.
+
 import (
 	"context"
 	"errors"
