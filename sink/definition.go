@@ -157,7 +157,7 @@ type CheckReport struct {
 	Narrowed []NarrowedColumn
 }
 
-// NarrowedColumn is a column to push with a narrower dataType than its values may need.
+// NarrowedColumn is a column to push with a narrower dataType than the one it was given, to fit the dataset's column.
 type NarrowedColumn struct {
 	Table, Column string
 	DataType      DataType
