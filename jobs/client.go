@@ -27,6 +27,7 @@ func (t *Target) ClientConfig(log *slog.Logger) (sink.Config, error) {
 		CallRetries:    t.CallRetries,
 		CallBackoff:    t.CallBackoff,
 		Logger:         log,
+		Names:          clientFieldKeys,
 	}
 	if !t.Embedded() && (t.TLSCAFile != "" || t.InsecureSkipVerify) {
 		hc, err := t.tlsClient(log)
@@ -36,6 +37,13 @@ func (t *Target) ClientConfig(log *slog.Logger) (sink.Config, error) {
 		cfg.HTTPClient = hc
 	}
 	return cfg, nil
+}
+
+// clientFieldKeys are the jobs.toml keys of a target that set the sink.Config fields: the
+// client's messages name them so.
+var clientFieldKeys = map[string]string{
+	"BaseURL": "base_url", "ProjectID": "project_id", "Username": "username", "Password": "password",
+	"LoginMode": "login_mode", "RequestTimeout": "request_timeout", "CallRetries": "call_retries", "CallBackoff": "call_backoff",
 }
 
 // tlsClient builds an HTTP client trusting tls_ca_file, or skipping verification when the

@@ -371,7 +371,7 @@ func Parse(r io.Reader, filename string, getenv func(string) (string, bool)) (*C
 		lines:  keyLines(string(src)),
 		getenv: getenv,
 	}
-	cfg := d.config(&table{d: d, m: raw})
+	cfg := d.config(&tomlTable{d: d, m: raw})
 	cfg.File, cfg.written = filename, d.written
 	if len(d.problems) > 0 {
 		ps := d.problems

@@ -1,5 +1,10 @@
 package jobs
 
+// Decoding and validating jobs.toml, section by section ([state], [serve], [targets],
+// [sources], [defaults], [jobs] and their tables), after config_reader.go has read the TOML:
+// one cohesive thing, every rule a key has in one place, each problem reported with its
+// line.
+
 import (
 	"fmt"
 	"maps"
@@ -55,7 +60,7 @@ var (
 	initialLayout = []string{time.RFC3339Nano, TimestampLayout, "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999", time.DateOnly}
 )
 
-func (d *decoder) config(root *table) *Config {
+func (d *decoder) config(root *tomlTable) *Config {
 	cfg := &Config{
 		Dir:      d.dir,
 		Targets:  map[string]*Target{},
@@ -175,7 +180,7 @@ func serverIdentity(t *Target) string {
 	return base + "|" + strings.ToUpper(t.ProjectID)
 }
 
-func (d *decoder) state(t *table) State {
+func (d *decoder) state(t *tomlTable) State {
 	var s State
 	if u, ok := t.secret("database_url"); ok && u != "" {
 		if strings.Contains(u, "://") && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") || !strings.Contains(u, "://") && !strings.Contains(u, "=") {
@@ -188,7 +193,7 @@ func (d *decoder) state(t *table) State {
 	return s
 }
 
-func (d *decoder) target(name string, t *table) *Target {
+func (d *decoder) target(name string, t *tomlTable) *Target {
 	tg := &Target{Name: name, LoginMode: LoginStandard, RequestTimeout: sink.DefaultRequestTimeout, CallRetries: sink.DefaultCallRetries, CallBackoff: sink.DefaultCallBackoff}
 	if base, ok := t.str("base_url"); ok {
 		tg.BaseURL = d.baseURL(t.path.key("base_url"), base)
@@ -289,7 +294,7 @@ func (d *decoder) baseURL(p keyPath, s string) string {
 	return strings.TrimRight(s, "/")
 }
 
-func (d *decoder) source(name string, t *table) *Source {
+func (d *decoder) source(name string, t *tomlTable) *Source {
 	s := &Source{Name: name}
 	if typ, ok := t.oneOf("type", "source type", "postgres"); ok {
 		s.Type = typ
@@ -308,7 +313,7 @@ func (d *decoder) source(name string, t *table) *Source {
 	return s
 }
 
-func (d *decoder) serve(t *table, s *Serve) {
+func (d *decoder) serve(t *tomlTable, s *Serve) {
 	if l, ok := t.str("listen"); ok {
 		host, port, err := net.SplitHostPort(l)
 		n, perr := strconv.Atoi(port)
@@ -338,7 +343,7 @@ func (d *decoder) serve(t *table, s *Serve) {
 
 var eventNames = []string{EventFailure, EventRecovery, EventSuccess, EventMissed}
 
-func (d *decoder) notifier(name string, t *table) *Notifier {
+func (d *decoder) notifier(name string, t *tomlTable) *Notifier {
 	n := &Notifier{Name: name, On: []string{EventFailure, EventRecovery}}
 	if u, ok := t.secret("url"); ok {
 		pu, err := url.Parse(u)
@@ -367,7 +372,7 @@ func (d *decoder) notifier(name string, t *table) *Notifier {
 }
 
 // notifyList reads notify = ["name", ...] of [defaults] or a job; without the key it is base.
-func (d *decoder) notifyList(cfg *Config, t *table, base []*Notifier) []*Notifier {
+func (d *decoder) notifyList(cfg *Config, t *tomlTable, base []*Notifier) []*Notifier {
 	names, ok := t.list("notify")
 	if !ok {
 		return base
@@ -385,7 +390,7 @@ func (d *decoder) notifyList(cfg *Config, t *table, base []*Notifier) []*Notifie
 }
 
 // settings applies the job settings keys of t (in [defaults] or a job) over base.
-func (d *decoder) settings(t *table, base JobSettings) JobSettings {
+func (d *decoder) settings(t *tomlTable, base JobSettings) JobSettings {
 	s := base
 	if n, ok := t.size("chunk_size"); ok {
 		if n < minChunkSize || n > maxChunkSize {
@@ -419,7 +424,7 @@ func (d *decoder) settings(t *table, base JobSettings) JobSettings {
 	return s
 }
 
-func (d *decoder) job(cfg *Config, name string, t *table) *Job {
+func (d *decoder) job(cfg *Config, name string, t *tomlTable) *Job {
 	if !jobNameRE.MatchString(name) || len(name) > 100 {
 		d.problemf(t.path, "bad job name: use at most 100 letters, digits, - and _ (the name is typed on the command line and names state files)")
 	}
@@ -499,7 +504,7 @@ func defined[V any](what string, m map[string]V) string {
 	return "defined: " + strings.Join(slices.Sorted(maps.Keys(m)), ", ")
 }
 
-func (d *decoder) table(cfg *Config, t *table) *Table {
+func (d *decoder) table(cfg *Config, t *tomlTable) *Table {
 	tb := &Table{}
 	if n, ok := t.str("name"); ok {
 		before := len(d.problems)
@@ -561,7 +566,7 @@ func (d *decoder) table(cfg *Config, t *table) *Table {
 }
 
 // parallel reads how many connections a query table's read is split over, and by what.
-func (d *decoder) parallel(t *table, tb *Table) {
+func (d *decoder) parallel(t *tomlTable, tb *Table) {
 	tb.Parallel = 1
 	if n, ok := t.integer("parallel"); ok {
 		switch {
@@ -586,7 +591,7 @@ func (d *decoder) parallel(t *table, tb *Table) {
 }
 
 // tableInput reads where a table's rows come from: a query on a source, or parquet files.
-func (d *decoder) tableInput(cfg *Config, t *table, tb *Table) {
+func (d *decoder) tableInput(cfg *Config, t *tomlTable, tb *Table) {
 	query, hasQuery := t.str("query")
 	parquet, hasParquet := t.str("parquet")
 	srcName, hasSource := t.str("source")
@@ -623,7 +628,7 @@ func (d *decoder) tableInput(cfg *Config, t *table, tb *Table) {
 	}
 }
 
-func (d *decoder) incremental(t *table, tb *Table) {
+func (d *decoder) incremental(t *tomlTable, tb *Table) {
 	inc, ok := t.sub("incremental")
 	if !ok {
 		if tb.Query != "" && queryParamRE.MatchString(tb.Query) {
@@ -673,7 +678,7 @@ func (d *decoder) incremental(t *table, tb *Table) {
 
 // initial reads incremental.initial: an integer, a date or a timestamp, as a string or
 // as a TOML value, kept as the text that is passed as $1.
-func (d *decoder) initial(inc *table) (string, bool) {
+func (d *decoder) initial(inc *tomlTable) (string, bool) {
 	v, p, ok := inc.lookup("initial")
 	if !ok {
 		return "", false
@@ -704,7 +709,7 @@ func (d *decoder) initial(inc *table) (string, bool) {
 	return "", false
 }
 
-func (d *decoder) column(c *table, name string, tb *Table) ColumnOverride {
+func (d *decoder) column(c *tomlTable, name string, tb *Table) ColumnOverride {
 	var o ColumnOverride
 	d.checkName(c.path, "column name", name)
 	if r, ok := c.oneOf("role", "role", roleNames...); ok {

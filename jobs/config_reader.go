@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cubesync/cubesync/internal/editdist"
 )
 
 // decoder turns the decoded TOML tree into a Config, collecting every problem on the way.
@@ -96,16 +98,17 @@ func (d *decoder) tableOf(p keyPath) string {
 	return ""
 }
 
-// table is one TOML table being read. Every key a reader asks for is remembered as known,
-// present or not, so finish can report the rest as unknown.
-type table struct {
+// tomlTable is one TOML table being read (a Table is a table of a dataset). Every key a
+// reader asks for is remembered as known, present or not, so finish can report the rest as
+// unknown.
+type tomlTable struct {
 	d     *decoder
 	path  keyPath
 	m     map[string]any
 	known []string
 }
 
-func (t *table) lookup(key string) (any, keyPath, bool) {
+func (t *tomlTable) lookup(key string) (any, keyPath, bool) {
 	if !slices.Contains(t.known, key) {
 		t.known = append(t.known, key)
 	}
@@ -113,13 +116,13 @@ func (t *table) lookup(key string) (any, keyPath, bool) {
 	return v, t.path.key(key), ok
 }
 
-func (t *table) has(key string) bool {
+func (t *tomlTable) has(key string) bool {
 	_, ok := t.m[key]
 	return ok
 }
 
 // names returns the table's keys, sorted: for tables whose keys are names ([jobs.NAME]).
-func (t *table) names() []string {
+func (t *tomlTable) names() []string {
 	out := make([]string, 0, len(t.m))
 	for k := range t.m {
 		out = append(out, k)
@@ -129,13 +132,13 @@ func (t *table) names() []string {
 }
 
 // missing reports that a required key is absent, saying what it wants.
-func (t *table) missing(key, want string) {
+func (t *tomlTable) missing(key, want string) {
 	_, p, _ := t.lookup(key)
 	t.d.problemf(p, "missing (want %s)", want)
 }
 
 // finish reports every key nobody asked for, in file order.
-func (t *table) finish() {
+func (t *tomlTable) finish() {
 	var unknown []string
 	for k := range t.m {
 		if !slices.Contains(t.known, k) {
@@ -164,31 +167,11 @@ func closest(k string, known []string) string {
 		if strings.EqualFold(c, k) {
 			return c
 		}
-		if dist := editDistance(strings.ToLower(k), c); dist < bestDist {
+		if dist := editdist.Levenshtein(strings.ToLower(k), c); dist < bestDist {
 			best, bestDist = c, dist
 		}
 	}
 	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // wrongType reports a value of the wrong TOML type. A secret's value is never shown.
@@ -277,7 +260,7 @@ func (d *decoder) expand(v any, p keyPath, secret bool, want string) (string, bo
 }
 
 // str returns a string value with ${VAR} expanded; ok is false when the key is absent or bad.
-func (t *table) str(key string) (string, bool) {
+func (t *tomlTable) str(key string) (string, bool) {
 	v, p, ok := t.lookup(key)
 	if !ok {
 		return "", false
@@ -286,7 +269,7 @@ func (t *table) str(key string) (string, bool) {
 }
 
 // secret is str for passwords and DSNs: no problem ever shows the value.
-func (t *table) secret(key string) (string, bool) {
+func (t *tomlTable) secret(key string) (string, bool) {
 	v, p, ok := t.lookup(key)
 	if !ok {
 		return "", false
@@ -297,7 +280,7 @@ func (t *table) secret(key string) (string, bool) {
 // scalarText returns the text of a value that may also be written as a string holding
 // ${VAR} references (call_retries = "${RETRIES:-5}"), so numbers and booleans can come
 // from the environment too.
-func (t *table) scalarText(key, want string) (text string, native any, p keyPath, ok bool) {
+func (t *tomlTable) scalarText(key, want string) (text string, native any, p keyPath, ok bool) {
 	v, p, present := t.lookup(key)
 	if !present {
 		return "", nil, p, false
@@ -309,7 +292,7 @@ func (t *table) scalarText(key, want string) (text string, native any, p keyPath
 	return "", v, p, true
 }
 
-func (t *table) integer(key string) (int64, bool) {
+func (t *tomlTable) integer(key string) (int64, bool) {
 	text, native, p, ok := t.scalarText(key, "an integer")
 	if !ok {
 		return 0, false
@@ -329,7 +312,7 @@ func (t *table) integer(key string) (int64, bool) {
 	return n, isInt
 }
 
-func (t *table) boolean(key string) (bool, bool) {
+func (t *tomlTable) boolean(key string) (bool, bool) {
 	text, native, p, ok := t.scalarText(key, "true or false")
 	if !ok {
 		return false, false
@@ -351,7 +334,7 @@ func (t *table) boolean(key string) (bool, bool) {
 
 const durationWant = `a duration such as "90s", "15m" or "2h"`
 
-func (t *table) duration(key string) (time.Duration, bool) {
+func (t *tomlTable) duration(key string) (time.Duration, bool) {
 	v, p, ok := t.lookup(key)
 	if !ok {
 		return 0, false
@@ -369,7 +352,7 @@ func (t *table) duration(key string) (time.Duration, bool) {
 }
 
 // positive reads a duration that must be greater than zero into dst.
-func (t *table) positive(key string, dst *time.Duration) {
+func (t *tomlTable) positive(key string, dst *time.Duration) {
 	if dur, ok := t.duration(key); ok {
 		if dur <= 0 {
 			t.d.problemf(t.path.key(key), "must be greater than zero (got %q)", t.d.shown(t.path.key(key), dur.String()))
@@ -380,7 +363,7 @@ func (t *table) positive(key string, dst *time.Duration) {
 }
 
 // nonNegative reads a duration that may be zero into dst.
-func (t *table) nonNegative(key string, dst *time.Duration) {
+func (t *tomlTable) nonNegative(key string, dst *time.Duration) {
 	if dur, ok := t.duration(key); ok {
 		if dur < 0 {
 			t.d.problemf(t.path.key(key), "must not be negative (got %q)", t.d.shown(t.path.key(key), dur.String()))
@@ -391,7 +374,7 @@ func (t *table) nonNegative(key string, dst *time.Duration) {
 }
 
 // size reads a byte size: a string with a unit, or an integer number of bytes.
-func (t *table) size(key string) (int64, bool) {
+func (t *tomlTable) size(key string) (int64, bool) {
 	v, p, ok := t.lookup(key)
 	if !ok {
 		return 0, false
@@ -416,7 +399,7 @@ func (t *table) size(key string) (int64, bool) {
 }
 
 // list reads an array of strings, each expanded.
-func (t *table) list(key string) ([]string, bool) {
+func (t *tomlTable) list(key string) ([]string, bool) {
 	v, p, ok := t.lookup(key)
 	if !ok {
 		return nil, false
@@ -437,7 +420,7 @@ func (t *table) list(key string) ([]string, bool) {
 }
 
 // sub returns the table at key, written as [a.b] or as an inline { ... }.
-func (t *table) sub(key string) (*table, bool) {
+func (t *tomlTable) sub(key string) (*tomlTable, bool) {
 	v, p, ok := t.lookup(key)
 	if !ok {
 		return nil, false
@@ -447,11 +430,11 @@ func (t *table) sub(key string) (*table, bool) {
 		t.d.wrongType(p, v, "a table", false)
 		return nil, false
 	}
-	return &table{d: t.d, path: p, m: m}, true
+	return &tomlTable{d: t.d, path: p, m: m}, true
 }
 
 // array returns the tables at key, written as [[a.b]] or as an array of inline tables.
-func (t *table) array(key string) ([]*table, bool) {
+func (t *tomlTable) array(key string) ([]*tomlTable, bool) {
 	v, p, ok := t.lookup(key)
 	if !ok {
 		return nil, false
@@ -473,15 +456,15 @@ func (t *table) array(key string) ([]*table, bool) {
 		t.d.wrongType(p, v, "an array of tables ([["+p.String()+"]])", false)
 		return nil, false
 	}
-	out := make([]*table, len(maps))
+	out := make([]*tomlTable, len(maps))
 	for i, m := range maps {
-		out[i] = &table{d: t.d, path: p.index(i), m: m}
+		out[i] = &tomlTable{d: t.d, path: p.index(i), m: m}
 	}
 	return out, true
 }
 
 // oneOf reads a string that must be one of allowed.
-func (t *table) oneOf(key, what string, allowed ...string) (string, bool) {
+func (t *tomlTable) oneOf(key, what string, allowed ...string) (string, bool) {
 	s, ok := t.str(key)
 	if !ok {
 		return "", false

@@ -111,8 +111,6 @@ key = ["order_id"]`, []string{`table "orders": policy "upsert" matches rows on t
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := setup(t)
-			var slept []time.Duration
-			b.runner.Sleep = func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil }
 			tt.prepare(t, b.dir)
 			policy := `policy = "replace"`
 			if strings.Contains(tt.table, "key") {
@@ -133,7 +131,7 @@ name = "orders"
 			if !jobs.IsInputError(err) {
 				t.Errorf("error %v is not an input error", err)
 			}
-			if len(slept) != 0 || res == nil || res.Attempts != 1 {
+			if slept := b.clock.sleeps(); len(slept) != 0 || res == nil || res.Attempts != 1 {
 				t.Errorf("run was tried again (waits %v, attempts %v): input errors fail at once", slept, res)
 			}
 			if strings.Count(err.Error(), `table "orders"`) > 1 {

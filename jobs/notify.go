@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cubesync/cubesync/clock"
 )
 
 // Notifications posts a JSON message to a job's [notify.*] webhooks when one of its runs
@@ -23,7 +25,7 @@ type Notifications struct {
 	Store  Store
 	Client *http.Client // http.DefaultClient when nil
 	Logger *slog.Logger
-	Clock  Clock // the backoff between attempts; WallClock when nil
+	Clock  clock.Clock // the backoff between attempts; clock.Wall when nil
 	// Attempts per delivery (default 5) and the first backoff, doubled per attempt
 	// (default 1s, at most 1m).
 	Attempts int
@@ -209,11 +211,7 @@ func (n *Notifications) send(ctx context.Context, nt *Notifier, event string, m 
 				break
 			}
 			log.Warn("notification not delivered, retrying", "attempt", d.Attempts, "in", backoff.String(), "err", err)
-			clock := n.Clock
-			if clock == nil {
-				clock = WallClock{}
-			}
-			_ = clock.Wait(ctx, backoff)
+			_ = clock.Or(n.Clock).Sleep(ctx, backoff)
 			backoff = min(backoff*2, time.Minute)
 		}
 		if d.Status == DeliveryDelivered {

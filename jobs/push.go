@@ -6,25 +6,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cubesync/cubesync/internal/arrowalloc"
 	"github.com/cubesync/cubesync/sink"
 	"github.com/cubesync/cubesync/sources"
-	"github.com/cubesync/cubesync/sources/parquetfile"
-	"github.com/cubesync/cubesync/sources/postgres"
 )
-
-// batchRows bounds the rows of one Arrow record batch read from a source.
-const batchRows = 64 * 1024
 
 // arrowPoolIdle bounds the freed Arrow buffers a table's reader keeps for reuse: a few
 // batches' worth (a batch of batchRows rows of a dozen columns is a few MB).
@@ -46,7 +40,7 @@ func (r *Runner) openTables(ctx context.Context, job *Job, opts RunOptions, live
 			continue
 		}
 		counter := new(sources.Counter)
-		ot, err := r.openTable(ctx, job, t, marks[t.Name], opts, counter)
+		ot, err := r.openTraced(ctx, job, t, marks[t.Name], opts, counter)
 		if err != nil {
 			return out, fmt.Errorf("table %q: %w", t.Name, err)
 		}
@@ -60,29 +54,21 @@ func (r *Runner) openTables(ctx context.Context, job *Job, opts RunOptions, live
 	return out, nil
 }
 
-// parquetPattern is the table's parquet pattern as written, the directory it resolves
-// against and how errors name that directory (the jobs file's).
-func (t *Table) parquetPattern() (pattern, base, baseName string) {
-	if t.ParquetPattern == "" {
-		return t.Parquet, "", ""
+// openTraced is openTable in a span of its own: for a query, connecting and running it
+// until the first rows; for Parquet, finding and opening the files.
+func (r *Runner) openTraced(ctx context.Context, job *Job, t *Table, mark Watermark, opts RunOptions, counter *sources.Counter) (ot *openTable, err error) {
+	kind, attrs := t.sourceKind(), []attribute.KeyValue{attrTable.String(t.Name)}
+	if t.Source != nil {
+		attrs = append(attrs, attrSource.String(t.Source.Name))
 	}
-	dir := t.BaseDir
-	if abs, err := filepath.Abs(dir); err == nil {
-		dir = abs
-	}
-	return t.ParquetPattern, t.BaseDir, "the directory of the jobs file, " + dir
-}
-
-// CheckParquetFiles reports, for a parquet table, whether its path or glob matches any
-// file now, without opening one (validate warns: files may still arrive before a run).
-// The error wraps parquetfile.ErrNoFiles when none matches. A query table has nothing to check.
-func (t *Table) CheckParquetFiles() error {
-	if t.Parquet == "" {
-		return nil
-	}
-	pattern, base, baseName := t.parquetPattern()
-	_, err := parquetfile.Files(pattern, base, baseName)
-	return err
+	ctx, span := r.tracer().Start(ctx, "open source", trace.WithAttributes(append(attrs, attrKind.String(kind))...))
+	defer func() {
+		if ot != nil && len(ot.files) > 0 {
+			span.SetAttributes(attrFiles.Int(len(ot.files)))
+		}
+		endSpan(span, err)
+	}()
+	return r.openTable(ctx, job, t, mark, opts, counter)
 }
 
 func (r *Runner) openTable(ctx context.Context, job *Job, t *Table, mark Watermark, opts RunOptions, counter *sources.Counter) (*openTable, error) {
@@ -96,77 +82,12 @@ func (r *Runner) openTable(ctx context.Context, job *Job, t *Table, mark Waterma
 	if t.Incremental != nil && opts.ReplaceIncremental {
 		ot.policy = sink.Replace
 	}
-	switch {
-	case t.Parquet != "":
-		// Excluded columns are not even read, so an unsupported type can be left out.
-		popts := parquetfile.Options{BatchRows: batchRows, Allocator: alloc, Exclude: t.Exclude, Counter: counter}
-		if t.Incremental != nil && t.Incremental.NewFiles && !opts.FullRefresh {
-			loaded, err := r.Store.LoadedFiles(ctx, job.Name, t.Name)
-			if err != nil {
-				return nil, fmt.Errorf("read loaded files: %w", err)
-			}
-			popts.Only = func(f parquetfile.FileInfo) bool {
-				prev, ok := loaded[f.Path]
-				return !ok || prev.Size != f.Size || !prev.ModTime.Equal(f.ModTime)
-			}
-		}
-		pattern, base, baseName := t.parquetPattern()
-		popts.BaseDirName = baseName
-		pr, err := parquetfile.Open(ctx, pattern, base, popts)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, err
-			}
-			// A missing, empty or corrupt file, or files of two schemas: running the job
-			// again reads the same files and fails the same way.
-			return nil, inputError(err)
-		}
-		ot.reader = pr
-		if t.Incremental != nil && t.Incremental.NewFiles {
-			for _, f := range pr.Files() {
-				if popts.Only == nil || popts.Only(f) {
-					ot.files = append(ot.files, LoadedFile{Job: job.Name, Table: t.Name, Path: f.Path, Size: f.Size, ModTime: f.ModTime})
-				}
-			}
-		}
-	default:
-		var args []any
-		if inc := t.Incremental; inc != nil && inc.Column != "" {
-			arg := watermarkArg("", inc.Initial)
-			if mark.Value != "" && !opts.FullRefresh {
-				arg = watermarkArg(mark.Kind, mark.Value)
-				if inc.Lookback > 0 {
-					var err error
-					if arg, err = lookbackArg(mark, inc.Lookback); err != nil {
-						return nil, inputError(err)
-					}
-				}
-			}
-			args = append(args, arg)
-		}
-		popts := postgres.Options{BatchRows: batchRows, Allocator: alloc, Logger: r.logger(), Counter: counter}
-		var pr sources.Reader
-		var err error
-		if t.Parallel > 1 {
-			pr, err = postgres.OpenParallel(ctx, t.Source.DSN, t.Query, args, t.Parallel, t.ParallelColumn, popts)
-		} else {
-			pr, err = postgres.Open(ctx, t.Source.DSN, t.Query, args, popts)
-		}
-		if err != nil {
-			err = fmt.Errorf("source %q: %w", t.Source.Name, err)
-			if _, ok := errors.AsType[*postgres.UnsupportedTypeError](err); ok {
-				return nil, inputError(err) // the query needs a cast: running it again fails again
-			}
-			return nil, err
-		}
-		ot.reader = pr
+	src, err := r.openSource(ctx, job, t, mark, opts, alloc, counter)
+	if err != nil {
+		return nil, err
 	}
-	var dropped []string
-	if t.Parquet != "" {
-		dropped = t.Exclude
-	}
-	var err error
-	if ot.shape, err = shapeTable(t, ot.reader.Schema(), dropped); err != nil {
+	ot.reader, ot.files, ot.readErrorsRecur = src.reader, src.files, src.readErrorsRecur
+	if ot.shape, err = shapeTable(t, ot.reader.Schema(), src.dropped); err != nil {
 		_ = ot.reader.Close()
 		return nil, err
 	}
@@ -203,7 +124,7 @@ func (r *Runner) dataset(ctx context.Context, c *sink.Client, job *Job, tables [
 		if id, err = c.CreateDataset(ctx, model); err != nil {
 			return "", fmt.Errorf("create dataset %q: %w", job.Dataset.Name, err)
 		}
-		if err := r.Store.SetDatasetID(ctx, job.Name, id, job.Dataset.Name); err != nil {
+		if err := r.write("record_dataset", func() error { return r.Store.SetDatasetID(ctx, job.Name, id, job.Dataset.Name) }); err != nil {
 			return "", fmt.Errorf("remember dataset id %s: %w", id, err)
 		}
 		// The client logs "dataset created" with the id and name.
@@ -235,6 +156,9 @@ func (r *Runner) dataset(ctx context.Context, c *sink.Client, job *Job, tables [
 	for _, w := range rep.Warnings {
 		log.Warn("dataset check: "+w, "dataset", id)
 	}
+	if mm, ok := errors.AsType[*sink.MismatchError](err); ok {
+		err = &mismatchError{mm, job}
+	}
 	if err != nil {
 		return "", inputError(err) // the error names the dataset
 	}
@@ -257,6 +181,21 @@ func missingDatasetHint(job *Job) string {
 	}
 	return fmt.Sprintf("the dataset job %q created earlier is gone: run `cubesync state forget-dataset %s` to have the next run create a new one", job.Name, job.Name)
 }
+
+// mismatchError is a sink.MismatchError as the user of the jobs file reads it: what to
+// change in the job.
+type mismatchError struct {
+	*sink.MismatchError
+	job *Job
+}
+
+func (e *mismatchError) Error() string {
+	return fmt.Sprintf("dataset %q (id %s) does not match the job: %s; fix the job's tables and columns to match the dataset, "+
+		"or point the job at a new dataset (%s; cubesync never recreates a dataset by itself: that would break the dashboards built on it)",
+		e.DatasetName, e.DatasetID, strings.Join(e.Problems, "; "), newDatasetHow(e.job))
+}
+
+func (e *mismatchError) Unwrap() error { return e.MismatchError }
 
 // newDatasetHow says how to have the job push into a new dataset.
 func newDatasetHow(job *Job) string {
@@ -281,41 +220,19 @@ func (j *Job) DatasetNameDrift(serverName string) string {
 		j.Name, j.Dataset.Name, serverName, serverName, j.Name, j.Dataset.Name)
 }
 
-// recoverAbandoned cancels the upload sessions of earlier runs that died without finishing
-// (the server refuses a new session while one is open) and records them as abandoned.
-// The caller holds the job's lock, so no live run but its own (self) can be among them.
-func (r *Runner) recoverAbandoned(ctx context.Context, c *sink.Client, job *Job, self int64, log *slog.Logger) error {
-	runs, err := r.Store.UnfinishedRuns(ctx, job.Name)
-	if err != nil {
-		return fmt.Errorf("look for abandoned runs: %w", err)
-	}
-	for _, run := range runs {
-		if run.ID == self {
-			continue
-		}
-		msg := "the process running it died before it finished"
-		if run.SessionID != "" {
-			if err := c.CancelSession(ctx, run.DatasetID, run.SessionID); err != nil {
-				return fmt.Errorf("cancel upload session %s left open by abandoned run %d: %w", run.SessionID, run.ID, err)
-			}
-			msg += "; its upload session " + run.SessionID + " was cancelled"
-		}
-		if err := r.Store.FinishRun(ctx, run.ID, Outcome{Status: StatusAbandoned, Rows: run.Rows, Bytes: run.Bytes, Chunks: run.Chunks, Error: msg}); err != nil {
-			return fmt.Errorf("record abandoned run %d: %w", run.ID, err)
-		}
-		log.Warn("abandoned run recovered", "abandoned_run", run.ID, "session", run.SessionID, "started", run.Started)
-	}
-	return nil
-}
-
 // pushTable streams one table: the source is read on one goroutine, which hands its
 // records to the encoder's workers (one per core) and puts their JSON together in row
 // order, while chunks are uploaded on another. The channel between them is unbuffered, so
 // at most two chunks exist at a time — chunk N being uploaded while chunk N+1 is encoded
 // (and then waits to be handed over) — and memory is bounded by the chunk size whatever
 // the number of rows.
-func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session *lazySession, log *slog.Logger, live *Live) (TableResult, error) {
-	tr := TableResult{Name: t.table.Name, Policy: t.policy}
+func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session *lazySession, log *slog.Logger, live *Live) (tr TableResult, err error) {
+	ctx, span := r.tracer().Start(ctx, "table", trace.WithAttributes(attrTable.String(t.table.Name), attrPolicy.String(string(t.policy))))
+	defer func() {
+		span.SetAttributes(attrRows.Int64(tr.Rows), attrBytes.Int64(tr.Bytes), attrChunks.Int64(tr.Chunks))
+		endSpan(span, err)
+	}()
+	tr = TableResult{Name: t.table.Name, Policy: t.policy}
 	start := r.now()
 	live.tableStage(t.live, StageReading)
 	enc, err := sink.NewEncoder(t.reader.Schema(), t.shape.encodeColumns(), job.ChunkSize)
@@ -350,7 +267,7 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 			}
 			if err != nil {
 				err = fmt.Errorf("table %q: read%s: %w", t.table.Name, t.sourceName(), err)
-				if t.table.Parquet != "" && gctx.Err() == nil {
+				if t.readErrorsRecur && gctx.Err() == nil {
 					err = inputError(err) // a corrupt file stays corrupt
 				}
 				return err
@@ -444,10 +361,4 @@ func (t *openTable) sourceName() string {
 		return ""
 	}
 	return fmt.Sprintf(" source %q", t.table.Source.Name)
-}
-
-// hostID names this process in run records: hostname and pid.
-func hostID() string {
-	h, _ := os.Hostname()
-	return h + ":" + strconv.Itoa(os.Getpid())
 }

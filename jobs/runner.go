@@ -8,10 +8,14 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/cubesync/cubesync/clock"
 	"github.com/cubesync/cubesync/sink"
 	"github.com/cubesync/cubesync/sources"
 )
@@ -27,9 +31,46 @@ type Runner struct {
 	// Progress, if set, is shown every attempt as it happens; nil reports nothing live.
 	Progress  Progress
 	Allocator memory.Allocator
-	Now       func() time.Time
-	// Sleep waits between whole-run attempts; tests replace it.
-	Sleep func(ctx context.Context, d time.Duration) error
+	// Clock stamps the runs and times the waits between attempts and the job's timeout;
+	// clock.Wall when nil. A scheduler's Runner takes the scheduler's Clock.
+	Clock clock.Clock
+	// Tracer, if set, records each run as one trace: a root span per Run, a span per
+	// attempt, and below it spans for opening each source, pushing each table (with a span
+	// per chunk upload), publishing and each publish status poll. nil records nothing.
+	Tracer trace.Tracer
+	// Step, if set, is called before and after each write to the state store, with the
+	// step's name from Steps: an error from it fails that write (before: not written;
+	// after: written, but the run is told it failed). Crash and fault tests set it
+	// (cubesync reads CUBESYNC_TEST_DIE_AT and CUBESYNC_TEST_FAIL_AT); nil does nothing.
+	Step func(step string) error
+}
+
+// Steps are the points of a run where Runner.Step is called: before and after each write
+// to the state store (the calls to the server are between them).
+var Steps = []string{
+	"before:start_run", "after:start_run",
+	"before:settle_run", "after:settle_run",
+	"before:record_dataset", "after:record_dataset",
+	"before:record_opening", "after:record_opening",
+	"before:record_session", "after:record_session",
+	"before:record_pending", "after:record_pending",
+	"before:finish_run", "after:finish_run",
+}
+
+// write runs the state-store write f between the Step hooks "before:"+step and "after:"+step.
+func (r *Runner) write(step string, f func() error) error {
+	if r.Step != nil {
+		if err := r.Step("before:" + step); err != nil {
+			return err
+		}
+	}
+	if err := f(); err != nil {
+		return err
+	}
+	if r.Step != nil {
+		return r.Step("after:" + step)
+	}
+	return nil
 }
 
 // RunOptions are the per-invocation choices of a run.
@@ -47,7 +88,8 @@ type RunOptions struct {
 	// (1 = no retry); 0 keeps the job's setting.
 	Attempts int
 
-	attempt int // set by Run for each try, from 1
+	attempt int   // set by Run for each try, from 1
+	lease   Lease // the job's lock, checked before the publish
 }
 
 // Result is what a run did.
@@ -64,6 +106,11 @@ type Result struct {
 	// saved with the run's success, in the same transaction
 	watermarks []Watermark
 	files      []LoadedFile
+
+	// where the run's upload session stands, for finish
+	publishRequested bool     // Publish was called: a failure may still have published
+	sessionLeftOpen  bool     // the session's cancel failed
+	notes            []string // what the run settled on the way, for its record
 }
 
 // TableResult summarises one table of a run.
@@ -94,36 +141,59 @@ func (r *Runner) logger() *slog.Logger {
 	return r.Logger
 }
 
-func (r *Runner) now() time.Time {
-	if r.Now == nil {
-		return time.Now()
-	}
-	return r.Now()
-}
+func (r *Runner) now() time.Time { return clock.Or(r.Clock).Now() }
 
 func (r *Runner) sleep(ctx context.Context, d time.Duration) error {
-	if r.Sleep != nil {
-		return r.Sleep(ctx, d)
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return clock.Or(r.Clock).Sleep(ctx, d)
+}
+
+// timeoutError is the cause of a run's cancellation at its job's timeout. It is a
+// context.DeadlineExceeded, and the run is recorded failed, not interrupted.
+type timeoutError struct {
+	job string
+	d   time.Duration
+}
+
+func (e *timeoutError) Error() string {
+	return fmt.Sprintf("job %q timed out after %s (raise its timeout if runs need longer)", e.job, e.d)
+}
+func (e *timeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
+
+// withTimeout cancels ctx with a timeoutError once d has passed on the runner's clock: the
+// one place a job's timeout is enforced, for run-job and serve alike.
+func (r *Runner) withTimeout(ctx context.Context, job string, d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		if clock.Or(r.Clock).Sleep(ctx, d) == nil {
+			cancel(&timeoutError{job: job, d: d})
+		}
+	}()
+	return ctx, func() { cancel(nil) }
 }
 
 // Run runs job once, now, retrying a failed attempt per the job's retry settings (each
 // attempt with a fresh upload session; input errors are not retried). It returns
 // ErrLocked, wrapped, when another process is running the job.
-func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (*Result, error) {
+func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (res *Result, err error) {
 	opts.Trigger = cmp.Or(opts.Trigger, TriggerManual)
+	// One trace per run, whatever the caller's context carries: retries are its attempts.
+	ctx, span := r.tracer().Start(ctx, "run", trace.WithNewRoot(), trace.WithAttributes(
+		attrJob.String(job.Name), attrTrigger.String(opts.Trigger), attrDryRun.Bool(opts.DryRun), attrFull.Bool(opts.FullRefresh)))
+	if !opts.Scheduled.IsZero() {
+		span.SetAttributes(attrScheduled.String(opts.Scheduled.UTC().Format(time.RFC3339)))
+	}
+	defer func() {
+		if res != nil {
+			span.SetAttributes(attrStatus.String(res.Run.Status), attribute.Int("cubesync.attempts", res.Attempts))
+		} else if errors.Is(err, ErrLocked) {
+			span.SetAttributes(attrStatus.String(StatusSkipped))
+		}
+		endSpan(span, err)
+	}()
 	timeout := cmp.Or(opts.Timeout, job.Timeout)
 	if timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("job %q timed out after %s", job.Name, timeout))
+		ctx, cancel = r.withTimeout(ctx, job.Name, timeout)
 		defer cancel()
 	}
 	if err := checkTableNames(job, opts.Tables); err != nil {
@@ -138,6 +208,7 @@ func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (*Result, e
 	}
 
 	lease, err := r.Store.Lock(ctx, job.Name)
+	span.AddEvent("lock", trace.WithAttributes(attribute.Bool("cubesync.locked", err == nil)))
 	if err != nil {
 		return nil, fmt.Errorf("job %q: %w", job.Name, err)
 	}
@@ -146,6 +217,21 @@ func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (*Result, e
 			r.logger().Warn("unlock job", "job", job.Name, "err", err)
 		}
 	}()
+	// A lock lost while the run goes on (its connection killed, its file removed) stops
+	// the run: another process may be running the job. The check before the publish
+	// catches what this watch has not seen yet.
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	go func() {
+		select {
+		case <-lease.Lost():
+			err := lease.Check(context.Background()) // returns at once: the lease is lost
+			r.logger().Error("the job's lock was lost: stopping the run, its upload session is cancelled and nothing is published", "job", job.Name, "err", err)
+			stop(err)
+		case <-ctx.Done():
+		}
+	}()
+	opts.lease = lease
 
 	attempts := max(cmp.Or(opts.Attempts, job.Retry.Attempts), 1)
 	delay := job.Retry.InitialDelay
@@ -174,7 +260,8 @@ func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (*Result, e
 // retryable says whether a failed attempt may succeed when run again.
 func retryable(ctx context.Context, err error) bool {
 	// Refused credentials stay refused: retrying only risks locking the account.
-	return ctx.Err() == nil && !IsInputError(err) && !sink.Permanent(err) && !errors.Is(err, ErrLocked) && !sink.IsLoginRefused(err)
+	return ctx.Err() == nil && !IsInputError(err) && !sink.Permanent(err) && !errors.Is(err, ErrLocked) && !sink.IsLoginRefused(err) &&
+		!errors.Is(err, ErrLockLost) && !isUnrecorded(err)
 }
 
 // explain puts the reason a run's context ended (e.g. "job "sales" timed out after 2h") in
@@ -219,14 +306,22 @@ type openTable struct {
 	shape   *tableShape
 	tracker *maxTracker
 	files   []LoadedFile // parquet files this run loads, for incremental files = "new"
-	live    *liveTable
-	policy  sink.Policy // the table's policy, or replace on a full refresh that replaces
+	// readErrorsRecur: a read error fails the run again if it is tried again (a corrupt
+	// file stays corrupt), so it is an input error, not retried.
+	readErrorsRecur bool
+	live            *liveTable
+	policy          sink.Policy // the table's policy, or replace on a full refresh that replaces
 }
 
 // runOnce is one attempt: one upload session, every table, one publish.
 func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *Result, err error) {
+	ctx, span := r.tracer().Start(ctx, "attempt", trace.WithAttributes(attrJob.String(job.Name), attrAttempt.Int(max(opts.attempt, 1))))
+	defer func() { endSpan(span, err) }() // the last to run: err is final
 	log := r.logger().With("job", job.Name)
-	res = &Result{DryRun: opts.DryRun, Run: Run{Job: job.Name, Trigger: opts.Trigger, Scheduled: opts.Scheduled}}
+	res = &Result{DryRun: opts.DryRun, Run: Run{Job: job.Name, Trigger: opts.Trigger, Scheduled: opts.Scheduled, TraceID: traceID(ctx)}}
+	if res.Run.TraceID != "" {
+		log = log.With("trace_id", res.Run.TraceID)
+	}
 	live := newLive(job.Name, max(opts.attempt, 1), opts.DryRun, r.now)
 	if r.Progress != nil {
 		r.Progress.RunStarted(live)
@@ -237,14 +332,18 @@ func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *R
 	if !opts.DryRun {
 		// Recorded first, so that a run failing as early as its login is in the history.
 		res.Run.Started = r.now()
-		res.Run.Host = hostID()
+		res.Run.Host = HostID()
 		res.Run.Attempt = max(opts.attempt, 1)
-		if res.Run, err = r.Store.StartRun(ctx, res.Run); err != nil {
+		run := res.Run
+		if err = r.write("start_run", func() (err error) { res.Run, err = r.Store.StartRun(ctx, run); return err }); err != nil {
+			// Not known to be recorded: nothing to finish. A run the store did record stays
+			// running, and the next run records it abandoned.
 			return res, fmt.Errorf("record run start: %w", err)
 		}
 		log = log.With("run", res.Run.ID)
+		span.SetAttributes(attrRunID.Int64(res.Run.ID))
 		live.setRunID(res.Run.ID)
-		defer func() { r.finish(ctx, res, err, log) }()
+		defer func() { err = r.finish(ctx, res, err, log) }()
 		defer func() { err = explain(ctx, err) }() // runs before finish records err
 
 		if client, err = r.Connect(ctx, job.Target); err != nil {
@@ -260,7 +359,7 @@ func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *R
 				log.Warn("logout failed", "target", job.Target.Name, "err", lerr)
 			}
 		}()
-		if err = r.recoverAbandoned(ctx, client, job, res.Run.ID, log); err != nil {
+		if err = r.settleEarlierRuns(ctx, client, job, res.Run.ID, log); err != nil {
 			return res, err
 		}
 	}
@@ -287,29 +386,30 @@ func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *R
 			return res, err
 		}
 		res.Run.DatasetID = res.DatasetID
+		span.SetAttributes(attrDataset.String(res.DatasetID))
 		st := make([]sink.SessionTable, len(tables))
 		for i, t := range tables {
 			st[i] = sink.SessionTable{Name: t.table.Name, UpdatePolicy: t.policy, Orientation: "COLUMN", ColumnHeaders: t.shape.headers()}
 		}
 		session = &lazySession{open: func(ctx context.Context) (*sink.Session, error) {
-			s, err := client.OpenSession(ctx, res.DatasetID, st)
-			if err != nil {
-				return nil, err // the error names the dataset
-			}
-			res.Run.SessionID = s.ID()
-			// Recorded at once: if this process dies, the next run finds and cancels it.
-			if err := r.Store.SetRunSession(ctx, res.Run.ID, res.DatasetID, s.ID()); err != nil {
-				return s, fmt.Errorf("record upload session: %w", err)
-			}
-			return s, nil
+			return r.openSession(ctx, client, res, st, log)
 		}}
 		defer func() {
-			if s := session.session; err != nil && s != nil {
-				if cerr := s.Cancel(); cerr != nil {
-					log.Error("cancel upload session", "session", s.ID(), "err", cerr)
-				} else {
-					log.Info("upload session cancelled", "session", s.ID())
-				}
+			s := session.session
+			if err == nil || s == nil {
+				return
+			}
+			if res.publishRequested {
+				// The publish may have completed: cancelling now could not undo it, and
+				// would hide what happened. The next run asks the server and settles it.
+				log.Warn("upload session left for the next run to settle: its publish may have completed", "session", s.ID())
+				return
+			}
+			if cerr := s.Cancel(); cerr != nil {
+				res.sessionLeftOpen = true
+				log.Error("cancel upload session failed: the next run cancels it", "session", s.ID(), "err", cerr)
+			} else {
+				log.Info("upload session cancelled", "session", s.ID())
 			}
 		}()
 	}
@@ -343,9 +443,21 @@ func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *R
 	if err != nil {
 		return res, err
 	}
+	// What the publish commits is recorded before it: if this process dies or fails from
+	// here on, the next run finds the session and commits it once it is published.
+	pending := Pending{Watermarks: res.watermarks, Files: res.files}
+	pending.Rows, pending.Bytes, pending.Chunks, pending.Tables = runTotals(res.Tables)
+	if err = r.write("record_pending", func() error { return r.Store.SetRunPending(ctx, res.Run.ID, pending) }); err != nil {
+		return res, fmt.Errorf("record what upload session %s commits, before publishing it: %w", s.ID(), err)
+	}
+	// Fencing: a run that lost the job's lock publishes nothing (its session is cancelled).
+	if err = checkLease(ctx, opts.lease); err != nil {
+		return res, fmt.Errorf("not publishing upload session %s: %w", s.ID(), err)
+	}
 	live.setStage(StagePublishing)
+	res.publishRequested = true
 	if err = s.Publish(ctx); err != nil {
-		return res, err // the error names the session and the dataset
+		return res, r.publishFailed(ctx, s, res, err, log)
 	}
 	return res, nil
 }
@@ -384,15 +496,12 @@ func linkTables(tables []*openTable) error {
 }
 
 // finish records the end of a run: on success the watermarks and loaded files go in the
-// same transaction as the status, so a watermark only moves with a published run.
-func (r *Runner) finish(ctx context.Context, res *Result, runErr error, log *slog.Logger) {
+// same transaction as the status, so a watermark only moves with a published run. It
+// returns the run's final error: a published run whose record could not be written fails
+// with an *UnsettledError, never reports success with its state unsaved.
+func (r *Runner) finish(ctx context.Context, res *Result, runErr error, log *slog.Logger) error {
 	o := Outcome{Status: StatusSucceeded}
-	for _, t := range res.Tables {
-		o.Rows += t.Rows
-		o.Bytes += t.Bytes
-		o.Chunks += t.Chunks
-		o.Tables = append(o.Tables, RunTable{Name: t.Name, Policy: string(t.Policy), Rows: t.Rows, Bytes: t.Bytes, Chunks: t.Chunks, Duration: t.Duration})
-	}
+	o.Rows, o.Bytes, o.Chunks, o.Tables = runTotals(res.Tables)
 	switch {
 	case runErr == nil:
 		o.Watermarks, o.Files = res.watermarks, res.files
@@ -401,14 +510,63 @@ func (r *Runner) finish(ctx context.Context, res *Result, runErr error, log *slo
 	default:
 		o.Status, o.Error = StatusFailed, runErr.Error()
 	}
+	if runErr != nil && (res.publishRequested || res.sessionLeftOpen) {
+		o.KeepSession = true // the next run settles the session
+		if res.sessionLeftOpen {
+			o.Error = "upload session " + res.Run.SessionID + " could not be cancelled, the next run cancels it; " + o.Error
+		}
+	}
+	if len(res.notes) > 0 {
+		o.Error = strings.Join(append(slices.Clip(res.notes), o.Error), "; ")
+		o.Error = strings.TrimSuffix(o.Error, "; ")
+	}
 	// The run's context may have ended (signal, timeout): the record must still be written.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := r.Store.FinishRun(fctx, res.Run.ID, o); err != nil {
-		log.Error("record run end", "status", o.Status, "err", err)
+	finishRun := func() error { return r.Store.FinishRun(fctx, res.Run.ID, o) }
+	err := r.write("finish_run", finishRun)
+	for wait := time.Second; err != nil && runErr == nil && wait <= 4*time.Second; wait *= 2 {
+		// A published run's record matters most: a few more tries before giving up on it.
+		log.Warn("record run end failed, trying again", "in", wait.String(), "err", err)
+		if r.sleep(fctx, wait) != nil {
+			break
+		}
+		if r.recorded(fctx, res.Run) {
+			err = nil // an earlier try landed; only its answer was lost
+			break
+		}
+		err = r.write("finish_run", finishRun)
 	}
 	res.Run.Status, res.Run.Error, res.Run.Ended = o.Status, o.Error, r.now()
 	res.Run.Rows, res.Run.Bytes, res.Run.Chunks, res.Run.Tables = o.Rows, o.Bytes, o.Chunks, o.Tables
+	span := trace.SpanFromContext(ctx)
+	span.SetAttributes(attrStatus.String(o.Status), attrRows.Int64(o.Rows), attrBytes.Int64(o.Bytes), attrChunks.Int64(o.Chunks))
+	if err != nil {
+		log.Error("record run end", "status", o.Status, "err", err)
+		if runErr == nil && !res.NoChanges && res.Run.SessionID != "" {
+			res.Run.Status = StatusRunning // as the store still has it
+			return &UnsettledError{Published: true, DatasetID: res.DatasetID, SessionID: res.Run.SessionID, Err: fmt.Errorf("record run %d: %w", res.Run.ID, err)}
+		}
+	}
 	log.Info("run finished", "status", o.Status, "rows", o.Rows, "bytes", o.Bytes, "chunks", o.Chunks,
 		"duration", res.Run.Ended.Sub(res.Run.Started).Round(time.Millisecond))
+	return runErr
+}
+
+// recorded reports whether the store has run settled already (no longer among the
+// unfinished ones).
+func (r *Runner) recorded(ctx context.Context, run Run) bool {
+	runs, err := r.Store.UnfinishedRuns(ctx, run.Job)
+	return err == nil && !slices.ContainsFunc(runs, func(u Run) bool { return u.ID == run.ID })
+}
+
+// runTotals sums what the run pushed, per run and per table.
+func runTotals(tables []TableResult) (rows, bytes, chunks int64, out []RunTable) {
+	for _, t := range tables {
+		rows += t.Rows
+		bytes += t.Bytes
+		chunks += t.Chunks
+		out = append(out, RunTable{Name: t.Name, Policy: string(t.Policy), Rows: t.Rows, Bytes: t.Bytes, Chunks: t.Chunks, Duration: t.Duration})
+	}
+	return rows, bytes, chunks, out
 }

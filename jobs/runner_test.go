@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/cubesync/cubesync/clock"
 	"github.com/cubesync/cubesync/jobs"
 	"github.com/cubesync/cubesync/jobs/filestate"
 	"github.com/cubesync/cubesync/sink"
@@ -32,7 +34,35 @@ type testBundle struct {
 	emu    *emulator.Server
 	store  jobs.Store
 	runner *jobs.Runner
+	clock  *backoffClock // the runner's
 	mem    *memory.CheckedAllocator
+}
+
+// backoffClock is the wall clock, except that a wait of an hour or less (a retry's backoff)
+// returns at once and is recorded: retry tests do not wait, while a job's timeout (2h
+// unless the test sets one) still runs on wall time and never comes during a test.
+type backoffClock struct {
+	mu    sync.Mutex
+	slept []time.Duration
+}
+
+func (c *backoffClock) Now() time.Time { return time.Now() }
+
+func (c *backoffClock) Sleep(ctx context.Context, d time.Duration) error {
+	if d > time.Hour {
+		return clock.Wall{}.Sleep(ctx, d)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.slept = append(c.slept, d)
+	return context.Cause(ctx)
+}
+
+// sleeps returns the backoffs waited so far.
+func (c *backoffClock) sleeps() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Duration(nil), c.slept...)
 }
 
 func setup(t *testing.T) *testBundle {
@@ -56,7 +86,7 @@ func setupWith(t *testing.T, opts emulator.Options) *testBundle {
 	t.Cleanup(func() { store.Close() })
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	t.Cleanup(func() { mem.AssertSize(t, 0) })
-	b := &testBundle{dir: dir, url: srv.URL + "/MicroStrategyLibrary", emu: emu, store: store, mem: mem}
+	b := &testBundle{dir: dir, url: srv.URL + "/MicroStrategyLibrary", emu: emu, store: store, mem: mem, clock: &backoffClock{}}
 	b.runner = &jobs.Runner{
 		Store:     store,
 		Allocator: mem,
@@ -68,7 +98,7 @@ func setupWith(t *testing.T, opts emulator.Options) *testBundle {
 			}
 			return sink.NewClient(cfg)
 		},
-		Sleep: func(context.Context, time.Duration) error { return nil },
+		Clock: b.clock,
 	}
 	return b
 }
@@ -513,6 +543,7 @@ func TestRunTimeoutSaysSo(t *testing.T) {
 	b := setupWith(t, emulator.Options{PublishDelay: time.Minute})
 	writeSales(t, b.dir, "data/orders.parquet", []int64{1}, []string{"north"}, []int32{1}, []float64{10})
 	job := b.job(t, "sales", salesJob)
+	b.runner.Clock = clock.Wall{} // the timeout comes during the 1m publish
 	_, err := b.runner.Run(context.Background(), job, jobs.RunOptions{Timeout: 500 * time.Millisecond})
 	if err == nil || !strings.Contains(err.Error(), `job "sales" timed out after 500ms`) {
 		t.Fatalf("run past its timeout: err = %v, want it to say the job timed out", err)

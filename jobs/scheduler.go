@@ -1,5 +1,10 @@
 package jobs
 
+// The scheduler, one cohesive thing: a loop per job that waits for its next slot, claims it
+// in the store, applies the overlap policy, the catch-up window and max_concurrent_runs, runs
+// it and shuts down with a grace period. It is kept in one file so that the life of a slot
+// reads top to bottom.
+
 import (
 	"cmp"
 	"context"
@@ -8,6 +13,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/cubesync/cubesync/clock"
 )
 
 // Schedule says when a job runs next. robfig/cron's cron.Schedule satisfies it; its Next
@@ -21,35 +28,6 @@ import (
 // zone should avoid 02:00–03:00 local time or use UTC.
 type Schedule interface {
 	Next(t time.Time) time.Time
-}
-
-// Clock is the scheduler's view of time, so tests can drive it without waiting.
-type Clock interface {
-	Now() time.Time
-	// Wait returns nil once d has passed (at once when d <= 0), or the context's cause if
-	// ctx ends first. It has the signature of Runner.Sleep, so retries follow the same clock.
-	Wait(ctx context.Context, d time.Duration) error
-}
-
-// WallClock is the Clock of the running process.
-type WallClock struct{}
-
-// Now returns the current time.
-func (WallClock) Now() time.Time { return time.Now() }
-
-// Wait waits for d on the system clock.
-func (WallClock) Wait(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
 }
 
 // JobRunner runs a job once; *Runner is the implementation the scheduler is given outside
@@ -115,7 +93,7 @@ type Scheduler struct {
 	Store    Store
 	Runner   JobRunner
 	Logger   *slog.Logger
-	Clock    Clock             // WallClock when nil
+	Clock    clock.Clock       // clock.Wall when nil; give the Runner the same one
 	Observer SchedulerObserver // optional
 	// ShutdownGrace is how long running jobs may go on once scheduling stops.
 	ShutdownGrace time.Duration
@@ -177,12 +155,7 @@ func slotRunAt(job *Job, at time.Time, trigger string) slotRun {
 	return slotRun{slot: at, due: at.Add(job.JitterOffset()), trigger: trigger}
 }
 
-func (s *Scheduler) clock() Clock {
-	if s.Clock == nil {
-		return WallClock{}
-	}
-	return s.Clock
-}
+func (s *Scheduler) clock() clock.Clock { return clock.Or(s.Clock) }
 
 func (s *Scheduler) logger() *slog.Logger {
 	if s.Logger == nil {
@@ -267,7 +240,7 @@ func (s *Scheduler) Run(ctx context.Context, jobs []*Job) error {
 	defer stopGrace()
 	graceOver := make(chan struct{})
 	go func() {
-		if s.clock().Wait(graceCtx, s.ShutdownGrace) == nil {
+		if s.clock().Sleep(graceCtx, s.ShutdownGrace) == nil {
 			close(graceOver)
 		}
 	}()
@@ -312,13 +285,13 @@ func (s *Scheduler) loop(ctx, runCtx context.Context, js *jobState, runs *sync.W
 		}
 		sr := slotRunAt(js.job, next, TriggerSchedule)
 		js.setNext(sr.due)
-		if s.clock().Wait(ctx, sr.due.Sub(s.clock().Now())) != nil || ctx.Err() != nil {
+		if s.clock().Sleep(ctx, sr.due.Sub(s.clock().Now())) != nil || ctx.Err() != nil {
 			return
 		}
 		// Slots long past (the process was suspended, the clock jumped) are missed, as at
 		// start; slots just past are run in order, so a busy moment loses none.
-		if now := s.clock().Now(); js.job.CatchupWindow > 0 && now.Sub(sr.due) > js.job.CatchupWindow {
-			from := now.Add(-js.job.CatchupWindow - js.job.JitterOffset())
+		if now, w := s.clock().Now(), startWithin(js.job); now.Sub(sr.due) > w {
+			from := now.Add(-w - js.job.JitterOffset())
 			s.missed(js, cursor, from, "slots missed while the scheduler was held up: older than catchup_window, not run")
 			cursor = from
 			continue
@@ -555,6 +528,20 @@ func (s *Scheduler) startRequest(ctx, runCtx context.Context, js *jobState, req 
 	})
 }
 
+// onTimeGrace is how late a slot of a job with catchup_window = 0 (no catching up) may still
+// start: long enough for a replica with a free run place to claim it, so that a replica at
+// its limit does not record as missed a slot another would have run.
+const onTimeGrace = 10 * time.Second
+
+// startWithin is how long after it is due a slot of job may still start; a slot that has
+// not started by then is missed.
+func startWithin(job *Job) time.Duration {
+	if job.CatchupWindow == 0 {
+		return onTimeGrace
+	}
+	return job.CatchupWindow
+}
+
 // takePlace takes one of the scheduler's run places for sr, waiting while every place is
 // taken. It reports false when ctx ends first, or when the job's catchup_window passes
 // with no place free: the slot is then recorded as missed, unless another replica took it.
@@ -568,13 +555,11 @@ func (s *Scheduler) takePlace(ctx context.Context, js *jobState, sr slotRun) boo
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	expired := make(chan struct{})
-	if w := js.job.CatchupWindow; w > 0 {
-		go func() {
-			if s.clock().Wait(wctx, sr.due.Add(w).Sub(s.clock().Now())) == nil {
-				close(expired)
-			}
-		}()
-	}
+	go func() {
+		if s.clock().Sleep(wctx, sr.due.Add(startWithin(js.job)).Sub(s.clock().Now())) == nil {
+			close(expired)
+		}
+	}()
 	select {
 	case s.places <- struct{}{}:
 		return true
@@ -582,7 +567,11 @@ func (s *Scheduler) takePlace(ctx context.Context, js *jobState, sr slotRun) boo
 		return false
 	case <-expired:
 	}
-	s.recordMissed(ctx, js, sr, fmt.Sprintf("no replica had room to start the slot within catchup_window (%s): this one was at max_concurrent_runs = %d, and no other claimed it", js.job.CatchupWindow, cap(s.places)))
+	within := fmt.Sprintf("within catchup_window (%s)", js.job.CatchupWindow)
+	if js.job.CatchupWindow == 0 {
+		within = fmt.Sprintf("on time (catchup_window = 0: within %s of its time)", onTimeGrace)
+	}
+	s.recordMissed(ctx, js, sr, fmt.Sprintf("no replica had room to start the slot %s: this one was at max_concurrent_runs = %d, and no other claimed it", within, cap(s.places)))
 	return false
 }
 
@@ -608,6 +597,22 @@ func (s *Scheduler) recordMissed(ctx context.Context, js *jobState, sr slotRun, 
 	s.Notify.SlotMissed(ctx, js.job, run.ID, sr.slot, reason)
 }
 
+// recordSkipped records a requested run that could not start (its job held elsewhere) in
+// the history as skipped, with the reason, and logs it.
+func (s *Scheduler) recordSkipped(ctx context.Context, js *jobState, sr slotRun, reason string) {
+	run, err := s.Store.StartRun(ctx, Run{Job: js.job.Name, Trigger: sr.trigger, Started: s.clock().Now()})
+	if err == nil {
+		err = s.Store.FinishRun(ctx, run.ID, Outcome{Status: StatusSkipped, Error: reason})
+	}
+	if err != nil {
+		js.log.Error("record skipped run in the history", "request", sr.request, "err", err)
+	}
+	js.mu.Lock()
+	js.skipped++
+	js.mu.Unlock()
+	js.log.Warn("requested run skipped", "request", sr.request, "run", run.ID, "reason", reason)
+}
+
 // runSlots runs sr, then the slot that waited for it (overlap = wait), until none waits or
 // scheduling has stopped.
 func (s *Scheduler) runSlots(ctx, runCtx context.Context, js *jobState, sr slotRun) {
@@ -630,18 +635,7 @@ func (s *Scheduler) runSlots(ctx, runCtx context.Context, js *jobState, sr slotR
 	}
 }
 
-// timeoutError is the cause of a run's cancellation at its job's timeout.
-type timeoutError struct {
-	job string
-	d   time.Duration
-}
-
-func (e *timeoutError) Error() string {
-	return fmt.Sprintf("job %q timed out after %s (raise its timeout if runs need longer)", e.job, e.d)
-}
-func (e *timeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
-
-// runSlot runs one claimed slot with the job's timeout on the scheduler's clock.
+// runSlot runs one claimed slot; the Runner enforces the job's timeout.
 func (s *Scheduler) runSlot(ctx, runCtx context.Context, js *jobState, sr slotRun) {
 	log := s.logger().With("slot", sr.slot)
 	if sr.request != 0 {
@@ -653,31 +647,20 @@ func (s *Scheduler) runSlot(ctx, runCtx context.Context, js *jobState, sr slotRu
 	}
 	log = log.With("job", js.job.Name)
 	for {
-		rctx, cancel := context.WithCancelCause(runCtx)
-		timerCtx, stopTimer := context.WithCancel(rctx)
-		if d := js.job.Timeout; d > 0 {
-			go func() {
-				if s.clock().Wait(timerCtx, d) == nil {
-					cancel(&timeoutError{job: js.job.Name, d: d})
-				}
-			}()
-		}
 		if s.Observer != nil {
 			s.Observer.RunStarted(js.job.Name, sr.slot)
 		}
 		full := sr.trigger == TriggerFullRefresh
-		res, err := runner.Run(rctx, js.job, RunOptions{Trigger: sr.trigger, Scheduled: sr.slot, FullRefresh: full, ReplaceIncremental: full})
-		stopTimer()
-		if cause := context.Cause(rctx); err != nil && rctx.Err() != nil && runCtx.Err() == nil && !errors.Is(err, cause) {
-			err = fmt.Errorf("%w: %w", cause, err) // the timeout, not just "context canceled"
-		}
-		cancel(nil)
+		res, err := runner.Run(runCtx, js.job, RunOptions{Trigger: sr.trigger, Scheduled: sr.slot, FullRefresh: full, ReplaceIncremental: full})
 		retry := false
 		switch {
 		case err == nil:
 		case errors.Is(err, ErrLocked) && js.job.Overlap == OverlapWait && ctx.Err() == nil:
 			log.Info("job is already running on " + LockHolder(err) + ": waiting for it")
 			retry = true
+		case errors.Is(err, ErrLocked) && sr.request != 0:
+			// Someone asked for this run and waits to see it in the history: it goes there.
+			s.recordSkipped(runCtx, js, sr, "not run: the job was already running on "+LockHolder(err))
 		case errors.Is(err, ErrLocked):
 			s.skip(js, sr, SkipLocked, "slot skipped: already running on "+LockHolder(err))
 		case runCtx.Err() != nil:
@@ -694,7 +677,7 @@ func (s *Scheduler) runSlot(ctx, runCtx context.Context, js *jobState, sr slotRu
 		if !retry {
 			return
 		}
-		if s.clock().Wait(ctx, cmp.Or(s.LockPoll, time.Second)) != nil {
+		if s.clock().Sleep(ctx, cmp.Or(s.LockPoll, time.Second)) != nil {
 			log.Info("slot not run: shutting down while waiting for the job's lock")
 			return
 		}

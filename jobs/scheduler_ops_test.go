@@ -44,11 +44,16 @@ func TestSchedulerMaxConcurrentRuns(t *testing.T) {
 	start, due := utc("2024-05-01T11:59:30Z"), utc("2024-05-01T12:00:00Z")
 	for _, tc := range []struct {
 		name      string
+		window    string        // catchup_window
+		within    time.Duration // how long after the slot it may start
 		freeAfter time.Duration // when the first run ends, after the slot
 		wantRuns  int
+		reason    string // in a missed run's error
 	}{
-		{"place frees within the window", 5 * time.Minute, 2},
-		{"no place within the window", 15 * time.Minute, 1},
+		{"place frees within the window", "10m", 10 * time.Minute, 5 * time.Minute, 2, ""},
+		{"no place within the window", "10m", 10 * time.Minute, 15 * time.Minute, 1, "catchup_window (10m0s)"},
+		// No catching up: a slot that cannot start on time is missed all the same.
+		{"catchup_window = 0, no place on time", "0s", 10 * time.Second, time.Minute, 1, "on time (catchup_window = 0: within 10s of its time)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := setup(t)
@@ -66,7 +71,7 @@ func TestSchedulerMaxConcurrentRuns(t *testing.T) {
 			}))
 			defer hook.Close()
 			body := fmt.Sprintf("[notify.ops]\nurl = %q\non = [\"missed\"]\n", hook.URL) +
-				strings.ReplaceAll(twoHourlyJobs, `catchup_window = "10m"`, `catchup_window = "10m"`+"\nnotify = [\"ops\"]")
+				strings.ReplaceAll(twoHourlyJobs, `catchup_window = "10m"`, `catchup_window = "`+tc.window+`"`+"\nnotify = [\"ops\"]")
 			ja, jb := loadTwo(t, b, body)
 			notify := &jobs.Notifications{Store: b.store}
 			sched := &jobs.Scheduler{Store: b.store, Runner: fr, Clock: clock, Observer: rec,
@@ -89,7 +94,7 @@ func TestSchedulerMaxConcurrentRuns(t *testing.T) {
 			clock.set(due)
 			first := fr.next(t)
 			// The other job waits for a place until its catchup_window ends.
-			clock.waitUntil(t, due.Add(10*time.Minute))
+			clock.waitUntil(t, due.Add(tc.within))
 			fr.none(t)
 
 			clock.set(due.Add(tc.freeAfter))
@@ -140,8 +145,8 @@ func TestSchedulerMaxConcurrentRuns(t *testing.T) {
 				t.Fatalf("history of job %s: %+v (%v), want one missed run", other, runs, err)
 			}
 			r := runs[0]
-			if r.Status != jobs.StatusMissed || !r.Scheduled.Equal(due) || !strings.Contains(r.Error, "max_concurrent_runs = 1") || !strings.Contains(r.Error, "catchup_window (10m0s)") {
-				t.Errorf("missed run recorded as %+v, want status missed for slot %v with a reason naming max_concurrent_runs and catchup_window", r, due)
+			if r.Status != jobs.StatusMissed || !r.Scheduled.Equal(due) || !strings.Contains(r.Error, "max_concurrent_runs = 1") || !strings.Contains(r.Error, tc.reason) {
+				t.Errorf("missed run recorded as %+v, want status missed for slot %v with a reason naming max_concurrent_runs and %q", r, due, tc.reason)
 			}
 		})
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/cubesync/cubesync/sink/emulator"
 )
 
-// fakeClock is a Clock that moves only when the test advances it.
+// fakeClock is a clock.Clock that moves only when the test advances it.
 type fakeClock struct {
 	mu      sync.Mutex
 	now     time.Time
@@ -39,9 +39,9 @@ func (c *fakeClock) Now() time.Time {
 	return c.now
 }
 
-func (c *fakeClock) Wait(ctx context.Context, d time.Duration) error {
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
-		return nil
+		return context.Cause(ctx)
 	}
 	c.mu.Lock()
 	ch := make(chan time.Time, 1)
@@ -261,7 +261,7 @@ func newSched(t *testing.T, start time.Time, name, body string, runner jobs.JobR
 	h := &schedHarness{testBundle: b, clock: newFakeClock(start), rec: newRecorder(), logs: &testutil.SyncBuffer{}}
 	h.job = b.job(t, name, body)
 	if runner == nil {
-		b.runner.Sleep = h.clock.Wait
+		b.runner.Clock = h.clock
 		runner = b.runner
 	}
 	h.sched = &jobs.Scheduler{
@@ -491,6 +491,7 @@ func TestSchedulerCatchUp(t *testing.T) {
 		{"three missed, latest run once", "6h", utc("2024-05-01T09:00:00Z"), utc("2024-05-01T12:00:00Z"), 2},
 		{"down longer than the window", "6h", utc("2024-04-30T22:00:00Z"), utc("2024-05-01T12:00:00Z"), 13},
 		{"latest slot older than the window", "5m", utc("2024-05-01T10:00:00Z"), time.Time{}, 2},
+		{"catchup_window = 0: nothing caught up, the slot missed", "0s", utc("2024-05-01T11:00:00Z"), time.Time{}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -82,6 +82,9 @@ type Run struct {
 	Error   string
 	Host    string // hostname and pid of the process that ran it
 	Attempt int    // 1 for a run's first try, 2... for its retries
+	// TraceID is the OpenTelemetry trace of the run (32 hex digits; every attempt of a run
+	// shares it), or "" when tracing is off.
+	TraceID string
 	Tables  []RunTable
 }
 
@@ -119,10 +122,15 @@ const (
 	PhasePublishing = "publishing"
 )
 
-// Pending is the state a run commits when its upload session is published.
+// Pending is the state a run commits when its upload session is published, and what it
+// pushed, for the history of a run whose publish a later run records.
 type Pending struct {
 	Watermarks []Watermark  `json:"watermarks,omitempty"`
 	Files      []LoadedFile `json:"files,omitempty"`
+	Rows       int64        `json:"rows,omitempty"`
+	Bytes      int64        `json:"bytes,omitempty"`
+	Chunks     int64        `json:"chunks,omitempty"`
+	Tables     []RunTable   `json:"tables,omitempty"`
 }
 
 // Watermark is the incremental position of one table: the greatest value of its

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cubesync/cubesync/clock"
 )
 
 // Config says which MicroStrategy Library server to push to, as whom, and how patiently.
@@ -53,7 +55,11 @@ type Config struct {
 	CancelTimeout time.Duration
 
 	Logger *slog.Logger // nil discards
-	Clock  Clock        // nil is the wall clock; tests pass a fake one
+	// Names are how messages name the Config fields, for a caller whose users set them
+	// under other names (jobs passes the jobs.toml keys, "BaseURL": "base_url"). A field
+	// not in it is named as in Config.
+	Names map[string]string
+	Clock clock.Clock // nil is the wall clock; tests pass a fake one
 }
 
 // Defaults applied by NewClient.
@@ -80,7 +86,7 @@ type Client struct {
 	api     string // BaseURL + "/api"
 	hc      *http.Client
 	log     *slog.Logger
-	clock   Clock
+	clock   clock.Clock
 	retries int
 
 	loginMu sync.Mutex // serialises logins, so concurrent calls renew an expired login once
@@ -131,7 +137,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, &ConfigError{"BaseURL", "does not parse as a URL"}
 	}
-	hc.CheckRedirect = sameOrigin(base, hc.CheckRedirect)
+	hc.CheckRedirect = sameOrigin(base, cfg.name("BaseURL"), hc.CheckRedirect)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -141,7 +147,7 @@ func NewClient(cfg Config) (*Client, error) {
 		api:     api,
 		hc:      hc,
 		log:     log,
-		clock:   cmp.Or[Clock](cfg.Clock, WallClock{}),
+		clock:   clock.Or(cfg.Clock),
 		retries: cfg.CallRetries,
 	}, nil
 }
@@ -158,7 +164,7 @@ const maxRedirects = 10
 // X-MSTR-AuthToken, and a 307 or 308 sends the login body (the password) again; a redirect
 // from https to http would send both in clear text. next, the caller's own policy, is
 // asked too when set.
-func sameOrigin(base *url.URL, next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+func sameOrigin(base *url.URL, baseName string, next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
 	origin := func(u *url.URL) string {
 		port := u.Port()
 		if port == "" {
@@ -170,8 +176,8 @@ func sameOrigin(base *url.URL, next func(*http.Request, []*http.Request) error) 
 	return func(req *http.Request, via []*http.Request) error {
 		if origin(req.URL) != want {
 			to := url.URL{Scheme: req.URL.Scheme, Host: req.URL.Host, Path: req.URL.Path}
-			return fmt.Errorf("%w: the server sent the call to %s, which is not %s://%s of base_url; credentials and tokens go to base_url's server only, so set base_url to the server's real address",
-				ErrRedirectRefused, to.String(), base.Scheme, base.Host)
+			return fmt.Errorf("%w: the server sent the call to %s, which is not %s://%s of %s; credentials and tokens go to %s's server only, so set %s to the server's real address",
+				ErrRedirectRefused, to.String(), base.Scheme, base.Host, baseName, baseName, baseName)
 		}
 		if len(via) >= maxRedirects {
 			return fmt.Errorf("%w: stopped after %d redirects", ErrRedirectRefused, maxRedirects)
@@ -213,6 +219,14 @@ func apiURL(base string) (string, error) {
 	return u.String(), nil
 }
 
+// name is how messages name the Config field f: see Names.
+func (cfg *Config) name(f string) string {
+	if n, ok := cfg.Names[f]; ok {
+		return n
+	}
+	return f
+}
+
 func (cfg *Config) validate() error {
 	if _, ok := loginModes[cfg.LoginMode]; !ok {
 		return &ConfigError{"LoginMode", fmt.Sprintf("unknown login mode %q (want standard, ldap or api_token)", cfg.LoginMode)}
@@ -244,6 +258,8 @@ type call struct {
 	session sessionMode
 	// hint, when set, may add what to do next to the final error.
 	hint func(*Error)
+	// sent, when set, is kept at the number of times the call has been sent so far.
+	sent *int
 }
 
 // sessionMode is how a call relates to the login session.
@@ -280,6 +296,9 @@ func (c *Client) do(ctx context.Context, k call) (*response, error) {
 	for retry := 0; ; retry++ {
 		gen, token := c.auth()
 		sent++
+		if k.sent != nil {
+			*k.sent = sent
+		}
 		resp, err := c.send(ctx, k, token)
 		if err == nil && resp.status >= 200 && resp.status < 300 {
 			return resp, nil
@@ -435,9 +454,9 @@ func (c *Client) login(ctx context.Context) error {
 		hint: func(e *Error) {
 			switch e.Status {
 			case http.StatusUnauthorized:
-				e.Hint = "check the username, password and login_mode of the target"
+				e.Hint = fmt.Sprintf("check the %s, %s and %s", c.cfg.name("Username"), c.cfg.name("Password"), c.cfg.name("LoginMode"))
 			case http.StatusNotFound:
-				e.Hint = "check that base_url points at MicroStrategy Library (https://HOST/MicroStrategyLibrary)"
+				e.Hint = "check that " + c.cfg.name("BaseURL") + " points at MicroStrategy Library (https://HOST/MicroStrategyLibrary)"
 			}
 		},
 	})
@@ -446,7 +465,7 @@ func (c *Client) login(ctx context.Context) error {
 	}
 	token := resp.header.Get("X-MSTR-AuthToken")
 	if token == "" {
-		return errors.New("log in: the server sent no X-MSTR-AuthToken header; check that base_url points at MicroStrategy Library (https://HOST/MicroStrategyLibrary)")
+		return errors.New("log in: the server sent no X-MSTR-AuthToken header; check that " + c.cfg.name("BaseURL") + " points at MicroStrategy Library (https://HOST/MicroStrategyLibrary)")
 	}
 	c.mu.Lock()
 	c.token = token
@@ -493,7 +512,7 @@ func (c *Client) CreateDataset(ctx context.Context, m Model) (string, error) {
 		hint: func(e *Error) {
 			switch e.Status {
 			case http.StatusBadRequest:
-				e.Hint = `check the job's table and column names (at most 250 characters, none of \ " [ ]) and types`
+				e.Hint = `check the table and column names (at most 250 characters, none of \ " [ ]) and types`
 			case http.StatusForbidden:
 				e.Hint = "the user may not create datasets in this project or folder: ask the MicroStrategy administrator"
 			}

@@ -127,8 +127,15 @@ func TestLoginFailure(t *testing.T) {
 	if !errors.As(err, &e) || e.Status != 401 || e.Code != "ERR003" {
 		t.Fatalf("Login error = %v, want a 401 ERR003 *Error", err)
 	}
-	if !strings.Contains(err.Error(), "check the username, password and login_mode") {
-		t.Errorf("Login error %q does not say what to check", err)
+	if !strings.Contains(err.Error(), "check the Username, Password and LoginMode") {
+		t.Errorf("Login error %q does not say which Config fields to check", err)
+	}
+	// A caller whose users set the fields under other names has the message use those.
+	named, _, _ := newTestClient(t, srv.URL, func(c *Config) {
+		c.Names = map[string]string{"Username": "username", "Password": "password", "LoginMode": "login_mode"}
+	})
+	if err := named.Login(context.Background()); err == nil || !strings.Contains(err.Error(), "check the username, password and login_mode") {
+		t.Errorf("Login error with Names %q does not name the fields as the caller's users know them", err)
 	}
 	if strings.Contains(err.Error(), testPassword) || strings.Contains(logs.String(), testPassword) {
 		t.Errorf("the password leaked: error %q, logs %q", err, logs)

@@ -141,23 +141,23 @@ type MismatchError struct {
 }
 
 func (e *MismatchError) Error() string {
-	return fmt.Sprintf("dataset %q (id %s) does not match the job: %s; fix the job's tables and columns to match the dataset, "+
-		"or point the job at a new dataset (cubesync never recreates a dataset by itself: that would break the dashboards built on it)",
+	return fmt.Sprintf("dataset %q (id %s) does not have the tables and columns pushed: %s; push tables and columns that match it, "+
+		"or push to a new dataset (recreating it would break the dashboards built on it)",
 		e.DatasetName, e.DatasetID, strings.Join(e.Problems, "; "))
 }
 
 // CheckReport is what Check found that does not stop the push.
 type CheckReport struct {
-	// Warnings name each column whose dataset type differs from what the job sends in a
+	// Warnings name each column whose dataset type differs from what the push sends in a
 	// way that may still load, and each data type code or shape Check does not know, once.
 	Warnings []string
-	// Narrowed lists the columns the job sends as BIGINTEGER into a dataset column that
+	// Narrowed lists the columns the push sends as BIGINTEGER into a dataset column that
 	// holds 32-bit integers at most: push them as INTEGER, so a value that does not fit
 	// fails the run (naming the value) before anything is published.
 	Narrowed []NarrowedColumn
 }
 
-// NarrowedColumn is a column to push with a narrower dataType than the job's.
+// NarrowedColumn is a column to push with a narrower dataType than the one it was given, to fit the dataset's column.
 type NarrowedColumn struct {
 	Table, Column string
 	DataType      DataType
@@ -174,9 +174,9 @@ type NarrowedColumn struct {
 // It fails, with a *MismatchError naming each problem, only when a table or column is
 // missing or a column's values certainly cannot load (text into a number, a number into a
 // date). Everything else that differs is a warning in the report: an integer column whose
-// stated width is narrower than the job's values may be (those columns are also listed in
+// stated width is narrower than the pushed values may be (those columns are also listed in
 // Narrowed), a number into a text column, a date into a datetime, and data type codes or
-// shapes Check does not know. Columns of the dataset the job does not push are fine.
+// shapes Check does not know. Columns of the dataset that are not pushed are fine.
 // Names are compared case-insensitively, as the server does.
 func (d *Definition) Check(tables []ModelTable) (*CheckReport, error) {
 	rep := &CheckReport{}
@@ -208,10 +208,10 @@ func (d *Definition) Check(tables []ModelTable) (*CheckReport, error) {
 			}
 			switch fit := k.takes(col.DataType); fit {
 			case fitNo:
-				problems = append(problems, fmt.Sprintf("%s is %s (%s) in the dataset but the job sends %s, which cannot load into it (change the column's type in the job, or cast it in the source)",
+				problems = append(problems, fmt.Sprintf("%s is %s (%s) in the dataset but the push sends %s, which cannot load into it (push it as another type, or cast it in the source)",
 					where, k, hc.describe(), col.DataType))
 			case fitMaybe:
-				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s is %s (%s) in the dataset but the job sends %s: the server may refuse or convert the values",
+				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s is %s (%s) in the dataset but the push sends %s: the server may refuse or convert the values",
 					where, k, hc.describe(), col.DataType))
 			case fitYes:
 				if k != kindInteger {
@@ -224,11 +224,11 @@ func (d *Definition) Check(tables []ModelTable) (*CheckReport, error) {
 				if !certain {
 					// SQL's int is precision 10, but 10 digits also hold values past 32 bits:
 					// say so, and leave it to the server.
-					rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s may hold only %d-bit integers in the dataset (%s) but the job sends %s: the server may refuse a larger value when publishing",
+					rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s may hold only %d-bit integers in the dataset (%s) but the push sends %s: the server may refuse a larger value when publishing",
 						where, bits, hc.describe(), col.DataType))
 					break
 				}
-				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s holds %d-bit integers in the dataset (%s) but the job sends %s: a value that does not fit fails the run",
+				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s holds %d-bit integers in the dataset (%s) but the push sends %s: a value that does not fit fails the run",
 					where, bits, hc.describe(), col.DataType))
 				if col.DataType == BigInteger {
 					rep.Narrowed = append(rep.Narrowed, NarrowedColumn{Table: want.Name, Column: col.Name, DataType: Integer,
@@ -354,7 +354,7 @@ const (
 	fitNo               // certainly refused: numbers into dates, text or dates into numbers
 )
 
-// takes says whether values the job sends as t load into a column of kind k.
+// takes says whether values pushed as t load into a column of kind k.
 func (k valueKind) takes(t DataType) fit {
 	v := kindOf(t)
 	number := func(k valueKind) bool { return k == kindInteger || k == kindDecimal }

@@ -41,8 +41,8 @@ func TestDefinitionCheck(t *testing.T) {
 		{name: "a stated width narrower than the values warns and narrows", tables: []ModelTable{{Name: "orders", Columns: []Column{
 			col("id32", BigInteger), col("id10", BigInteger), col("id9", BigInteger),
 		}}}, wantWarnings: []string{
-			`column "id32" of table "orders" holds 32-bit integers in the dataset (data type 1 precision 4) but the job sends BIGINTEGER: a value that does not fit fails the run`,
-			`column "id10" of table "orders" may hold only 32-bit integers in the dataset (data type 1 precision 10) but the job sends BIGINTEGER: the server may refuse a larger value when publishing`,
+			`column "id32" of table "orders" holds 32-bit integers in the dataset (data type 1 precision 4) but the push sends BIGINTEGER: a value that does not fit fails the run`,
+			`column "id10" of table "orders" may hold only 32-bit integers in the dataset (data type 1 precision 10) but the push sends BIGINTEGER: the server may refuse a larger value when publishing`,
 			`column "id9" of table "orders" holds 32-bit integers in the dataset (data type 1 precision 9)`,
 		}, wantNarrowed: []NarrowedColumn{
 			{"orders", "id32", Integer, "the dataset's column holds 32-bit integers (data type 1 precision 4)"},
@@ -57,9 +57,9 @@ func TestDefinitionCheck(t *testing.T) {
 		{name: "kinds that may load warn", tables: []ModelTable{{Name: "orders", Columns: []Column{
 			col("store", Integer), col("day", DateTime), col("order_id", Double),
 		}}}, wantWarnings: []string{
-			`column "store" of table "orders" is text (data type 33) in the dataset but the job sends INTEGER`,
-			`column "day" of table "orders" is a date (data type 14) in the dataset but the job sends DATETIME`,
-			`column "order_id" of table "orders" is an integer (data type 1) in the dataset but the job sends DOUBLE`,
+			`column "store" of table "orders" is text (data type 33) in the dataset but the push sends INTEGER`,
+			`column "day" of table "orders" is a date (data type 14) in the dataset but the push sends DATETIME`,
+			`column "order_id" of table "orders" is an integer (data type 1) in the dataset but the push sends DOUBLE`,
 		}},
 		{name: "missing table", tables: []ModelTable{{Name: "returns", Columns: []Column{col("id", Integer)}}},
 			wantProblems: []string{`table "returns" is missing (the dataset has "Orders", "stores")`}},
@@ -68,11 +68,11 @@ func TestDefinitionCheck(t *testing.T) {
 		{name: "values that certainly cannot load", tables: []ModelTable{{Name: "orders", Columns: []Column{
 			col("order_id", String), col("amount", Date), col("day", BigInteger), col("at", Bool), col("flag", Time),
 		}}}, wantProblems: []string{
-			`column "order_id" of table "orders" is an integer (data type 1) in the dataset but the job sends STRING, which cannot load into it`,
-			`column "amount" of table "orders" is a decimal number (data type 6) in the dataset but the job sends DATE`,
-			`column "day" of table "orders" is a date (data type 14) in the dataset but the job sends BIGINTEGER`,
-			`column "at" of table "orders" is a datetime (data type 16) in the dataset but the job sends BOOL`,
-			`column "flag" of table "orders" is a boolean (data type 24) in the dataset but the job sends TIME`,
+			`column "order_id" of table "orders" is an integer (data type 1) in the dataset but the push sends STRING, which cannot load into it`,
+			`column "amount" of table "orders" is a decimal number (data type 6) in the dataset but the push sends DATE`,
+			`column "day" of table "orders" is a date (data type 14) in the dataset but the push sends BIGINTEGER`,
+			`column "at" of table "orders" is a datetime (data type 16) in the dataset but the push sends BOOL`,
+			`column "flag" of table "orders" is a boolean (data type 24) in the dataset but the push sends TIME`,
 		}},
 	}
 	for _, tt := range tests {
@@ -111,8 +111,8 @@ func TestDefinitionCheck(t *testing.T) {
 					t.Errorf("problem %d = %q, want %q", i, m.Problems[i], want)
 				}
 			}
-			if !strings.HasPrefix(err.Error(), `dataset "Sales" (id D1) does not match the job: `) ||
-				!strings.Contains(err.Error(), "never recreates a dataset") {
+			if !strings.HasPrefix(err.Error(), `dataset "Sales" (id D1) does not have the tables and columns pushed: `) ||
+				!strings.Contains(err.Error(), "push to a new dataset") {
 				t.Errorf("error %q does not name the dataset and say what to do", err)
 			}
 		})

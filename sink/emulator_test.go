@@ -246,10 +246,10 @@ func TestE2EDefinitionMismatch(t *testing.T) {
 		t.Fatalf("Check = %v, want a *MismatchError", err)
 	}
 	for _, want := range []string{
-		`column "amount" of table "orders" is a decimal number (data type 6 precision 8) in the dataset but the job sends STRING, which cannot load into it`,
+		`column "amount" of table "orders" is a decimal number (data type 6 precision 8) in the dataset but the push sends STRING, which cannot load into it`,
 		`table "orders" has no column "qty"`,
 		`table "returns" is missing (the dataset has "orders", "stores")`,
-		"point the job at a new dataset",
+		"push to a new dataset",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Check error\n  %v\ndoes not say\n  %s", err, want)

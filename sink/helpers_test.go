@@ -17,40 +17,6 @@ import (
 	"github.com/cubesync/cubesync/internal/testutil"
 )
 
-// fakeClock is a Clock whose Sleep returns at once and moves Now forward, recording each wait.
-type fakeClock struct {
-	mu    sync.Mutex
-	now   time.Time
-	slept []time.Duration
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2024, 1, 31, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	c.slept = append(c.slept, d)
-	return nil
-}
-
-func (c *fakeClock) sleeps() []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]time.Duration(nil), c.slept...)
-}
-
 // testServer is a scripted Push Data API server for fault shapes the emulator does not make
 // (proxy pages, Retry-After, dropped connections). It answers login and logout itself, hands
 // out tokens "secret-token-N" with a JSESSIONID cookie, rejects later calls without both
@@ -191,9 +157,9 @@ func writeMSTRError(w http.ResponseWriter, status int, code, msg, ticket string)
 
 // newTestClient makes a client for url with a fake clock, fast settings and a debug logger
 // writing to the returned buffer.
-func newTestClient(t testing.TB, url string, mods ...func(*Config)) (*Client, *fakeClock, *testutil.SyncBuffer) {
+func newTestClient(t testing.TB, url string, mods ...func(*Config)) (*Client, *testutil.FakeClock, *testutil.SyncBuffer) {
 	t.Helper()
-	clock := newFakeClock()
+	clock := testutil.NewFakeClock(time.Date(2024, 1, 31, 12, 0, 0, 0, time.UTC))
 	logs := &testutil.SyncBuffer{}
 	cfg := Config{
 		BaseURL:        url + "/",
@@ -216,7 +182,7 @@ func newTestClient(t testing.TB, url string, mods ...func(*Config)) (*Client, *f
 }
 
 // loggedIn is newTestClient followed by a successful Login.
-func loggedIn(t testing.TB, url string, mods ...func(*Config)) (*Client, *fakeClock, *testutil.SyncBuffer) {
+func loggedIn(t testing.TB, url string, mods ...func(*Config)) (*Client, *testutil.FakeClock, *testutil.SyncBuffer) {
 	t.Helper()
 	c, clock, logs := newTestClient(t, url, mods...)
 	if err := c.Login(context.Background()); err != nil {

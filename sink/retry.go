@@ -1,43 +1,12 @@
 package sink
 
 import (
-	"context"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 )
-
-// Clock tells the time and waits. The client takes one so that tests of backoff, Retry-After
-// and publish polling need not wait on wall time.
-type Clock interface {
-	Now() time.Time
-	// Sleep waits for d or until ctx is done, whichever comes first, and returns ctx.Err()
-	// if ctx ended the wait.
-	Sleep(ctx context.Context, d time.Duration) error
-}
-
-// WallClock is the real Clock; a Config without a Clock uses it.
-type WallClock struct{}
-
-// Now returns time.Now().
-func (WallClock) Now() time.Time { return time.Now() }
-
-// Sleep waits on a timer.
-func (WallClock) Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
 
 // maxBackoff caps the exponential backoff between retries of one call.
 const maxBackoff = 30 * time.Second

@@ -192,8 +192,8 @@ func TestCallFaults(t *testing.T) {
 				t.Fatalf("Definition error =\n  %v\nwant\n  %s", err, tt.wantErr)
 			}
 			if tt.checkWait != nil {
-				if msg := tt.checkWait(clock.sleeps()); msg != "" {
-					t.Errorf("waits = %v: %s", clock.sleeps(), msg)
+				if msg := tt.checkWait(clock.Sleeps()); msg != "" {
+					t.Errorf("waits = %v: %s", clock.Sleeps(), msg)
 				}
 			}
 		})
@@ -259,7 +259,7 @@ func TestCallRetriesZeroSendsOnce(t *testing.T) {
 	if count.Load() != 1 {
 		t.Errorf("server saw %d calls with CallRetries 0, want exactly 1", count.Load())
 	}
-	if waits := clock.sleeps(); len(waits) != 0 {
+	if waits := clock.Sleeps(); len(waits) != 0 {
 		t.Errorf("client waited %v before giving up, want no wait", waits)
 	}
 	if _, err := NewClient(Config{BaseURL: srv.URL, ProjectID: "P", Username: "u", CallRetries: -1}); err == nil {

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // Session is one open upload session: chunks for several tables of one dataset, published
@@ -77,9 +79,9 @@ func (c *Client) OpenSession(ctx context.Context, datasetID string, tables []Ses
 		hint: func(e *Error) {
 			switch e.Status {
 			case http.StatusConflict, http.StatusBadRequest:
-				e.Hint = "if another upload session is still open on this dataset (a run that died?), cancel it first; otherwise check the job's tables and columns against the dataset"
+				e.Hint = "if another upload session is still open on this dataset (a run that died?), cancel it first; otherwise check the tables and columns pushed against the dataset"
 			case http.StatusNotFound:
-				e.Hint = "the dataset does not exist (any more): check the job's dataset.id"
+				e.Hint = "the dataset does not exist (any more) in this project"
 			}
 		},
 	})
@@ -142,8 +144,14 @@ func (s *Session) Upload(ctx context.Context, table string, ch *Chunk) error {
 func (s *Session) upload(ctx context.Context, table string, index int, ch *Chunk) error {
 	op := fmt.Sprintf("upload table %q chunk %d", table, index)
 	body := newChunkBody(table, index, ch)
-	_, err := s.c.do(ctx, call{op: op, method: http.MethodPut, path: sessionPath(s.datasetID, s.id), body: body.open, length: body.size})
+	sent := 0
+	_, span := startSpan(ctx, "upload chunk", attribute.String("cubesync.table", table), attribute.Int("cubesync.chunk", index),
+		attribute.Int64("cubesync.rows", int64(ch.Rows())), attribute.Int64("cubesync.bytes", ch.Len()))
+	_, err := s.c.do(ctx, call{op: op, method: http.MethodPut, path: sessionPath(s.datasetID, s.id), body: body.open, length: body.size, sent: &sent})
 	body.finish()
+	// attempt: how many times the chunk was sent (1 unless a transient failure was retried)
+	span.SetAttributes(attribute.Int("cubesync.attempt", sent))
+	endSpan(span, err)
 	if err == nil {
 		s.c.log.Debug("chunk pushed", "table", table, "index", index, "rows", ch.Rows(), "bytes", ch.Len())
 		return nil
@@ -349,8 +357,14 @@ func (e *PublishError) Error() string {
 // the server reports it done (status 1). An error status fails with the server's message as a
 // *PublishError; a publish still running after Config.PublishTimeout fails with an error
 // wrapping ErrPublishTimeout. The caller should Cancel the session after any error.
-func (s *Session) Publish(ctx context.Context) error {
+func (s *Session) Publish(ctx context.Context) (err error) {
 	op := fmt.Sprintf("publish upload session %s of dataset %s", s.id, s.datasetID)
+	ctx, span := startSpan(ctx, "publish", attribute.String("cubesync.dataset_id", s.datasetID), attribute.String("cubesync.session_id", s.id))
+	polls := 0
+	defer func() {
+		span.SetAttributes(attribute.Int("cubesync.polls", polls))
+		endSpan(span, err)
+	}()
 	if err := s.open(); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
@@ -360,7 +374,7 @@ func (s *Session) Publish(ctx context.Context) error {
 	}
 	deadline := start.Add(s.c.cfg.PublishTimeout)
 	delay := firstPoll
-	for polls := 1; ; polls++ {
+	for polls = 1; ; polls++ {
 		if err := s.c.clock.Sleep(ctx, delay); err != nil {
 			return fmt.Errorf("%s: %w", op, context.Cause(ctx))
 		}
@@ -392,8 +406,15 @@ type publishState struct {
 	message string
 }
 
-func (s *Session) publishStatus(ctx context.Context) (publishState, error) {
+func (s *Session) publishStatus(ctx context.Context) (st publishState, err error) {
 	op := fmt.Sprintf("publish status of upload session %s of dataset %s", s.id, s.datasetID)
+	ctx, span := startSpan(ctx, "publish status")
+	defer func() {
+		if err == nil {
+			span.SetAttributes(attribute.Int64("cubesync.publish_status", st.status))
+		}
+		endSpan(span, err)
+	}()
 	resp, err := s.c.do(ctx, call{op: op, method: http.MethodGet, path: sessionPath(s.datasetID, s.id) + "/publishStatus"})
 	if err != nil {
 		return publishState{}, err

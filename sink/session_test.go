@@ -131,7 +131,7 @@ var testTables = []SessionTable{
 	{Name: "stores", UpdatePolicy: Replace, ColumnHeaders: []string{"n"}},
 }
 
-func openTestSession(t testing.TB, p *pushServer, mods ...func(*Config)) (*Session, *fakeClock, *testutil.SyncBuffer) {
+func openTestSession(t testing.TB, p *pushServer, mods ...func(*Config)) (*Session, *testutil.FakeClock, *testutil.SyncBuffer) {
 	t.Helper()
 	c, clock, logs := loggedIn(t, p.URL, mods...)
 	s, err := c.OpenSession(context.Background(), "D1", testTables)
@@ -245,8 +245,8 @@ func TestUploadRetriesWithSameIndex(t *testing.T) {
 	if !strings.Contains(seen[0], `"index":1,`) {
 		t.Errorf("retried PUT body %.60q..., want index 1", seen[0])
 	}
-	if len(clock.sleeps()) != 2 {
-		t.Errorf("waits = %v, want two backoffs", clock.sleeps())
+	if len(clock.Sleeps()) != 2 {
+		t.Errorf("waits = %v, want two backoffs", clock.Sleeps())
 	}
 	got := p.pushed()
 	if len(got) != 1 || got[0].Index != 1 || got[0].Table != "orders" {
@@ -412,7 +412,7 @@ func TestPublish(t *testing.T) {
 			if got := p.pollCount(); got != tt.wantPolls {
 				t.Errorf("publishStatus polled %d times, want %d", got, tt.wantPolls)
 			}
-			waits := clock.sleeps()
+			waits := clock.Sleeps()
 			if waits[0] < 100*time.Millisecond || waits[0] > 200*time.Millisecond {
 				t.Errorf("first poll after %v, want 100-200ms", waits[0])
 			}

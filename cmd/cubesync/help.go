@@ -8,6 +8,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/cubesync/cubesync/internal/editdist"
 )
 
 // helpRequest is what parseArgs returns for -h or --help: Run prints the command's help,
@@ -195,7 +197,7 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 func suggest(name string, candidates []string) string {
 	best, bestDist := "", len(name)/3+2
 	for _, c := range candidates {
-		d := editDistance(name, c)
+		d := editdist.Levenshtein(name, c)
 		if len(name) >= 3 && (strings.HasPrefix(c, name) || strings.HasPrefix(name, c)) {
 			d = min(d, 1)
 		}
@@ -204,25 +206,4 @@ func suggest(name string, candidates []string) string {
 		}
 	}
 	return best
-}
-
-// editDistance is the Levenshtein distance of a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -3,8 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -80,8 +84,24 @@ func TestServeReplicas(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	bin := buildCubesync(t)
 	dir := t.TempDir()
-	emu, url := startEmulator(t)
-	config := tickConfig(t, dir, url, dsn, "5s")
+	emu, err := emulator.New(emulator.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// While hold is set, chunk uploads hang until their client goes away: the run that
+	// holds the job's lock then stays in its upload session, partly uploaded, until it is
+	// killed.
+	var hold atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hold.Load() && r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/uploadSessions/") {
+			_, _ = io.Copy(io.Discard, r.Body) // the server notices the client's end only after the body
+			<-r.Context().Done()
+			return
+		}
+		emu.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() { srv.Close(); emu.Close() })
+	config := tickConfig(t, dir, srv.URL+"/MicroStrategyLibrary", dsn, "5s")
 	ctx := context.Background()
 
 	start := time.Now()
@@ -105,19 +125,19 @@ func TestServeReplicas(t *testing.T) {
 	}
 	testutil.WaitFor(t, 30*time.Second, "five succeeded runs", func() bool { return succeeded() >= 5 })
 
-	// Kill the replica running the job in the middle of its upload: publishes now hang, so
-	// the run that holds the job's lock stays in its upload session until it is killed.
-	emu.SetPublishDelay(time.Hour)
+	// Kill the replica running the job in the middle of its upload.
+	hold.Store(true)
 	var victim replicaRun
 	testutil.WaitFor(t, 15*time.Second, "a run with an open upload session", func() bool {
 		for _, r := range queryRuns(t, conn) {
-			if r.status == jobs.StatusRunning && r.session != "" {
+			if r.status == jobs.StatusRunning && r.session != "" && emu.Stats().Calls[emulator.CallPut] > 0 {
 				victim = r
 				return true
 			}
 		}
 		return false
 	})
+	hold.Store(false) // the victim's upload stays held: its request entered while set
 	_, pidText, _ := strings.Cut(victim.host, ":")
 	pid, _ := strconv.Atoi(pidText)
 	dead, ok := byPid[pid]
@@ -128,7 +148,6 @@ func TestServeReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	killed := time.Now()
-	emu.SetPublishDelay(0)
 	if code := dead.wait(t, 10*time.Second); code != -int(syscall.SIGKILL) {
 		t.Fatalf("killed replica exited with %d, want death by SIGKILL", code)
 	}
@@ -236,7 +255,7 @@ func TestServeReplicas(t *testing.T) {
 		if len(abandoned) != 1 || abandoned[0].id != victim.id {
 			t.Fatalf("abandoned runs = %+v, want exactly the killed run %d", abandoned, victim.id)
 		}
-		if want := "upload session " + victim.session + " was cancelled"; !strings.Contains(abandoned[0].err, want) {
+		if want := "upload session " + victim.session + " cancelled by run"; !strings.Contains(abandoned[0].err, want) {
 			t.Errorf("abandoned run's error %q does not say %q", abandoned[0].err, want)
 		}
 		if recovered := abandoned[0].ended.Sub(killed); recovered > 5*time.Second {

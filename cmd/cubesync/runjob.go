@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -16,7 +18,7 @@ func runJob(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("run-job")
 	configPath := configFlag(fs, e)
 	dryRun := fs.Bool("dry-run", false, "read and encode everything, push nothing, record nothing")
-	fullRefresh := fs.Bool("full-refresh", false, "ignore the incremental watermarks for this run")
+	fullRefresh := fs.Bool("full-refresh", false, "read everything, ignoring the incremental watermarks, and push incremental tables with replace")
 	tables := fs.String("tables", "", "comma-separated `tables` to run (default: all of the job's tables)")
 	timeout := fs.Duration("timeout", 0, "overall deadline of each job (default: the job's timeout)")
 	retries := fs.Int("retries", -1, "retry a failed run `N` times, overriding retry.attempts (0 = one try, no retry)")
@@ -72,10 +74,15 @@ func runJob(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer store.Close()
+	tr, err := newTracing(ctx, e, log)
+	if err != nil {
+		return usageError(err)
+	}
+	defer tr.shutdown() // after the runs and their notifications
 	ts := &targets{log: log}
 	defer ts.close()
 
-	runner := &jobs.Runner{Store: store, Logger: log, Connect: ts.connect, Progress: prog}
+	runner := &jobs.Runner{Store: store, Logger: log, Connect: ts.connect, Progress: prog, Tracer: tr.tracer(), Step: testSteps(e.getenv)}
 	notify := &jobs.Notifications{Store: store, Logger: log, Client: &http.Client{Timeout: 30 * time.Second}}
 	defer func() {
 		// The deliveries about these runs go out before the process exits, for a bounded
@@ -88,7 +95,7 @@ func runJob(ctx context.Context, e *env, args []string) error {
 	var failed error
 	for _, job := range selected {
 		res, err := runner.Run(ctx, job, jobs.RunOptions{
-			DryRun: *dryRun, FullRefresh: *fullRefresh, Tables: splitList(*tables), Timeout: *timeout, Attempts: attempts,
+			DryRun: *dryRun, FullRefresh: *fullRefresh, ReplaceIncremental: *fullRefresh, Tables: splitList(*tables), Timeout: *timeout, Attempts: attempts,
 		})
 		prog.stop()
 		// The root context ends only by SIGINT or SIGTERM (a job's timeout is its own).
@@ -130,6 +137,32 @@ func runJob(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
+// The crash and fault tests name a step of a run (one of jobs.Steps) in these variables:
+// at CUBESYNC_TEST_DIE_AT run-job and serve kill themselves with SIGKILL; at
+// CUBESYNC_TEST_FAIL_AT that state-store write fails, every time it is reached.
+const (
+	dieAtEnv  = "CUBESYNC_TEST_DIE_AT"
+	failAtEnv = "CUBESYNC_TEST_FAIL_AT"
+)
+
+// testSteps returns the Runner.Step the two variables ask for, or nil when neither is set.
+func testSteps(getenv func(string) string) func(string) error {
+	die, fail := getenv(dieAtEnv), getenv(failAtEnv)
+	if die == "" && fail == "" {
+		return nil
+	}
+	return func(step string) error {
+		switch step {
+		case die:
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // the signal is on its way
+		case fail:
+			return fmt.Errorf("state store write failed at step %s (%s is set)", step, failAtEnv)
+		}
+		return nil
+	}
+}
+
 // printSummary writes one line per table: rows, bytes, chunks, duration, rows/s.
 func printSummary(w io.Writer, job *jobs.Job, res *jobs.Result, err error, interrupted bool) {
 	status := "published"
@@ -146,6 +179,9 @@ func printSummary(w io.Writer, job *jobs.Job, res *jobs.Result, err error, inter
 		status = "no changes, nothing published"
 	case err != nil:
 		status = "FAILED, nothing published"
+		if ue, ok := errors.AsType[*jobs.UnsettledError](err); ok {
+			status = "FAILED: " + ue.Error() // published, or maybe: never "nothing published"
+		}
 	}
 	fmt.Fprintf(w, "job %s: %s", job.Name, status)
 	if res.DatasetID != "" {

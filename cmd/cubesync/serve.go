@@ -14,6 +14,7 @@ import (
 	// as on a laptop (jobs imports it too; serve depends on it, so it says so here).
 	_ "time/tzdata"
 
+	"github.com/cubesync/cubesync/clock"
 	"github.com/cubesync/cubesync/jobs"
 	"github.com/cubesync/cubesync/jobs/filestate"
 )
@@ -78,21 +79,26 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("listen on %s (set --listen or [serve] listen to a free address): %w", addr, err)
 	}
 
+	tr, err := newTracing(ctx, e, log)
+	if err != nil {
+		return usageError(err)
+	}
+	defer tr.shutdown() // after the runs and their notifications
 	ts := &targets{log: log}
 	defer ts.close()
-	clock := jobs.WallClock{}
-	runner := &jobs.Runner{Store: store, Logger: log, Connect: ts.connect, Progress: prog, Sleep: clock.Wait}
-	metrics := newServeMetrics(store, log, time.Now)
+	wall := clock.Wall{} // the one clock of the scheduler, its runner and notifications
+	runner := &jobs.Runner{Store: store, Logger: log, Connect: ts.connect, Progress: prog, Tracer: tr.tracer(), Clock: wall, Step: testSteps(e.getenv)}
+	metrics := newServeMetrics(store, log, wall.Now)
 	sched := &jobs.Scheduler{
 		Store:         store,
 		Runner:        runner,
 		Logger:        log,
-		Clock:         clock,
+		Clock:         wall,
 		Observer:      metrics,
 		ShutdownGrace: cfg.Serve.ShutdownGrace,
 		// A replica at its limit leaves due slots to the others: work spreads over replicas.
 		MaxConcurrentRuns: cfg.Serve.MaxConcurrentRuns,
-		Notify:            &jobs.Notifications{Store: store, Logger: log, Clock: clock, Client: &http.Client{Timeout: 30 * time.Second}},
+		Notify:            &jobs.Notifications{Store: store, Logger: log, Clock: wall, Client: &http.Client{Timeout: 30 * time.Second}},
 	}
 	metrics.load(ctx, scheduled)
 	metrics.sched = sched

@@ -425,12 +425,12 @@ func TestServeMetricsFromState(t *testing.T) {
 	// state store.
 	ctx := context.Background()
 	now := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
-	clock := now.Add(-3 * time.Hour)
-	store, err := filestate.Open(t.TempDir(), filestate.WithClock(func() time.Time { return clock }))
+	clock := testutil.NewFakeClock(now.Add(-3 * time.Hour))
+	store, err := filestate.Open(t.TempDir(), filestate.WithClock(clock))
 	if err != nil {
 		t.Fatal(err)
 	}
-	run, err := store.StartRun(ctx, jobs.Run{Job: "sales", Trigger: jobs.TriggerSchedule, Scheduled: clock, Started: clock})
+	run, err := store.StartRun(ctx, jobs.Run{Job: "sales", Trigger: jobs.TriggerSchedule, Scheduled: clock.Now(), Started: clock.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,8 +442,8 @@ func TestServeMetricsFromState(t *testing.T) {
 	if err := store.FinishRun(ctx, run.ID, jobs.Outcome{Status: jobs.StatusSucceeded, Rows: 3, Watermarks: marks}); err != nil {
 		t.Fatal(err)
 	}
-	clock = now.Add(-time.Hour)
-	failed, _ := store.StartRun(ctx, jobs.Run{Job: "sales", Trigger: jobs.TriggerSchedule, Started: clock})
+	clock.Set(now.Add(-time.Hour))
+	failed, _ := store.StartRun(ctx, jobs.Run{Job: "sales", Trigger: jobs.TriggerSchedule, Started: clock.Now()})
 	if err := store.FinishRun(ctx, failed.ID, jobs.Outcome{Status: jobs.StatusFailed, Error: "boom"}); err != nil {
 		t.Fatal(err)
 	}
@@ -467,8 +467,8 @@ func TestServeMetricsFromState(t *testing.T) {
 	}
 
 	// Another replica runs the job: this one's scrape shows it once stateRefresh has passed.
-	clock = now.Add(-10 * time.Minute)
-	other, _ := store.StartRun(ctx, jobs.Run{Job: "sales", Trigger: jobs.TriggerSchedule, Started: clock})
+	clock.Set(now.Add(-10 * time.Minute))
+	other, _ := store.StartRun(ctx, jobs.Run{Job: "sales", Trigger: jobs.TriggerSchedule, Started: clock.Now()})
 	moved := []jobs.Watermark{{Job: "sales", Table: "orders", Column: "updated_at", Kind: jobs.KindTimestampTZ, Value: "2024-05-01T11:50:00.000000Z"}}
 	if err := store.FinishRun(ctx, other.ID, jobs.Outcome{Status: jobs.StatusSucceeded, Watermarks: moved}); err != nil {
 		t.Fatal(err)

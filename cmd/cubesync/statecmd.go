@@ -191,8 +191,20 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 			notified[d.RunID] = append(notified[d.RunID], fmt.Sprintf("%s %s %s", d.Notifier, d.Event, d.Status))
 		}
 	}
+	// The TRACE column, the OpenTelemetry trace id of each run, only when one was traced.
+	traced := slices.ContainsFunc(runs, func(r jobs.Run) bool { return r.TraceID != "" })
+	traceCol := func(r jobs.Run) string {
+		if !traced {
+			return ""
+		}
+		return cmp.Or(r.TraceID, "—") + "\t"
+	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tJOB\tTRIGGER\tSTARTED\tDURATION\tSTATUS\tROWS\tBYTES\tCHUNKS\tNOTIFIED\tERROR")
+	header := "RUN\tJOB\tTRIGGER\tSTARTED\tDURATION\tSTATUS\tROWS\tBYTES\tCHUNKS\tNOTIFIED\t"
+	if traced {
+		header += "TRACE\t"
+	}
+	fmt.Fprintln(tw, header+"ERROR")
 	for _, r := range runs {
 		dur := ""
 		if !r.Ended.IsZero() {
@@ -202,7 +214,7 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 		if r.NoChanges() {
 			status += " (no changes)"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", r.ID, r.Job, r.Trigger, r.Started.Local().Format("2006-01-02 15:04:05"), dur, status, r.Rows, humanBytes(r.Bytes), r.Chunks, cmp.Or(strings.Join(notified[r.ID], ", "), "—"), oneLine(r.Error, 120))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s%s\n", r.ID, r.Job, r.Trigger, r.Started.Local().Format("2006-01-02 15:04:05"), dur, status, r.Rows, humanBytes(r.Bytes), r.Chunks, cmp.Or(strings.Join(notified[r.ID], ", "), "—"), traceCol(r), oneLine(r.Error, 120))
 	}
 	return tw.Flush()
 }

@@ -499,6 +499,7 @@ var runTemplate = template.Must(template.New("run").Funcs(pageFuncs).Parse(liveB
 <dt>rows</dt><dd>{{num .Run.Rows}} ({{bytes .Run.Bytes}} JSON in {{.Run.Chunks}} chunks)</dd>
 <dt>host</dt><dd>{{.Run.Host}}</dd>
 {{if .Run.SessionID}}<dt>upload session</dt><dd><code>{{.Run.SessionID}}</code></dd>{{end}}
+{{if .Run.TraceID}}<dt>trace</dt><dd><code>{{.Run.TraceID}}</code></dd>{{end}}
 </dl>
 {{if .Run.Error}}<h3>Error</h3>
 <pre class="error">{{.Run.Error}}</pre>{{end}}

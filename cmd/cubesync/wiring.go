@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/cubesync/cubesync/jobs"
 	"github.com/cubesync/cubesync/jobs/filestate"
 	"github.com/cubesync/cubesync/jobs/pgstate"
@@ -63,7 +65,11 @@ type targets struct {
 }
 
 func (ts *targets) connect(ctx context.Context, t *jobs.Target) (*sink.Client, error) {
-	cfg, err := t.ClientConfig(ts.log)
+	log := ts.log
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() && sc.IsSampled() {
+		log = log.With("trace_id", sc.TraceID().String()) // the client's lines belong to the run's trace
+	}
+	cfg, err := t.ClientConfig(log)
 	if err != nil {
 		return nil, err
 	}

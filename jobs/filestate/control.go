@@ -90,7 +90,7 @@ func (s *Store) SetPaused(ctx context.Context, job string, paused bool, by strin
 		if cf.Paused == nil {
 			cf.Paused = map[string]pauseRecord{}
 		}
-		cf.Paused[job] = pauseRecord{Since: stamp(s.now()), By: by}
+		cf.Paused[job] = pauseRecord{Since: jobs.Stamp(s.now()), By: by}
 		return nil
 	})
 }
@@ -118,7 +118,7 @@ func (s *Store) RequestRun(ctx context.Context, job, by string) (jobs.RunRequest
 	}
 	var rec requestRecord
 	err := s.updateControl(ctx, func(cf *controlFile) error {
-		rec = requestRecord{ID: cf.NextRequestID, Job: job, Requested: stamp(s.now()), By: by}
+		rec = requestRecord{ID: cf.NextRequestID, Job: job, Requested: jobs.Stamp(s.now()), By: by}
 		cf.NextRequestID++
 		cf.Requests = append(cf.Requests, rec)
 		for len(cf.Requests) > maxRequests {
@@ -157,7 +157,7 @@ func (s *Store) TakeRequest(ctx context.Context, id int64) (bool, error) {
 	err := s.updateControl(ctx, func(cf *controlFile) error {
 		for i := range cf.Requests {
 			if r := &cf.Requests[i]; r.ID == id && r.Taken.IsZero() {
-				r.Taken, r.TakenBy, took = stamp(s.now()), s.host, true
+				r.Taken, r.TakenBy, took = jobs.Stamp(s.now()), s.host, true
 			}
 		}
 		return nil

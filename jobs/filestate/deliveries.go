@@ -31,7 +31,7 @@ func (s *Store) RecordDelivery(ctx context.Context, d jobs.Delivery) error {
 			id = jf.Deliveries[n-1].ID + 1
 		}
 		jf.Deliveries = append(jf.Deliveries, deliveryRecord{ID: id, RunID: d.RunID, Notifier: d.Notifier, Event: d.Event,
-			Status: d.Status, Attempts: d.Attempts, Error: d.Error, At: stamp(cmp.Or(d.At, s.now()))})
+			Status: d.Status, Attempts: d.Attempts, Error: d.Error, At: jobs.Stamp(cmp.Or(d.At, s.now()))})
 		if over := len(jf.Deliveries) - maxDeliveries; over > 0 {
 			jf.Deliveries = slices.Delete(jf.Deliveries, 0, over)
 		}

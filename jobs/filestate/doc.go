@@ -16,7 +16,9 @@
 // mix. Everything a finished run changes for its job lives in that job's one file, which
 // makes FinishRun all-or-nothing like the Postgres store's transaction. Locks are flock(2)
 // locks, which the kernel drops when their process dies: a killed run never leaves its job
-// locked. Several processes may share a directory; flock does not work on every network
+// locked. A job lock is a lease: every two seconds, and before a run publishes, the lock path
+// is checked to still name the file the run locked (a removed or replaced lock file lets
+// another process lock a new one, so the run publishes nothing). Several processes may share a directory; flock does not work on every network
 // file system, so keep the directory on a local disk.
 //
 // It implements jobs.Store and imports jobs; it must not import jobs/pgstate, sources or sink.

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cubesync/cubesync/clock"
 	"github.com/cubesync/cubesync/jobs"
 )
 
@@ -47,7 +48,7 @@ type Store struct {
 type Option func(*Store)
 
 // WithClock sets the clock that stamps run ends, watermark updates and loaded files.
-func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+func WithClock(c clock.Clock) Option { return func(s *Store) { s.now = c.Now } }
 
 // WithLeaseInterval sets how often a job's lock checks it is still held
 // (jobs.LeaseWatchInterval by default).
@@ -66,11 +67,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	if s.history < 1 {
 		s.history = DefaultHistory
 	}
-	host, err := os.Hostname()
-	if err != nil {
-		host = "unknown"
-	}
-	s.host = fmt.Sprintf("%s:%d", host, os.Getpid())
+	s.host = jobs.HostID()
 	for _, d := range []string{dir, filepath.Join(dir, "jobs"), filepath.Join(dir, "locks")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("create state directory: %w", err)

@@ -56,6 +56,7 @@ type runRecord struct {
 	Host      string          `json:"host,omitempty"`
 	Attempt   int             `json:"attempt,omitempty"`
 	Tables    []jobs.RunTable `json:"tables,omitempty"`
+	TraceID   string          `json:"trace_id,omitempty"`
 }
 
 type watermarkRecord struct {
@@ -82,16 +83,8 @@ func (r runRecord) run(job string) jobs.Run {
 		ID: r.ID, Job: job, Trigger: r.Trigger, Scheduled: r.Scheduled, Started: r.Started, Ended: r.Ended,
 		Status: r.Status, DatasetID: r.DatasetID, SessionID: r.SessionID, Phase: r.Phase, Pending: r.Pending,
 		Rows: r.Rows, Bytes: r.Bytes, Chunks: r.Chunks, Error: r.Error, Host: r.Host,
-		Attempt: max(r.Attempt, 1), Tables: r.Tables,
+		Attempt: max(r.Attempt, 1), Tables: r.Tables, TraceID: r.TraceID,
 	}
-}
-
-// stamp normalises a time the way the Postgres store keeps it: UTC, microseconds.
-func stamp(t time.Time) time.Time {
-	if t.IsZero() {
-		return time.Time{}
-	}
-	return t.UTC().Truncate(time.Microsecond)
 }
 
 // readJob reads a job's file without locking: files are replaced atomically, so a reader
@@ -166,9 +159,9 @@ func (s *Store) StartRun(ctx context.Context, r jobs.Run) (jobs.Run, error) {
 	}
 
 	rec := runRecord{
-		ID: id, Trigger: r.Trigger, Scheduled: stamp(r.Scheduled), Started: stamp(cmp.Or(r.Started, s.now())),
+		ID: id, Trigger: r.Trigger, Scheduled: jobs.Stamp(r.Scheduled), Started: jobs.Stamp(cmp.Or(r.Started, s.now())),
 		Status: jobs.StatusRunning, DatasetID: r.DatasetID, SessionID: r.SessionID, Host: cmp.Or(r.Host, s.host),
-		Attempt: max(r.Attempt, 1),
+		Attempt: max(r.Attempt, 1), TraceID: r.TraceID,
 	}
 	jf.Runs = append(jf.Runs, rec)
 	s.prune(jf)
@@ -309,12 +302,12 @@ func (s *Store) SetRunPending(ctx context.Context, id int64, p jobs.Pending) err
 			return fmt.Errorf("run %d of job %q has no upload session recorded: record it before its pending state", id, jf.Job)
 		}
 		for _, w := range p.Watermarks {
-			if err := sameJob(jf.Job, w.Job, w.Table); err != nil {
+			if err := jobs.CheckSameJob(jf.Job, w.Job, w.Table); err != nil {
 				return err
 			}
 		}
 		for _, f := range p.Files {
-			if err := sameJob(jf.Job, f.Job, f.Table); err != nil {
+			if err := jobs.CheckSameJob(jf.Job, f.Job, f.Table); err != nil {
 				return err
 			}
 		}
@@ -326,14 +319,14 @@ func (s *Store) SetRunPending(ctx context.Context, id int64, p jobs.Pending) err
 // FinishRun ends a running run. For a succeeded run the watermarks and loaded files are
 // written in the same file replacement as the run's status: all of it lands, or none.
 func (s *Store) FinishRun(ctx context.Context, id int64, o jobs.Outcome) error {
-	if err := checkOutcome(o); err != nil {
+	if err := jobs.CheckOutcome(o); err != nil {
 		return fmt.Errorf("run %d: %w", id, err)
 	}
 	return s.updateRun(ctx, id, func(jf *jobFile, r *runRecord) error {
 		if !r.unsettled() {
 			return fmt.Errorf("run %d of job %q is already %s", id, jf.Job, r.Status)
 		}
-		now := stamp(s.now())
+		now := jobs.Stamp(s.now())
 		r.Status, r.Ended = o.Status, now
 		r.Rows, r.Bytes, r.Chunks, r.Error, r.Tables = o.Rows, o.Bytes, o.Chunks, o.Error, o.Tables
 		if !o.KeepSession {
@@ -343,13 +336,13 @@ func (s *Store) FinishRun(ctx context.Context, id int64, o jobs.Outcome) error {
 			return nil
 		}
 		for _, w := range o.Watermarks {
-			if err := sameJob(jf.Job, w.Job, w.Table); err != nil {
+			if err := jobs.CheckSameJob(jf.Job, w.Job, w.Table); err != nil {
 				return err
 			}
 			setWatermark(jf, w, now)
 		}
 		for _, f := range o.Files {
-			if err := sameJob(jf.Job, f.Job, f.Table); err != nil {
+			if err := jobs.CheckSameJob(jf.Job, f.Job, f.Table); err != nil {
 				return err
 			}
 			if jf.Files == nil {
@@ -358,36 +351,18 @@ func (s *Store) FinishRun(ctx context.Context, id int64, o jobs.Outcome) error {
 			if jf.Files[f.Table] == nil {
 				jf.Files[f.Table] = map[string]fileRecord{}
 			}
-			jf.Files[f.Table][f.Path] = fileRecord{Size: f.Size, ModTime: f.ModTime.UTC(), Loaded: stamp(cmp.Or(f.Loaded, now))}
+			jf.Files[f.Table][f.Path] = fileRecord{Size: f.Size, ModTime: f.ModTime.UTC(), Loaded: jobs.Stamp(cmp.Or(f.Loaded, now))}
 		}
 		s.prune(jf)
 		return nil
 	})
 }
 
-// checkOutcome refuses an outcome whose status does not end a run.
-func checkOutcome(o jobs.Outcome) error {
-	switch o.Status {
-	case jobs.StatusSucceeded, jobs.StatusFailed, jobs.StatusInterrupted, jobs.StatusAbandoned, jobs.StatusSkipped, jobs.StatusMissed:
-		return nil
-	}
-	return fmt.Errorf("status %q does not end a run (want %s, %s, %s, %s, %s or %s)", o.Status,
-		jobs.StatusSucceeded, jobs.StatusFailed, jobs.StatusInterrupted, jobs.StatusAbandoned, jobs.StatusSkipped, jobs.StatusMissed)
-}
-
-// sameJob checks a watermark or file of an outcome belongs to the run's job ("" means it).
-func sameJob(runJob, job, table string) error {
-	if job != "" && job != runJob {
-		return fmt.Errorf("table %q of job %q cannot be saved by a run of job %q", table, job, runJob)
-	}
-	return nil
-}
-
 func setWatermark(jf *jobFile, w jobs.Watermark, now time.Time) {
 	if jf.Watermarks == nil {
 		jf.Watermarks = map[string]watermarkRecord{}
 	}
-	jf.Watermarks[w.Table] = watermarkRecord{Column: w.Column, Kind: w.Kind, Value: w.Value, Updated: stamp(cmp.Or(w.Updated, now))}
+	jf.Watermarks[w.Table] = watermarkRecord{Column: w.Column, Kind: w.Kind, Value: w.Value, Updated: jobs.Stamp(cmp.Or(w.Updated, now))}
 }
 
 // UnfinishedRuns lists the job's runs still marked running or with a session to settle,
@@ -512,7 +487,7 @@ func (s *Store) SetWatermark(ctx context.Context, w jobs.Watermark) error {
 		return fmt.Errorf("job %q: watermark has no table name", w.Job)
 	}
 	return s.update(ctx, w.Job, func(jf *jobFile) error {
-		setWatermark(jf, w, stamp(s.now()))
+		setWatermark(jf, w, jobs.Stamp(s.now()))
 		return nil
 	})
 }
@@ -549,7 +524,7 @@ func (s *Store) LoadedFiles(ctx context.Context, job, table string) (map[string]
 // The newest slots are kept; once a job has many, a slot older than all of them counts as
 // claimed, so an old slot is never run twice.
 func (s *Store) ClaimSlot(ctx context.Context, job string, at time.Time) (bool, error) {
-	at = stamp(at)
+	at = jobs.Stamp(at)
 	if at.IsZero() {
 		return false, fmt.Errorf("claim slot of job %q: the slot time is zero", job)
 	}
@@ -559,7 +534,7 @@ func (s *Store) ClaimSlot(ctx context.Context, job string, at time.Time) (bool, 
 		if found || (i == 0 && len(jf.Slots) >= s.maxSlots) {
 			return errUnchanged
 		}
-		jf.Slots = slices.Insert(jf.Slots, i, slotRecord{At: at, ClaimedBy: s.host, ClaimedAt: stamp(s.now())})
+		jf.Slots = slices.Insert(jf.Slots, i, slotRecord{At: at, ClaimedBy: s.host, ClaimedAt: jobs.Stamp(s.now())})
 		if n := len(jf.Slots) - s.maxSlots; n > 0 {
 			jf.Slots = slices.Delete(jf.Slots, 0, n)
 		}

@@ -22,7 +22,7 @@ func (s *Store) SetPaused(ctx context.Context, job string, paused bool, by strin
 	}
 	var err error
 	if paused {
-		_, err = s.pool.Exec(ctx, `INSERT INTO cubesync.paused (job, since, paused_by) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, job, stamp(s.now()), by)
+		_, err = s.pool.Exec(ctx, `INSERT INTO cubesync.paused (job, since, paused_by) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, job, jobs.Stamp(s.now()), by)
 	} else {
 		_, err = s.pool.Exec(ctx, `DELETE FROM cubesync.paused WHERE job = $1`, job)
 	}
@@ -59,7 +59,7 @@ func (s *Store) RequestRun(ctx context.Context, job, by string) (jobs.RunRequest
 	if job == "" {
 		return jobs.RunRequest{}, errors.New("job name is empty")
 	}
-	r := jobs.RunRequest{Job: job, Requested: stamp(s.now()), By: by}
+	r := jobs.RunRequest{Job: job, Requested: jobs.Stamp(s.now()), By: by}
 	if err := s.pool.QueryRow(ctx, `
 		INSERT INTO cubesync.run_requests (job, requested_at, requested_by) VALUES ($1, $2, $3) RETURNING id`,
 		job, r.Requested, by).Scan(&r.ID); err != nil {
@@ -97,7 +97,7 @@ func (s *Store) PendingRequests(ctx context.Context) ([]jobs.RunRequest, error) 
 // TakeRequest marks a pending request taken by this process.
 func (s *Store) TakeRequest(ctx context.Context, id int64) (bool, error) {
 	tag, err := s.pool.Exec(ctx, `UPDATE cubesync.run_requests SET taken_at = $2, taken_by = $3 WHERE id = $1 AND taken_at IS NULL`,
-		id, stamp(s.now()), s.host)
+		id, jobs.Stamp(s.now()), s.host)
 	if err != nil {
 		return false, fmt.Errorf("take run request %d: %w", id, err)
 	}

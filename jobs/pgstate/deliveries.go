@@ -23,7 +23,7 @@ func (s *Store) RecordDelivery(ctx context.Context, d jobs.Delivery) error {
 	_, err := s.pool.Exec(ctx, `
 		INSERT INTO cubesync.deliveries (job, run_id, notifier, event, status, attempts, error, at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		d.Job, runID, d.Notifier, d.Event, d.Status, d.Attempts, d.Error, stamp(cmp.Or(d.At, s.now())))
+		d.Job, runID, d.Notifier, d.Event, d.Status, d.Attempts, d.Error, jobs.Stamp(cmp.Or(d.At, s.now())))
 	if err != nil {
 		return fmt.Errorf("record delivery to %q about job %q: %w", d.Notifier, d.Job, err)
 	}

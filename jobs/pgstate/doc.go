@@ -10,7 +10,9 @@
 // Across replicas a scheduled slot runs once because ClaimSlot inserts (job, time) into a
 // table keyed by both; a job's runs never overlap because Lock holds a session advisory lock
 // on a connection of its own, which Postgres releases when that connection ends, so a
-// replica that dies cannot leave its jobs locked. FinishRun writes a run's status, watermarks
+// replica that dies cannot leave its jobs locked. The lock is a lease: every two seconds, and
+// before a run publishes, the lock's connection is asked whether it still holds the advisory
+// lock; a connection that was terminated lost it, and its run publishes nothing. FinishRun writes a run's status, watermarks
 // and loaded files in one transaction. Each held lock uses one server connection besides
 // the pool, and session advisory locks need a direct connection or a session-mode pooler
 // (PgBouncer in transaction mode would hand the lock to whichever client comes next).

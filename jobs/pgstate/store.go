@@ -1,12 +1,15 @@
 package pgstate
 
+// The Postgres implementation of jobs.Store, one method after another: job locks (leases),
+// runs, dataset ids, watermarks, loaded files and slot claims. It is long because the Store
+// interface is; pause and run requests are in control.go, deliveries in deliveries.go.
+
 import (
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/cubesync/cubesync/clock"
 	"github.com/cubesync/cubesync/jobs"
 )
 
@@ -41,7 +45,7 @@ type Option func(*Store)
 func WithLeaseInterval(d time.Duration) Option { return func(s *Store) { s.leaseInterval = d } }
 
 // WithClock sets the clock that stamps run ends, watermark updates, loaded files and claims.
-func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+func WithClock(c clock.Clock) Option { return func(s *Store) { s.now = c.Now } }
 
 // Open connects to the database at dsn, applies the migrations it lacks and returns the
 // Store. logger receives the migrations applied and lock problems.
@@ -53,11 +57,7 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger, opts ...Option) 
 	if err != nil {
 		return nil, parseError(err)
 	}
-	host, err := os.Hostname()
-	if err != nil {
-		host = "unknown"
-	}
-	s := &Store{logger: logger, now: time.Now, host: fmt.Sprintf("%s:%d", host, os.Getpid()), leaseInterval: jobs.LeaseWatchInterval}
+	s := &Store{logger: logger, now: time.Now, host: jobs.HostID(), leaseInterval: jobs.LeaseWatchInterval}
 	for _, o := range opts {
 		o(s)
 	}
@@ -191,20 +191,12 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// stamp normalises a time to what timestamptz keeps: UTC, microseconds.
-func stamp(t time.Time) time.Time {
-	if t.IsZero() {
-		return time.Time{}
-	}
-	return t.UTC().Truncate(time.Microsecond)
-}
-
 // nullTime is a time as a query parameter, the zero time as NULL.
 func nullTime(t time.Time) *time.Time {
 	if t.IsZero() {
 		return nil
 	}
-	t = stamp(t)
+	t = jobs.Stamp(t)
 	return &t
 }
 
@@ -221,14 +213,14 @@ func (s *Store) StartRun(ctx context.Context, r jobs.Run) (jobs.Run, error) {
 		return jobs.Run{}, errors.New("job name is empty")
 	}
 	r.Status = jobs.StatusRunning
-	r.Scheduled = stamp(r.Scheduled)
-	r.Started = stamp(cmp.Or(r.Started, s.now()))
+	r.Scheduled = jobs.Stamp(r.Scheduled)
+	r.Started = jobs.Stamp(cmp.Or(r.Started, s.now()))
 	r.Ended = time.Time{}
 	r.Host = cmp.Or(r.Host, s.host)
 	err := s.pool.QueryRow(ctx, `
-		INSERT INTO cubesync.runs (job, trigger, scheduled_at, started_at, status, dataset_id, session_id, host, attempt)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-		r.Job, r.Trigger, nullTime(r.Scheduled), r.Started, r.Status, r.DatasetID, r.SessionID, r.Host, max(r.Attempt, 1)).Scan(&r.ID)
+		INSERT INTO cubesync.runs (job, trigger, scheduled_at, started_at, status, dataset_id, session_id, host, attempt, trace_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+		r.Job, r.Trigger, nullTime(r.Scheduled), r.Started, r.Status, r.DatasetID, r.SessionID, r.Host, max(r.Attempt, 1), r.TraceID).Scan(&r.ID)
 	if err != nil {
 		return jobs.Run{}, fmt.Errorf("insert run of job %q: %w", r.Job, err)
 	}
@@ -272,12 +264,12 @@ func (s *Store) SetRunPending(ctx context.Context, id int64, p jobs.Pending) err
 			return fmt.Errorf("run %d of job %q has no upload session recorded: record it before its pending state", id, job)
 		}
 		for _, w := range p.Watermarks {
-			if err := sameJob(job, w.Job, w.Table); err != nil {
+			if err := jobs.CheckSameJob(job, w.Job, w.Table); err != nil {
 				return err
 			}
 		}
 		for _, f := range p.Files {
-			if err := sameJob(job, f.Job, f.Table); err != nil {
+			if err := jobs.CheckSameJob(job, f.Job, f.Table); err != nil {
 				return err
 			}
 		}
@@ -291,10 +283,10 @@ func (s *Store) SetRunPending(ctx context.Context, id int64, p jobs.Pending) err
 // FinishRun ends a running run. For a succeeded run the watermarks and loaded files are
 // saved in the same transaction as the run's status.
 func (s *Store) FinishRun(ctx context.Context, id int64, o jobs.Outcome) error {
-	if err := checkOutcome(o); err != nil {
+	if err := jobs.CheckOutcome(o); err != nil {
 		return fmt.Errorf("run %d: %w", id, err)
 	}
-	now := stamp(s.now())
+	now := jobs.Stamp(s.now())
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var job string
 		err := tx.QueryRow(ctx, `
@@ -334,24 +326,6 @@ func notRunning(ctx context.Context, tx pgx.Tx, id int64) error {
 	return fmt.Errorf("run %d of job %q is already %s", id, job, status)
 }
 
-// checkOutcome refuses an outcome whose status does not end a run.
-func checkOutcome(o jobs.Outcome) error {
-	switch o.Status {
-	case jobs.StatusSucceeded, jobs.StatusFailed, jobs.StatusInterrupted, jobs.StatusAbandoned, jobs.StatusSkipped, jobs.StatusMissed:
-		return nil
-	}
-	return fmt.Errorf("status %q does not end a run (want %s, %s, %s, %s, %s or %s)", o.Status,
-		jobs.StatusSucceeded, jobs.StatusFailed, jobs.StatusInterrupted, jobs.StatusAbandoned, jobs.StatusSkipped, jobs.StatusMissed)
-}
-
-// sameJob checks a watermark or file of an outcome belongs to the run's job ("" means it).
-func sameJob(runJob, job, table string) error {
-	if job != "" && job != runJob {
-		return fmt.Errorf("table %q of job %q cannot be saved by a run of job %q", table, job, runJob)
-	}
-	return nil
-}
-
 func saveWatermarks(ctx context.Context, tx pgx.Tx, job string, marks []jobs.Watermark, now time.Time) error {
 	if len(marks) == 0 {
 		return nil
@@ -362,11 +336,11 @@ func saveWatermarks(ctx context.Context, tx pgx.Tx, job string, marks []jobs.Wat
 	var tables, columns, kinds, values []string
 	var updated []time.Time
 	for _, w := range marks {
-		if err := sameJob(job, w.Job, w.Table); err != nil {
+		if err := jobs.CheckSameJob(job, w.Job, w.Table); err != nil {
 			return err
 		}
 		if i, ok := byTable[w.Table]; ok {
-			columns[i], kinds[i], values[i], updated[i] = w.Column, w.Kind, w.Value, stamp(cmp.Or(w.Updated, now))
+			columns[i], kinds[i], values[i], updated[i] = w.Column, w.Kind, w.Value, jobs.Stamp(cmp.Or(w.Updated, now))
 			continue
 		}
 		byTable[w.Table] = len(tables)
@@ -374,7 +348,7 @@ func saveWatermarks(ctx context.Context, tx pgx.Tx, job string, marks []jobs.Wat
 		columns = append(columns, w.Column)
 		kinds = append(kinds, w.Kind)
 		values = append(values, w.Value)
-		updated = append(updated, stamp(cmp.Or(w.Updated, now)))
+		updated = append(updated, jobs.Stamp(cmp.Or(w.Updated, now)))
 	}
 	_, err := tx.Exec(ctx, `
 		INSERT INTO cubesync.watermarks (job, table_name, column_name, kind, value, updated_at)
@@ -398,7 +372,7 @@ func saveFiles(ctx context.Context, tx pgx.Tx, job string, files []jobs.LoadedFi
 	var sizes []int64
 	var loaded []time.Time
 	for _, f := range files {
-		if err := sameJob(job, f.Job, f.Table); err != nil {
+		if err := jobs.CheckSameJob(job, f.Job, f.Table); err != nil {
 			return err
 		}
 		k := key{f.Table, f.Path}
@@ -409,7 +383,7 @@ func saveFiles(ctx context.Context, tx pgx.Tx, job string, files []jobs.LoadedFi
 			tables, paths = append(tables, f.Table), append(paths, f.Path)
 			sizes, modTimes, loaded = append(sizes, 0), append(modTimes, ""), append(loaded, time.Time{})
 		}
-		sizes[i], modTimes[i], loaded[i] = f.Size, formatModTime(f.ModTime), stamp(cmp.Or(f.Loaded, now))
+		sizes[i], modTimes[i], loaded[i] = f.Size, formatModTime(f.ModTime), jobs.Stamp(cmp.Or(f.Loaded, now))
 	}
 	_, err := tx.Exec(ctx, `
 		INSERT INTO cubesync.loaded_files (job, table_name, path, size, mod_time, loaded_at)
@@ -426,7 +400,7 @@ func saveFiles(ctx context.Context, tx pgx.Tx, job string, files []jobs.LoadedFi
 // formatModTime keeps a file's modification time to the nanosecond, as text.
 func formatModTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-const runColumns = `id, job, trigger, scheduled_at, started_at, ended_at, status, dataset_id, session_id, rows, bytes, chunks, error, host, attempt, tables, phase, pending`
+const runColumns = `id, job, trigger, scheduled_at, started_at, ended_at, status, dataset_id, session_id, rows, bytes, chunks, error, host, attempt, tables, phase, pending, trace_id`
 
 // runTables is the tables column's value: never NULL, an empty array for none.
 func runTables(t []jobs.RunTable) []jobs.RunTable {
@@ -441,7 +415,7 @@ func scanRuns(rows pgx.Rows) ([]jobs.Run, error) {
 		var r jobs.Run
 		var scheduled, ended *time.Time
 		err := row.Scan(&r.ID, &r.Job, &r.Trigger, &scheduled, &r.Started, &ended, &r.Status,
-			&r.DatasetID, &r.SessionID, &r.Rows, &r.Bytes, &r.Chunks, &r.Error, &r.Host, &r.Attempt, &r.Tables, &r.Phase, &r.Pending)
+			&r.DatasetID, &r.SessionID, &r.Rows, &r.Bytes, &r.Chunks, &r.Error, &r.Host, &r.Attempt, &r.Tables, &r.Phase, &r.Pending, &r.TraceID)
 		if len(r.Tables) == 0 {
 			r.Tables = nil
 		}
@@ -510,7 +484,7 @@ func (s *Store) SetDatasetID(ctx context.Context, job, datasetID, name string) e
 		INSERT INTO cubesync.datasets (job, dataset_id, dataset_name, updated_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (job) DO UPDATE SET dataset_id = excluded.dataset_id, dataset_name = excluded.dataset_name,
 			updated_at = excluded.updated_at`,
-		job, datasetID, name, stamp(s.now()))
+		job, datasetID, name, jobs.Stamp(s.now()))
 	if err != nil {
 		return fmt.Errorf("save dataset id of job %q: %w", job, err)
 	}
@@ -566,7 +540,7 @@ func (s *Store) SetWatermark(ctx context.Context, w jobs.Watermark) error {
 		return fmt.Errorf("set watermark of job %q table %q: both must be given", w.Job, w.Table)
 	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		return saveWatermarks(ctx, tx, w.Job, []jobs.Watermark{w}, stamp(s.now()))
+		return saveWatermarks(ctx, tx, w.Job, []jobs.Watermark{w}, jobs.Stamp(s.now()))
 	})
 }
 
@@ -614,10 +588,10 @@ func (s *Store) ClaimSlot(ctx context.Context, job string, at time.Time) (bool, 
 	if at.IsZero() {
 		return false, fmt.Errorf("claim slot of job %q: the slot time is zero", job)
 	}
-	at = stamp(at)
+	at = jobs.Stamp(at)
 	tag, err := s.pool.Exec(ctx, `
 		INSERT INTO cubesync.slots (job, scheduled_at, claimed_by, claimed_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT DO NOTHING`, job, at, s.host, stamp(s.now()))
+		ON CONFLICT DO NOTHING`, job, at, s.host, jobs.Stamp(s.now()))
 	if err != nil {
 		return false, fmt.Errorf("claim slot %s of job %q: %w", at.Format(time.RFC3339), job, err)
 	}

@@ -1,5 +1,8 @@
 package storetest
 
+// The conformance suite every jobs.Store runs: one cohesive thing, a subtest per behaviour of
+// the interface, so that the stores cannot differ.
+
 import (
 	"context"
 	"errors"
@@ -98,6 +101,7 @@ func (s *suite) runLifecycle(t *testing.T) {
 		Status:    jobs.StatusSucceeded, // ignored: a new run is running
 		Host:      "host-a:123",
 		Attempt:   2,
+		TraceID:   "4bf92f3577b34da6a3ce929d0e0e4736",
 	}
 	run := mustStartRun(t, st, in)
 	if run.ID <= 0 {
@@ -825,8 +829,8 @@ func assertRun(t *testing.T, what string, got, want jobs.Run) {
 			}
 			return x.UTC().Format(time.RFC3339Nano)
 		}
-		return fmt.Sprintf("id=%d job=%q trigger=%q scheduled=%s started=%s ended=%s status=%q dataset=%q session=%q rows=%d bytes=%d chunks=%d error=%q host=%q attempt=%d tables=%+v",
-			r.ID, r.Job, r.Trigger, ts(r.Scheduled), ts(r.Started), ts(r.Ended), r.Status, r.DatasetID, r.SessionID, r.Rows, r.Bytes, r.Chunks, r.Error, r.Host, max(r.Attempt, 1), r.Tables)
+		return fmt.Sprintf("id=%d job=%q trigger=%q scheduled=%s started=%s ended=%s status=%q dataset=%q session=%q rows=%d bytes=%d chunks=%d error=%q host=%q attempt=%d tables=%+v trace=%q",
+			r.ID, r.Job, r.Trigger, ts(r.Scheduled), ts(r.Started), ts(r.Ended), r.Status, r.DatasetID, r.SessionID, r.Rows, r.Bytes, r.Chunks, r.Error, r.Host, max(r.Attempt, 1), r.Tables, r.TraceID)
 	}
 	if g, w := norm(got), norm(want); g != w {
 		t.Errorf("%s:\n got %s\nwant %s", what, g, w)

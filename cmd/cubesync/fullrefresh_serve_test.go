@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cubesync/cubesync/internal/pgtest"
+	"github.com/cubesync/cubesync/internal/testutil"
+)
+
+// TestServeFullRefreshSlot runs cubesync serve (state in Postgres) on a job that upserts
+// changed rows every 5 seconds and has a full_refresh slot: incremental runs never remove
+// a row deleted at the source, the full-refresh slot does (it reads everything and
+// replaces), it is recorded with trigger full_refresh, and the watermark is then what the
+// full read saw. The schedules run on the wall clock: the full-refresh slot is a given
+// second about 20s after the test starts (serve has no fake clock; the slot is computed so
+// that the test does not depend on when it runs).
+func TestServeFullRefreshSlot(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	bin := buildCubesync(t)
+	dir := t.TempDir()
+	emu, url := startEmulator(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	exec := func(sql string) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	exec(`CREATE TABLE orders (id bigint PRIMARY KEY, qty int NOT NULL, changed_at timestamptz NOT NULL)`)
+	exec(`INSERT INTO orders VALUES (1, 10, '2024-05-01 10:00:00+00'), (2, 20, '2024-05-01 11:00:00+00'), (3, 30, '2024-05-01 12:00:00+00')`)
+
+	// A slot of both schedules (a multiple of 5s) far enough ahead for serve to start and
+	// run an incremental slot first.
+	full := time.Now().UTC().Add(20 * time.Second).Truncate(5 * time.Second)
+	config := filepath.Join(dir, "jobs.toml")
+	if err := os.WriteFile(config, []byte(fmt.Sprintf(`[state]
+database_url = %[1]q
+
+[sources.warehouse]
+type = "postgres"
+dsn = %[1]q
+
+[targets.emu]
+base_url = %[2]q
+project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
+username = "alice"
+password = "pw"
+
+[serve]
+listen = "127.0.0.1:0"
+
+[jobs.orders]
+schedule = "*/5 * * * * *"
+full_refresh = "CRON_TZ=UTC %[3]d %[4]d %[5]d * * *"
+target = "emu"
+dataset = { name = "Orders" }
+retry = { attempts = 1 }
+[[jobs.orders.tables]]
+name = "orders"
+policy = "upsert"
+source = "warehouse"
+query = "SELECT id, qty, changed_at FROM orders WHERE changed_at > $1"
+key = ["id"]
+exclude = ["changed_at"]
+incremental = { column = "changed_at", initial = "2024-01-01T00:00:00Z" }
+`, dsn, url, full.Second(), full.Minute(), full.Hour())), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rows := func() int {
+		tb, err := emu.Table("Orders", "orders")
+		if err != nil {
+			return -1
+		}
+		return len(tb.Rows)
+	}
+
+	p := startCubesync(t, bin, dir, "serve", "--config", config, "--log-format", "json")
+	listenAddr(t, p.logs)
+	testutil.WaitFor(t, time.Until(full), "an incremental run loading the 3 orders before the full-refresh slot", func() bool { return rows() == 3 })
+	// Deleted at the source; the row holding the watermark, so the next incremental reads
+	// nothing either.
+	exec(`DELETE FROM orders WHERE id = 3`)
+	if time.Until(full) < 2*time.Second {
+		t.Fatalf("the incremental run came too late to test the full refresh at %v", full)
+	}
+	var runID int64
+	var status string
+	testutil.WaitFor(t, time.Until(full)+60*time.Second, "the full-refresh slot's run to finish", func() bool {
+		return conn.QueryRow(ctx, `SELECT id, status FROM cubesync.runs WHERE job = 'orders' AND trigger = 'full_refresh' AND status <> 'running'`).Scan(&runID, &status) == nil
+	})
+	if status != "succeeded" {
+		var msg string
+		_ = conn.QueryRow(ctx, `SELECT error FROM cubesync.runs WHERE id = $1`, runID).Scan(&msg)
+		t.Fatalf("full-refresh run %d: %s (%s), want succeeded", runID, status, msg)
+	}
+	var scheduled time.Time
+	if err := conn.QueryRow(ctx, `SELECT scheduled_at FROM cubesync.runs WHERE id = $1`, runID).Scan(&scheduled); err != nil || !scheduled.Equal(full) {
+		t.Errorf("full-refresh run %d has slot %v (%v), want %v", runID, scheduled, err, full)
+	}
+	if got := rows(); got != 2 {
+		t.Errorf("after the full-refresh slot the dataset has %d orders, want 2: the one deleted at the source is gone", got)
+	}
+	var incremental int
+	_ = conn.QueryRow(ctx, `SELECT count(*) FROM cubesync.runs WHERE job = 'orders' AND trigger <> 'full_refresh' AND status = 'succeeded' AND id < $1`, runID).Scan(&incremental)
+	if incremental == 0 {
+		t.Errorf("no incremental run succeeded before the full refresh")
+	}
+	var mark string
+	if err := conn.QueryRow(ctx, `SELECT value FROM cubesync.watermarks WHERE job = 'orders' AND table_name = 'orders'`).Scan(&mark); err != nil || mark != "2024-05-01T11:00:00Z" {
+		t.Errorf("watermark after the full refresh = %q (%v), want 2024-05-01T11:00:00Z: the greatest value the full read saw", mark, err)
+	}
+}

@@ -1,0 +1,92 @@
+package jobs_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cubesync/cubesync/internal/pgtest"
+	"github.com/cubesync/cubesync/jobs"
+	"github.com/cubesync/cubesync/jobs/pgstate"
+)
+
+// TestRunLostLockPublishesNothing takes the job's lock away from a run after it uploaded
+// everything and recorded its pending state, just before it publishes: the Postgres lock's
+// connection is terminated (pg_terminate_backend, as a failover or an idle-session killer
+// would), or the local lock file is removed. The run must notice (fencing), cancel its
+// upload session and publish nothing; the next run, holding the lock, loads the rows.
+func TestRunLostLockPublishesNothing(t *testing.T) {
+	for _, store := range []string{"local", "postgres"} {
+		t.Run(store, func(t *testing.T) {
+			ctx := context.Background()
+			b := setup(t)
+			var lose func()
+			if store == "postgres" {
+				dsn := pgtest.DSN(t)
+				st, err := pgstate.Open(ctx, dsn, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { st.Close() })
+				b.store, b.runner.Store = st, st
+				lose = func() {
+					conn, err := pgx.Connect(ctx, dsn)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer conn.Close(ctx)
+					var n int
+					err = conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+						WHERE application_name LIKE 'cubesync lock sales by %'`).Scan(&n)
+					if err != nil || n != 1 {
+						t.Fatalf("terminate the lock's connection: %d terminated, %v", n, err)
+					}
+				}
+			} else {
+				lose = func() {
+					if err := os.Remove(filepath.Join(b.dir, ".cubesync", "locks", "sales.lock")); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			writeSales(t, b.dir, "data/orders.parquet", []int64{1, 2}, []string{"north", "south"}, []int32{1, 2}, []float64{10, 20})
+			job := b.job(t, "sales", salesJob)
+			b.runner.Step = func(step string) error {
+				if step == "after:record_pending" {
+					lose()
+				}
+				return nil
+			}
+			_, err := b.runner.Run(ctx, job, jobs.RunOptions{})
+			if !errors.Is(err, jobs.ErrLockLost) || !strings.Contains(err.Error(), "not publishing upload session") {
+				t.Fatalf("run that lost its lock: err = %v, want ErrLockLost and that it did not publish", err)
+			}
+			if open := b.emu.OpenSessions(); len(open) != 0 {
+				t.Errorf("the run that lost its lock left its session open: %+v", open)
+			}
+			for _, d := range b.emu.Datasets() {
+				if tbl, err := b.emu.Table(d.ID, "orders"); err == nil && len(tbl.Rows) != 0 {
+					t.Errorf("the run that lost its lock published %d rows", len(tbl.Rows))
+				}
+			}
+			runs, _ := b.store.Runs(ctx, "sales", 10)
+			if len(runs) != 1 || runs[0].Status != jobs.StatusFailed || !strings.Contains(runs[0].Error, "lock was lost") {
+				t.Errorf("history = %+v, want one failed run saying the lock was lost", runs)
+			}
+
+			b.runner.Step = nil
+			res, err := b.runner.Run(ctx, job, jobs.RunOptions{})
+			if err != nil {
+				t.Fatalf("next run: %v", err)
+			}
+			if got := b.rows(t, res.DatasetID, "orders"); len(got) != 2 {
+				t.Errorf("next run published %v, want the 2 rows", got)
+			}
+		})
+	}
+}
