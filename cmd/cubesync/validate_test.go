@@ -504,3 +504,42 @@ parquet = "stores.parquet"
 		t.Errorf("validate printed the admin token")
 	}
 }
+
+// TestReadmeKubernetesJobsFile: the jobs.toml of the README's Kubernetes ConfigMap loads,
+// with one job added where it says, and sets what the Deployment's text promises.
+func TestReadmeKubernetesJobsFile(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(readme), "\n  jobs.toml: |\n")
+	block, _, ok2 := strings.Cut(block, "\n---\n")
+	if !ok || !ok2 {
+		t.Fatal("README has no ConfigMap with a jobs.toml followed by ---")
+	}
+	var b strings.Builder
+	for _, line := range strings.Split(block, "\n") {
+		b.WriteString(strings.TrimPrefix(line, "    ") + "\n")
+	}
+	b.WriteString(`
+[jobs.sales]
+schedule = "30 2 * * *"
+target = "mstr"
+dataset = { name = "Sales" }
+[[jobs.sales.tables]]
+name = "stores"
+policy = "replace"
+parquet = "stores.parquet"
+`)
+	vars := map[string]string{"CUBESYNC_STATE_DSN": "postgres://cubesync@postgres/cubesync", "CUBESYNC_ADMIN_TOKEN": "0123456789abcdef0123456789abcdef",
+		"OPS_WEBHOOK_URL": "https://hooks.example.com/x", "MSTR_PASSWORD": "pw"}
+	cfg, err := jobs.Parse(strings.NewReader(b.String()), "jobs.toml", func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
+	if err != nil {
+		t.Fatalf("the README's Kubernetes jobs.toml does not load: %v\n%s", err, b.String())
+	}
+	sales := cfg.Jobs["sales"]
+	if cfg.Serve.MaxConcurrentRuns != 2 || cfg.Serve.AdminToken == "" || cfg.State.DatabaseURL == "" || sales.Jitter == 0 || len(sales.Notify) != 1 {
+		t.Errorf("README's Kubernetes jobs.toml: max_concurrent_runs %d, admin token %t, Postgres state %t, sales jitter %s, notifiers %d; want 2, an admin token, Postgres state, a jitter and the ops notifier",
+			cfg.Serve.MaxConcurrentRuns, cfg.Serve.AdminToken != "", cfg.State.DatabaseURL != "", sales.Jitter, len(sales.Notify))
+	}
+}
