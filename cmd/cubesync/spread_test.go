@@ -131,7 +131,26 @@ func TestServeSpreadsWork(t *testing.T) {
 		return n
 	}
 	testutil.WaitFor(t, time.Until(due)+60*time.Second, "nine finished runs", func() bool { return finished() >= 9 })
-	time.Sleep(time.Second) // a tenth run or a late missed record would show up now
+	// A replica at its limit leaves a slot and waits for a place or the slot's grace to
+	// pass; the slot then ends in a run of its own or a log line that another replica
+	// claimed it. Once every slot left has ended, each replica has decided all nine slots:
+	// a tenth run or a late missed record can no longer come.
+	testutil.WaitFor(t, 30*time.Second, "every replica to end each slot it left at its limit", func() bool {
+		for _, p := range replicas {
+			ended := map[any]bool{}
+			for _, msg := range []string{"left slot claimed by another replica", "run started"} {
+				for _, l := range p.logs.LogLines(msg) {
+					ended[l["job"]] = true
+				}
+			}
+			for _, l := range p.logs.LogLines("at max_concurrent_runs: leaving the slot to a replica with room") {
+				if !ended[l["job"]] {
+					return false
+				}
+			}
+		}
+		return true
+	})
 	for _, p := range replicas {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	}
