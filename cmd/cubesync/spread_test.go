@@ -299,3 +299,88 @@ func TestServeRecordsMissedSlots(t *testing.T) {
 		})
 	}
 }
+
+// TestServeJitter runs two serve processes on one Postgres state store with three jobs due
+// at the same second and [defaults] jitter = "8s": each job's slot starts its own fixed
+// offset after the cron time (the offset validate and cubesync jobs show, the same on both
+// replicas), runs once, and the history keeps the cron slot.
+func TestServeJitter(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	bin := buildCubesync(t)
+	dir := t.TempDir()
+	_, url := startEmulator(t)
+	due := time.Now().Add(15 * time.Second).Truncate(time.Second)
+	config := spreadConfig(t, dir, url, dsn, 3, 3, due, "", `jitter = "8s"`)
+	cfg, err := jobs.Load(config, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	offsets := map[string]time.Duration{}
+	for name, j := range cfg.Jobs {
+		offsets[name] = j.JitterOffset()
+	}
+	if offsets["job0"] == offsets["job1"] && offsets["job1"] == offsets["job2"] {
+		t.Fatalf("the three jobs share the jitter offset %s: the test cannot tell them apart", offsets["job0"])
+	}
+	_, listing, _ := runBin(t, bin, dir, "jobs", "--config", config)
+	for name, off := range offsets {
+		if !regexp.MustCompile(`(?m)^` + name + ` .*\+` + regexp.QuoteMeta(off.String()) + ` jitter`).MatchString(listing) {
+			t.Errorf("cubesync jobs does not show %s's jitter offset %s:\n%s", name, off, listing)
+		}
+	}
+
+	var replicas []*proc
+	for range 2 {
+		replicas = append(replicas, startCubesync(t, bin, dir, "serve", "--config", config, "--log-format", "json"))
+	}
+	for _, p := range replicas {
+		testutil.WaitFor(t, time.Until(due), "every replica to start scheduling before the slot", func() bool {
+			return len(p.logs.LogLines("scheduler started")) > 0
+		})
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	type run struct {
+		job, status        string
+		scheduled, started time.Time
+	}
+	var runs []run
+	testutil.WaitFor(t, time.Until(due)+60*time.Second, "three finished runs", func() bool {
+		rows, err := conn.Query(ctx, `SELECT job, status, scheduled_at, started_at FROM cubesync.runs WHERE status <> 'running' ORDER BY id`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs = runs[:0]
+		for rows.Next() {
+			var r run
+			if err := rows.Scan(&r.job, &r.status, &r.scheduled, &r.started); err != nil {
+				t.Fatal(err)
+			}
+			runs = append(runs, r)
+		}
+		return rows.Err() == nil && len(runs) >= 3
+	})
+	for _, p := range replicas {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for _, p := range replicas {
+		p.wait(t, 30*time.Second)
+	}
+	seen := map[string]bool{}
+	for _, r := range runs {
+		seen[r.job] = true
+		off := offsets[r.job]
+		late := r.started.Sub(r.scheduled)
+		if r.status != jobs.StatusSucceeded || !r.scheduled.Equal(due) || late < off || late > off+3*time.Second {
+			t.Errorf("job %s: %s, slot %s, started %s after it; want succeeded, slot %s, started its jitter offset %s after it (within 3s)",
+				r.job, r.status, r.scheduled, late, due, off)
+		}
+	}
+	if len(runs) != 3 || len(seen) != 3 {
+		t.Errorf("runs %+v, want one of each of the three jobs", runs)
+	}
+}
