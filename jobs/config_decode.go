@@ -438,6 +438,8 @@ func (d *decoder) job(cfg *Config, name string, t *tomlTable) *Job {
 			d.problemf(t.path.key("schedule"), "bad cron spec %q%s (want 5 fields \"m h dom mon dow\", 6 with seconds first, @daily/@hourly/@every 1h, optionally after CRON_TZ=Area/City)", d.shown(t.path.key("schedule"), spec), d.detail(t.path.key("schedule"), err))
 		}
 		j.ScheduleSpec = sched
+	} else if t.has("jitter") {
+		d.problemf(t.path.key("jitter"), "the job has no schedule: jitter delays scheduled slots (add a schedule, or remove jitter)")
 	}
 	if spec, ok := t.str("full_refresh"); ok && strings.TrimSpace(spec) != "" {
 		j.FullRefresh = strings.TrimSpace(spec)
@@ -651,6 +653,9 @@ func (d *decoder) incremental(t *tomlTable, tb *Table) {
 			inc.missing("files", `"new": only files not loaded by an earlier successful run are read`)
 		}
 		tb.Incremental.NewFiles = hasFiles && files == "new"
+		if _, p, ok := inc.lookup("lookback"); ok {
+			d.problemf(p, `is for query tables: a parquet table loads whole new files, so there is no window to read again (remove lookback)`)
+		}
 	case tb.Query != "":
 		if inc.has("files") {
 			d.problemf(inc.path.key("files"), `files = "new" is for parquet tables; a query table is incremental by column: incremental = { column = "updated_at", initial = "..." }`)
@@ -669,8 +674,12 @@ func (d *decoder) incremental(t *tomlTable, tb *Table) {
 		}
 		tb.Incremental.Column, tb.Incremental.Initial = col, initial
 		inc.positive("lookback", &tb.Incremental.Lookback)
-		if inc.has("lookback") && tb.Policy == sink.Add {
+		switch {
+		case !inc.has("lookback"):
+		case tb.Policy == sink.Add:
 			d.problemf(inc.path.key("lookback"), `cannot be used with policy "add": the rows in the lookback window are read again and would be added twice; use policy "upsert" (or "update") with a key`)
+		case isIntegerText(initial):
+			d.problemf(inc.path.key("lookback"), "needs a timestamp or date column: initial %s is an integer, and a duration cannot move an integer watermark back (remove lookback)", d.shown(inc.path.key("initial"), initial))
 		}
 	}
 	inc.finish()
@@ -770,4 +779,10 @@ func (d *decoder) resolve(p string) string {
 		return p
 	}
 	return filepath.Join(d.dir, p)
+}
+
+// isIntegerText reports whether s is an integer, as an integer watermark's text is.
+func isIntegerText(s string) bool {
+	_, err := strconv.ParseInt(s, 10, 64)
+	return err == nil
 }

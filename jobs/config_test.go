@@ -157,6 +157,32 @@ incremental = { column = "u", initial = "2024-01-01", lookback = "soon" }
 			},
 		},
 		{
+			name: "lookback and jitter where they cannot apply",
+			src: `[jobs.a]
+jitter = "5m"
+target = "emu"
+dataset = { name = "A" }
+[[jobs.a.tables]]
+name = "t"
+policy = "upsert"
+key = ["k"]
+source = "wh"
+query = "SELECT * FROM t WHERE id > $1"
+incremental = { column = "id", initial = 0, lookback = "10m" }
+[[jobs.a.tables]]
+name = "p"
+policy = "upsert"
+key = ["k"]
+parquet = "p.parquet"
+incremental = { files = "new", lookback = "10m" }
+`,
+			want: []string{
+				`jobs.toml:7: jobs.a.jitter: the job has no schedule: jitter delays scheduled slots (add a schedule, or remove jitter)`,
+				`jobs.toml:16: jobs.a.tables[0].incremental.lookback: needs a timestamp or date column: initial 0 is an integer, and a duration cannot move an integer watermark back (remove lookback)`,
+				`jobs.toml:22: jobs.a.tables[1].incremental.lookback: is for query tables: a parquet table loads whole new files, so there is no window to read again (remove lookback)`,
+			},
+		},
+		{
 			name: "notifiers",
 			src: `[notify.ops]
 url = "ftp://example.com/hook"

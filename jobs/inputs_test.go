@@ -131,7 +131,7 @@ name = "orders"
 			if !jobs.IsInputError(err) {
 				t.Errorf("error %v is not an input error", err)
 			}
-			if slept := b.clock.sleeps(); len(slept) != 0 || res == nil || res.Attempts != 1 {
+			if slept := b.clock.Sleeps(); len(slept) != 0 || res == nil || res.Attempts != 1 {
 				t.Errorf("run was tried again (waits %v, attempts %v): input errors fail at once", slept, res)
 			}
 			if strings.Count(err.Error(), `table "orders"`) > 1 {

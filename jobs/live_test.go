@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cubesync/cubesync/clock"
 	"github.com/cubesync/cubesync/jobs"
 	"github.com/cubesync/cubesync/sink/emulator"
 )
@@ -65,6 +66,7 @@ func TestLiveProgressStagesAndParquetTotal(t *testing.T) {
 	writeSales(t, b.dir, "data/orders.parquet", []int64{1, 2, 3}, []string{"north", "south", "north"}, []int32{1, 2, 3}, []float64{10.5, 20, 30})
 	rec := &liveRecorder{}
 	b.runner.Progress = rec
+	b.runner.Clock = clock.Wall{} // the stages are timed while the server takes 400ms to publish
 	if _, err := b.runner.Run(context.Background(), b.job(t, "sales", salesJob), jobs.RunOptions{}); err != nil {
 		t.Fatalf("run: %v", err)
 	}

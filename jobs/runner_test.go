@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/cubesync/cubesync/clock"
+	"github.com/cubesync/cubesync/internal/testutil"
 	"github.com/cubesync/cubesync/jobs"
 	"github.com/cubesync/cubesync/jobs/filestate"
 	"github.com/cubesync/cubesync/sink"
@@ -34,35 +34,8 @@ type testBundle struct {
 	emu    *emulator.Server
 	store  jobs.Store
 	runner *jobs.Runner
-	clock  *backoffClock // the runner's
+	clock  *testutil.FakeClock // the runner's: backoffs return at once, a job's timeout waits
 	mem    *memory.CheckedAllocator
-}
-
-// backoffClock is the wall clock, except that a wait of an hour or less (a retry's backoff)
-// returns at once and is recorded: retry tests do not wait, while a job's timeout (2h
-// unless the test sets one) still runs on wall time and never comes during a test.
-type backoffClock struct {
-	mu    sync.Mutex
-	slept []time.Duration
-}
-
-func (c *backoffClock) Now() time.Time { return time.Now() }
-
-func (c *backoffClock) Sleep(ctx context.Context, d time.Duration) error {
-	if d > time.Hour {
-		return clock.Wall{}.Sleep(ctx, d)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.slept = append(c.slept, d)
-	return context.Cause(ctx)
-}
-
-// sleeps returns the backoffs waited so far.
-func (c *backoffClock) sleeps() []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]time.Duration(nil), c.slept...)
 }
 
 func setup(t *testing.T) *testBundle {
@@ -86,7 +59,7 @@ func setupWith(t *testing.T, opts emulator.Options) *testBundle {
 	t.Cleanup(func() { store.Close() })
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	t.Cleanup(func() { mem.AssertSize(t, 0) })
-	b := &testBundle{dir: dir, url: srv.URL + "/MicroStrategyLibrary", emu: emu, store: store, mem: mem, clock: &backoffClock{}}
+	b := &testBundle{dir: dir, url: srv.URL + "/MicroStrategyLibrary", emu: emu, store: store, mem: mem, clock: testutil.NewFakeClock(time.Now()).Hold(time.Hour)}
 	b.runner = &jobs.Runner{
 		Store:     store,
 		Allocator: mem,

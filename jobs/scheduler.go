@@ -403,9 +403,10 @@ func (s *Scheduler) fire(ctx, runCtx context.Context, js *jobState, sr slotRun, 
 	js.mu.Lock()
 	busy := js.running // the slot will wait or be skipped, not start a run of its own
 	js.mu.Unlock()
-	placed := false
+	placed, waited := false, false
 	if !busy && s.places != nil {
-		if !s.takePlace(ctx, js, sr) {
+		var ok bool
+		if ok, waited = s.takePlace(ctx, js, sr); !ok {
 			return
 		}
 		placed = true
@@ -425,7 +426,11 @@ func (s *Scheduler) fire(ctx, runCtx context.Context, js *jobState, sr slotRun, 
 	}
 	if !won {
 		release()
-		js.log.Debug("slot claimed by another replica", "slot", sr.slot)
+		if waited {
+			js.log.Info(leftSlotClaimed, "slot", sr.slot)
+		} else {
+			js.log.Debug("slot claimed by another replica", "slot", sr.slot)
+		}
 		return
 	}
 	js.mu.Lock()
@@ -542,13 +547,18 @@ func startWithin(job *Job) time.Duration {
 	return job.CatchupWindow
 }
 
+// leftSlotClaimed ends the story of a slot this replica left at max_concurrent_runs: another
+// replica claimed it. Logged at Info, like the leaving, so that every slot left has an end.
+const leftSlotClaimed = "left slot claimed by another replica"
+
 // takePlace takes one of the scheduler's run places for sr, waiting while every place is
-// taken. It reports false when ctx ends first, or when the job's catchup_window passes
-// with no place free: the slot is then recorded as missed, unless another replica took it.
-func (s *Scheduler) takePlace(ctx context.Context, js *jobState, sr slotRun) bool {
+// taken; waited says whether it had to. It reports ok false when ctx ends first, or when
+// the job's catchup_window passes with no place free: the slot is then recorded as missed,
+// unless another replica took it.
+func (s *Scheduler) takePlace(ctx context.Context, js *jobState, sr slotRun) (ok, waited bool) {
 	select {
 	case s.places <- struct{}{}:
-		return true
+		return true, false
 	default:
 	}
 	js.log.Info("at max_concurrent_runs: leaving the slot to a replica with room", "slot", sr.slot, "max_concurrent_runs", cap(s.places))
@@ -562,9 +572,9 @@ func (s *Scheduler) takePlace(ctx context.Context, js *jobState, sr slotRun) boo
 	}()
 	select {
 	case s.places <- struct{}{}:
-		return true
+		return true, true
 	case <-ctx.Done():
-		return false
+		return false, true
 	case <-expired:
 	}
 	within := fmt.Sprintf("within catchup_window (%s)", js.job.CatchupWindow)
@@ -572,18 +582,22 @@ func (s *Scheduler) takePlace(ctx context.Context, js *jobState, sr slotRun) boo
 		within = fmt.Sprintf("on time (catchup_window = 0: within %s of its time)", onTimeGrace)
 	}
 	s.recordMissed(ctx, js, sr, fmt.Sprintf("no replica had room to start the slot %s: this one was at max_concurrent_runs = %d, and no other claimed it", within, cap(s.places)))
-	return false
+	return false, true
 }
 
 // recordMissed claims a slot that nobody could run and records it in the history as a
 // missed run with its reason. A replica that claimed it meanwhile has run it: nothing is
-// recorded then.
+// recorded then, and the log says another replica claimed it.
 func (s *Scheduler) recordMissed(ctx context.Context, js *jobState, sr slotRun, reason string) {
 	won, err := s.Store.ClaimSlot(ctx, js.job.Name, sr.slot)
-	if err != nil || !won {
-		if err != nil && ctx.Err() == nil {
+	if err != nil {
+		if ctx.Err() == nil {
 			js.log.Error("record missed slot: claim failed", "slot", sr.slot, "err", err)
 		}
+		return
+	}
+	if !won {
+		js.log.Info(leftSlotClaimed, "slot", sr.slot)
 		return
 	}
 	run, err := s.Store.StartRun(ctx, Run{Job: js.job.Name, Trigger: sr.trigger, Scheduled: sr.slot, Started: s.clock().Now()})

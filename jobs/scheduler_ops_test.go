@@ -57,7 +57,7 @@ func TestSchedulerMaxConcurrentRuns(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := setup(t)
-			clock := newFakeClock(start)
+			clock := testutil.NewFakeClock(start).Hold(0)
 			fr := newFakeRunner()
 			rec := newRecorder()
 			logs := &testutil.SyncBuffer{}
@@ -82,7 +82,7 @@ func TestSchedulerMaxConcurrentRuns(t *testing.T) {
 			defer func() {
 				cancel()
 				for {
-					clock.advance(time.Hour)
+					clock.Advance(time.Hour)
 					select {
 					case <-done:
 						return
@@ -90,14 +90,14 @@ func TestSchedulerMaxConcurrentRuns(t *testing.T) {
 					}
 				}
 			}()
-			clock.waitCount(t, due, 2)
-			clock.set(due)
+			clock.AwaitSleepers(t, due, 2)
+			clock.Set(due)
 			first := fr.next(t)
 			// The other job waits for a place until its catchup_window ends.
-			clock.waitUntil(t, due.Add(tc.within))
+			clock.AwaitSleepUntil(t, due.Add(tc.within))
 			fr.none(t)
 
-			clock.set(due.Add(tc.freeAfter))
+			clock.Set(due.Add(tc.freeAfter))
 			if tc.wantRuns == 1 { // the window has passed: the slot is recorded missed first
 				testutil.WaitFor(t, 10*time.Second, "the slot to be recorded missed", func() bool { return len(rec.skips(jobs.SkipMissed)) > 0 })
 			}
@@ -186,13 +186,13 @@ parquet = "data/none.parquet"
 	}
 	h.start(t)
 	slot := utc("2024-05-01T12:00:00Z")
-	h.clock.waitUntil(t, slot.Add(off))
+	h.clock.AwaitSleepUntil(t, slot.Add(off))
 	if st := h.sched.Status()[0]; !st.Next.Equal(slot.Add(off)) {
 		t.Errorf("status next = %v, want the slot plus the jitter %v", st.Next, slot.Add(off))
 	}
-	h.clock.set(slot.Add(off - time.Second))
+	h.clock.Set(slot.Add(off - time.Second))
 	fr.none(t)
-	h.clock.set(slot.Add(off))
+	h.clock.Set(slot.Add(off))
 	r := fr.next(t)
 	if !r.opts.Scheduled.Equal(slot) {
 		t.Errorf("run recorded slot %v, want the cron slot %v", r.opts.Scheduled, slot)
@@ -224,8 +224,8 @@ parquet = "data/none.parquet"
 		{utc("2024-05-01T12:30:00Z"), true},
 		{utc("2024-05-01T13:00:00Z"), false},
 	} {
-		h.clock.waitUntil(t, want.at)
-		h.clock.set(want.at)
+		h.clock.AwaitSleepUntil(t, want.at)
+		h.clock.Set(want.at)
 		r := fr.next(t)
 		trigger := jobs.TriggerSchedule
 		if want.full {

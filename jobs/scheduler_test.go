@@ -16,138 +16,6 @@ import (
 	"github.com/cubesync/cubesync/sink/emulator"
 )
 
-// fakeClock is a clock.Clock that moves only when the test advances it.
-type fakeClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	waiters []fakeWaiter
-	changed chan struct{} // closed and replaced whenever waiters change
-}
-
-type fakeWaiter struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func newFakeClock(now time.Time) *fakeClock {
-	return &fakeClock{now: now, changed: make(chan struct{})}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return context.Cause(ctx)
-	}
-	c.mu.Lock()
-	ch := make(chan time.Time, 1)
-	c.waiters = append(c.waiters, fakeWaiter{at: c.now.Add(d), ch: ch})
-	c.notify()
-	c.mu.Unlock()
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		c.mu.Lock()
-		c.waiters = slices.DeleteFunc(c.waiters, func(w fakeWaiter) bool { return w.ch == ch })
-		c.notify()
-		c.mu.Unlock()
-		return context.Cause(ctx)
-	}
-}
-
-func (c *fakeClock) notify() {
-	close(c.changed)
-	c.changed = make(chan struct{})
-}
-
-// set moves the clock to t, firing every waiter due by then.
-func (c *fakeClock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-	kept := c.waiters[:0]
-	for _, w := range c.waiters {
-		if w.at.After(t) {
-			kept = append(kept, w)
-			continue
-		}
-		w.ch <- t
-	}
-	c.waiters = kept
-	c.notify()
-}
-
-func (c *fakeClock) advance(d time.Duration) { c.set(c.Now().Add(d)) }
-
-// waitFor blocks until some goroutine waits on the clock for a time that ok accepts, and
-// returns that time.
-func (c *fakeClock) waitFor(t testing.TB, what string, ok func(time.Time) bool) time.Time {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		c.mu.Lock()
-		for _, w := range c.waiters {
-			if ok(w.at) {
-				c.mu.Unlock()
-				return w.at
-			}
-		}
-		changed := c.changed
-		c.mu.Unlock()
-		select {
-		case <-changed:
-		case <-deadline:
-			t.Fatalf("nothing waited on the clock for %s within 10s (waiters: %v)", what, c.pending())
-		}
-	}
-}
-
-// waitCount blocks until n goroutines wait for exactly at.
-func (c *fakeClock) waitCount(t testing.TB, at time.Time, n int) {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		c.mu.Lock()
-		got := 0
-		for _, w := range c.waiters {
-			if w.at.Equal(at) {
-				got++
-			}
-		}
-		changed := c.changed
-		c.mu.Unlock()
-		if got >= n {
-			return
-		}
-		select {
-		case <-changed:
-		case <-deadline:
-			t.Fatalf("%d goroutines waited for %v within 10s, want %d (waiters: %v)", got, at, n, c.pending())
-		}
-	}
-}
-
-// waitUntil blocks until something waits for exactly at.
-func (c *fakeClock) waitUntil(t testing.TB, at time.Time) {
-	t.Helper()
-	c.waitFor(t, at.UTC().String(), func(w time.Time) bool { return w.Equal(at) })
-}
-
-func (c *fakeClock) pending() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []string
-	for _, w := range c.waiters {
-		out = append(out, w.at.UTC().Format(time.RFC3339))
-	}
-	return out
-}
-
 // fakeRun is one call of fakeRunner.Run, held until the test releases it.
 type fakeRun struct {
 	job     string
@@ -243,7 +111,7 @@ func (r *recorder) nextEnd(t testing.TB) ended {
 // schedHarness is a scheduler on a fake clock running one job.
 type schedHarness struct {
 	*testBundle
-	clock *fakeClock
+	clock *testutil.FakeClock
 	rec   *recorder
 	sched *jobs.Scheduler
 	logs  *testutil.SyncBuffer
@@ -258,7 +126,7 @@ type schedHarness struct {
 func newSched(t *testing.T, start time.Time, name, body string, runner jobs.JobRunner) *schedHarness {
 	t.Helper()
 	b := setup(t)
-	h := &schedHarness{testBundle: b, clock: newFakeClock(start), rec: newRecorder(), logs: &testutil.SyncBuffer{}}
+	h := &schedHarness{testBundle: b, clock: testutil.NewFakeClock(start).Hold(0), rec: newRecorder(), logs: &testutil.SyncBuffer{}}
 	h.job = b.job(t, name, body)
 	if runner == nil {
 		b.runner.Clock = h.clock
@@ -285,7 +153,7 @@ func (h *schedHarness) start(t *testing.T) {
 		cancel()
 		deadline := time.After(20 * time.Second)
 		for {
-			h.clock.advance(time.Hour) // past any grace period
+			h.clock.Advance(time.Hour) // past any grace period
 			select {
 			case <-h.done:
 				return
@@ -340,15 +208,15 @@ func TestSchedulerOverlap(t *testing.T) {
 		fr := newFakeRunner()
 		h := newSched(t, t0, "m", fmt.Sprintf(minutelyJob, "skip"), fr)
 		h.start(t)
-		h.clock.waitUntil(t, m1)
-		h.clock.set(m1)
+		h.clock.AwaitSleepUntil(t, m1)
+		h.clock.Set(m1)
 		first := fr.next(t)
 		if !first.opts.Scheduled.Equal(m1) || first.opts.Trigger != jobs.TriggerSchedule {
 			t.Fatalf("first run: slot %v trigger %q, want slot %v trigger schedule", first.opts.Scheduled, first.opts.Trigger, m1)
 		}
-		h.clock.waitUntil(t, m2)
-		h.clock.set(m2) // the 10:01 run is still going: 10:02 is skipped
-		h.clock.waitUntil(t, m3)
+		h.clock.AwaitSleepUntil(t, m2)
+		h.clock.Set(m2) // the 10:01 run is still going: 10:02 is skipped
+		h.clock.AwaitSleepUntil(t, m3)
 		fr.none(t)
 		if got := h.rec.skips(jobs.SkipRunning); len(got) != 1 || !got[0].Equal(m2) {
 			t.Errorf("skipped slots = %v, want [%v]", got, m2)
@@ -358,7 +226,7 @@ func TestSchedulerOverlap(t *testing.T) {
 		}
 		first.release <- nil
 		h.rec.nextEnd(t)
-		h.clock.set(m3)
+		h.clock.Set(m3)
 		if got := fr.next(t).opts.Scheduled; !got.Equal(m3) {
 			t.Errorf("run after the skip has slot %v, want %v", got, m3)
 		}
@@ -371,14 +239,14 @@ func TestSchedulerOverlap(t *testing.T) {
 		fr := newFakeRunner()
 		h := newSched(t, t0, "m", fmt.Sprintf(minutelyJob, "wait"), fr)
 		h.start(t)
-		h.clock.waitUntil(t, m1)
-		h.clock.set(m1)
+		h.clock.AwaitSleepUntil(t, m1)
+		h.clock.Set(m1)
 		first := fr.next(t)
-		h.clock.waitUntil(t, m2)
-		h.clock.set(m2) // waits for the 10:01 run
-		h.clock.waitUntil(t, m3)
-		h.clock.set(m3) // a slot already waits: skipped, so no backlog builds up
-		h.clock.waitUntil(t, m4)
+		h.clock.AwaitSleepUntil(t, m2)
+		h.clock.Set(m2) // waits for the 10:01 run
+		h.clock.AwaitSleepUntil(t, m3)
+		h.clock.Set(m3) // a slot already waits: skipped, so no backlog builds up
+		h.clock.AwaitSleepUntil(t, m4)
 		fr.none(t)
 		if st := h.sched.Status()[0]; !st.Waiting.Equal(m2) {
 			t.Errorf("status: waiting slot %v, want %v", st.Waiting, m2)
@@ -403,11 +271,11 @@ func TestSchedulerSlotClaimedElsewhere(t *testing.T) {
 		t.Fatalf("claim slot: %v %v", ok, err)
 	}
 	h.start(t)
-	h.clock.waitUntil(t, utc("2024-05-01T10:01:00Z"))
-	h.clock.set(utc("2024-05-01T10:01:00Z"))
-	h.clock.waitUntil(t, utc("2024-05-01T10:02:00Z"))
+	h.clock.AwaitSleepUntil(t, utc("2024-05-01T10:01:00Z"))
+	h.clock.Set(utc("2024-05-01T10:01:00Z"))
+	h.clock.AwaitSleepUntil(t, utc("2024-05-01T10:02:00Z"))
 	fr.none(t)
-	h.clock.set(utc("2024-05-01T10:02:00Z"))
+	h.clock.Set(utc("2024-05-01T10:02:00Z"))
 	if got := fr.next(t).opts.Scheduled; !got.Equal(utc("2024-05-01T10:02:00Z")) {
 		t.Errorf("ran slot %v, want 10:02 (10:01 belongs to another replica)", got)
 	}
@@ -425,8 +293,8 @@ func TestSchedulerLockedElsewhere(t *testing.T) {
 			}
 			h.sched.LockPoll = 5 * time.Second
 			h.start(t)
-			h.clock.waitUntil(t, utc("2024-05-01T10:01:00Z"))
-			h.clock.set(utc("2024-05-01T10:01:00Z"))
+			h.clock.AwaitSleepUntil(t, utc("2024-05-01T10:01:00Z"))
+			h.clock.Set(utc("2024-05-01T10:01:00Z"))
 			if overlap == "skip" {
 				e := h.rec.nextEnd(t)
 				if !errors.Is(e.err, jobs.ErrLocked) {
@@ -445,9 +313,9 @@ func TestSchedulerLockedElsewhere(t *testing.T) {
 			if e := h.rec.nextEnd(t); !errors.Is(e.err, jobs.ErrLocked) {
 				t.Fatalf("first try: %v, want ErrLocked", e.err)
 			}
-			h.clock.waitUntil(t, utc("2024-05-01T10:01:05Z")) // polling for the lock
+			h.clock.AwaitSleepUntil(t, utc("2024-05-01T10:01:05Z")) // polling for the lock
 			lease.Unlock()
-			h.clock.set(utc("2024-05-01T10:01:05Z"))
+			h.clock.Set(utc("2024-05-01T10:01:05Z"))
 			if e := h.rec.nextEnd(t); e.err != nil || e.res.Run.Status != jobs.StatusSucceeded {
 				t.Fatalf("run once the lock was free: %v, want success", e.err)
 			}
@@ -503,7 +371,7 @@ func TestSchedulerCatchUp(t *testing.T) {
 				}
 			}
 			h.start(t)
-			h.clock.waitUntil(t, utc("2024-05-01T13:00:00Z")) // catch-up is done by then
+			h.clock.AwaitSleepUntil(t, utc("2024-05-01T13:00:00Z")) // catch-up is done by then
 			if tt.wantCatchup.IsZero() {
 				fr.none(t)
 			} else {
@@ -542,7 +410,7 @@ func TestSchedulerCatchUpClaimedOnce(t *testing.T) {
 	h.start(t)
 	r := fr.next(t)
 	r.release <- nil
-	h.clock.waitCount(t, utc("2024-05-01T13:00:00Z"), 2) // both loops past the catch-up
+	h.clock.AwaitSleepers(t, utc("2024-05-01T13:00:00Z"), 2) // both loops past the catch-up
 	fr.none(t)
 	ocancel()
 	<-odone
@@ -588,14 +456,14 @@ parquet = "data/none.parquet"
 			for _, want := range tt.want {
 				// The run's 2h timeout waits on the clock too, until the run ends.
 				timeout := h.clock.Now().Add(2 * time.Hour)
-				next := h.clock.waitFor(t, "the next slot", func(at time.Time) bool { return !at.Equal(timeout) })
+				next := h.clock.AwaitSleep(t, "the next slot", func(at time.Time) bool { return !at.Equal(timeout) })
 				if !next.Equal(want) {
 					t.Fatalf("next slot = %v (%v), want %v (%v)", next.In(berlin), next.UTC(), want.In(berlin), want.UTC())
 				}
 				if st := h.sched.Status()[0]; !st.Next.Equal(want) {
 					t.Errorf("status says next run %v, want %v", st.Next, want)
 				}
-				h.clock.set(next)
+				h.clock.Set(next)
 				r := fr.next(t)
 				if !r.opts.Scheduled.Equal(want) {
 					t.Errorf("ran slot %v, want %v", r.opts.Scheduled, want)
@@ -646,11 +514,11 @@ func TestSchedulerTimeout(t *testing.T) {
 	h.emu.SetPublishDelay(time.Hour) // the publish never completes on its own
 	h.start(t)
 	slot := utc("2024-05-01T10:00:00Z")
-	h.clock.waitUntil(t, slot)
-	h.clock.set(slot)
+	h.clock.AwaitSleepUntil(t, slot)
+	h.clock.Set(slot)
 	run := waitRunSession(t, h.testBundle, "sales")
-	h.clock.waitUntil(t, slot.Add(10*time.Minute)) // the run's timeout
-	h.clock.set(slot.Add(10 * time.Minute))
+	h.clock.AwaitSleepUntil(t, slot.Add(10*time.Minute)) // the run's timeout
+	h.clock.Set(slot.Add(10 * time.Minute))
 	e := h.rec.nextEnd(t)
 	if !errors.Is(e.err, context.DeadlineExceeded) || !strings.Contains(e.err.Error(), `job "sales" timed out after 10m0s`) {
 		t.Fatalf("run error = %v, want a timeout naming the job", e.err)
@@ -685,10 +553,10 @@ func TestSchedulerRetry(t *testing.T) {
 	}
 	h.start(t)
 	slot := utc("2024-05-01T10:00:00Z")
-	h.clock.waitUntil(t, slot)
-	h.clock.set(slot)
+	h.clock.AwaitSleepUntil(t, slot)
+	h.clock.Set(slot)
 	// The retry waits 5m ±20% on the scheduler's clock.
-	wake := h.clock.waitFor(t, "the retry backoff", func(at time.Time) bool {
+	wake := h.clock.AwaitSleep(t, "the retry backoff", func(at time.Time) bool {
 		return !at.Before(slot.Add(4*time.Minute)) && !at.After(slot.Add(6*time.Minute))
 	})
 	runs, err := h.store.Runs(context.Background(), "sales", 10)
@@ -698,7 +566,7 @@ func TestSchedulerRetry(t *testing.T) {
 	if open := h.emu.OpenSessions(); len(open) != 0 {
 		t.Errorf("the failed attempt left its session open: %+v", open)
 	}
-	h.clock.set(wake)
+	h.clock.Set(wake)
 	e := h.rec.nextEnd(t)
 	if e.err != nil || e.res.Attempts != 2 {
 		t.Fatalf("run: %v (attempts %d), want success on the second attempt", e.err, e.res.Attempts)
@@ -721,15 +589,15 @@ func TestSchedulerShutdown(t *testing.T) {
 		fr := newFakeRunner()
 		h := newSched(t, utc("2024-05-01T10:00:30Z"), "m", fmt.Sprintf(minutelyJob, "skip"), fr)
 		h.start(t)
-		h.clock.waitUntil(t, utc("2024-05-01T10:01:00Z"))
-		h.clock.set(utc("2024-05-01T10:01:00Z"))
+		h.clock.AwaitSleepUntil(t, utc("2024-05-01T10:01:00Z"))
+		h.clock.Set(utc("2024-05-01T10:01:00Z"))
 		r := fr.next(t)
 		h.cancel()
-		h.clock.waitUntil(t, utc("2024-05-01T10:01:25Z")) // the grace period
+		h.clock.AwaitSleepUntil(t, utc("2024-05-01T10:01:25Z")) // the grace period
 		if p := h.sched.Phase(); p != jobs.PhaseStopping {
 			t.Errorf("phase = %q, want stopping", p)
 		}
-		h.clock.set(utc("2024-05-01T10:01:24Z")) // within the grace period
+		h.clock.Set(utc("2024-05-01T10:01:24Z")) // within the grace period
 		if r.ctx.Err() != nil {
 			t.Fatal("the run was cancelled within the grace period")
 		}
@@ -737,7 +605,7 @@ func TestSchedulerShutdown(t *testing.T) {
 		if err := h.stop(t); err != nil {
 			t.Errorf("Run = %v, want nil after a clean shutdown", err)
 		}
-		h.clock.set(utc("2024-05-01T10:05:00Z"))
+		h.clock.Set(utc("2024-05-01T10:05:00Z"))
 		fr.none(t) // no run after shutdown
 	})
 
@@ -747,12 +615,12 @@ func TestSchedulerShutdown(t *testing.T) {
 		h.emu.SetPublishDelay(time.Hour)
 		h.start(t)
 		slot := utc("2024-05-01T10:00:00Z")
-		h.clock.waitUntil(t, slot)
-		h.clock.set(slot)
+		h.clock.AwaitSleepUntil(t, slot)
+		h.clock.Set(slot)
 		run := waitRunSession(t, h.testBundle, "sales")
 		h.cancel()
-		h.clock.waitUntil(t, slot.Add(25*time.Second))
-		h.clock.set(slot.Add(25 * time.Second))
+		h.clock.AwaitSleepUntil(t, slot.Add(25*time.Second))
+		h.clock.Set(slot.Add(25 * time.Second))
 		err := h.stop(t)
 		if !errors.Is(err, jobs.ErrRunsCancelled) || !strings.Contains(err.Error(), "sales") {
 			t.Fatalf("Run = %v, want ErrRunsCancelled naming the job", err)

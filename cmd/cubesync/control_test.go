@@ -199,7 +199,6 @@ func TestServeControl(t *testing.T) {
 		testutil.WaitFor(t, 20*time.Second, "the triggered run to succeed", func() bool {
 			return count("slow", "status = 'succeeded' AND trigger = '"+jobs.TriggerRequest+"'") == 1
 		})
-		time.Sleep(2 * time.Second)
 		if n := count("slow", "true"); n != 1 {
 			t.Errorf("slow ran %d times after one trigger, want once", n)
 		}
@@ -261,5 +260,14 @@ func TestServeControl(t *testing.T) {
 	var took int
 	if err := conn.QueryRow(ctx, `SELECT count(DISTINCT taken_by) FROM cubesync.run_requests WHERE job = 'slow'`).Scan(&took); err != nil || took < 1 {
 		t.Errorf("run requests taken by %d replicas (%v), want recorded", took, err)
+	}
+	// Every replica has exited: no run of a request can come any more. Each request of slow
+	// (cubesync trigger, then POST run) ran once, on one replica.
+	var requests int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM cubesync.run_requests WHERE job = 'slow'`).Scan(&requests); err != nil {
+		t.Fatal(err)
+	}
+	if n := count("slow", "true"); n != requests {
+		t.Errorf("slow ran %d times for %d requests, want once each", n, requests)
 	}
 }

@@ -97,7 +97,9 @@ a second signal exits at once. Serves /healthz, /readyz, /metrics and a status p
 			summary: "check the jobs file and print each job's next runs",
 			usage:   []string{"validate [--config jobs.toml]"},
 			about: `Checks every key, cron spec and ${VAR} of the jobs file, lists every problem, and prints
-each job with its tables and next runs. Exit code 2 when the file is bad.`,
+what serve does (max_concurrent_runs, the admin API), the notifiers, where traces go
+(OTEL_EXPORTER_OTLP_* variables), and each job with its tables and next runs. Exit code 2
+when the file or a tracing variable is bad.`,
 			example: []string{"cubesync validate --config jobs.toml"},
 			run:     runValidate,
 		},

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -38,7 +40,11 @@ func runValidate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usageError(err)
 	}
-	printConfig(e.stdout, cfg, time.Now())
+	tr, err := tracingFromEnv(e)
+	if err != nil {
+		return usageError(err)
+	}
+	printConfig(e.stdout, cfg, tr, time.Now())
 	for _, name := range cfg.JobNames() {
 		for i, t := range cfg.Jobs[name].Tables {
 			err := t.CheckParquetFiles()
@@ -102,10 +108,11 @@ func checkDatasetNames(ctx context.Context, e *env, cfg *jobs.Config) {
 	}
 }
 
-// printConfig describes a valid config: each job, its target, tables and next runs after
-// now. Secrets are never printed, nor any value that came from ${VAR} expansion: those are
-// shown as written in the file.
-func printConfig(w io.Writer, cfg *jobs.Config, now time.Time) {
+// printConfig describes a valid config: where state is kept, what serve does, the
+// notifiers, tracing (tr, from the environment), then each job, its target, tables and
+// next runs after now. Secrets are never printed, nor any value that came from ${VAR}
+// expansion: those are shown as written in the file.
+func printConfig(w io.Writer, cfg *jobs.Config, tr tracingSettings, now time.Time) {
 	names := cfg.JobNames()
 	fmt.Fprintf(w, "%s: ok, %d %s, %d %s, %d %s\n", cfg.File,
 		len(names), plural(len(names), "job", "jobs"),
@@ -115,6 +122,23 @@ func printConfig(w io.Writer, cfg *jobs.Config, now time.Time) {
 		fmt.Fprintln(w, "state: Postgres ([state] database_url)")
 	} else {
 		fmt.Fprintln(w, "state: local files under ./.cubesync")
+	}
+	admin := "admin API off (no admin_token)"
+	if cfg.Serve.AdminToken != "" {
+		admin = "admin API on (POST /api/jobs/NAME/run|pause|resume with admin_token)"
+	}
+	fmt.Fprintf(w, "serve: at most %d runs at once per process (max_concurrent_runs); %s\n", cfg.Serve.MaxConcurrentRuns, admin)
+	if len(cfg.Notify) > 0 {
+		var ns []string
+		for _, name := range slices.Sorted(maps.Keys(cfg.Notify)) {
+			ns = append(ns, fmt.Sprintf("%s (on %s)", name, strings.Join(cfg.Notify[name].On, ", ")))
+		}
+		fmt.Fprintf(w, "notify: %s\n", strings.Join(ns, "; "))
+	}
+	if tr.on {
+		fmt.Fprintf(w, "tracing: OTLP %s to %s (OTEL_EXPORTER_OTLP_* variables)\n", tr.protocol, redactURL(tr.endpoint))
+	} else {
+		fmt.Fprintln(w, "tracing: off (set OTEL_EXPORTER_OTLP_ENDPOINT to export traces)")
 	}
 	for _, name := range names {
 		j := cfg.Jobs[name]
@@ -147,6 +171,13 @@ func printConfig(w io.Writer, cfg *jobs.Config, now time.Time) {
 			fmt.Fprintln(tw, line)
 		}
 		tw.Flush()
+		if len(j.Notify) > 0 {
+			var ns []string
+			for _, n := range j.Notify {
+				ns = append(ns, n.Name)
+			}
+			field("notify", strings.Join(ns, ", "))
+		}
 		if j.ScheduleSpec == nil {
 			field("schedule", "none (run-job only)")
 			continue

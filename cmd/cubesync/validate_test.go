@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +75,8 @@ parquet = "stores.parquet"
 	dir := filepath.Dir(path)
 	want := fmt.Sprintf(`%s: ok, 2 jobs, 2 targets, 1 source
 state: local files under ./.cubesync
+serve: at most %d runs at once per process (max_concurrent_runs); admin API off (no admin_token)
+tracing: off (set OTEL_EXPORTER_OTLP_ENDPOINT to export traces)
 
 job demo
   target    emu (built-in emulator)
@@ -91,7 +94,7 @@ job sales: Nightly upsert
   next runs %d-01-01 00:00:00 UTC (%s)
             %d-01-01 00:00:00 UTC (%s)
             %d-01-01 00:00:00 UTC (%s)
-`, path, filepath.Join(dir, "stores.parquet"),
+`, path, runtime.NumCPU(), filepath.Join(dir, "stores.parquet"),
 		year, weekday(year), year+1, weekday(year+1), year+2, weekday(year+2))
 	if stdout != want {
 		t.Errorf("validate output:\n%s\nwant:\n%s", stdout, want)
@@ -357,5 +360,186 @@ parquet = "stores.parquet"
 	want := path + `:12: jobs.stores.dataset.name: job orders (` + path + `:5) writes the same dataset, "Sales" on target emu`
 	if !strings.Contains(stderr, want) {
 		t.Errorf("validate stderr:\n%s\nwant a line starting %q", stderr, want)
+	}
+}
+
+// TestValidatePrintsServeNotifyTracing: validate says how many runs a serve process starts
+// at once, whether the admin API is on (never the token), the notifiers and each job's, and
+// where traces go (never the endpoint's credentials); a tracing variable cubesync cannot
+// honour is an error naming it.
+func TestValidatePrintsServeNotifyTracing(t *testing.T) {
+	path := writeConfig(t, `[targets.emu]
+base_url = "embedded"
+[serve]
+max_concurrent_runs = 3
+admin_token = "${CUBESYNC_TEST_ADMIN_TOKEN}"
+[notify.ops]
+url = "${CUBESYNC_TEST_HOOK}"
+[notify.audit]
+url = "https://audit.example.com/cubesync"
+on = ["success", "failure", "missed"]
+[defaults]
+notify = ["ops"]
+[jobs.a]
+target = "emu"
+dataset = { name = "A" }
+[[jobs.a.tables]]
+name = "stores"
+policy = "replace"
+parquet = "stores.parquet"
+[jobs.b]
+notify = ["ops", "audit"]
+target = "emu"
+dataset = { name = "B" }
+[[jobs.b.tables]]
+name = "stores"
+policy = "replace"
+parquet = "stores.parquet"
+`)
+	vars := map[string]string{
+		"CUBESYNC_TEST_ADMIN_TOKEN":   "tok-s3cret-0123456789",
+		"CUBESYNC_TEST_HOOK":          "https://hooks.example.com/hook-s3cret",
+		"OTEL_EXPORTER_OTLP_ENDPOINT": "https://user:otel-s3cret@collector.example.com:4318",
+	}
+	code, stdout, stderr := runValidateCmd(t, vars, "--config", path)
+	if code != 0 {
+		t.Fatalf("validate: exit %d, want 0; stderr:\n%s", code, stderr)
+	}
+	for _, want := range []string{
+		"\nserve: at most 3 runs at once per process (max_concurrent_runs); admin API on (POST /api/jobs/NAME/run|pause|resume with admin_token)\n",
+		"\nnotify: audit (on success, failure, missed); ops (on failure, recovery)\n",
+		"\ntracing: OTLP http/protobuf to https://collector.example.com:4318 (OTEL_EXPORTER_OTLP_* variables)\n",
+		"parquet " + filepath.Join(filepath.Dir(path), "stores.parquet") + "\n  notify    ops\n",
+		"  notify    ops, audit\n",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("validate output lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout+stderr, "s3cret") {
+		t.Errorf("validate printed a secret (the admin token, a webhook URL or the endpoint's password):\n%s%s", stdout, stderr)
+	}
+
+	vars["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/json"
+	code, stdout, stderr = runValidateCmd(t, vars, "--config", path)
+	if want := "cubesync validate: OTEL_EXPORTER_OTLP_PROTOCOL=\"http/json\": not supported (want http/protobuf, the default, or grpc)\n"; code != 2 || stdout != "" || stderr != want {
+		t.Errorf("validate with OTEL_EXPORTER_OTLP_PROTOCOL=http/json: exit %d, stdout %q, stderr %q; want 2 and %q", code, stdout, stderr, want)
+	}
+}
+
+// TestValidateReportsOperatingKeyProblems: every key of spreading work, full refreshes,
+// lookback, notifications and the admin API is checked by validate, each problem on its
+// file and line.
+func TestValidateReportsOperatingKeyProblems(t *testing.T) {
+	path := writeConfig(t, `[targets.emu]
+base_url = "embedded"
+[sources.wh]
+type = "postgres"
+dsn = "postgres://etl@db/warehouse"
+[serve]
+max_concurrent_runs = 0
+admin_token = "${CUBESYNC_TEST_SHORT_TOKEN}"
+[notify.ops]
+url = "ftp://hooks.example.com/x"
+on = ["failure", "sucess"]
+[defaults]
+jitter = "-5m"
+notify = ["opps"]
+[jobs.a]
+full_refresh = "0 3 * * 0"
+jitter = "10m"
+notify = ["ops", "audit"]
+target = "emu"
+dataset = { name = "A" }
+[[jobs.a.tables]]
+name = "orders"
+policy = "add"
+source = "wh"
+query = "SELECT * FROM orders WHERE updated_at > $1"
+incremental = { column = "updated_at", initial = "2024-01-01", lookback = "10m" }
+[[jobs.a.tables]]
+name = "events"
+policy = "upsert"
+key = ["id"]
+source = "wh"
+query = "SELECT * FROM events WHERE id > $1"
+incremental = { column = "id", initial = 0, lookback = "1h" }
+[jobs.b]
+schedule = "0 2 * * *"
+full_refresh = "sundays"
+target = "emu"
+dataset = { name = "B" }
+[[jobs.b.tables]]
+name = "stores"
+policy = "replace"
+parquet = "stores.parquet"
+`)
+	code, stdout, stderr := runValidateCmd(t, map[string]string{"CUBESYNC_TEST_SHORT_TOKEN": "short-s3cret"}, "--config", path)
+	if code != 2 || stdout != "" {
+		t.Errorf("validate of a bad file: exit %d, stdout %q; want 2 and nothing on stdout", code, stdout)
+	}
+	want := []string{
+		`:7: serve.max_concurrent_runs: must be between 1 and 10000 (got 0): it is how many runs one serve process starts at once`,
+		`:8: serve.admin_token: is 12 characters long, want at least 16 (generate one with: openssl rand -hex 32), best from the environment: admin_token = "${CUBESYNC_ADMIN_TOKEN}"`,
+		`:10: notify.ops.url: want the webhook's http(s) URL, best from the environment: url = "${OPS_WEBHOOK_URL}"`,
+		`:11: notify.ops.on[1]: unknown event "sucess" (want failure, recovery, success or missed)`,
+		`:13: defaults.jitter: must not be negative (got "-5m0s")`,
+		`:14: defaults.notify[0]: unknown notifier "opps" (defined: ops)`,
+		`:16: jobs.a.full_refresh: the job has no schedule: full_refresh adds full-refresh slots to a scheduled job (for a one-off, use run-job --full-refresh)`,
+		`:17: jobs.a.jitter: the job has no schedule: jitter delays scheduled slots (add a schedule, or remove jitter)`,
+		`:18: jobs.a.notify[1]: unknown notifier "audit" (defined: ops)`,
+		`:26: jobs.a.tables[0].incremental.lookback: cannot be used with policy "add": the rows in the lookback window are read again and would be added twice; use policy "upsert" (or "update") with a key`,
+		`:33: jobs.a.tables[1].incremental.lookback: needs a timestamp or date column: initial 0 is an integer, and a duration cannot move an integer watermark back (remove lookback)`,
+		`:36: jobs.b.full_refresh: bad cron spec "sundays": expected 5 to 6 fields, found 1: [sundays] (want a cron spec such as "0 3 * * 0": its slots run as full refreshes)`,
+	}
+	var b strings.Builder
+	for _, w := range want {
+		b.WriteString(path + w + "\n")
+	}
+	fmt.Fprintf(&b, "cubesync validate: %s: %d problems\n", path, len(want))
+	if stderr != b.String() {
+		t.Errorf("validate stderr:\n%s\nwant:\n%s", stderr, b.String())
+	}
+	if strings.Contains(stderr, "s3cret") {
+		t.Errorf("validate printed the admin token")
+	}
+}
+
+// TestReadmeKubernetesJobsFile: the jobs.toml of the README's Kubernetes ConfigMap loads,
+// with one job added where it says, and sets what the Deployment's text promises.
+func TestReadmeKubernetesJobsFile(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(readme), "\n  jobs.toml: |\n")
+	block, _, ok2 := strings.Cut(block, "\n---\n")
+	if !ok || !ok2 {
+		t.Fatal("README has no ConfigMap with a jobs.toml followed by ---")
+	}
+	var b strings.Builder
+	for _, line := range strings.Split(block, "\n") {
+		b.WriteString(strings.TrimPrefix(line, "    ") + "\n")
+	}
+	b.WriteString(`
+[jobs.sales]
+schedule = "30 2 * * *"
+target = "mstr"
+dataset = { name = "Sales" }
+[[jobs.sales.tables]]
+name = "stores"
+policy = "replace"
+parquet = "stores.parquet"
+`)
+	vars := map[string]string{"CUBESYNC_STATE_DSN": "postgres://cubesync@postgres/cubesync", "CUBESYNC_ADMIN_TOKEN": "0123456789abcdef0123456789abcdef",
+		"OPS_WEBHOOK_URL": "https://hooks.example.com/x", "MSTR_PASSWORD": "pw"}
+	cfg, err := jobs.Parse(strings.NewReader(b.String()), "jobs.toml", func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
+	if err != nil {
+		t.Fatalf("the README's Kubernetes jobs.toml does not load: %v\n%s", err, b.String())
+	}
+	sales := cfg.Jobs["sales"]
+	if cfg.Serve.MaxConcurrentRuns != 2 || cfg.Serve.AdminToken == "" || cfg.State.DatabaseURL == "" || sales.Jitter == 0 || len(sales.Notify) != 1 {
+		t.Errorf("README's Kubernetes jobs.toml: max_concurrent_runs %d, admin token %t, Postgres state %t, sales jitter %s, notifiers %d; want 2, an admin token, Postgres state, a jitter and the ops notifier",
+			cfg.Serve.MaxConcurrentRuns, cfg.Serve.AdminToken != "", cfg.State.DatabaseURL != "", sales.Jitter, len(sales.Notify))
 	}
 }

@@ -54,6 +54,21 @@ func (d *dataset) table(name string) *table {
 	return nil
 }
 
+// withRows returns a copy of d whose tables named in rows hold those rows; d is unchanged.
+func (d *dataset) withRows(rows map[string][][]any) *dataset {
+	c := *d
+	c.Tables = make([]*table, len(d.Tables))
+	for i, t := range d.Tables {
+		c.Tables[i] = t
+		if r, ok := rows[t.Name]; ok {
+			nt := *t
+			nt.Rows = r
+			c.Tables[i] = &nt
+		}
+	}
+	return &c
+}
+
 func (d *dataset) tableNames() []string {
 	names := make([]string, len(d.Tables))
 	for i, t := range d.Tables {

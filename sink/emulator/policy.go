@@ -9,23 +9,21 @@ import (
 )
 
 // applyPolicy returns the rows table t holds after the chunks of ut are applied with ut's
-// update policy (push-api.md, "Update policies"). Rows are matched on the tuple of t's
-// attribute columns. Incoming rows with the same tuple keep the last one, at the position of
-// the first. A table without attribute columns has no tuple: update and upsert append like
-// add, and nothing is deduplicated.
+// update policy (push-api.md, "Update policies"). replace empties the table and inserts
+// every incoming row, equal attribute tuples included: it matches nothing. The other
+// policies match rows on the tuple of t's attribute columns; incoming rows with the same
+// tuple keep the last one, at the position of the first. A table without attribute columns
+// has no tuple: update and upsert append like add, and nothing is deduplicated.
 func applyPolicy(t *table, ut *uploadTable) [][]any {
 	incoming := ut.orderedRows()
-	attrs := t.attributeColumns()
-	if len(attrs) == 0 {
-		if ut.policy == sink.Replace {
-			return incoming
-		}
-		return append(cloneRows(t.Rows), incoming...)
-	}
-	incoming = dedupe(incoming, attrs)
 	if ut.policy == sink.Replace {
 		return incoming
 	}
+	attrs := t.attributeColumns()
+	if len(attrs) == 0 {
+		return append(cloneRows(t.Rows), incoming...)
+	}
+	incoming = dedupe(incoming, attrs)
 	rows := cloneRows(t.Rows)
 	at := make(map[string]int, len(rows))
 	for i, r := range rows {

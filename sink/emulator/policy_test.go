@@ -91,10 +91,16 @@ func TestUpdatePolicies(t *testing.T) {
 			want: []string{`[1,"north",11,11]`, `[1,"south",20,2]`, `[2,"north",30,3]`, `[6,"x",2,2]`, `[6,"y",5,5]`},
 		},
 		{
-			name:   "replace with duplicate tuples keeps the last at the first position",
+			name:   "replace keeps every row, equal tuples too",
 			policy: sink.Replace,
-			chunks: []chunk{{1, `[[1,2,1],["a","b","a"],[1,2,3],[1,2,3]]`}},
-			want:   []string{`[1,"a",3,3]`, `[2,"b",2,2]`},
+			chunks: []chunk{{1, `[[1,2,1],["a","b","a"],[1,2,3],[1,2,3]]`}, {2, `[[1],["a"],[1],[1]]`}},
+			want:   []string{`[1,"a",1,1]`, `[2,"b",2,2]`, `[1,"a",3,3]`, `[1,"a",1,1]`},
+		},
+		{
+			name:   "add with duplicate tuples in one push inserts the last",
+			policy: sink.Add,
+			chunks: []chunk{{1, `[[7,7,1],["a","a","north"],[1,2,99],[1,2,99]]`}},
+			want:   []string{`[1,"north",10,1]`, `[1,"south",20,2]`, `[2,"north",30,3]`, `[7,"a",2,2]`},
 		},
 		{
 			name:   "null is a tuple value like any other",

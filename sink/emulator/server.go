@@ -104,7 +104,7 @@ func New(opts Options) (*Server, error) {
 		done:         make(chan struct{}),
 	}
 	if opts.DataDir != "" {
-		st, err := openStore(opts.DataDir)
+		st, err := openStore(opts.DataDir, logger)
 		if err != nil {
 			return nil, err
 		}

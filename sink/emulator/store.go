@@ -3,8 +3,10 @@ package emulator
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -15,11 +17,54 @@ type store struct {
 	seen map[string]fileStamp // by file name: the versions read or written (see reload)
 }
 
-func openStore(dir string) (*store, error) {
+func openStore(dir string, log *slog.Logger) (*store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("emulator data dir: %w", err)
 	}
-	return &store{dir: dir, seen: map[string]fileStamp{}}, nil
+	st := &store{dir: dir, seen: map[string]fileStamp{}}
+	st.removeStaleTemp(log)
+	return st, nil
+}
+
+// tempSuffix ends the name of a dataset file being written; the name before it holds the
+// writer's process id (ID.pidN.RANDOM.tmp), so that a temporary file left by a writer that
+// died can be told from one another process is writing now in a shared data dir.
+const tempSuffix = ".tmp"
+
+// removeStaleTemp removes the temporary files of writes that never finished: their process
+// was killed between creating the file and renaming it. A file whose writer still runs is
+// left alone.
+func (st *store) removeStaleTemp(log *slog.Logger) {
+	entries, err := os.ReadDir(st.dir)
+	if err != nil {
+		return // load reports an unreadable directory
+	}
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), tempSuffix) {
+			continue
+		}
+		if pid, ok := tempWriter(e.Name()); ok && writerRunning(pid, e) {
+			continue
+		}
+		p := filepath.Join(st.dir, e.Name())
+		if err := os.Remove(p); err != nil {
+			log.Warn("leftover temporary file not removed", "file", p, "err", err)
+			continue
+		}
+		log.Info("leftover temporary file removed", "file", p)
+	}
+}
+
+// tempWriter returns the process id in the name of a temporary dataset file.
+func tempWriter(name string) (int, bool) {
+	for _, part := range strings.Split(strings.TrimSuffix(name, tempSuffix), ".") {
+		if n, ok := strings.CutPrefix(part, "pid"); ok {
+			if pid, err := strconv.Atoi(n); err == nil && pid > 0 {
+				return pid, true
+			}
+		}
+	}
+	return 0, false
 }
 
 const datasetFileSuffix = ".dataset.json"
@@ -73,7 +118,7 @@ func readDataset(path string) (*dataset, error) {
 
 // write replaces the file of dataset id with data.
 func (st *store) write(id string, data []byte) error {
-	f, err := os.CreateTemp(st.dir, id+".*.tmp")
+	f, err := os.CreateTemp(st.dir, fmt.Sprintf("%s.pid%d.*%s", id, os.Getpid(), tempSuffix))
 	if err != nil {
 		return err
 	}
@@ -121,6 +166,24 @@ func (s *Server) persist(id string) error {
 	if err != nil {
 		return fmt.Errorf("persist dataset %s: %w", id, err)
 	}
+	return s.write(id, data)
+}
+
+// save writes d, as it will be once a publish is applied, to the data dir, if there is one.
+// The caller holds persistMu and mu, in that order.
+func (s *Server) save(d *dataset) error {
+	if s.store == nil {
+		return nil
+	}
+	data, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("persist dataset %s: %w", d.ID, err)
+	}
+	return s.write(d.ID, data)
+}
+
+// write writes the file of dataset id, under persistMu.
+func (s *Server) write(id string, data []byte) error {
 	if err := s.store.write(id, data); err != nil {
 		return fmt.Errorf("persist dataset %s to %s: %w", id, s.store.dir, err)
 	}

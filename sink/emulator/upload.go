@@ -325,40 +325,45 @@ func (s *Server) runPublish(u *upload, delay time.Duration, fail *publishFailure
 	case <-u.reported:
 	case <-s.done:
 	}
+	// The data dir holds the published rows before publishStatus may say 1: a client told
+	// "published" must find them after the emulator is killed. persistMu is taken before mu,
+	// in the order reload and persist take them, and both are held from the check to the
+	// swap, so that no DELETE or reload comes between what is written and what is served.
+	s.persistMu.Lock()
+	defer s.persistMu.Unlock()
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	switch {
 	case u.ended: // cancelled with DELETE while publishing
-		s.mu.Unlock()
 		return
 	case s.closed:
 		s.endUpload(u, statusError, "the emulator shut down before the publish completed")
-		s.mu.Unlock()
 		return
 	case fail != nil:
 		s.endUpload(u, fail.status, fail.message)
-		s.mu.Unlock()
 		s.log.Info("publish failed (injected)", "dataset_id", u.datasetID, "upload_session", u.id, "status", fail.status)
 		return
 	}
 	d := s.datasets[u.datasetID]
 	rows := map[string]int{}
 	if !s.opts.Discard {
-		next := make([][][]any, len(u.tables))
-		for i, ut := range u.tables {
-			next[i] = applyPolicy(d.table(ut.name), ut)
+		next := make(map[string][][]any, len(u.tables))
+		for _, ut := range u.tables {
+			next[ut.name] = applyPolicy(d.table(ut.name), ut)
+		}
+		if err := s.save(d.withRows(next)); err != nil {
+			s.endUpload(u, statusError, fmt.Sprintf("the emulator could not save the published data, nothing was published: %v", err))
+			s.log.Error("publish failed: persist dataset", "dataset_id", u.datasetID, "upload_session", u.id, "err", err)
+			return
 		}
 		// Swap all tables together: the publish is atomic.
-		for i, ut := range u.tables {
-			d.table(ut.name).Rows = next[i]
-			rows[ut.name] = len(next[i])
+		for name, r := range next {
+			d.table(name).Rows = r
+			rows[name] = len(r)
 		}
 	}
 	s.endUpload(u, statusReady, "result ready")
-	s.mu.Unlock()
 	s.log.Info("published", "dataset_id", u.datasetID, "upload_session", u.id, "rows", fmt.Sprint(rows))
-	if err := s.persist(u.datasetID); err != nil {
-		s.log.Error("persist dataset", "dataset_id", u.datasetID, "err", err)
-	}
 }
 
 // orderedRows returns the rows of ut's chunks in index order.
