@@ -3,16 +3,20 @@ package jobs_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cubesync/cubesync/internal/pgtest"
+	"github.com/cubesync/cubesync/internal/testutil"
 	"github.com/cubesync/cubesync/jobs"
 	"github.com/cubesync/cubesync/jobs/pgstate"
+	"github.com/cubesync/cubesync/sink/emulator"
 )
 
 // TestRunLostLockPublishesNothing takes the job's lock away from a run after it uploaded
@@ -88,5 +92,88 @@ func TestRunLostLockPublishesNothing(t *testing.T) {
 				t.Errorf("next run published %v, want the 2 rows", got)
 			}
 		})
+	}
+}
+
+// TestRunLostLockMidRunNoticed is issue 9's overlap: a run's advisory-lock connection is
+// terminated while it uploads, and a second run of the job (another process) takes the lock
+// at once, settles what the first left (cancels its upload session) and publishes. The first
+// run must notice the loss by itself within seconds (the lease's watch, not only the check
+// before publish), stop, and publish nothing: only the second run's publish reaches the server.
+func TestRunLostLockMidRunNoticed(t *testing.T) {
+	ctx := context.Background()
+	b := setup(t)
+	dsn := pgtest.DSN(t)
+	open := func() *pgstate.Store {
+		st, err := pgstate.Open(ctx, dsn, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	first, second := open(), open()
+	b.store, b.runner.Store = first, first
+	var logs testutil.SyncBuffer
+	b.runner.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	other := *b.runner // the second process: its own store, no hooks
+	other.Store, other.Logger, other.Step = second, nil, nil
+
+	writeSales(t, b.dir, "data/orders.parquet", []int64{1, 2}, []string{"north", "south"}, []int32{1, 2}, []float64{10, 20})
+	job := b.job(t, "sales", salesJob)
+	var (
+		secondRes *jobs.Result
+		secondErr error
+	)
+	b.runner.Step = func(step string) error {
+		if step != "after:record_session" {
+			return nil
+		}
+		// The first run has its session open; its lock's connection ends now.
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE application_name LIKE 'cubesync lock sales by %'`).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("terminate the lock's connection: %d terminated, %v", n, err)
+		}
+		secondRes, secondErr = other.Run(ctx, job, jobs.RunOptions{})
+		within := 2*jobs.LeaseWatchInterval + 5*time.Second
+		testutil.WaitFor(t, within, "the first run to notice its lock lost", func() bool {
+			return len(logs.LogLines("the job's lock was lost: stopping the run, its upload session is cancelled and nothing is published")) > 0
+		})
+		return nil
+	}
+	_, err := b.runner.Run(ctx, job, jobs.RunOptions{})
+	if !errors.Is(err, jobs.ErrLockLost) {
+		t.Errorf("run that lost its lock mid-run: err = %v, want ErrLockLost", err)
+	}
+	if secondErr != nil {
+		t.Fatalf("second run, after the first lost the lock: %v", secondErr)
+	}
+	if got := b.rows(t, secondRes.DatasetID, "orders"); len(got) != 2 {
+		t.Errorf("dataset holds %v, want the 2 rows", got)
+	}
+	if n := b.emu.Stats().Calls[emulator.CallPublish]; n != 1 {
+		t.Errorf("%d publishes reached the server, want 1 (the second run's): the run that lost its lock published", n)
+	}
+	if open := b.emu.OpenSessions(); len(open) != 0 {
+		t.Errorf("upload sessions left open: %+v", open)
+	}
+	runs, err := second.Runs(ctx, "sales", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range runs {
+		if r.Status == jobs.StatusRunning || r.Phase != jobs.PhaseNone {
+			t.Errorf("run %d is left %s (phase %q): %s", r.ID, r.Status, r.Phase, r.Error)
+		}
+	}
+	if len(runs) != 2 || runs[0].Status != jobs.StatusSucceeded || runs[1].Status != jobs.StatusAbandoned ||
+		!strings.Contains(runs[1].Error, "cancelled by run") {
+		t.Errorf("history = %+v, want the second run succeeded and the first abandoned, its session cancelled by the second", runs)
 	}
 }

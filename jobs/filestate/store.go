@@ -418,17 +418,24 @@ func (s *Store) Runs(ctx context.Context, job string, limit int) ([]jobs.Run, er
 
 // DatasetID returns the dataset the job created, or an error wrapping jobs.ErrNotFound.
 func (s *Store) DatasetID(ctx context.Context, job string) (string, error) {
+	jf, err := s.readDataset(ctx, job, "dataset id")
+	return jf.DatasetID, err
+}
+
+// readDataset reads the job's file, with an error wrapping jobs.ErrNotFound, naming what
+// was asked for, when no dataset id is remembered.
+func (s *Store) readDataset(ctx context.Context, job, what string) (jobFile, error) {
 	if err := s.check(ctx, job); err != nil {
-		return "", err
+		return jobFile{}, err
 	}
 	jf, err := s.readJob(job)
 	if err != nil {
-		return "", err
+		return jobFile{}, err
 	}
 	if jf.DatasetID == "" {
-		return "", fmt.Errorf("dataset id of job %q: %w", job, jobs.ErrNotFound)
+		return jobFile{}, fmt.Errorf("%s of job %q: %w", what, job, jobs.ErrNotFound)
 	}
-	return jf.DatasetID, nil
+	return *jf, nil
 }
 
 // SetDatasetID remembers the dataset the job pushes into, and its name.
@@ -444,17 +451,8 @@ func (s *Store) SetDatasetID(ctx context.Context, job, datasetID, name string) e
 
 // DatasetName returns the name remembered with the job's dataset id.
 func (s *Store) DatasetName(ctx context.Context, job string) (string, error) {
-	if err := s.check(ctx, job); err != nil {
-		return "", err
-	}
-	jf, err := s.readJob(job)
-	if err != nil {
-		return "", err
-	}
-	if jf.DatasetID == "" {
-		return "", fmt.Errorf("dataset of job %q: %w", job, jobs.ErrNotFound)
-	}
-	return jf.DatasetName, nil
+	jf, err := s.readDataset(ctx, job, "dataset name")
+	return jf.DatasetName, err
 }
 
 // ForgetDatasetID drops the job's remembered dataset id.

@@ -464,15 +464,21 @@ func (s *Store) Runs(ctx context.Context, job string, limit int) ([]jobs.Run, er
 
 // DatasetID returns the dataset the job created, or an error wrapping jobs.ErrNotFound.
 func (s *Store) DatasetID(ctx context.Context, job string) (string, error) {
-	var id string
-	err := s.pool.QueryRow(ctx, `SELECT dataset_id FROM cubesync.datasets WHERE job = $1`, job).Scan(&id)
+	return s.datasetColumn(ctx, job, "dataset_id", "dataset id")
+}
+
+// datasetColumn reads one column of the job's row in cubesync.datasets, with an error
+// wrapping jobs.ErrNotFound, naming what was asked for, when there is none.
+func (s *Store) datasetColumn(ctx context.Context, job, column, what string) (string, error) {
+	var v string
+	err := s.pool.QueryRow(ctx, `SELECT `+column+` FROM cubesync.datasets WHERE job = $1`, job).Scan(&v)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", fmt.Errorf("dataset id of job %q: %w", job, jobs.ErrNotFound)
+		return "", fmt.Errorf("%s of job %q: %w", what, job, jobs.ErrNotFound)
 	}
 	if err != nil {
-		return "", fmt.Errorf("read dataset id of job %q: %w", job, err)
+		return "", fmt.Errorf("read %s of job %q: %w", what, job, err)
 	}
-	return id, nil
+	return v, nil
 }
 
 // SetDatasetID remembers the dataset the job pushes into, and its name.
@@ -493,15 +499,7 @@ func (s *Store) SetDatasetID(ctx context.Context, job, datasetID, name string) e
 
 // DatasetName returns the name remembered with the job's dataset id.
 func (s *Store) DatasetName(ctx context.Context, job string) (string, error) {
-	var name string
-	err := s.pool.QueryRow(ctx, `SELECT dataset_name FROM cubesync.datasets WHERE job = $1`, job).Scan(&name)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", fmt.Errorf("dataset of job %q: %w", job, jobs.ErrNotFound)
-	}
-	if err != nil {
-		return "", fmt.Errorf("read dataset name of job %q: %w", job, err)
-	}
-	return name, nil
+	return s.datasetColumn(ctx, job, "dataset_name", "dataset name")
 }
 
 // ForgetDatasetID drops the job's remembered dataset id.
