@@ -17,10 +17,9 @@ import (
 
 // emulatorCommand is cubesync emulator run in-process by a test.
 type emulatorCommand struct {
-	base           string // the base URL it printed
-	stdout, stderr *testutil.SyncBuffer
-	cancel         context.CancelFunc
-	done           chan int
+	*inProcess
+	base   string // the base URL it printed
+	cancel context.CancelFunc
 }
 
 // startEmulatorCommand runs cubesync emulator with args and waits until it prints its
@@ -28,9 +27,7 @@ type emulatorCommand struct {
 func startEmulatorCommand(t *testing.T, args ...string) *emulatorCommand {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	ec := &emulatorCommand{stdout: &testutil.SyncBuffer{}, stderr: &testutil.SyncBuffer{}, cancel: cancel, done: make(chan int, 1)}
-	e := &env{stdout: ec.stdout, stderr: ec.stderr, getenv: func(string) string { return "" }}
-	go func() { ec.done <- Run(ctx, e, append([]string{"emulator", "--listen", "127.0.0.1:0"}, args...)) }()
+	ec := &emulatorCommand{inProcess: serveInProcess(t, ctx, append([]string{"emulator", "--listen", "127.0.0.1:0"}, args...)...), cancel: cancel}
 	re := regexp.MustCompile(`http://127\.0\.0\.1:\d+/MicroStrategyLibrary`)
 	if !testutil.Eventually(10*time.Second, func() bool { ec.base = re.FindString(ec.stdout.String()); return ec.base != "" }) {
 		ec.stop(t)
@@ -44,13 +41,7 @@ func startEmulatorCommand(t *testing.T, args ...string) *emulatorCommand {
 func (ec *emulatorCommand) stop(t *testing.T) int {
 	t.Helper()
 	ec.cancel()
-	select {
-	case code := <-ec.done:
-		return code
-	case <-time.After(15 * time.Second):
-		t.Fatal("emulator did not shut down")
-		return 0
-	}
+	return ec.exitCode(t, 15*time.Second)
 }
 
 func TestEmulatorCommand(t *testing.T) {
