@@ -94,7 +94,7 @@ func runEmulator(ctx context.Context, e *env, args []string) error {
 	if *drain {
 		h = drainChunks(srv, logger)
 	}
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}
+	hs := newHTTPServer(h, emulatorLimits())
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	fmt.Fprintf(e.stdout, "emulator serving: base URL http://%s/MicroStrategyLibrary\n", ln.Addr())

@@ -104,11 +104,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	metrics.sched = sched
 	metrics.live = prog.live
 
-	srv := &http.Server{
-		Handler:           withAdminAPI(newServeHandler(sched, store, metrics, scheduled, log), cfg.Serve.AdminToken, store, scheduled, log),
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
+	srv := newHTTPServer(withAdminAPI(newServeHandler(sched, store, metrics, scheduled, log), cfg.Serve.AdminToken, store, scheduled, log), serveLimits())
+	srv.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
 	log.Info("serving", "listen", ln.Addr().String(), "jobs", len(scheduled), "state", stateKind(cfg), "shutdown_grace", cfg.Serve.ShutdownGrace, "max_concurrent_runs", cfg.Serve.MaxConcurrentRuns, "admin_api", cfg.Serve.AdminToken != "")

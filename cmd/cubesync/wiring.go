@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"path/filepath"
 	"sync"
 	"time"
@@ -97,7 +96,7 @@ func (ts *targets) embedded() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("start embedded emulator: %w", err)
 	}
-	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}
+	srv := newHTTPServer(emu, emulatorLimits())
 	go func() { _ = srv.Serve(ln) }()
 	ts.emu = emu
 	ts.emuURL = "http://" + ln.Addr().String() + "/MicroStrategyLibrary"

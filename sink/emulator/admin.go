@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"cmp"
+	"crypto/subtle"
 	"errors"
 	"net/http"
 	"strings"
@@ -19,7 +20,17 @@ import (
 //	POST   faults/publish-delay          {"delay":"2s"}
 //	POST   faults/fail-publish           {"status":3,"message":"..."}
 //	DELETE faults                        disarm every fault
+//
+// When Options.Users or Options.APITokens restrict logins, these endpoints need one too:
+// HTTP basic authentication with a user's name and password, or the token and JSESSIONID
+// cookie of a login.
 func (s *Server) serveEmulator(w http.ResponseWriter, r *http.Request, path string) {
+	if err := s.authorizeEmulator(r); err != nil {
+		drain(r)
+		w.Header().Set("WWW-Authenticate", `Basic realm="cubesync emulator"`)
+		writeError(w, err)
+		return
+	}
 	segs := strings.Split(path, "/")
 	want := func(method string) bool {
 		if r.Method == method {
@@ -135,4 +146,24 @@ func writeAdminError(w http.ResponseWriter, err error) {
 		return
 	}
 	writeError(w, badInput("%v", err))
+}
+
+// authorizeEmulator checks the credentials of a request to an /emulator/ endpoint: none are
+// needed unless logins are restricted, else a user's basic authentication or a valid login.
+func (s *Server) authorizeEmulator(r *http.Request) *apiError {
+	if s.opts.Users == nil && s.opts.APITokens == nil {
+		return nil
+	}
+	if name, password, ok := r.BasicAuth(); ok {
+		want, known := s.opts.Users[name]
+		if known && subtle.ConstantTimeCompare([]byte(want), []byte(password)) == 1 {
+			return nil
+		}
+		return errorf(http.StatusUnauthorized, "ERR003", "login failed: wrong username or password")
+	}
+	if r.Header.Get("X-MSTR-AuthToken") == "" {
+		return errorf(http.StatusUnauthorized, "ERR009", "the emulator's endpoints need a login when it restricts users: send a --user name and password with HTTP basic authentication (curl -u NAME:PASSWORD), or the token and cookie of a login")
+	}
+	_, err := s.authenticate(r)
+	return err
 }

@@ -1,7 +1,9 @@
 package emulator
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -143,4 +145,76 @@ func TestSessionExpiry(t *testing.T) {
 			t.Errorf("orders = %v, want 2 rows", got)
 		}
 	})
+}
+
+// TestLoginBodyIsBounded: a login, which anyone may send, is read up to a small limit: a
+// large body is refused with 413, whether it announces its length or not, and never held.
+func TestLoginBodyIsBounded(t *testing.T) {
+	b := setup(t, Options{})
+	big := `{"username":"a","loginMode":1,"password":"` + strings.Repeat("x", 1<<20) + `"}`
+	c := newClient(t, b.url)
+	wantError(t, c.send("POST", "/api/auth/login", []byte(big), nil), http.StatusRequestEntityTooLarge, "ERR006")
+
+	// Chunked: the length is known only by reading.
+	req, err := http.NewRequest("POST", b.url+"/api/auth/login", io.MultiReader(strings.NewReader(big)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("chunked login of 1 MiB: status %d, want 413", resp.StatusCode)
+	}
+}
+
+// TestEmulatorEndpointsNeedALoginWithUsers: with --user (Options.Users) the read-back and
+// fault endpoints answer only a user's basic authentication or a login's token and cookie.
+func TestEmulatorEndpointsNeedALoginWithUsers(t *testing.T) {
+	b := setup(t, Options{Users: map[string]string{"alice": "secret"}})
+	root := strings.TrimSuffix(b.url, "/MicroStrategyLibrary")
+	basic := func(user, pw string) map[string]string {
+		return map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pw))}
+	}
+	endpoints := []struct{ method, path, body string }{
+		{"GET", "/emulator/datasets", ""},
+		{"GET", "/emulator/datasets/Sales/tables/orders", ""},
+		{"GET", "/emulator/sessions", ""},
+		{"GET", "/emulator/stats", ""},
+		{"POST", "/emulator/faults/fail", `{"call":"model","n":1,"status":503}`},
+		{"POST", "/emulator/faults/expire-sessions", ""},
+		{"POST", "/emulator/faults/publish-delay", `{"delay":"1h"}`},
+		{"POST", "/emulator/faults/fail-publish", `{"status":3,"message":"boom"}`},
+		{"DELETE", "/emulator/faults", ""},
+	}
+	anon := newClient(t, root)
+	for _, e := range endpoints {
+		for _, h := range []map[string]string{nil, basic("alice", "wrong"), basic("mallory", "secret")} {
+			var body any
+			if e.body != "" {
+				body = e.body
+			}
+			resp := anon.send(e.method, e.path, body, h)
+			if resp.status != http.StatusUnauthorized {
+				t.Errorf("%s %s with %v: status %d, want 401; body %s", e.method, e.path, h, resp.status, resp.body)
+			}
+		}
+	}
+	// No fault was armed by the refused calls: the next model call succeeds.
+	b.c.createDataset(salesModel("Sales"))
+
+	// With credentials: basic authentication, or the token and cookie of b.c's login.
+	withBasic := anon.send("GET", "/emulator/datasets", nil, basic("alice", "secret"))
+	if withBasic.status != http.StatusOK {
+		t.Errorf("GET /emulator/datasets with alice's basic authentication: %d %s, want 200", withBasic.status, withBasic.body)
+	}
+	loggedIn := newClient(t, root)
+	loggedIn.http.Jar = b.c.http.Jar
+	loggedIn.token = b.c.token
+	if resp := loggedIn.send("GET", "/emulator/stats", nil, nil); resp.status != http.StatusOK {
+		t.Errorf("GET /emulator/stats with a login's token and cookie: %d %s, want 200", resp.status, resp.body)
+	}
 }

@@ -178,13 +178,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiErr)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+	// A call anyone may make (login) reads at most a small body: credentials are short, and
+	// a stranger must not make the emulator hold a gigabyte.
+	limit := s.opts.MaxBodyBytes
+	if !rt.auth {
+		limit = min(limit, maxUnauthenticatedBody)
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	s.mu.Lock()
 	s.stats.Calls[rt.call]++
 	f := s.takeFault(rt.call)
 	s.mu.Unlock()
-	if r.ContentLength > s.opts.MaxBodyBytes {
-		writeError(w, tooLarge(s.opts.MaxBodyBytes))
+	if r.ContentLength > limit {
+		writeError(w, tooLarge(limit))
 		return
 	}
 	if f != nil {
@@ -220,7 +226,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe):
-			ae = tooLarge(s.opts.MaxBodyBytes)
+			ae = tooLarge(limit)
 		case errors.As(err, &ae):
 		default:
 			ae = errorf(http.StatusInternalServerError, "ERR001", "%v", err)
@@ -231,6 +237,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ae)
 	}
 }
+
+// maxUnauthenticatedBody is the body limit of the calls made before logging in.
+const maxUnauthenticatedBody = 64 << 10
 
 func tooLarge(limit int64) *apiError {
 	return errorf(http.StatusRequestEntityTooLarge, "ERR006", "request body exceeds the server's limit of %d bytes: send smaller chunks", limit)
