@@ -248,13 +248,7 @@ func (d *decoder) target(name string, t *tomlTable) *Target {
 		tg.InsecureSkipVerify = b
 	}
 	t.positive("request_timeout", &tg.RequestTimeout)
-	if n, ok := t.integer("call_retries"); ok {
-		if n < 0 || n > 100 {
-			d.problemf(t.path.key("call_retries"), "must be between 0 (no retry) and 100 (got %s)", d.shown(t.path.key("call_retries"), strconv.FormatInt(n, 10)))
-		} else {
-			tg.CallRetries = int(n)
-		}
-	}
+	t.intBetween("call_retries", 0, 100, &tg.CallRetries, "must be between 0 (no retry) and 100 (got %s)")
 	t.positive("call_backoff", &tg.CallBackoff)
 	t.finish()
 	return tg
@@ -324,13 +318,7 @@ func (d *decoder) serve(t *tomlTable, s *Serve) {
 		}
 	}
 	t.nonNegative("shutdown_grace", &s.ShutdownGrace)
-	if n, ok := t.integer("max_concurrent_runs"); ok {
-		if n < 1 || n > 10_000 {
-			d.problemf(t.path.key("max_concurrent_runs"), "must be between 1 and 10000 (got %s): it is how many runs one serve process starts at once", d.shown(t.path.key("max_concurrent_runs"), strconv.FormatInt(n, 10)))
-		} else {
-			s.MaxConcurrentRuns = int(n)
-		}
-	}
+	t.intBetween("max_concurrent_runs", 1, 10_000, &s.MaxConcurrentRuns, "must be between 1 and 10000 (got %s): it is how many runs one serve process starts at once")
 	if tok, ok := t.secret("admin_token"); ok && tok != "" {
 		if len(tok) < 16 {
 			d.problemf(t.path.key("admin_token"), "is %d characters long, want at least 16 (generate one with: openssl rand -hex 32), best from the environment: admin_token = \"${CUBESYNC_ADMIN_TOKEN}\"", len(tok))

@@ -88,17 +88,22 @@ func (s *lineScanner) document() {
 			s.current = s.header(s.key())
 			s.skipPast("]")
 		default:
-			p := s.record(s.current, s.key())
-			s.skipBlank(false)
-			if s.peek() == '=' {
-				s.pos++
-				s.skipBlank(false)
-				s.value(p)
-			}
+			s.keyValue(s.current)
 		}
 		if s.pos == start {
 			s.advance() // cannot happen on valid TOML; never loop forever
 		}
+	}
+}
+
+// keyValue records the line of a key = value pair in table p and reads past the value.
+func (s *lineScanner) keyValue(p keyPath) {
+	kp := s.record(p, s.key())
+	s.skipBlank(false)
+	if s.peek() == '=' {
+		s.pos++
+		s.skipBlank(false)
+		s.value(kp)
 	}
 }
 
@@ -216,13 +221,7 @@ func (s *lineScanner) value(p keyPath) {
 				continue
 			}
 			start := s.pos
-			kp := s.record(p, s.key())
-			s.skipBlank(false)
-			if s.peek() == '=' {
-				s.pos++
-				s.skipBlank(false)
-				s.value(kp)
-			}
+			s.keyValue(p)
 			if s.pos == start {
 				s.advance()
 			}

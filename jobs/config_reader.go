@@ -362,6 +362,18 @@ func (t *tomlTable) positive(key string, dst *time.Duration) {
 	}
 }
 
+// intBetween reads an integer from lo to hi into dst. Out of range, the problem is
+// outOfRange with the value as written in place of its %s.
+func (t *tomlTable) intBetween(key string, lo, hi int64, dst *int, outOfRange string) {
+	if n, ok := t.integer(key); ok {
+		if n < lo || n > hi {
+			t.d.problemf(t.path.key(key), outOfRange, t.d.shown(t.path.key(key), strconv.FormatInt(n, 10)))
+			return
+		}
+		*dst = int(n)
+	}
+}
+
 // nonNegative reads a duration that may be zero into dst.
 func (t *tomlTable) nonNegative(key string, dst *time.Duration) {
 	if dur, ok := t.duration(key); ok {

@@ -1106,6 +1106,9 @@ func TestShippedJobsTOMLExamples(t *testing.T) {
 	if sales == nil || sales.Target.Name != "mstr" || sales.ScheduleSpec == nil || len(sales.Tables) != 2 || sales.Tables[0].Source.Name != "warehouse" {
 		t.Errorf("the sales example = %+v, want a scheduled job on mstr with a warehouse query table", sales)
 	}
+	if sales != nil && (sales.FullRefreshSpec == nil || len(sales.Notify) != 1 || sales.Notify[0].Name != "ops" || sales.Tables[0].Incremental.Lookback == 0) {
+		t.Errorf("the sales example sets no full_refresh, notify = [\"ops\"] or lookback: jobs.toml shows every key")
+	}
 }
 
 func TestKeyLines(t *testing.T) {

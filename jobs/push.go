@@ -247,6 +247,7 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 	}
 	defer enc.Close() // after g.Wait below: no chunk is in use any more
 	enc.SetWorkers(runtime.GOMAXPROCS(0))
+	defer processMemoryLimit.reserve(tableHeapBudget(t.reader.Schema().NumFields(), job.ChunkSize))()
 
 	g, gctx := errgroup.WithContext(ctx)
 	chunks := make(chan *sink.Chunk)

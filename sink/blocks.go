@@ -53,6 +53,19 @@ const (
 	minMappedChunk = 4 << 20
 )
 
+// ChunkHeapBytes is how much of the Go heap an encoder's chunks of chunkSize bytes take at
+// most: two chunks when their blocks come from the heap, nothing when they are mapped
+// outside it.
+func ChunkHeapBytes(chunkSize int64) int64 {
+	if mapsChunks(chunkSize) && canMap {
+		return 0
+	}
+	return 2 * chunkSize
+}
+
+// mapsChunks reports whether chunks of chunkSize bytes take their blocks from mapped regions.
+func mapsChunks(chunkSize int64) bool { return chunkSize >= minMappedChunk }
+
 func blockSizeFor(chunkSize int64) int {
 	size := minBlockSize
 	for int64(size)*16 < chunkSize && size < maxBlockSize {

@@ -48,3 +48,24 @@ func TestBlockPoolCarvesRegions(t *testing.T) {
 		t.Fatalf("%d regions still mapped after close and every block back", len(p.regions.regions))
 	}
 }
+
+func TestChunkHeapBytesCountsOnlyChunksOnTheHeap(t *testing.T) {
+	if got := ChunkHeapBytes(1 << 20); got != 2<<20 {
+		t.Errorf("1 MiB chunks (heap blocks): %d, want %d", got, 2<<20)
+	}
+	want := int64(0)
+	if !canMap {
+		want = 200_000_000
+	}
+	if got := ChunkHeapBytes(100_000_000); got != want {
+		t.Errorf("100 MB chunks: %d, want %d", got, want)
+	}
+	// The encoder's pool agrees: its blocks are mapped exactly when they take no heap.
+	for _, size := range []int64{1 << 20, minMappedChunk - 1, minMappedChunk, 100_000_000} {
+		p := newBlockPool(blockSizeFor(size), mapsChunks(size))
+		if p.mapped != (ChunkHeapBytes(size) == 0) {
+			t.Errorf("chunk size %d: pool mapped %v, ChunkHeapBytes %d", size, p.mapped, ChunkHeapBytes(size))
+		}
+		p.close()
+	}
+}

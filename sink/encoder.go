@@ -196,7 +196,7 @@ func NewEncoder(schema *arrow.Schema, cols []EncodeColumn, chunkSize int64) (*En
 		return nil, fmt.Errorf("chunk size %d bytes is too small: %d columns need at least %d bytes for one row of nulls",
 			chunkSize, len(cols), minSize)
 	}
-	e.pool = newBlockPool(blockSizeFor(chunkSize), chunkSize >= minMappedChunk)
+	e.pool = newBlockPool(blockSizeFor(chunkSize), mapsChunks(chunkSize))
 	e.free = &freeList{pool: e.pool}
 	return e, nil
 }

@@ -392,7 +392,7 @@ func TestPublish(t *testing.T) {
 		{"status as a numeric string", []string{`{"status":"4"}`, `{"status":" 8 "}`, `{"status":"1"}`}, 0, 3, ""},
 		{"status as a whole float", []string{`{"status":6.0}`, `{"status":1.0}`}, 0, 2, ""},
 		{"error status as a string", []string{`{"status":"3","message":"cube failed"}`}, 0, 1, `failed with status 3 "cube failed"`},
-		{"timeout", []string{`{"status":6,"message":"sql execution"}`}, 10 * time.Second, 10,
+		{"timeout", []string{`{"status":6,"message":"sql execution"}`}, 10 * time.Second, 11,
 			`publish did not finish in time: still status 6 "sql execution" after 11s`},
 		{"no status", []string{`{"message":"?"}`}, 0, 1, "the server's answer has no numeric status"},
 		{"status not a number", []string{`{"status":"done"}`}, 0, 1, "the server's answer has no numeric status"},

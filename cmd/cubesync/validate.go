@@ -127,7 +127,8 @@ func printConfig(w io.Writer, cfg *jobs.Config, tr tracingSettings, now time.Tim
 	if cfg.Serve.AdminToken != "" {
 		admin = "admin API on (POST /api/jobs/NAME/run|pause|resume with admin_token)"
 	}
-	fmt.Fprintf(w, "serve: at most %d runs at once per process (max_concurrent_runs); %s\n", cfg.Serve.MaxConcurrentRuns, admin)
+	n := cfg.Serve.MaxConcurrentRuns
+	fmt.Fprintf(w, "serve: at most %d %s at once per process (max_concurrent_runs); %s\n", n, plural(n, "run", "runs"), admin)
 	if len(cfg.Notify) > 0 {
 		var ns []string
 		for _, name := range slices.Sorted(maps.Keys(cfg.Notify)) {
