@@ -107,6 +107,29 @@ func (s *lineScanner) keyValue(p keyPath) {
 	}
 }
 
+// items reads the comma-separated items of an inline table or an array up to end, calling
+// item at the start of each.
+func (s *lineScanner) items(end byte, item func()) {
+	for {
+		s.skipBlank(true)
+		switch s.peek() {
+		case 0:
+			return
+		case end:
+			s.pos++
+			return
+		case ',':
+			s.pos++
+			continue
+		}
+		start := s.pos
+		item()
+		if s.pos == start {
+			s.advance() // cannot happen on valid TOML; never loop forever
+		}
+	}
+}
+
 // header resolves a [table] header: a segment naming an array of tables means its last
 // element, as in TOML.
 func (s *lineScanner) header(parts []string) keyPath {
@@ -208,47 +231,16 @@ func (s *lineScanner) value(p keyPath) {
 		s.literalString()
 	case strings.HasPrefix(rest, "{"):
 		s.pos++
-		for {
-			s.skipBlank(true)
-			switch s.peek() {
-			case 0:
-				return
-			case '}':
-				s.pos++
-				return
-			case ',':
-				s.pos++
-				continue
-			}
-			start := s.pos
-			s.keyValue(p)
-			if s.pos == start {
-				s.advance()
-			}
-		}
+		s.items('}', func() { s.keyValue(p) })
 	case strings.HasPrefix(rest, "["):
 		s.pos++
-		for i := 0; ; {
-			s.skipBlank(true)
-			switch s.peek() {
-			case 0:
-				return
-			case ']':
-				s.pos++
-				return
-			case ',':
-				s.pos++
-				continue
-			}
-			start := s.pos
+		i := 0
+		s.items(']', func() {
 			ep := p.index(i)
 			s.mark(ep)
 			s.value(ep)
 			i++
-			if s.pos == start {
-				s.advance()
-			}
-		}
+		})
 	default: // numbers, booleans, dates
 		for s.pos < len(s.src) && !strings.ContainsRune(",]}\r\n#", rune(s.src[s.pos])) {
 			s.pos++
