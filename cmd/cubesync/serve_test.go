@@ -219,6 +219,12 @@ func TestServeOperatingSurface(t *testing.T) {
 		if code, _ := get(t, base+"/nope"); code != 404 {
 			t.Errorf("GET /nope = %d, want 404", code)
 		}
+		// Without [serve] admin_token the admin API does not exist, whatever the request bears.
+		for _, action := range []string{"run", "pause", "resume"} {
+			if code, body := post(t, base+"/api/jobs/tick/"+action, "0123456789abcdef-any-token"); code != http.StatusNotFound {
+				t.Errorf("POST /api/jobs/tick/%s without admin_token = %d %s, want 404", action, code, body)
+			}
+		}
 	})
 
 	t.Run("a second serve on the same state directory refuses", func(t *testing.T) {
