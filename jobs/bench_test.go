@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -27,9 +25,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/cubesync/cubesync/jobs"
-	"github.com/cubesync/cubesync/jobs/filestate"
 	"github.com/cubesync/cubesync/sink"
-	"github.com/cubesync/cubesync/sink/emulator"
 	"github.com/cubesync/cubesync/sources/parquetfile"
 )
 
@@ -327,40 +323,12 @@ func BenchmarkParquetPath(b *testing.B) {
 // remote set into a server that drains the chunk bodies (see drainChunks).
 func benchParquetRun(b *testing.B, path string, chunkSize int64, rows int, remote bool, report func(*testing.B, float64, float64, int64, time.Duration)) {
 	{
-		emu, err := emulator.New(emulator.Options{Discard: true})
-		if err != nil {
-			b.Fatal(err)
-		}
-		var h http.Handler = emu
-		if remote {
-			h = drainChunks(emu)
-		}
-		srv := httptest.NewServer(h)
-		defer srv.Close()
+		url := benchServer(b, remote)
 		var peak, live float64
 		var cpu time.Duration
 		var jsonBytes int64
 		for b.Loop() {
-			dir := b.TempDir()
-			store, err := filestate.Open(dir)
-			if err != nil {
-				b.Fatal(err)
-			}
-			runner := &jobs.Runner{Store: store, Connect: func(ctx context.Context, t *jobs.Target) (*sink.Client, error) {
-				cfg, err := t.ClientConfig(nil)
-				if err != nil {
-					return nil, err
-				}
-				cfg.BaseURL = srv.URL // the benchmark's server, whatever the config says
-				return sink.NewClient(cfg)
-			}}
-			cfgPath := filepath.Join(dir, "jobs.toml")
-			os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
-[targets.emu]
-base_url = "http://unused.invalid"
-project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
-username = "bench"
-password = "bench"
+			runner, job, store := benchRun(b, url, fmt.Sprintf(`
 [jobs.bench]
 target = "emu"
 chunk_size = "%d"
@@ -369,13 +337,9 @@ dataset = { name = "Bench" }
 name = "facts"
 policy = "replace"
 parquet = %q
-`, chunkSize, path)), 0o644)
-			cfg, err := jobs.Load(cfgPath, func(string) (string, bool) { return "", false })
-			if err != nil {
-				b.Fatal(err)
-			}
+`, chunkSize, path))
 			p := startPeakHeap()
-			res, err := runner.Run(context.Background(), cfg.Jobs["bench"], jobs.RunOptions{})
+			res, err := runner.Run(context.Background(), job, jobs.RunOptions{})
 			peak = max(peak, p.end())
 			live = max(live, p.peakLive())
 			cpu += p.cpu

@@ -189,7 +189,7 @@ func (s *lineScanner) key() []string {
 		switch s.peek() {
 		case '"':
 			start := s.pos
-			s.basicString()
+			s.lineString('"', true)
 			if k, err := strconv.Unquote(s.src[start:s.pos]); err == nil {
 				parts = append(parts, k)
 			} else {
@@ -197,7 +197,7 @@ func (s *lineScanner) key() []string {
 			}
 		case '\'':
 			start := s.pos
-			s.literalString()
+			s.lineString('\'', false)
 			parts = append(parts, s.src[start+1:max(start+1, s.pos-1)])
 		default:
 			start := s.pos
@@ -226,9 +226,9 @@ func (s *lineScanner) value(p keyPath) {
 	case strings.HasPrefix(rest, "'''"):
 		s.multilineString("'''", false)
 	case strings.HasPrefix(rest, `"`):
-		s.basicString()
+		s.lineString('"', true)
 	case strings.HasPrefix(rest, "'"):
-		s.literalString()
+		s.lineString('\'', false)
 	case strings.HasPrefix(rest, "{"):
 		s.pos++
 		s.items('}', func() { s.keyValue(p) })
@@ -248,31 +248,18 @@ func (s *lineScanner) value(p keyPath) {
 	}
 }
 
-func (s *lineScanner) basicString() {
+// lineString reads past a one-line string quoted with quote: a basic string ("…", with
+// escapes) or a literal one ('…').
+func (s *lineScanner) lineString(quote byte, escapes bool) {
 	s.pos++ // opening quote
 	for s.pos < len(s.src) {
-		switch s.src[s.pos] {
-		case '\\':
+		switch c := s.src[s.pos]; {
+		case escapes && c == '\\':
 			s.pos = min(s.pos+2, len(s.src))
-		case '"':
+		case c == quote:
 			s.pos++
 			return
-		case '\n':
-			return
-		default:
-			s.pos++
-		}
-	}
-}
-
-func (s *lineScanner) literalString() {
-	s.pos++
-	for s.pos < len(s.src) {
-		switch s.src[s.pos] {
-		case '\'':
-			s.pos++
-			return
-		case '\n':
+		case c == '\n':
 			return
 		default:
 			s.pos++
