@@ -14,6 +14,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/cubesync/cubesync/clock"
 	"github.com/cubesync/cubesync/jobs"
 	"github.com/cubesync/cubesync/jobs/filestate"
 	"github.com/cubesync/cubesync/jobs/pgstate"
@@ -32,20 +33,20 @@ func openStoreForReading(ctx context.Context, e *env, cfg *jobs.Config) (jobs.St
 	if err != nil {
 		return nil, err
 	}
-	return openStore(ctx, cfg, log)
+	return openStore(ctx, cfg, log, clock.Wall{})
 }
 
 // openStore opens the state store the config names: Postgres with [state] database_url,
-// else files under ./.cubesync.
-func openStore(ctx context.Context, cfg *jobs.Config, log *slog.Logger) (jobs.Store, error) {
+// else files under ./.cubesync; it stamps times from c.
+func openStore(ctx context.Context, cfg *jobs.Config, log *slog.Logger, c clock.Clock) (jobs.Store, error) {
 	if cfg.State.DatabaseURL != "" {
-		s, err := pgstate.Open(ctx, cfg.State.DatabaseURL, log)
+		s, err := pgstate.Open(ctx, cfg.State.DatabaseURL, log, pgstate.WithClock(c))
 		if err != nil {
 			return nil, fmt.Errorf("open state database: %w", err)
 		}
 		return s, nil
 	}
-	s, err := filestate.Open(localStateDir)
+	s, err := filestate.Open(localStateDir, filestate.WithClock(c))
 	if err != nil {
 		return nil, fmt.Errorf("open local state in %s: %w", localStateDir, err)
 	}
