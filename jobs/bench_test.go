@@ -220,16 +220,7 @@ func BenchmarkParquetPath(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			for {
-				rec, err := r.Next(context.Background())
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-				rec.Release()
-			}
+			eachBatch(b, r, func(arrow.RecordBatch) error { return nil })
 			r.Close()
 			peak = max(peak, p.end())
 			live = max(live, p.peakLive())
@@ -279,20 +270,7 @@ func BenchmarkParquetPath(b *testing.B) {
 				chunks <- c
 				return nil
 			}
-			for {
-				rec, err := r.Next(context.Background())
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-				err = enc.Write(rec, emit)
-				rec.Release()
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
+			eachBatch(b, r, func(rec arrow.RecordBatch) error { return enc.Write(rec, emit) })
 			if err := enc.Flush(emit); err != nil {
 				b.Fatal(err)
 			}
@@ -350,5 +328,24 @@ parquet = %q
 			store.Close()
 		}
 		report(b, peak, live, jsonBytes, cpu)
+	}
+}
+
+// eachBatch reads r to its end and hands every record batch to f, which must not keep it;
+// an error from either ends the benchmark.
+func eachBatch(b *testing.B, r *parquetfile.Reader, f func(arrow.RecordBatch) error) {
+	for {
+		rec, err := r.Next(context.Background())
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		err = f(rec)
+		rec.Release()
+		if err != nil {
+			b.Fatal(err)
+		}
 	}
 }
