@@ -1,5 +1,9 @@
 package jobs_test
 
+// Tests of the runner reading Postgres sources on a test database (internal/pgtest): one
+// cohesive thing, every type, incremental watermarks and their failures, unsupported types,
+// a dropped connection and the Postgres state store.
+
 import (
 	"context"
 	"errors"

@@ -1,5 +1,9 @@
 package jobs_test
 
+// Tests of Runner.Run against the in-process emulator, and testBundle, the setup the other
+// jobs tests share: one cohesive thing, a test per behaviour of a run (types, policies,
+// refusals, dry run, recovery, locks, credentials, timeout, new files, selected tables).
+
 import (
 	"context"
 	"encoding/json"
