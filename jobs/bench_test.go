@@ -24,6 +24,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/cubesync/cubesync/internal/benchdata"
 	"github.com/cubesync/cubesync/jobs"
 	"github.com/cubesync/cubesync/sink"
 	"github.com/cubesync/cubesync/sources/parquetfile"
@@ -68,14 +69,7 @@ func benchParquet(b *testing.B, rows int) string {
 		benchFileOnce.Store(rows, path)
 		return path
 	}
-	schema := arrow.NewSchema([]arrow.Field{
-		{Name: "id", Type: arrow.PrimitiveTypes.Int64},
-		{Name: "day", Type: arrow.FixedWidthTypes.Date32},
-		{Name: "at_time", Type: arrow.FixedWidthTypes.Time64us},
-		{Name: "label", Type: arrow.BinaryTypes.String},
-		{Name: "value", Type: arrow.PrimitiveTypes.Float64},
-		{Name: "updated_at", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}},
-	}, nil)
+	schema := benchdata.Schema(false)
 	tmp := path + ".tmp"
 	f, err := os.Create(tmp)
 	if err != nil {
@@ -87,18 +81,9 @@ func benchParquet(b *testing.B, rows int) string {
 	}
 	bld := array.NewRecordBuilder(memory.NewGoAllocator(), schema)
 	defer bld.Release()
-	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
 	const batch = 64 * 1024
 	for start := 0; start < rows; start += batch {
-		n := min(batch, rows-start)
-		for i := start; i < start+n; i++ {
-			bld.Field(0).(*array.Int64Builder).Append(int64(i) * 7919)
-			bld.Field(1).(*array.Date32Builder).Append(arrow.Date32(19000 + i%3650))
-			bld.Field(2).(*array.Time64Builder).Append(arrow.Time64(int64(i%86400) * 1e6))
-			bld.Field(3).(*array.StringBuilder).Append("customer-" + strconv.Itoa(i%100000))
-			bld.Field(4).(*array.Float64Builder).Append(float64(i) * 0.37)
-			bld.Field(5).(*array.TimestampBuilder).Append(arrow.Timestamp(base + int64(i)*1_000_003))
-		}
+		benchdata.AppendRows(bld, start, min(start+batch, rows))
 		rec := bld.NewRecordBatch()
 		if err := w.WriteBuffered(rec); err != nil {
 			b.Fatal(err)
@@ -220,16 +205,7 @@ func BenchmarkParquetPath(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			for {
-				rec, err := r.Next(context.Background())
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-				rec.Release()
-			}
+			eachBatch(b, r, func(arrow.RecordBatch) error { return nil })
 			r.Close()
 			peak = max(peak, p.end())
 			live = max(live, p.peakLive())
@@ -279,20 +255,7 @@ func BenchmarkParquetPath(b *testing.B) {
 				chunks <- c
 				return nil
 			}
-			for {
-				rec, err := r.Next(context.Background())
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-				err = enc.Write(rec, emit)
-				rec.Release()
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
+			eachBatch(b, r, func(rec arrow.RecordBatch) error { return enc.Write(rec, emit) })
 			if err := enc.Flush(emit); err != nil {
 				b.Fatal(err)
 			}
@@ -350,5 +313,24 @@ parquet = %q
 			store.Close()
 		}
 		report(b, peak, live, jsonBytes, cpu)
+	}
+}
+
+// eachBatch reads r to its end and hands every record batch to f, which must not keep it;
+// an error from either ends the benchmark.
+func eachBatch(b *testing.B, r *parquetfile.Reader, f func(arrow.RecordBatch) error) {
+	for {
+		rec, err := r.Next(context.Background())
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		err = f(rec)
+		rec.Release()
+		if err != nil {
+			b.Fatal(err)
+		}
 	}
 }

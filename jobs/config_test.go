@@ -1,5 +1,9 @@
 package jobs
 
+// Tests of loading jobs.toml, one cohesive thing kept in one file: every problem the
+// validator reports (table-driven, with the line of each key), variables, sizes, defaults,
+// the shipped jobs.toml and its examples, and the key-line scanner (config_lines.go).
+
 import (
 	"errors"
 	"os"

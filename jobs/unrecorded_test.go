@@ -12,7 +12,6 @@ import (
 
 	"github.com/cubesync/cubesync/internal/pgtest"
 	"github.com/cubesync/cubesync/jobs"
-	"github.com/cubesync/cubesync/jobs/pgstate"
 	"github.com/cubesync/cubesync/sink/emulator"
 )
 
@@ -40,12 +39,7 @@ func TestRunPublishedButUnrecorded(t *testing.T) {
 			var breakStore, mend func()
 			if store == "postgres" {
 				dsn := pgtest.DSN(t)
-				st, err := pgstate.Open(ctx, dsn, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { st.Close() })
-				b.store, b.runner.Store = st, st
+				b.usePostgresStore(t, dsn)
 				cfg, err := pgx.ParseConfig(dsn)
 				if err != nil {
 					t.Fatal(err)

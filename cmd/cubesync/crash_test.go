@@ -1,5 +1,9 @@
 package main
 
+// TestRunJobCrashesAndFaults, one cohesive test of run-job processes killed or faulted at
+// every step of a run, with the helpers only it uses; long because each step's recovery is
+// checked against the state store and the emulator.
+
 import (
 	"context"
 	"fmt"

@@ -67,10 +67,27 @@ func runValidate(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stderr, "warning: job %s table %s: %v; a run now would fail\n", name, cfg.Shown(t.Name, "jobs", name, "tables", idx, "name"), err)
 		}
 	}
+	warnUnusedNotifiers(e.stderr, cfg)
 	if n := checkDatasets(ctx, e, cfg); n > 0 {
 		return usageError(fmt.Errorf("%s: %d %s", cfg.File, n, plural(n, "job writes a dataset another job writes", "jobs write a dataset another job writes")))
 	}
 	return nil
+}
+
+// warnUnusedNotifiers warns about each [notify.NAME] that no job names, itself or through
+// [defaults] notify: it is never told anything, which is rarely what its author meant.
+func warnUnusedNotifiers(w io.Writer, cfg *jobs.Config) {
+	used := map[string]bool{}
+	for _, j := range cfg.Jobs {
+		for _, n := range j.Notify {
+			used[n.Name] = true
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Notify)) {
+		if !used[name] {
+			fmt.Fprintf(w, "warning: notify.%s: no job names it, so it is never sent anything (add notify = [%q] to a job or to [defaults])\n", name, name)
+		}
+	}
 }
 
 // checkDatasets compares the jobs file with the datasets the state store remembers. It

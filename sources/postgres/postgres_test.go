@@ -1,5 +1,9 @@
 package postgres_test
 
+// Tests of the Postgres source on a test database (internal/pgtest): one cohesive thing,
+// every supported type, exact numerics, time zones, batching, the watermark parameter, and
+// each kind of error (types, connection, query, timeout, dropped connection, cancel).
+
 import (
 	"context"
 	"errors"
