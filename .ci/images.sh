@@ -143,6 +143,18 @@ grep -q 'job demo: published' "$work/demo.out" || {
 }
 echo "images: run-job demo published in the container"
 
+# stop_cleanly CONTAINER WHAT stops CONTAINER with SIGTERM (docker stop) and fails, with its
+# logs, unless it exits 0; WHAT names it in the error.
+stop_cleanly() {
+	docker stop -t 30 "$1" >/dev/null
+	code=$(docker inspect -f '{{.State.ExitCode}}' "$1")
+	if [ "$code" != 0 ]; then
+		echo "images: $2 exited $code on SIGTERM, want 0:" >&2
+		docker logs "$1" >&2
+		exit 1
+	fi
+}
+
 # serve as the image's CMD: a job every second, /readyz answered, SIGTERM (docker stop) exits 0.
 port=$((20000 + RANDOM % 20000))
 mkdir -p "$work/config"
@@ -182,13 +194,7 @@ if [ -z "$ok" ] || ! curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null; then
 	docker logs cubesync-ci-serve >&2
 	exit 1
 fi
-docker stop -t 30 cubesync-ci-serve >/dev/null
-code=$(docker inspect -f '{{.State.ExitCode}}' cubesync-ci-serve)
-if [ "$code" != 0 ]; then
-	echo "images: serve exited $code on SIGTERM, want 0:" >&2
-	docker logs cubesync-ci-serve >&2
-	exit 1
-fi
+stop_cleanly cubesync-ci-serve "serve"
 echo "images: serve ran its job, answered /readyz and stopped cleanly on SIGTERM"
 
 # The image as it ships: its default command (serve) on the shipped jobs.toml, whose demo
@@ -208,11 +214,5 @@ if [ -z "$ok" ]; then
 	docker logs cubesync-ci-default >&2
 	exit 1
 fi
-docker stop -t 30 cubesync-ci-default >/dev/null
-code=$(docker inspect -f '{{.State.ExitCode}}' cubesync-ci-default)
-if [ "$code" != 0 ]; then
-	echo "images: serve on the shipped jobs.toml exited $code on SIGTERM, want 0:" >&2
-	docker logs cubesync-ci-default >&2
-	exit 1
-fi
+stop_cleanly cubesync-ci-default "serve on the shipped jobs.toml"
 echo "images: the default command serves the shipped jobs.toml, answered /readyz and stopped cleanly"

@@ -42,6 +42,17 @@ func (Wall) Sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// Offset is the wall clock moved by D: time passes at its normal pace from another instant.
+// The end-to-end tests start cubesync serve at a chosen instant with it (a Sunday 03:59:55
+// for a weekly cron), which a fake clock in another process cannot do.
+type Offset struct{ D time.Duration }
+
+// Now returns time.Now() moved by D.
+func (o Offset) Now() time.Time { return time.Now().Add(o.D) }
+
+// Sleep waits for d, as Wall does.
+func (Offset) Sleep(ctx context.Context, d time.Duration) error { return Wall{}.Sleep(ctx, d) }
+
 // Or returns c, or Wall when c is nil: the default of every struct with a Clock field.
 func Or(c Clock) Clock {
 	if c == nil {

@@ -34,3 +34,17 @@ func TestWallSleep(t *testing.T) {
 		}
 	})
 }
+
+// Offset tells the wall time moved by D and waits as long as Wall does.
+func TestOffset(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := clock.Offset{D: -72 * time.Hour}
+		if got := time.Since(c.Now()); got != 72*time.Hour {
+			t.Errorf("Offset{-72h}.Now() is %s before the wall time, want 72h", got)
+		}
+		start := time.Now()
+		if err := c.Sleep(t.Context(), time.Minute); err != nil || time.Since(start) != time.Minute {
+			t.Errorf("Sleep(1m) = %v after %s, want nil after 1m", err, time.Since(start))
+		}
+	})
+}

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -26,10 +24,9 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/cubesync/cubesync/internal/benchdata"
 	"github.com/cubesync/cubesync/jobs"
-	"github.com/cubesync/cubesync/jobs/filestate"
 	"github.com/cubesync/cubesync/sink"
-	"github.com/cubesync/cubesync/sink/emulator"
 	"github.com/cubesync/cubesync/sources/parquetfile"
 )
 
@@ -72,14 +69,7 @@ func benchParquet(b *testing.B, rows int) string {
 		benchFileOnce.Store(rows, path)
 		return path
 	}
-	schema := arrow.NewSchema([]arrow.Field{
-		{Name: "id", Type: arrow.PrimitiveTypes.Int64},
-		{Name: "day", Type: arrow.FixedWidthTypes.Date32},
-		{Name: "at_time", Type: arrow.FixedWidthTypes.Time64us},
-		{Name: "label", Type: arrow.BinaryTypes.String},
-		{Name: "value", Type: arrow.PrimitiveTypes.Float64},
-		{Name: "updated_at", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}},
-	}, nil)
+	schema := benchdata.Schema(false)
 	tmp := path + ".tmp"
 	f, err := os.Create(tmp)
 	if err != nil {
@@ -91,18 +81,9 @@ func benchParquet(b *testing.B, rows int) string {
 	}
 	bld := array.NewRecordBuilder(memory.NewGoAllocator(), schema)
 	defer bld.Release()
-	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
 	const batch = 64 * 1024
 	for start := 0; start < rows; start += batch {
-		n := min(batch, rows-start)
-		for i := start; i < start+n; i++ {
-			bld.Field(0).(*array.Int64Builder).Append(int64(i) * 7919)
-			bld.Field(1).(*array.Date32Builder).Append(arrow.Date32(19000 + i%3650))
-			bld.Field(2).(*array.Time64Builder).Append(arrow.Time64(int64(i%86400) * 1e6))
-			bld.Field(3).(*array.StringBuilder).Append("customer-" + strconv.Itoa(i%100000))
-			bld.Field(4).(*array.Float64Builder).Append(float64(i) * 0.37)
-			bld.Field(5).(*array.TimestampBuilder).Append(arrow.Timestamp(base + int64(i)*1_000_003))
-		}
+		benchdata.AppendRows(bld, start, min(start+batch, rows))
 		rec := bld.NewRecordBatch()
 		if err := w.WriteBuffered(rec); err != nil {
 			b.Fatal(err)
@@ -224,16 +205,7 @@ func BenchmarkParquetPath(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			for {
-				rec, err := r.Next(context.Background())
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-				rec.Release()
-			}
+			eachBatch(b, r, func(arrow.RecordBatch) error { return nil })
 			r.Close()
 			peak = max(peak, p.end())
 			live = max(live, p.peakLive())
@@ -283,20 +255,7 @@ func BenchmarkParquetPath(b *testing.B) {
 				chunks <- c
 				return nil
 			}
-			for {
-				rec, err := r.Next(context.Background())
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-				err = enc.Write(rec, emit)
-				rec.Release()
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
+			eachBatch(b, r, func(rec arrow.RecordBatch) error { return enc.Write(rec, emit) })
 			if err := enc.Flush(emit); err != nil {
 				b.Fatal(err)
 			}
@@ -327,40 +286,12 @@ func BenchmarkParquetPath(b *testing.B) {
 // remote set into a server that drains the chunk bodies (see drainChunks).
 func benchParquetRun(b *testing.B, path string, chunkSize int64, rows int, remote bool, report func(*testing.B, float64, float64, int64, time.Duration)) {
 	{
-		emu, err := emulator.New(emulator.Options{Discard: true})
-		if err != nil {
-			b.Fatal(err)
-		}
-		var h http.Handler = emu
-		if remote {
-			h = drainChunks(emu)
-		}
-		srv := httptest.NewServer(h)
-		defer srv.Close()
+		url := benchServer(b, remote)
 		var peak, live float64
 		var cpu time.Duration
 		var jsonBytes int64
 		for b.Loop() {
-			dir := b.TempDir()
-			store, err := filestate.Open(dir)
-			if err != nil {
-				b.Fatal(err)
-			}
-			runner := &jobs.Runner{Store: store, Connect: func(ctx context.Context, t *jobs.Target) (*sink.Client, error) {
-				cfg, err := t.ClientConfig(nil)
-				if err != nil {
-					return nil, err
-				}
-				cfg.BaseURL = srv.URL // the benchmark's server, whatever the config says
-				return sink.NewClient(cfg)
-			}}
-			cfgPath := filepath.Join(dir, "jobs.toml")
-			os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
-[targets.emu]
-base_url = "http://unused.invalid"
-project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
-username = "bench"
-password = "bench"
+			runner, job, store := benchRun(b, url, fmt.Sprintf(`
 [jobs.bench]
 target = "emu"
 chunk_size = "%d"
@@ -369,13 +300,9 @@ dataset = { name = "Bench" }
 name = "facts"
 policy = "replace"
 parquet = %q
-`, chunkSize, path)), 0o644)
-			cfg, err := jobs.Load(cfgPath, func(string) (string, bool) { return "", false })
-			if err != nil {
-				b.Fatal(err)
-			}
+`, chunkSize, path))
 			p := startPeakHeap()
-			res, err := runner.Run(context.Background(), cfg.Jobs["bench"], jobs.RunOptions{})
+			res, err := runner.Run(context.Background(), job, jobs.RunOptions{})
 			peak = max(peak, p.end())
 			live = max(live, p.peakLive())
 			cpu += p.cpu
@@ -386,5 +313,24 @@ parquet = %q
 			store.Close()
 		}
 		report(b, peak, live, jsonBytes, cpu)
+	}
+}
+
+// eachBatch reads r to its end and hands every record batch to f, which must not keep it;
+// an error from either ends the benchmark.
+func eachBatch(b *testing.B, r *parquetfile.Reader, f func(arrow.RecordBatch) error) {
+	for {
+		rec, err := r.Next(context.Background())
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		err = f(rec)
+		rec.Release()
+		if err != nil {
+			b.Fatal(err)
+		}
 	}
 }

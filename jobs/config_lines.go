@@ -107,6 +107,29 @@ func (s *lineScanner) keyValue(p keyPath) {
 	}
 }
 
+// items reads the comma-separated items of an inline table or an array up to end, calling
+// item at the start of each.
+func (s *lineScanner) items(end byte, item func()) {
+	for {
+		s.skipBlank(true)
+		switch s.peek() {
+		case 0:
+			return
+		case end:
+			s.pos++
+			return
+		case ',':
+			s.pos++
+			continue
+		}
+		start := s.pos
+		item()
+		if s.pos == start {
+			s.advance() // cannot happen on valid TOML; never loop forever
+		}
+	}
+}
+
 // header resolves a [table] header: a segment naming an array of tables means its last
 // element, as in TOML.
 func (s *lineScanner) header(parts []string) keyPath {
@@ -166,7 +189,7 @@ func (s *lineScanner) key() []string {
 		switch s.peek() {
 		case '"':
 			start := s.pos
-			s.basicString()
+			s.lineString('"', true)
 			if k, err := strconv.Unquote(s.src[start:s.pos]); err == nil {
 				parts = append(parts, k)
 			} else {
@@ -174,7 +197,7 @@ func (s *lineScanner) key() []string {
 			}
 		case '\'':
 			start := s.pos
-			s.literalString()
+			s.lineString('\'', false)
 			parts = append(parts, s.src[start+1:max(start+1, s.pos-1)])
 		default:
 			start := s.pos
@@ -203,52 +226,21 @@ func (s *lineScanner) value(p keyPath) {
 	case strings.HasPrefix(rest, "'''"):
 		s.multilineString("'''", false)
 	case strings.HasPrefix(rest, `"`):
-		s.basicString()
+		s.lineString('"', true)
 	case strings.HasPrefix(rest, "'"):
-		s.literalString()
+		s.lineString('\'', false)
 	case strings.HasPrefix(rest, "{"):
 		s.pos++
-		for {
-			s.skipBlank(true)
-			switch s.peek() {
-			case 0:
-				return
-			case '}':
-				s.pos++
-				return
-			case ',':
-				s.pos++
-				continue
-			}
-			start := s.pos
-			s.keyValue(p)
-			if s.pos == start {
-				s.advance()
-			}
-		}
+		s.items('}', func() { s.keyValue(p) })
 	case strings.HasPrefix(rest, "["):
 		s.pos++
-		for i := 0; ; {
-			s.skipBlank(true)
-			switch s.peek() {
-			case 0:
-				return
-			case ']':
-				s.pos++
-				return
-			case ',':
-				s.pos++
-				continue
-			}
-			start := s.pos
+		i := 0
+		s.items(']', func() {
 			ep := p.index(i)
 			s.mark(ep)
 			s.value(ep)
 			i++
-			if s.pos == start {
-				s.advance()
-			}
-		}
+		})
 	default: // numbers, booleans, dates
 		for s.pos < len(s.src) && !strings.ContainsRune(",]}\r\n#", rune(s.src[s.pos])) {
 			s.pos++
@@ -256,31 +248,18 @@ func (s *lineScanner) value(p keyPath) {
 	}
 }
 
-func (s *lineScanner) basicString() {
+// lineString reads past a one-line string quoted with quote: a basic string ("…", with
+// escapes) or a literal one ('…').
+func (s *lineScanner) lineString(quote byte, escapes bool) {
 	s.pos++ // opening quote
 	for s.pos < len(s.src) {
-		switch s.src[s.pos] {
-		case '\\':
+		switch c := s.src[s.pos]; {
+		case escapes && c == '\\':
 			s.pos = min(s.pos+2, len(s.src))
-		case '"':
+		case c == quote:
 			s.pos++
 			return
-		case '\n':
-			return
-		default:
-			s.pos++
-		}
-	}
-}
-
-func (s *lineScanner) literalString() {
-	s.pos++
-	for s.pos < len(s.src) {
-		switch s.src[s.pos] {
-		case '\'':
-			s.pos++
-			return
-		case '\n':
+		case c == '\n':
 			return
 		default:
 			s.pos++

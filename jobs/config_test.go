@@ -1,5 +1,9 @@
 package jobs
 
+// Tests of loading jobs.toml, one cohesive thing kept in one file: every problem the
+// validator reports (table-driven, with the line of each key), variables, sizes, defaults,
+// the shipped jobs.toml and its examples, and the key-line scanner (config_lines.go).
+
 import (
 	"errors"
 	"os"
@@ -1105,6 +1109,9 @@ func TestShippedJobsTOMLExamples(t *testing.T) {
 	sales := cfg.Jobs["sales"]
 	if sales == nil || sales.Target.Name != "mstr" || sales.ScheduleSpec == nil || len(sales.Tables) != 2 || sales.Tables[0].Source.Name != "warehouse" {
 		t.Errorf("the sales example = %+v, want a scheduled job on mstr with a warehouse query table", sales)
+	}
+	if sales != nil && (sales.FullRefreshSpec == nil || len(sales.Notify) != 1 || sales.Notify[0].Name != "ops" || sales.Tables[0].Incremental.Lookback == 0) {
+		t.Errorf("the sales example sets no full_refresh, notify = [\"ops\"] or lookback: jobs.toml shows every key")
 	}
 }
 

@@ -15,7 +15,6 @@ import (
 	"github.com/cubesync/cubesync/internal/pgtest"
 	"github.com/cubesync/cubesync/internal/testutil"
 	"github.com/cubesync/cubesync/jobs"
-	"github.com/cubesync/cubesync/jobs/pgstate"
 	"github.com/cubesync/cubesync/sink/emulator"
 )
 
@@ -32,12 +31,7 @@ func TestRunLostLockPublishesNothing(t *testing.T) {
 			var lose func()
 			if store == "postgres" {
 				dsn := pgtest.DSN(t)
-				st, err := pgstate.Open(ctx, dsn, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { st.Close() })
-				b.store, b.runner.Store = st, st
+				b.usePostgresStore(t, dsn)
 				lose = func() {
 					conn, err := pgx.Connect(ctx, dsn)
 					if err != nil {
@@ -104,16 +98,8 @@ func TestRunLostLockMidRunNoticed(t *testing.T) {
 	ctx := context.Background()
 	b := setup(t)
 	dsn := pgtest.DSN(t)
-	open := func() *pgstate.Store {
-		st, err := pgstate.Open(ctx, dsn, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
-	first, second := open(), open()
-	b.store, b.runner.Store = first, first
+	b.usePostgresStore(t, dsn)
+	second := openPostgresStore(t, dsn)
 	var logs testutil.SyncBuffer
 	b.runner.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
 	other := *b.runner // the second process: its own store, no hooks

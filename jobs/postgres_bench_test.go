@@ -119,17 +119,7 @@ func BenchmarkPostgresPath(b *testing.B) {
 			name = "pipeline-remote"
 		}
 		b.Run(name, func(b *testing.B) {
-			emu, err := emulator.New(emulator.Options{Discard: true})
-			if err != nil {
-				b.Fatal(err)
-			}
-			var h http.Handler = emu
-			if remote {
-				h = drainChunks(emu)
-			}
-			srv := httptest.NewServer(h)
-			defer func() { srv.Close(); emu.Close() }()
-			peak, cpu := runBenchPipeline(b, srv.URL, dsn, chunkSize, rows)
+			peak, cpu := runBenchPipeline(b, benchServer(b, remote), dsn, chunkSize, rows)
 			secs := report(b, peak, cpu)
 			if len(copySecs) > 0 {
 				s := slices.Sorted(slices.Values(copySecs))
@@ -137,6 +127,56 @@ func BenchmarkPostgresPath(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchServer starts the emulator in discard mode, validating every value, or with remote
+// set behind drainChunks, and returns its URL; both stop when b ends.
+func benchServer(b *testing.B, remote bool) string {
+	emu, err := emulator.New(emulator.Options{Discard: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var h http.Handler = emu
+	if remote {
+		h = drainChunks(emu)
+	}
+	srv := httptest.NewServer(h)
+	b.Cleanup(func() { srv.Close(); emu.Close() })
+	return srv.URL
+}
+
+// benchRun is one run of a benchmark's job: a runner on a fresh state store in dir that
+// pushes to the server at url, and the job bench loaded from a jobs file in dir: a target
+// emu and what follows.
+func benchRun(b *testing.B, url, jobsAfterTarget string) (*jobs.Runner, *jobs.Job, jobs.Store) {
+	dir := b.TempDir()
+	store, err := filestate.Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	runner := &jobs.Runner{Store: store, Connect: func(ctx context.Context, t *jobs.Target) (*sink.Client, error) {
+		cfg, err := t.ClientConfig(nil)
+		if err != nil {
+			return nil, err
+		}
+		cfg.BaseURL = url // the benchmark's server, whatever the config says
+		return sink.NewClient(cfg)
+	}}
+	cfgPath := filepath.Join(dir, "jobs.toml")
+	if err := os.WriteFile(cfgPath, []byte(`
+[targets.emu]
+base_url = "http://unused.invalid"
+project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
+username = "bench"
+password = "bench"
+`+jobsAfterTarget), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cfg, err := jobs.Load(cfgPath, func(string) (string, bool) { return "", false })
+	if err != nil {
+		b.Fatal(err)
+	}
+	return runner, cfg.Jobs["bench"], store
 }
 
 // drainChunks answers chunk uploads (PUT …/uploadSessions/{id}) by reading and dropping the
@@ -159,26 +199,7 @@ func runBenchPipeline(b *testing.B, url, dsn string, chunkSize, rows int) (float
 	var cpu time.Duration
 	for b.Loop() {
 		b.StopTimer()
-		dir := b.TempDir()
-		store, err := filestate.Open(dir)
-		if err != nil {
-			b.Fatal(err)
-		}
-		runner := &jobs.Runner{Store: store, Connect: func(ctx context.Context, t *jobs.Target) (*sink.Client, error) {
-			cfg, err := t.ClientConfig(nil)
-			if err != nil {
-				return nil, err
-			}
-			cfg.BaseURL = url // the benchmark's server, whatever the config says
-			return sink.NewClient(cfg)
-		}}
-		cfgPath := filepath.Join(dir, "jobs.toml")
-		if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
-[targets.emu]
-base_url = "http://unused.invalid"
-project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
-username = "bench"
-password = "bench"
+		runner, job, store := benchRun(b, url, fmt.Sprintf(`
 [sources.warehouse]
 type = "postgres"
 dsn = %q
@@ -191,17 +212,11 @@ name = "facts"
 policy = "replace"
 source = "warehouse"
 query = %q
-`, dsn, chunkSize, benchQuery)), 0o644); err != nil {
-			b.Fatal(err)
-		}
-		cfg, err := jobs.Load(cfgPath, func(string) (string, bool) { return "", false })
-		if err != nil {
-			b.Fatal(err)
-		}
+`, dsn, chunkSize, benchQuery))
 		b.StartTimer()
 
 		p := startPeakHeap()
-		res, err := runner.Run(context.Background(), cfg.Jobs["bench"], jobs.RunOptions{})
+		res, err := runner.Run(context.Background(), job, jobs.RunOptions{})
 		peak = max(peak, p.end())
 		cpu += p.cpu
 		if err != nil {

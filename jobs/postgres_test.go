@@ -1,5 +1,9 @@
 package jobs_test
 
+// Tests of the runner reading Postgres sources on a test database (internal/pgtest): one
+// cohesive thing, every type, incremental watermarks and their failures, unsupported types,
+// a dropped connection and the Postgres state store.
+
 import (
 	"context"
 	"errors"
@@ -14,7 +18,6 @@ import (
 	"github.com/cubesync/cubesync/internal/pgtest"
 	"github.com/cubesync/cubesync/internal/testutil"
 	"github.com/cubesync/cubesync/jobs"
-	"github.com/cubesync/cubesync/jobs/pgstate"
 	"github.com/cubesync/cubesync/sink"
 	"github.com/cubesync/cubesync/sink/emulator"
 )
@@ -662,12 +665,7 @@ func TestPostgresStateStore(t *testing.T) {
 	w := newWarehouse(t)
 	b := setup(t)
 	ctx := context.Background()
-	store, err := pgstate.Open(ctx, w.dsn, nil)
-	if err != nil {
-		t.Fatalf("open the postgres state store: %v", err)
-	}
-	t.Cleanup(func() { store.Close() })
-	b.store, b.runner.Store = store, store
+	store := b.usePostgresStore(t, w.dsn)
 
 	tc := incrementalCases[0]
 	newOrders(t, w, tc)

@@ -128,6 +128,12 @@ func (r *Runner) dataset(ctx context.Context, c *sink.Client, job *Job, tables [
 			return "", fmt.Errorf("remember dataset id %s: %w", id, err)
 		}
 		// The client logs "dataset created" with the id and name.
+		if !job.Target.Embedded() {
+			// The Push Data API has no search by name: a run without this state cannot find
+			// the dataset, and its model POST would overwrite it (push-api.md).
+			log.Warn(fmt.Sprintf("the new dataset's id is kept in the state store only: set dataset = { name = %q, id = %q } in job %s, so that a run without this state (a container without its volume) pushes into it rather than creating %q again over it",
+				job.Dataset.Name, id, job.Name, job.Dataset.Name), "dataset", id)
+		}
 		return id, nil
 	}
 	def, err := c.Definition(ctx, id)

@@ -1,5 +1,9 @@
 package jobs_test
 
+// Tests of Runner.Run against the in-process emulator, and testBundle, the setup the other
+// jobs tests share: one cohesive thing, a test per behaviour of a run (types, policies,
+// refusals, dry run, recovery, locks, credentials, timeout, new files, selected tables).
+
 import (
 	"context"
 	"encoding/json"
@@ -23,6 +27,7 @@ import (
 	"github.com/cubesync/cubesync/internal/testutil"
 	"github.com/cubesync/cubesync/jobs"
 	"github.com/cubesync/cubesync/jobs/filestate"
+	"github.com/cubesync/cubesync/jobs/pgstate"
 	"github.com/cubesync/cubesync/sink"
 	"github.com/cubesync/cubesync/sink/emulator"
 )
@@ -36,6 +41,25 @@ type testBundle struct {
 	runner *jobs.Runner
 	clock  *testutil.FakeClock // the runner's: backoffs return at once, a job's timeout waits
 	mem    *memory.CheckedAllocator
+}
+
+// openPostgresStore opens a Postgres state store on dsn, closed when the test ends.
+func openPostgresStore(t *testing.T, dsn string) *pgstate.Store {
+	t.Helper()
+	st, err := pgstate.Open(context.Background(), dsn, nil)
+	if err != nil {
+		t.Fatalf("open the postgres state store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// usePostgresStore makes a Postgres state store on dsn the bundle's and its runner's store.
+func (b *testBundle) usePostgresStore(t *testing.T, dsn string) *pgstate.Store {
+	t.Helper()
+	st := openPostgresStore(t, dsn)
+	b.store, b.runner.Store = st, st
+	return st
 }
 
 func setup(t *testing.T) *testBundle {

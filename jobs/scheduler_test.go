@@ -1,5 +1,9 @@
 package jobs_test
 
+// Tests of the Scheduler on testutil.FakeClock (held: time moves only when the test moves
+// it) with a fake runner: one cohesive thing, overlap, claims across replicas, catch-up,
+// DST, timeout, retry and shutdown; scheduler_ops_test.go has the operational ones.
+
 import (
 	"context"
 	"errors"

@@ -1,5 +1,9 @@
 package sink
 
+// Tests of the encoder, one cohesive thing kept in one file: golden JSON for every type,
+// chunk cutting, stats, value errors and their advice, flushing, allocations per chunk,
+// and the parallel renderer giving the same bytes as the serial one.
+
 import (
 	"bytes"
 	"encoding/json"

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -243,13 +242,8 @@ func TestServeControl(t *testing.T) {
 		}
 	})
 
+	stopReplicas(t, replicas)
 	for _, p := range replicas {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	}
-	for _, p := range replicas {
-		if code := p.wait(t, 30*time.Second); code != exitOK {
-			t.Errorf("replica pid %d exited %d after SIGTERM, want 0", p.cmd.Process.Pid, code)
-		}
 		if strings.Contains(p.logs.String(), testAdminToken) {
 			t.Errorf("replica pid %d logged the admin token", p.cmd.Process.Pid)
 		}

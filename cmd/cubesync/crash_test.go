@@ -1,5 +1,9 @@
 package main
 
+// TestRunJobCrashesAndFaults, one cohesive test of run-job processes killed or faulted at
+// every step of a run, with the helpers only it uses; long because each step's recovery is
+// checked against the state store and the emulator.
+
 import (
 	"context"
 	"fmt"
@@ -167,6 +171,12 @@ func crashCases() map[string]crashCase {
 		// what the next run does; the next run records it.
 		"fail before finish_run": {faulted: []fault{failAt("before:finish_run")}, status: jobs.StatusSucceeded, note: late, code: 1,
 			say: "PUBLISHED upload session", sayNext: true},
+		// A run that failed and cancelled its session, but whose record is not written: the
+		// next run finds the session gone and records it.
+		"fail put, fail before finish_run": {faulted: []fault{{failCalls: map[emulator.Call]int{emulator.CallPut: 2}, failAt: "before:finish_run"}},
+			status: jobs.StatusAbandoned, note: cancelled, code: 1},
+		"fail put, die before finish_run": {faulted: []fault{{failCalls: map[emulator.Call]int{emulator.CallPut: 2}, dieAt: "before:finish_run"}},
+			status: jobs.StatusAbandoned, note: cancelled, code: killed},
 		// Written, but the run is told it failed: asked again, the store has it.
 		"fail after finish_run": {faulted: []fault{failAt("after:finish_run")}, status: jobs.StatusSucceeded, code: 0},
 

@@ -47,7 +47,7 @@ func runEmulator(ctx context.Context, e *env, args []string) error {
 	codeDigits := fs.Int("error-code-digits", 3, "dialect: `digits` of error codes: 3 gives ERR009, 4 gives ERR0009")
 	drain := fs.Bool("drain", false, "read and drop chunk bodies without checking them, as a server on its own machine costs the client nothing more (for benchmarks)")
 	users := userFlags{}
-	fs.Var(users, "user", "accepted `name:password` (repeatable; none = accept any credentials)")
+	fs.Var(users, "user", "accepted `name:password` (repeatable; none = accept any credentials); with it, the /emulator/ endpoints need one too (HTTP basic authentication)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err

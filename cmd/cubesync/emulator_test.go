@@ -15,21 +15,38 @@ import (
 	"github.com/cubesync/cubesync/internal/testutil"
 )
 
-func TestEmulatorCommand(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr testutil.SyncBuffer
-	e := &env{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
-	done := make(chan int, 1)
-	go func() {
-		done <- Run(ctx, e, []string{"emulator", "--listen", "127.0.0.1:0", "--user", "alice:pw", "--data-dir", t.TempDir()})
-	}()
+// emulatorCommand is cubesync emulator run in-process by a test.
+type emulatorCommand struct {
+	*inProcess
+	base   string // the base URL it printed
+	cancel context.CancelFunc
+}
 
-	var base string
+// startEmulatorCommand runs cubesync emulator with args and waits until it prints its
+// base URL.
+func startEmulatorCommand(t *testing.T, args ...string) *emulatorCommand {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ec := &emulatorCommand{inProcess: serveInProcess(t, ctx, append([]string{"emulator", "--listen", "127.0.0.1:0"}, args...)...), cancel: cancel}
 	re := regexp.MustCompile(`http://127\.0\.0\.1:\d+/MicroStrategyLibrary`)
-	if !testutil.Eventually(10*time.Second, func() bool { base = re.FindString(stdout.String()); return base != "" }) {
-		t.Fatalf("no base URL printed; stdout %q, stderr %q", stdout.String(), stderr.String())
+	if !testutil.Eventually(10*time.Second, func() bool { ec.base = re.FindString(ec.stdout.String()); return ec.base != "" }) {
+		ec.stop(t)
+		t.Fatalf("no base URL printed; stdout %q, stderr %q", ec.stdout.String(), ec.stderr.String())
 	}
+	return ec
+}
+
+// stop cancels the command's context, as SIGINT does through the root context, and returns
+// its exit code.
+func (ec *emulatorCommand) stop(t *testing.T) int {
+	t.Helper()
+	ec.cancel()
+	return ec.exitCode(t, 15*time.Second)
+}
+
+func TestEmulatorCommand(t *testing.T) {
+	ec := startEmulatorCommand(t, "--user", "alice:pw", "--data-dir", t.TempDir())
+	base, stderr := ec.base, ec.stderr
 	login := func(body string) int {
 		resp, err := http.Post(base+"/api/auth/login", "application/json", strings.NewReader(body))
 		if err != nil {
@@ -45,14 +62,8 @@ func TestEmulatorCommand(t *testing.T) {
 		t.Errorf("login with a wrong password: status %d, want 401", got)
 	}
 
-	cancel() // as SIGINT does through the root context
-	select {
-	case code := <-done:
-		if code != exitOK {
-			t.Errorf("exit code after shutdown = %d, want 0; stderr %s", code, stderr.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("emulator did not shut down")
+	if code := ec.stop(t); code != exitOK {
+		t.Errorf("exit code after shutdown = %d, want 0; stderr %s", code, stderr.String())
 	}
 	if strings.Contains(stderr.String(), `"wrong"`) || strings.Contains(stderr.String(), "pw") {
 		t.Errorf("logs repeat a password: %s", stderr.String())
@@ -93,24 +104,10 @@ func TestEmulatorCommandUsage(t *testing.T) {
 // TestEmulatorCommandDialect starts the emulator with the dialect flags and checks the
 // answers are those of the dialect.
 func TestEmulatorCommandDialect(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr testutil.SyncBuffer
-	e := &env{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
-	done := make(chan int, 1)
-	go func() {
-		done <- Run(ctx, e, []string{"emulator", "--listen", "127.0.0.1:0", "--user", "alice:pw",
-			"--error-code-digits", "4", "--publish-statuses", "4,8,9,10", "--status-as-string", "--bigint-as-integer"})
-	}()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	var base string
-	re := regexp.MustCompile(`http://127\.0\.0\.1:\d+/MicroStrategyLibrary`)
-	if !testutil.Eventually(10*time.Second, func() bool { base = re.FindString(stdout.String()); return base != "" }) {
-		t.Fatalf("no base URL printed; stdout %q, stderr %q", stdout.String(), stderr.String())
-	}
+	ec := startEmulatorCommand(t, "--user", "alice:pw",
+		"--error-code-digits", "4", "--publish-statuses", "4,8,9,10", "--status-as-string", "--bigint-as-integer")
+	defer ec.stop(t)
+	base := ec.base
 	resp, err := http.Post(base+"/api/auth/login", "application/json", strings.NewReader(`{"username":"alice","password":"wrong","loginMode":1}`))
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cubesync/cubesync/internal/pgtest"
 	"github.com/cubesync/cubesync/internal/testutil"
+	"github.com/cubesync/cubesync/jobs"
 )
 
 // TestServeFullRefreshSlot runs cubesync serve (state in Postgres) on a job that upserts
@@ -116,6 +117,126 @@ incremental = { column = "changed_at", initial = "2024-01-01T00:00:00Z" }
 	_ = conn.QueryRow(ctx, `SELECT count(*) FROM cubesync.runs WHERE job = 'orders' AND trigger <> 'full_refresh' AND status = 'succeeded' AND id < $1`, runID).Scan(&incremental)
 	if incremental == 0 {
 		t.Errorf("no incremental run succeeded before the full refresh")
+	}
+	var mark string
+	if err := conn.QueryRow(ctx, `SELECT value FROM cubesync.watermarks WHERE job = 'orders' AND table_name = 'orders'`).Scan(&mark); err != nil || mark != "2024-05-01T11:00:00Z" {
+		t.Errorf("watermark after the full refresh = %q (%v), want 2024-05-01T11:00:00Z: the greatest value the full read saw", mark, err)
+	}
+}
+
+// TestServeWeeklyFullRefreshAtItsHour starts cubesync serve (state in Postgres) on a clock
+// set a few seconds before a Sunday 04:00 in Berlin (CUBESYNC_TEST_NOW) with the schedules
+// a user writes: a nightly incremental upsert and full_refresh = "CRON_TZ=Europe/Berlin 0 4 * * 0",
+// with a jitter. At 04:00 plus the job's jitter offset the slot runs as a full refresh: the
+// row deleted at the source since the last incremental run leaves the dataset, the run is
+// recorded with trigger full_refresh for the 04:00 slot, and the watermark is what the full
+// read saw.
+func TestServeWeeklyFullRefreshAtItsHour(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	bin := buildCubesync(t)
+	dir := t.TempDir()
+	emu, url := startEmulator(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	exec := func(sql string) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	exec(`CREATE TABLE orders (id bigint PRIMARY KEY, qty int NOT NULL, changed_at timestamptz NOT NULL)`)
+	exec(`INSERT INTO orders VALUES (1, 10, '2024-05-01 10:00:00+00'), (2, 20, '2024-05-01 11:00:00+00'), (3, 30, '2024-05-01 12:00:00+00')`)
+
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The next Sunday 04:00 in Berlin at least a minute away.
+	d := time.Now().In(berlin).Add(time.Minute)
+	slot := time.Date(d.Year(), d.Month(), d.Day(), 4, 0, 0, 0, berlin)
+	for slot.Weekday() != time.Sunday || !slot.After(d) {
+		slot = time.Date(slot.Year(), slot.Month(), slot.Day()+1, 4, 0, 0, 0, berlin)
+	}
+	config := filepath.Join(dir, "jobs.toml")
+	if err := os.WriteFile(config, []byte(fmt.Sprintf(`[state]
+database_url = %[1]q
+
+[sources.warehouse]
+type = "postgres"
+dsn = %[1]q
+
+[targets.emu]
+base_url = %[2]q
+project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
+username = "alice"
+password = "pw"
+
+[serve]
+listen = "127.0.0.1:0"
+
+[jobs.orders]
+schedule = "CRON_TZ=Europe/Berlin 30 2 * * *"
+full_refresh = "CRON_TZ=Europe/Berlin 0 4 * * 0"
+jitter = "6s"
+target = "emu"
+dataset = { name = "Orders" }
+retry = { attempts = 1 }
+[[jobs.orders.tables]]
+name = "orders"
+policy = "upsert"
+source = "warehouse"
+query = "SELECT id, qty, changed_at FROM orders WHERE changed_at > $1"
+key = ["id"]
+exclude = ["changed_at"]
+incremental = { column = "changed_at", initial = "2024-01-01T00:00:00Z" }
+`, dsn, url)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := jobs.Load(config, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	offset := cfg.Jobs["orders"].JitterOffset()
+
+	// The nightly incremental runs so far: one run-job loads the three orders.
+	if code, stdout, stderr := runBin(t, bin, dir, "run-job", "orders", "--config", config, "--progress", "none"); code != exitOK {
+		t.Fatalf("run-job orders: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	rows := func() int {
+		tb, err := emu.Table("Orders", "orders")
+		if err != nil {
+			return -1
+		}
+		return len(tb.Rows)
+	}
+	if got := rows(); got != 3 {
+		t.Fatalf("after the incremental run the dataset has %d orders, want 3", got)
+	}
+	exec(`DELETE FROM orders WHERE id = 3`)
+
+	start := slot.Add(-5 * time.Second)
+	t.Setenv(nowEnv, start.Format(time.RFC3339))
+	p := startCubesync(t, bin, dir, "serve", "--config", config, "--log-format", "json")
+	listenAddr(t, p.logs)
+	var runID int64
+	var status, trigger string
+	var scheduled, started time.Time
+	testutil.WaitFor(t, 60*time.Second, "the Sunday 04:00 slot's run to finish", func() bool {
+		return conn.QueryRow(ctx, `SELECT id, status, trigger, scheduled_at, started_at FROM cubesync.runs WHERE job = 'orders' AND scheduled_at IS NOT NULL AND status <> 'running'`).
+			Scan(&runID, &status, &trigger, &scheduled, &started) == nil
+	})
+	if status != "succeeded" || trigger != "full_refresh" || !scheduled.Equal(slot) {
+		t.Fatalf("run %d: %s, trigger %s, slot %s; want succeeded, full_refresh, %s", runID, status, trigger, scheduled.In(berlin), slot)
+	}
+	if late := started.Sub(scheduled); late < offset || late > offset+3*time.Second {
+		t.Errorf("the full refresh started %s after 04:00, want the job's jitter offset %s (within 3s)", late, offset)
+	}
+	if got := rows(); got != 2 {
+		t.Errorf("after the Sunday full refresh the dataset has %d orders, want 2: the one deleted at the source is gone", got)
 	}
 	var mark string
 	if err := conn.QueryRow(ctx, `SELECT value FROM cubesync.watermarks WHERE job = 'orders' AND table_name = 'orders'`).Scan(&mark); err != nil || mark != "2024-05-01T11:00:00Z" {

@@ -178,7 +178,8 @@ creating the cubesync schema if needed. Safe to run from several processes at on
 			about: `Serves an emulator of the MicroStrategy Push Data API for targets to push to
 (base_url = "http://LISTEN/MicroStrategyLibrary"). Datasets are kept in memory, or in
 --data-dir, where datasets that other processes publish (run-job with an embedded target)
-show up without a restart. Read them back with GET /emulator/datasets.`,
+show up without a restart. Read them back with GET /emulator/datasets; with --user, every
+endpoint needs a login, /emulator/ ones too (curl -u NAME:PASSWORD).`,
 			example: []string{"cubesync emulator --data-dir .cubesync/emulator", "cubesync emulator --listen 127.0.0.1:8910 --user ci:secret"},
 			run:     runEmulator,
 		},

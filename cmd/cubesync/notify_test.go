@@ -118,13 +118,8 @@ parquet = %q
 	}
 	testutil.WaitFor(t, 60*time.Second, "ops to hear of the failure and the recovery", func() bool { return len(hook.messages(secretPath)) >= 2 })
 	testutil.WaitFor(t, 20*time.Second, "all to hear of two successes", func() bool { return len(hook.messages("/all")) >= 2 })
+	stopReplicas(t, replicas)
 	for _, p := range replicas {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	}
-	for _, p := range replicas {
-		if code := p.wait(t, 30*time.Second); code != exitOK {
-			t.Errorf("replica pid %d exited %d after SIGTERM, want 0", p.cmd.Process.Pid, code)
-		}
 		if strings.Contains(p.logs.String(), "T0KEN") {
 			t.Errorf("replica pid %d logged the webhook URL", p.cmd.Process.Pid)
 		}
@@ -190,5 +185,123 @@ parquet = %q
 	_, history, _ := runBin(t, bin, dir, "history", "tick", "--config", config, "-n", "100")
 	if !regexp.MustCompile(fmt.Sprintf(`(?m)^%d .*failed .*ops failure delivered`, fail.Run)).MatchString(history) {
 		t.Errorf("cubesync history does not show the failure's delivery to ops:\n%s", history)
+	}
+}
+
+// TestServeNotificationsNeverHoldRuns runs cubesync serve (state in Postgres) with a job
+// every second told about each success through two webhooks the test runs: one never
+// answers, one refuses every message with 400. Runs go on succeeding regardless; the refused
+// deliveries are recorded failed after one attempt (a 4xx other than 408 and 429 is not
+// retried); and on SIGTERM serve still exits 0, giving up on the hanging delivery.
+func TestServeNotificationsNeverHoldRuns(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	bin := buildCubesync(t)
+	dir := t.TempDir()
+	_, url := startEmulator(t)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	hung, refused := 0, 0
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		if r.URL.Path == "/hang" {
+			hung++
+			mu.Unlock()
+			select { // until the test ends or the sender gives up
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		refused++
+		mu.Unlock()
+		w.WriteHeader(http.StatusBadRequest)
+	}))
+	defer receiver.Close()
+	defer close(release)
+	stores, err := filepath.Abs("../../testdata/demo/stores.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(dir, "jobs.toml")
+	if err := os.WriteFile(config, fmt.Appendf(nil, `[state]
+database_url = %[1]q
+
+[targets.emu]
+base_url = %[2]q
+project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
+username = "alice"
+password = "s3cret-pw"
+
+[serve]
+listen = "127.0.0.1:0"
+
+[notify.hang]
+url = "%[3]s/hang"
+on = ["success"]
+
+[notify.refuse]
+url = "%[3]s/refuse"
+on = ["success"]
+
+[jobs.tick]
+schedule = "@every 1s"
+notify = ["hang", "refuse"]
+target = "emu"
+dataset = { name = "Tick" }
+retry = { attempts = 1 }
+[[jobs.tick.tables]]
+name = "stores"
+policy = "replace"
+parquet = %[4]q
+`, dsn, url, receiver.URL, stores), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+
+	p := startCubesync(t, bin, dir, "serve", "--config", config, "--log-format", "json")
+	count := func(sql string) int {
+		var n int
+		if err := conn.QueryRow(ctx, sql).Scan(&n); err != nil {
+			return 0 // not migrated yet
+		}
+		return n
+	}
+	testutil.WaitFor(t, 60*time.Second, "three succeeded runs of tick while its webhook hangs", func() bool {
+		return count(`SELECT count(*) FROM cubesync.runs WHERE job = 'tick' AND status = 'succeeded'`) >= 3
+	})
+	testutil.WaitFor(t, 30*time.Second, "three refused deliveries recorded", func() bool {
+		return count(`SELECT count(*) FROM cubesync.deliveries WHERE notifier = 'refuse'`) >= 3
+	})
+	if n := count(`SELECT count(*) FROM cubesync.runs WHERE job = 'tick' AND status NOT IN ('succeeded', 'running', 'skipped')`); n != 0 {
+		t.Errorf("%d runs of tick did not succeed while the webhooks hung or refused", n)
+	}
+	rows, err := conn.Query(ctx, `SELECT status, attempts, error FROM cubesync.deliveries WHERE notifier = 'refuse'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var status, msg string
+		var attempts int
+		if err := rows.Scan(&status, &attempts, &msg); err != nil {
+			t.Fatal(err)
+		}
+		if status != jobs.DeliveryFailed || attempts != 1 || !strings.Contains(msg, "400") {
+			t.Errorf("refused delivery recorded as %s after %d attempts (%q), want failed after 1, naming the 400", status, attempts, msg)
+		}
+	}
+	mu.Lock()
+	if hung == 0 || refused < 3 {
+		t.Errorf("the receiver got %d requests to /hang and %d to /refuse, want at least 1 and 3", hung, refused)
+	}
+	mu.Unlock()
+
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(t, 40*time.Second); code != exitOK {
+		t.Errorf("serve exited %d after SIGTERM with a delivery hanging, want 0", code)
 	}
 }

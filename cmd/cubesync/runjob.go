@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/cubesync/cubesync/clock"
 	"github.com/cubesync/cubesync/jobs"
 )
 
@@ -69,20 +70,17 @@ func runJob(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	prog.setLogger(log)
-	store, err := openStore(ctx, cfg, log)
+	store, err := openStore(ctx, cfg, log, clock.Wall{})
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	tr, err := newTracing(ctx, e, log)
+	runner, ts, closeRunner, err := newRunner(ctx, e, log, store, prog, clock.Wall{})
 	if err != nil {
-		return usageError(err)
+		return err
 	}
-	defer tr.shutdown() // after the runs and their notifications
-	ts := &targets{log: log}
-	defer ts.close()
+	defer closeRunner() // after the runs and their notifications
 
-	runner := &jobs.Runner{Store: store, Logger: log, Connect: ts.connect, Progress: prog, Tracer: tr.tracer(), Step: testSteps(e.getenv)}
 	notify := &jobs.Notifications{Store: store, Logger: log, Client: &http.Client{Timeout: 30 * time.Second}}
 	defer func() {
 		// The deliveries about these runs go out before the process exits, for a bounded
@@ -144,6 +142,24 @@ const (
 	dieAtEnv  = "CUBESYNC_TEST_DIE_AT"
 	failAtEnv = "CUBESYNC_TEST_FAIL_AT"
 )
+
+// At CUBESYNC_TEST_NOW (an RFC 3339 time) serve's clock starts at that instant instead of
+// now and runs at its normal pace, so an end-to-end test can watch a weekly or daily slot
+// come (the scheduler, the runner, notifications and the state store all read it).
+const nowEnv = "CUBESYNC_TEST_NOW"
+
+// processClock is the clock the variable asks for, else the wall clock.
+func processClock(getenv func(string) string) (clock.Clock, error) {
+	v := getenv(nowEnv)
+	if v == "" {
+		return clock.Wall{}, nil
+	}
+	at, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return nil, fmt.Errorf("%s=%q: want an RFC 3339 time such as 2024-06-02T03:59:55+02:00", nowEnv, v)
+	}
+	return clock.Offset{D: time.Until(at)}, nil
+}
 
 // testSteps returns the Runner.Step the two variables ask for, or nil when neither is set.
 func testSteps(getenv func(string) string) func(string) error {

@@ -14,7 +14,6 @@ import (
 	// as on a laptop (jobs imports it too; serve depends on it, so it says so here).
 	_ "time/tzdata"
 
-	"github.com/cubesync/cubesync/clock"
 	"github.com/cubesync/cubesync/jobs"
 	"github.com/cubesync/cubesync/jobs/filestate"
 )
@@ -61,7 +60,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	prog.setLogger(log)
-	store, err := openStore(ctx, cfg, log)
+	clk, err := processClock(e.getenv) // the one clock of the store, the scheduler, its runner and notifications
+	if err != nil {
+		return usageError(err)
+	}
+	store, err := openStore(ctx, cfg, log, clk)
 	if err != nil {
 		return err
 	}
@@ -79,26 +82,22 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("listen on %s (set --listen or [serve] listen to a free address): %w", addr, err)
 	}
 
-	tr, err := newTracing(ctx, e, log)
+	runner, _, closeRunner, err := newRunner(ctx, e, log, store, prog, clk)
 	if err != nil {
-		return usageError(err)
+		return err
 	}
-	defer tr.shutdown() // after the runs and their notifications
-	ts := &targets{log: log}
-	defer ts.close()
-	wall := clock.Wall{} // the one clock of the scheduler, its runner and notifications
-	runner := &jobs.Runner{Store: store, Logger: log, Connect: ts.connect, Progress: prog, Tracer: tr.tracer(), Clock: wall, Step: testSteps(e.getenv)}
-	metrics := newServeMetrics(store, log, wall.Now)
+	defer closeRunner() // after the runs and their notifications
+	metrics := newServeMetrics(store, log, clk.Now)
 	sched := &jobs.Scheduler{
 		Store:         store,
 		Runner:        runner,
 		Logger:        log,
-		Clock:         wall,
+		Clock:         clk,
 		Observer:      metrics,
 		ShutdownGrace: cfg.Serve.ShutdownGrace,
 		// A replica at its limit leaves due slots to the others: work spreads over replicas.
 		MaxConcurrentRuns: cfg.Serve.MaxConcurrentRuns,
-		Notify:            &jobs.Notifications{Store: store, Logger: log, Clock: wall, Client: &http.Client{Timeout: 30 * time.Second}},
+		Notify:            &jobs.Notifications{Store: store, Logger: log, Clock: clk, Client: &http.Client{Timeout: 30 * time.Second}},
 	}
 	metrics.load(ctx, scheduled)
 	metrics.sched = sched

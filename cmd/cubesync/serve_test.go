@@ -90,6 +90,19 @@ func serveInProcess(t *testing.T, ctx context.Context, args ...string) *inProces
 	return p
 }
 
+// exitCode waits for the command to return, after its context ended, and returns its exit
+// code; it fails the test when that takes longer than within.
+func (p *inProcess) exitCode(t *testing.T, within time.Duration) int {
+	t.Helper()
+	select {
+	case code := <-p.done:
+		return code
+	case <-time.After(within):
+		t.Fatalf("cubesync did not return within %s", within)
+		return 0
+	}
+}
+
 // listenAddr waits for serve's "serving" log line and returns the address it listens on.
 func listenAddr(t testing.TB, logs *testutil.SyncBuffer) string {
 	t.Helper()
@@ -206,6 +219,12 @@ func TestServeOperatingSurface(t *testing.T) {
 		if code, _ := get(t, base+"/nope"); code != 404 {
 			t.Errorf("GET /nope = %d, want 404", code)
 		}
+		// Without [serve] admin_token the admin API does not exist, whatever the request bears.
+		for _, action := range []string{"run", "pause", "resume"} {
+			if code, body := post(t, base+"/api/jobs/tick/"+action, "0123456789abcdef-any-token"); code != http.StatusNotFound {
+				t.Errorf("POST /api/jobs/tick/%s without admin_token = %d %s, want 404", action, code, body)
+			}
+		}
 	})
 
 	t.Run("a second serve on the same state directory refuses", func(t *testing.T) {
@@ -225,13 +244,8 @@ func TestServeOperatingSurface(t *testing.T) {
 		return l[len(l)-1]["status"] == jobs.StatusSucceeded
 	})
 	cancel()
-	select {
-	case code := <-p.done:
-		if code != exitOK {
-			t.Errorf("serve exited %d after a clean shutdown, want 0; logs:\n%s", code, p.stderr)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not stop within 20s")
+	if code := p.exitCode(t, 20*time.Second); code != exitOK {
+		t.Errorf("serve exited %d after a clean shutdown, want 0; logs:\n%s", code, p.stderr)
 	}
 
 	t.Run("jobs command", func(t *testing.T) {
@@ -532,12 +546,7 @@ func TestServeShippedConfig(t *testing.T) {
 	}
 
 	cancel()
-	select {
-	case code := <-p.done:
-		if code != exitOK {
-			t.Errorf("serve exited %d after a clean shutdown, want 0; logs:\n%s", code, p.stderr)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not stop within 20s")
+	if code := p.exitCode(t, 20*time.Second); code != exitOK {
+		t.Errorf("serve exited %d after a clean shutdown, want 0; logs:\n%s", code, p.stderr)
 	}
 }

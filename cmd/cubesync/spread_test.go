@@ -96,6 +96,47 @@ func querySpreadRuns(t testing.TB, conn *pgx.Conn) []spreadRun {
 	return out
 }
 
+// startReplicas starts n serve processes on config and waits until each schedules, before
+// due.
+func startReplicas(t *testing.T, bin, dir, config string, n int, due time.Time) []*proc {
+	t.Helper()
+	var replicas []*proc
+	for range n {
+		replicas = append(replicas, startCubesync(t, bin, dir, "serve", "--config", config, "--log-format", "json"))
+	}
+	for _, p := range replicas {
+		testutil.WaitFor(t, time.Until(due), "every replica to start scheduling before the slot", func() bool {
+			return len(p.logs.LogLines("scheduler started")) > 0
+		})
+	}
+	return replicas
+}
+
+// stopReplicas sends SIGTERM to every replica and wants each to exit 0 within 30s.
+func stopReplicas(t *testing.T, replicas []*proc) {
+	t.Helper()
+	for _, p := range replicas {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for _, p := range replicas {
+		if code := p.wait(t, 30*time.Second); code != exitOK {
+			t.Errorf("replica pid %d exited %d after SIGTERM, want 0", p.cmd.Process.Pid, code)
+		}
+	}
+}
+
+// finishedRuns counts the runs in cubesync.runs that have ended.
+func finishedRuns(t testing.TB, conn *pgx.Conn) int {
+	t.Helper()
+	n := 0
+	for _, r := range querySpreadRuns(t, conn) {
+		if r.status != jobs.StatusRunning {
+			n++
+		}
+	}
+	return n
+}
+
 // TestServeSpreadsWork runs three serve processes on one Postgres state store with nine
 // jobs due at the same second and max_concurrent_runs = 3: a replica at its limit claims
 // nothing more, so each replica runs three jobs, every slot runs once and none is missed.
@@ -111,30 +152,13 @@ func TestServeSpreadsWork(t *testing.T) {
 	due := time.Now().Add(20 * time.Second).Truncate(time.Second)
 	config := spreadConfig(t, dir, url, dsn, 9, 3, due, "", "")
 
-	var replicas []*proc
-	for range 3 {
-		replicas = append(replicas, startCubesync(t, bin, dir, "serve", "--config", config, "--log-format", "json"))
-	}
-	for _, p := range replicas {
-		testutil.WaitFor(t, time.Until(due), "every replica to start scheduling before the slot", func() bool {
-			return len(p.logs.LogLines("scheduler started")) > 0
-		})
-	}
+	replicas := startReplicas(t, bin, dir, config, 3, due)
 	conn, err := pgx.Connect(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	finished := func() int {
-		n := 0
-		for _, r := range querySpreadRuns(t, conn) {
-			if r.status != jobs.StatusRunning {
-				n++
-			}
-		}
-		return n
-	}
-	testutil.WaitFor(t, time.Until(due)+60*time.Second, "nine finished runs", func() bool { return finished() >= 9 })
+	testutil.WaitFor(t, time.Until(due)+60*time.Second, "nine finished runs", func() bool { return finishedRuns(t, conn) >= 9 })
 	// A replica at its limit leaves a slot and waits for a place or the slot's grace to
 	// pass; the slot then ends in a run of its own or a log line that another replica
 	// claimed it. Once every slot left has ended, each replica has decided all nine slots:
@@ -155,14 +179,7 @@ func TestServeSpreadsWork(t *testing.T) {
 		}
 		return true
 	})
-	for _, p := range replicas {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	}
-	for _, p := range replicas {
-		if code := p.wait(t, 30*time.Second); code != exitOK {
-			t.Errorf("replica pid %d exited %d after SIGTERM, want 0", p.cmd.Process.Pid, code)
-		}
-	}
+	stopReplicas(t, replicas)
 
 	runs := querySpreadRuns(t, conn)
 	perHost := map[string]int{}
@@ -232,38 +249,15 @@ func TestServeRecordsMissedSlots(t *testing.T) {
 			due := time.Now().Add(15 * time.Second).Truncate(time.Second)
 			config := spreadConfig(t, dir, url, dsn, 3, 1, due, "",
 				fmt.Sprintf("catchup_window = %q\nnotify = [\"ops\"]\n[notify.ops]\nurl = \"%s/ops\"\non = [\"missed\"]\n", tc.window, receiver.URL))
-			var replicas []*proc
-			for range 2 {
-				replicas = append(replicas, startCubesync(t, bin, dir, "serve", "--config", config, "--log-format", "json"))
-			}
-			for _, p := range replicas {
-				testutil.WaitFor(t, time.Until(due), "every replica to start scheduling before the slot", func() bool {
-					return len(p.logs.LogLines("scheduler started")) > 0
-				})
-			}
+			replicas := startReplicas(t, bin, dir, config, 2, due)
 			conn, err := pgx.Connect(context.Background(), dsn)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer conn.Close(context.Background())
-			testutil.WaitFor(t, time.Until(due)+tc.run+60*time.Second, "three finished runs", func() bool {
-				n := 0
-				for _, r := range querySpreadRuns(t, conn) {
-					if r.status != jobs.StatusRunning {
-						n++
-					}
-				}
-				return n >= 3
-			})
+			testutil.WaitFor(t, time.Until(due)+tc.run+60*time.Second, "three finished runs", func() bool { return finishedRuns(t, conn) >= 3 })
 			testutil.WaitFor(t, 30*time.Second, "the missed slot's notification", func() bool { return len(hook.messages("/ops")) > 0 })
-			for _, p := range replicas {
-				_ = p.cmd.Process.Signal(syscall.SIGTERM)
-			}
-			for _, p := range replicas {
-				if code := p.wait(t, 30*time.Second); code != exitOK {
-					t.Errorf("replica pid %d exited %d after SIGTERM, want 0", p.cmd.Process.Pid, code)
-				}
-			}
+			stopReplicas(t, replicas)
 
 			runs := querySpreadRuns(t, conn)
 			var missed []spreadRun

@@ -3,9 +3,14 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -80,7 +85,10 @@ func newTracing(ctx context.Context, e *env, log *slog.Logger) (*tracing, error)
 	if s.protocol == "grpc" {
 		exp, err = otlptracegrpc.New(ctx)
 	} else {
-		exp, err = otlptracehttp.New(ctx)
+		var hc *http.Client
+		if hc, err = otlpHTTPClient(e, s.endpoint, log); err == nil {
+			exp, err = otlptracehttp.New(ctx, otlptracehttp.WithHTTPClient(hc))
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("OpenTelemetry trace exporter (%s to %s): %w", s.protocol, redactURL(s.endpoint), err)
@@ -134,4 +142,73 @@ func redactURL(s string) string {
 	}
 	u.User = nil
 	return u.String()
+}
+
+// otlpHTTPClient is the HTTP exporter's client. The exporter's own follows any redirect with
+// OTEL_EXPORTER_OTLP_HEADERS (often an API key) to wherever it points, http included; this
+// one follows a redirect only to the endpoint's scheme, host and port. Giving the exporter a
+// client makes it ignore the variables for the client's TLS and timeout, so they are read
+// here: OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY and
+// _TIMEOUT (milliseconds, default 10s).
+func otlpHTTPClient(e *env, endpoint string, log *slog.Logger) (*http.Client, error) {
+	get := func(suffix string) (string, string) {
+		for _, k := range []string{"OTEL_EXPORTER_OTLP_TRACES_" + suffix, "OTEL_EXPORTER_OTLP_" + suffix} {
+			if v, _ := lookupEnv(e, k); strings.TrimSpace(v) != "" {
+				return k, strings.TrimSpace(v)
+			}
+		}
+		return "", ""
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if k, ca := get("CERTIFICATE"); ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s: %s holds no PEM certificate", k, ca)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	kc, cert := get("CLIENT_CERTIFICATE")
+	kk, key := get("CLIENT_KEY")
+	if cert != "" || key != "" {
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("%s and %s: %w", cmp.Or(kc, "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"), cmp.Or(kk, "OTEL_EXPORTER_OTLP_CLIENT_KEY"), err)
+		}
+		if tr.TLSClientConfig == nil {
+			tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		tr.TLSClientConfig.Certificates = []tls.Certificate{pair}
+	}
+	timeout := 10 * time.Second
+	if k, ms := get("TIMEOUT"); ms != "" {
+		n, err := strconv.Atoi(ms)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%s=%q: want a positive number of milliseconds", k, ms)
+		}
+		timeout = time.Duration(n) * time.Millisecond
+	}
+	origin := func(u *url.URL) string {
+		port := u.Port()
+		if port == "" {
+			port = map[string]string{"https": "443", "http": "80"}[strings.ToLower(u.Scheme)]
+		}
+		return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Hostname()) + ":" + port
+	}
+	want := ""
+	if u, err := url.Parse(endpoint); err == nil {
+		want = origin(u)
+	}
+	return &http.Client{Transport: tr, Timeout: timeout, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if origin(req.URL) != want || len(via) >= 10 {
+			to := url.URL{Scheme: req.URL.Scheme, Host: req.URL.Host, Path: req.URL.Path}
+			log.Warn("trace export: redirect not followed: the OTLP headers go to the configured endpoint only; set OTEL_EXPORTER_OTLP_ENDPOINT to the collector's real address",
+				"endpoint", redactURL(endpoint), "redirected_to", to.String())
+			return http.ErrUseLastResponse // the export fails with the redirect's status
+		}
+		return nil
+	}}, nil
 }

@@ -67,18 +67,40 @@ func runValidate(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stderr, "warning: job %s table %s: %v; a run now would fail\n", name, cfg.Shown(t.Name, "jobs", name, "tables", idx, "name"), err)
 		}
 	}
-	checkDatasetNames(ctx, e, cfg)
+	warnUnusedNotifiers(e.stderr, cfg)
+	if n := checkDatasets(ctx, e, cfg); n > 0 {
+		return usageError(fmt.Errorf("%s: %d %s", cfg.File, n, plural(n, "job writes a dataset another job writes", "jobs write a dataset another job writes")))
+	}
 	return nil
 }
 
-// checkDatasetNames warns about each job whose dataset.name differs from the name of the
-// dataset it remembers, as the state store keeps it (the name it was created with, or the
-// one the last run found on the server): renaming dataset.name renames nothing. A state
-// store that cannot be read is a note, not a failure: validate checks the file.
-func checkDatasetNames(ctx context.Context, e *env, cfg *jobs.Config) {
+// warnUnusedNotifiers warns about each [notify.NAME] that no job names, itself or through
+// [defaults] notify: it is never told anything, which is rarely what its author meant.
+func warnUnusedNotifiers(w io.Writer, cfg *jobs.Config) {
+	used := map[string]bool{}
+	for _, j := range cfg.Jobs {
+		for _, n := range j.Notify {
+			used[n.Name] = true
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Notify)) {
+		if !used[name] {
+			fmt.Fprintf(w, "warning: notify.%s: no job names it, so it is never sent anything (add notify = [%q] to a job or to [defaults])\n", name, name)
+		}
+	}
+}
+
+// checkDatasets compares the jobs file with the datasets the state store remembers. It
+// warns about each job whose dataset.name differs from the name of the dataset it
+// remembers (the name it was created with, or the one the last run found on the server):
+// renaming dataset.name renames nothing. And it reports each job whose dataset is one
+// another job created and remembers (a dataset.id copied from it), returning how many: the
+// file alone cannot show those. A state store that cannot be read is a note, not a
+// failure: validate checks the file.
+func checkDatasets(ctx context.Context, e *env, cfg *jobs.Config) (conflicts int) {
 	if cfg.State.DatabaseURL == "" {
 		if _, err := os.Stat(localStateDir); err != nil {
-			return // no local state yet: no job remembers a dataset
+			return 0 // no local state yet: no job remembers a dataset
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -86,13 +108,17 @@ func checkDatasetNames(ctx context.Context, e *env, cfg *jobs.Config) {
 	store, err := openStoreForReading(ctx, e, cfg)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "note: dataset names not compared with the state store: %v\n", err)
-		return
+		return 0
 	}
 	defer store.Close()
+	remembered := map[string]string{} // job -> the dataset id it created
 	for _, name := range cfg.JobNames() {
 		j := cfg.Jobs[name]
 		if j.Dataset.ID != "" {
 			continue // the job names its dataset itself; the run compares with the server
+		}
+		if id, err := store.DatasetID(ctx, name); err == nil {
+			remembered[name] = id
 		}
 		kept, err := store.DatasetName(ctx, name)
 		if errors.Is(err, jobs.ErrNotFound) {
@@ -106,6 +132,28 @@ func checkDatasetNames(ctx context.Context, e *env, cfg *jobs.Config) {
 			fmt.Fprintf(e.stderr, "warning: job %s: %s\n", name, msg)
 		}
 	}
+	for _, creator := range cfg.JobNames() {
+		id, ok := remembered[creator]
+		if !ok {
+			continue
+		}
+		for _, name := range cfg.JobNames() {
+			j := cfg.Jobs[name]
+			other, shown := j.Dataset.ID, cfg.Shown(j.Dataset.ID, "jobs", name, "dataset", "id")
+			if other == "" {
+				other, shown = remembered[name], remembered[name]
+			}
+			// Two remembered ids are reported once, on the later job.
+			if name == creator || !strings.EqualFold(other, id) || !j.Target.SameProject(cfg.Jobs[creator].Target) ||
+				(j.Dataset.ID == "" && name < creator) {
+				continue
+			}
+			fmt.Fprintf(e.stderr, "%s: job %s writes dataset %s, which job %s created and the state store remembers for it: two jobs pushing into one dataset replace each other's data; give job %s its own dataset, or put the tables of both in one job\n",
+				cfg.File, name, shown, creator, name)
+			conflicts++
+		}
+	}
+	return conflicts
 }
 
 // printConfig describes a valid config: where state is kept, what serve does, the
@@ -127,7 +175,8 @@ func printConfig(w io.Writer, cfg *jobs.Config, tr tracingSettings, now time.Tim
 	if cfg.Serve.AdminToken != "" {
 		admin = "admin API on (POST /api/jobs/NAME/run|pause|resume with admin_token)"
 	}
-	fmt.Fprintf(w, "serve: at most %d runs at once per process (max_concurrent_runs); %s\n", cfg.Serve.MaxConcurrentRuns, admin)
+	n := cfg.Serve.MaxConcurrentRuns
+	fmt.Fprintf(w, "serve: at most %d %s at once per process (max_concurrent_runs); %s\n", n, plural(n, "run", "runs"), admin)
 	if len(cfg.Notify) > 0 {
 		var ns []string
 		for _, name := range slices.Sorted(maps.Keys(cfg.Notify)) {

@@ -420,6 +420,17 @@ parquet = "stores.parquet"
 		t.Errorf("validate printed a secret (the admin token, a webhook URL or the endpoint's password):\n%s%s", stdout, stderr)
 	}
 
+	if strings.Contains(stderr, "warning: notify") {
+		t.Errorf("validate warns about a notifier although every one is named by a job:\n%s", stderr)
+	}
+
+	// A notifier no job names is a warning, not a problem.
+	unused := strings.Replace(readFile(t, path), `notify = ["ops", "audit"]`, `notify = ["ops"]`, 1)
+	code, _, stderr = runValidateCmd(t, vars, "--config", writeConfig(t, unused))
+	if want := `warning: notify.audit: no job names it, so it is never sent anything (add notify = ["audit"] to a job or to [defaults])` + "\n"; code != 0 || !strings.Contains(stderr, want) {
+		t.Errorf("validate with notifier audit named by no job: exit %d, stderr %q; want 0 and %q", code, stderr, want)
+	}
+
 	vars["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/json"
 	code, stdout, stderr = runValidateCmd(t, vars, "--config", path)
 	if want := "cubesync validate: OTEL_EXPORTER_OTLP_PROTOCOL=\"http/json\": not supported (want http/protobuf, the default, or grpc)\n"; code != 2 || stdout != "" || stderr != want {

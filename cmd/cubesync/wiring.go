@@ -14,12 +14,26 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/cubesync/cubesync/clock"
 	"github.com/cubesync/cubesync/jobs"
 	"github.com/cubesync/cubesync/jobs/filestate"
 	"github.com/cubesync/cubesync/jobs/pgstate"
 	"github.com/cubesync/cubesync/sink"
 	"github.com/cubesync/cubesync/sink/emulator"
 )
+
+// newRunner builds the runner of run-job and serve: tracing, the Push API clients (ts), the
+// progress display and the test hooks, on clk. closeAll ends the clients, then tracing: defer
+// it before the runs' notifications are sent, so that it runs after them.
+func newRunner(ctx context.Context, e *env, log *slog.Logger, store jobs.Store, prog *progressUI, clk clock.Clock) (r *jobs.Runner, ts *targets, closeAll func(), err error) {
+	tr, err := newTracing(ctx, e, log)
+	if err != nil {
+		return nil, nil, nil, usageError(err)
+	}
+	ts = &targets{log: log}
+	r = &jobs.Runner{Store: store, Logger: log, Connect: ts.connect, Progress: prog, Tracer: tr.tracer(), Clock: clk, Step: testSteps(e.getenv)}
+	return r, ts, func() { ts.close(); tr.shutdown() }, nil
+}
 
 // localStateDir is where the embedded defaults keep state: runs, watermarks, dataset ids,
 // and the embedded emulator's datasets.
@@ -32,20 +46,20 @@ func openStoreForReading(ctx context.Context, e *env, cfg *jobs.Config) (jobs.St
 	if err != nil {
 		return nil, err
 	}
-	return openStore(ctx, cfg, log)
+	return openStore(ctx, cfg, log, clock.Wall{})
 }
 
 // openStore opens the state store the config names: Postgres with [state] database_url,
-// else files under ./.cubesync.
-func openStore(ctx context.Context, cfg *jobs.Config, log *slog.Logger) (jobs.Store, error) {
+// else files under ./.cubesync; it stamps times from c.
+func openStore(ctx context.Context, cfg *jobs.Config, log *slog.Logger, c clock.Clock) (jobs.Store, error) {
 	if cfg.State.DatabaseURL != "" {
-		s, err := pgstate.Open(ctx, cfg.State.DatabaseURL, log)
+		s, err := pgstate.Open(ctx, cfg.State.DatabaseURL, log, pgstate.WithClock(c))
 		if err != nil {
 			return nil, fmt.Errorf("open state database: %w", err)
 		}
 		return s, nil
 	}
-	s, err := filestate.Open(localStateDir)
+	s, err := filestate.Open(localStateDir, filestate.WithClock(c))
 	if err != nil {
 		return nil, fmt.Errorf("open local state in %s: %w", localStateDir, err)
 	}

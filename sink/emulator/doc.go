@@ -58,5 +58,7 @@
 //
 // emulator imports package sink for its wire types (Column, DataType, Policy) only and never
 // uses the sink client: the client is tested against the emulator, not the other way round.
+// Where it repeats what the client computes (dates and times, decimals, base64), it does so
+// on purpose, written on its own: a check that shared the client's code would share its bugs.
 // It must not import jobs or sources.
 package emulator

@@ -23,9 +23,11 @@ func TestLeftoverTempFilesRemovedOnStart(t *testing.T) {
 	dir := t.TempDir()
 	left := []string{
 		fmt.Sprintf("%s.pid%d.111.tmp", id, dead.Process.Pid), // its writer was killed
-		id + ".2208737291.tmp",                                // named before writers put their pid in
+		// A killed process whose pid this one has now, as pid 1 in a restarted container.
+		fmt.Sprintf("%s.pid%d.333.tmp", id, os.Getpid()),
+		id + ".2208737291.tmp", // named before writers put their pid in
 	}
-	live := fmt.Sprintf("%s.pid%d.222.tmp", id, os.Getpid()) // a writer still running
+	live := fmt.Sprintf("%s.pid%d.222.tmp", id, os.Getppid()) // a writer still running
 	for _, name := range append(slices.Clone(left), live) {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(`{"id":`), 0o644); err != nil {
 			t.Fatal(err)

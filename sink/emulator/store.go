@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // store keeps datasets as one JSON file each under a directory, written atomically
@@ -43,16 +44,39 @@ func (st *store) removeStaleTemp(log *slog.Logger) {
 		if e.IsDir() || !strings.HasSuffix(e.Name(), tempSuffix) {
 			continue
 		}
-		if pid, ok := tempWriter(e.Name()); ok && writerRunning(pid, e) {
-			continue
-		}
 		p := filepath.Join(st.dir, e.Name())
+		if pid, ok := tempWriter(e.Name()); ok {
+			// This process's pid may be that of a killed one before it (pid 1 in a restarted
+			// container): its own files are stale unless one of its writes has them open.
+			own := pid == os.Getpid()
+			if (own && writing.has(p)) || (!own && writerRunning(pid, e)) {
+				continue
+			}
+		}
 		if err := os.Remove(p); err != nil {
 			log.Warn("leftover temporary file not removed", "file", p, "err", err)
 			continue
 		}
 		log.Info("leftover temporary file removed", "file", p)
 	}
+}
+
+// writing holds the temporary files this process is writing. It is process-wide, like the
+// pid in their names: two Servers of one process may share a data dir.
+var writing = &inFlight{paths: map[string]bool{}}
+
+type inFlight struct {
+	mu    sync.Mutex
+	paths map[string]bool
+}
+
+func (w *inFlight) add(p string)    { w.mu.Lock(); w.paths[p] = true; w.mu.Unlock() }
+func (w *inFlight) remove(p string) { w.mu.Lock(); delete(w.paths, p); w.mu.Unlock() }
+
+func (w *inFlight) has(p string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.paths[p]
 }
 
 // tempWriter returns the process id in the name of a temporary dataset file.
@@ -123,6 +147,8 @@ func (st *store) write(id string, data []byte) error {
 		return err
 	}
 	tmp := f.Name()
+	writing.add(tmp)
+	defer writing.remove(tmp)
 	_, err = f.Write(data)
 	if err == nil {
 		err = f.Sync()

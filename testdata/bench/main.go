@@ -34,13 +34,14 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/cubesync/cubesync/internal/benchdata"
 )
 
 func main() {
@@ -449,17 +450,9 @@ func writeParquet(dir string, rows, files int) (string, error) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return "", err
 	}
-	schema := arrow.NewSchema([]arrow.Field{
-		{Name: "id", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
-		{Name: "day", Type: arrow.FixedWidthTypes.Date32, Nullable: true},
-		{Name: "at_time", Type: arrow.FixedWidthTypes.Time64us, Nullable: true},
-		{Name: "label", Type: arrow.BinaryTypes.String, Nullable: true},
-		{Name: "value", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
-		{Name: "updated_at", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}, Nullable: true},
-	}, nil)
+	schema := benchdata.Schema(true)
 	bld := array.NewRecordBuilder(memory.NewGoAllocator(), schema)
 	defer bld.Release()
-	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
 	per := (rows + files - 1) / files
 	for f := range files {
 		name := filepath.Join(out, "facts.parquet")
@@ -476,14 +469,7 @@ func writeParquet(dir string, rows, files int) (string, error) {
 		}
 		lo, hi := f*per, min(rows, (f+1)*per)
 		for start := lo; start < hi; start += 64 * 1024 {
-			for i := start; i < min(hi, start+64*1024); i++ {
-				bld.Field(0).(*array.Int64Builder).Append(int64(i) * 7919)
-				bld.Field(1).(*array.Date32Builder).Append(arrow.Date32(19000 + i%3650))
-				bld.Field(2).(*array.Time64Builder).Append(arrow.Time64(int64(i%86400) * 1e6))
-				bld.Field(3).(*array.StringBuilder).Append("customer-" + strconv.Itoa(i%100000))
-				bld.Field(4).(*array.Float64Builder).Append(float64(i) * 0.37)
-				bld.Field(5).(*array.TimestampBuilder).Append(arrow.Timestamp(base + int64(i)*1_000_003))
-			}
+			benchdata.AppendRows(bld, start, min(hi, start+64*1024))
 			rec := bld.NewRecordBatch()
 			err := w.WriteBuffered(rec)
 			rec.Release()
