@@ -13,9 +13,10 @@ import (
 const previewRows = 5
 
 // printPreview shows the first rows of each published table of an embedded-target job, so
-// a newcomer sees what a real server would now hold.
-func printPreview(w io.Writer, emu *emulator.Server, job *jobs.Job, datasetID string) {
-	fmt.Fprintf(w, "\ndataset %q (%s) on the embedded emulator now holds:\n", job.Dataset.Name, datasetID)
+// a newcomer sees what a real server would now hold. dataset is the dataset's name as it
+// may be printed.
+func printPreview(w io.Writer, emu *emulator.Server, job *jobs.Job, dataset, datasetID string) {
+	fmt.Fprintf(w, "\ndataset %q (%s) on the embedded emulator now holds:\n", dataset, datasetID)
 	for _, t := range job.Tables {
 		tbl, err := emu.Table(datasetID, t.Name)
 		if err != nil {

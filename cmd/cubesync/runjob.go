@@ -107,9 +107,9 @@ func runJob(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stdout, "job %s: %s\n", job.Name, msg)
 			log.Warn(msg, "job", job.Name)
 		} else if res != nil {
-			printSummary(e.stdout, job, res, err, interrupted)
+			printSummary(e.stdout, job, res, err, interrupted, e.scrubber)
 			if err == nil && !res.DryRun && job.Target.Embedded() && ts.emu != nil {
-				printPreview(e.stdout, ts.emu, job, res.DatasetID)
+				printPreview(e.stdout, ts.emu, job, e.scrubber.Scrub(job.Dataset.Name), res.DatasetID)
 			}
 		}
 		if err != nil {
@@ -179,8 +179,9 @@ func testSteps(getenv func(string) string) func(string) error {
 	}
 }
 
-// printSummary writes one line per table: rows, bytes, chunks, duration, rows/s.
-func printSummary(w io.Writer, job *jobs.Job, res *jobs.Result, err error, interrupted bool) {
+// printSummary writes one line per table: rows, bytes, chunks, duration, rows/s. An error
+// it quotes passes through scrub.
+func printSummary(w io.Writer, job *jobs.Job, res *jobs.Result, err error, interrupted bool, scrub *jobs.Scrubber) {
 	status := "published"
 	switch {
 	case interrupted:
@@ -196,12 +197,12 @@ func printSummary(w io.Writer, job *jobs.Job, res *jobs.Result, err error, inter
 	case err != nil:
 		status = "FAILED, nothing published"
 		if ue, ok := errors.AsType[*jobs.UnsettledError](err); ok {
-			status = "FAILED: " + ue.Error() // published, or maybe: never "nothing published"
+			status = "FAILED: " + scrub.Scrub(ue.Error()) // published, or maybe: never "nothing published"
 		}
 	}
 	fmt.Fprintf(w, "job %s: %s", job.Name, status)
 	if res.DatasetID != "" {
-		fmt.Fprintf(w, " (dataset %s)", res.DatasetID)
+		fmt.Fprintf(w, " (dataset %s)", scrub.Scrub(res.DatasetID))
 	}
 	if res.Attempts > 1 {
 		fmt.Fprintf(w, " after %d attempts", res.Attempts)

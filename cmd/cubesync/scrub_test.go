@@ -177,7 +177,8 @@ func noLeak(t *testing.T, what, out string, values []string, refs ...string) {
 }
 
 // TestServeNeverLogsExpandedValues: serve's log of a scheduled run that fails with an error
-// naming a path from a ${VAR} shows the reference, not the value.
+// naming a path from a ${VAR}, and the status pages of the job and the run, show the
+// references, not the values.
 func TestServeNeverLogsExpandedValues(t *testing.T) {
 	bin := buildCubesync(t)
 	dsName, pqDir := setLeakVars(t)
@@ -186,10 +187,19 @@ func TestServeNeverLogsExpandedValues(t *testing.T) {
 	dir := t.TempDir()
 	config := writeLeakConfig(t, dir, hook.URL, `schedule = "@every 1s"`)
 	p := startCubesync(t, bin, dir, "serve", "--config", config, "--log-format", "json")
+	base := "http://" + listenAddr(t, p.logs)
 	testutil.WaitFor(t, 30*time.Second, "a scheduled run to fail", func() bool { return len(p.logs.LogLines("scheduled run failed")) >= 1 })
+	values := []string{dsName, pqDir, "Xq7Zleak"}
+	for _, page := range []string{"/", "/jobs/leak/runs/1"} {
+		code, body := get(t, base+page)
+		if code != http.StatusOK {
+			t.Fatalf("GET %s: %d\n%s", page, code, body)
+		}
+		noLeak(t, "status page "+page, body, values, "${CUBESYNC_TEST_DSNAME}")
+	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	p.wait(t, 30*time.Second)
-	noLeak(t, "serve's log", p.logs.String(), []string{dsName, pqDir, "Xq7Zleak"}, "${CUBESYNC_TEST_PQDIR}/orders.parquet")
+	noLeak(t, "serve's log", p.logs.String(), values, "${CUBESYNC_TEST_PQDIR}/orders.parquet")
 }
 
 // TestCommandErrorsNeverPrintExpandedValues: the error a command prints on stderr (here:

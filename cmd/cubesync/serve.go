@@ -103,7 +103,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	metrics.sched = sched
 	metrics.live = prog.live
 
-	srv := newHTTPServer(withAdminAPI(newServeHandler(sched, store, metrics, scheduled, log), cfg.Serve.AdminToken, store, scheduled, log), serveLimits())
+	srv := newHTTPServer(withAdminAPI(newServeHandler(sched, store, metrics, scheduled, e.scrubber, log), cfg.Serve.AdminToken, store, scheduled, log), serveLimits())
 	srv.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()

@@ -15,7 +15,8 @@ import (
 )
 
 // newServeHandler routes serve's HTTP endpoints.
-func newServeHandler(sched *jobs.Scheduler, store jobs.Store, m *serveMetrics, js []*jobs.Job, log *slog.Logger) http.Handler {
+// The status pages show the jobs' datasets through scrub (see jobs.Scrubber).
+func newServeHandler(sched *jobs.Scheduler, store jobs.Store, m *serveMetrics, js []*jobs.Job, scrub *jobs.Scrubber, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -39,7 +40,7 @@ func newServeHandler(sched *jobs.Scheduler, store jobs.Store, m *serveMetrics, j
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
-	pages := &statusPages{sched: sched, store: store, jobs: js, now: m.now, live: m.liveRuns, log: log}
+	pages := &statusPages{sched: sched, store: store, jobs: js, now: m.now, live: m.liveRuns, scrub: scrub, log: log}
 	mux.HandleFunc("GET /{$}", pages.overview)
 	mux.HandleFunc("GET /jobs/{job}/runs/{id}", pages.run)
 	return mux

@@ -61,7 +61,7 @@ func runState(ctx context.Context, e *env, args []string) error {
 		}
 		id, err := store.DatasetID(ctx, jobName)
 		if errors.Is(err, jobs.ErrNotFound) {
-			fmt.Fprintf(e.stdout, "job %s remembers no dataset; the next run creates dataset %q\n", jobName, job.Dataset.Name)
+			fmt.Fprintf(e.stdout, "job %s remembers no dataset; the next run creates dataset %q\n", jobName, e.scrubber.Scrub(job.Dataset.Name))
 			return nil
 		}
 		if err != nil {
@@ -70,7 +70,7 @@ func runState(ctx context.Context, e *env, args []string) error {
 		if err := store.ForgetDatasetID(ctx, jobName); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "job %s: forgot dataset %s; the next run creates a new dataset %q (the old one is left on the server as it is)\n", jobName, id, job.Dataset.Name)
+		fmt.Fprintf(e.stdout, "job %s: forgot dataset %s; the next run creates a new dataset %q (the old one is left on the server as it is)\n", jobName, id, e.scrubber.Scrub(job.Dataset.Name))
 		return nil
 	case "get":
 		if len(pos) != 2 {

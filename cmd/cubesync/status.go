@@ -25,6 +25,7 @@ type statusPages struct {
 	jobs  []*jobs.Job
 	now   func() time.Time
 	live  func() []jobs.LiveRun // the runs going on in this process
+	scrub *jobs.Scrubber        // a dataset named by a ${VAR} is shown as the reference
 	log   *slog.Logger
 }
 
@@ -138,7 +139,7 @@ func (p *statusPages) overview(w http.ResponseWriter, r *http.Request) {
 
 // job gathers what the page shows of one job.
 func (p *statusPages) job(ctx context.Context, j *jobs.Job, st jobs.JobStatus, now time.Time) *jobView {
-	jv := &jobView{Name: j.Name, Description: j.Description, DatasetName: j.Dataset.Name, DatasetID: j.Dataset.ID,
+	jv := &jobView{Name: j.Name, Description: j.Description, DatasetName: p.scrub.Scrub(j.Dataset.Name), DatasetID: p.scrub.Scrub(j.Dataset.ID),
 		Schedule: j.Schedule, Status: st}
 	if j.Jitter > 0 {
 		jv.Jitter = j.JitterOffset().String()
@@ -261,6 +262,7 @@ func runPath(job string, id int64) string {
 type runPageView struct {
 	Now      time.Time
 	Job      *jobs.Job
+	Dataset  string // the job's dataset name, scrubbed
 	Run      runView
 	Live     *liveView
 	Tables   []jobs.RunTable
@@ -289,7 +291,7 @@ func (p *statusPages) run(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := p.now()
-	v := runPageView{Now: now, Job: p.jobs[i], Run: newRunView(runs[k], now), Tables: runs[k].Tables}
+	v := runPageView{Now: now, Job: p.jobs[i], Dataset: p.scrub.Scrub(p.jobs[i].Dataset.Name), Run: newRunView(runs[k], now), Tables: runs[k].Tables}
 	for _, l := range p.live() {
 		if l.Job == name && l.RunID == id {
 			v.Live, v.Refresh = newLiveView(l), 5
@@ -495,7 +497,7 @@ var runTemplate = template.Must(template.New("run").Funcs(pageFuncs).Parse(liveB
 <dt>started</dt><dd>{{when .Run.Started}} ({{ago $now .Run.Started}})</dd>
 <dt>ended</dt><dd>{{when .Run.Ended}}</dd>
 <dt>duration</dt><dd>{{.Run.Duration}}</dd>
-<dt>dataset</dt><dd>{{.Job.Dataset.Name}}{{if .Run.DatasetID}} <code>{{.Run.DatasetID}}</code>{{end}}</dd>
+<dt>dataset</dt><dd>{{.Dataset}}{{if .Run.DatasetID}} <code>{{.Run.DatasetID}}</code>{{end}}</dd>
 <dt>rows</dt><dd>{{num .Run.Rows}} ({{bytes .Run.Bytes}} JSON in {{.Run.Chunks}} chunks)</dd>
 <dt>host</dt><dd>{{.Run.Host}}</dd>
 {{if .Run.SessionID}}<dt>upload session</dt><dd><code>{{.Run.SessionID}}</code></dd>{{end}}
