@@ -36,6 +36,29 @@ func loadConfig(e *env, path string) (*jobs.Config, error) {
 	return cfg, nil
 }
 
+// loadStateConfig loads the jobs file for a command that only reads or writes the state
+// store (trigger, pause, resume, history, jobs). It uses [state] (where the store is) and
+// the jobs with their [defaults]; a ${VAR} elsewhere (a target's password, the admin token,
+// a webhook URL: what serve and run-job use) may be unset where an operator runs it.
+func loadStateConfig(e *env, path string) (*jobs.Config, error) {
+	cfg, err := jobs.LoadUsing(path, func(k string) (string, bool) { return lookupEnv(e, k) }, stateCommandUses)
+	if err != nil {
+		return nil, usageError(err)
+	}
+	return cfg, nil
+}
+
+// stateCommandUses reports whether a state-store command uses the jobs file key at path.
+func stateCommandUses(path string) bool {
+	section, _, _ := strings.Cut(path, ".")
+	section, _, _ = strings.Cut(section, "[")
+	switch section {
+	case "state", "defaults", "jobs":
+		return true
+	}
+	return false
+}
+
 // lookupEnv finds a ${VAR} of the jobs file: e.getenv first, then the process environment,
 // so a variable set to "" counts as set.
 func lookupEnv(e *env, k string) (string, bool) {
