@@ -166,6 +166,12 @@ func (d *decoder) sharedDatasets(cfg *Config) {
 	}
 }
 
+// SameProject reports whether t and o push to one server and project, so that a dataset id
+// on one is the same dataset on the other.
+func (t *Target) SameProject(o *Target) bool {
+	return serverIdentity(t) == serverIdentity(o)
+}
+
 // serverIdentity names the server and project a target pushes to, so two targets for one
 // project compare equal: scheme, host and path case-folded where the server ignores case.
 func serverIdentity(t *Target) string {

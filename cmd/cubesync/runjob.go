@@ -75,15 +75,12 @@ func runJob(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer store.Close()
-	tr, err := newTracing(ctx, e, log)
+	runner, ts, closeRunner, err := newRunner(ctx, e, log, store, prog, clock.Wall{})
 	if err != nil {
-		return usageError(err)
+		return err
 	}
-	defer tr.shutdown() // after the runs and their notifications
-	ts := &targets{log: log}
-	defer ts.close()
+	defer closeRunner() // after the runs and their notifications
 
-	runner := &jobs.Runner{Store: store, Logger: log, Connect: ts.connect, Progress: prog, Tracer: tr.tracer(), Step: testSteps(e.getenv)}
 	notify := &jobs.Notifications{Store: store, Logger: log, Client: &http.Client{Timeout: 30 * time.Second}}
 	defer func() {
 		// The deliveries about these runs go out before the process exits, for a bounded

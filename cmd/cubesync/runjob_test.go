@@ -75,19 +75,9 @@ func TestRunJobExitCodes(t *testing.T) {
 		{name: "bad config", args: []string{"run-job", "--config", bad, "x"}, wantCode: exitUsage, wantStderr: "bad.toml"},
 		{name: "bad flag", args: []string{"run-job", "--progress", "loud", "demo"}, wantCode: exitUsage, wantStderr: "--progress"},
 		{
-			name: "job running elsewhere",
-			args: []string{"run-job", "--config", config, "demo"},
-			setup: func(t *testing.T) {
-				s, err := filestate.Open(".cubesync")
-				if err != nil {
-					t.Fatal(err)
-				}
-				unlock, err := s.Lock(context.Background(), "demo")
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { unlock.Unlock(); s.Close() })
-			},
+			name:       "job running elsewhere",
+			args:       []string{"run-job", "--config", config, "demo"},
+			setup:      func(t *testing.T) { lockLocally(t, "demo") },
 			wantCode:   exitSkipped,
 			wantStderr: "already running",
 		},
@@ -105,4 +95,19 @@ func TestRunJobExitCodes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lockLocally holds job's lock in the local state store (.cubesync in the working
+// directory), as a run-job in another process would, until the test ends.
+func lockLocally(t *testing.T, job string) {
+	t.Helper()
+	s, err := filestate.Open(".cubesync")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := s.Lock(context.Background(), job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unlock.Unlock(); s.Close() })
 }

@@ -82,14 +82,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("listen on %s (set --listen or [serve] listen to a free address): %w", addr, err)
 	}
 
-	tr, err := newTracing(ctx, e, log)
+	runner, _, closeRunner, err := newRunner(ctx, e, log, store, prog, clk)
 	if err != nil {
-		return usageError(err)
+		return err
 	}
-	defer tr.shutdown() // after the runs and their notifications
-	ts := &targets{log: log}
-	defer ts.close()
-	runner := &jobs.Runner{Store: store, Logger: log, Connect: ts.connect, Progress: prog, Tracer: tr.tracer(), Clock: clk, Step: testSteps(e.getenv)}
+	defer closeRunner() // after the runs and their notifications
 	metrics := newServeMetrics(store, log, clk.Now)
 	sched := &jobs.Scheduler{
 		Store:         store,

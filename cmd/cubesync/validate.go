@@ -68,7 +68,9 @@ func runValidate(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	warnUnusedNotifiers(e.stderr, cfg)
-	checkDatasetNames(ctx, e, cfg)
+	if n := checkDatasets(ctx, e, cfg); n > 0 {
+		return usageError(fmt.Errorf("%s: %d %s", cfg.File, n, plural(n, "job writes a dataset another job writes", "jobs write a dataset another job writes")))
+	}
 	return nil
 }
 
@@ -88,14 +90,17 @@ func warnUnusedNotifiers(w io.Writer, cfg *jobs.Config) {
 	}
 }
 
-// checkDatasetNames warns about each job whose dataset.name differs from the name of the
-// dataset it remembers, as the state store keeps it (the name it was created with, or the
-// one the last run found on the server): renaming dataset.name renames nothing. A state
-// store that cannot be read is a note, not a failure: validate checks the file.
-func checkDatasetNames(ctx context.Context, e *env, cfg *jobs.Config) {
+// checkDatasets compares the jobs file with the datasets the state store remembers. It
+// warns about each job whose dataset.name differs from the name of the dataset it
+// remembers (the name it was created with, or the one the last run found on the server):
+// renaming dataset.name renames nothing. And it reports each job whose dataset is one
+// another job created and remembers (a dataset.id copied from it), returning how many: the
+// file alone cannot show those. A state store that cannot be read is a note, not a
+// failure: validate checks the file.
+func checkDatasets(ctx context.Context, e *env, cfg *jobs.Config) (conflicts int) {
 	if cfg.State.DatabaseURL == "" {
 		if _, err := os.Stat(localStateDir); err != nil {
-			return // no local state yet: no job remembers a dataset
+			return 0 // no local state yet: no job remembers a dataset
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -103,13 +108,17 @@ func checkDatasetNames(ctx context.Context, e *env, cfg *jobs.Config) {
 	store, err := openStoreForReading(ctx, e, cfg)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "note: dataset names not compared with the state store: %v\n", err)
-		return
+		return 0
 	}
 	defer store.Close()
+	remembered := map[string]string{} // job -> the dataset id it created
 	for _, name := range cfg.JobNames() {
 		j := cfg.Jobs[name]
 		if j.Dataset.ID != "" {
 			continue // the job names its dataset itself; the run compares with the server
+		}
+		if id, err := store.DatasetID(ctx, name); err == nil {
+			remembered[name] = id
 		}
 		kept, err := store.DatasetName(ctx, name)
 		if errors.Is(err, jobs.ErrNotFound) {
@@ -123,6 +132,28 @@ func checkDatasetNames(ctx context.Context, e *env, cfg *jobs.Config) {
 			fmt.Fprintf(e.stderr, "warning: job %s: %s\n", name, msg)
 		}
 	}
+	for _, creator := range cfg.JobNames() {
+		id, ok := remembered[creator]
+		if !ok {
+			continue
+		}
+		for _, name := range cfg.JobNames() {
+			j := cfg.Jobs[name]
+			other, shown := j.Dataset.ID, cfg.Shown(j.Dataset.ID, "jobs", name, "dataset", "id")
+			if other == "" {
+				other, shown = remembered[name], remembered[name]
+			}
+			// Two remembered ids are reported once, on the later job.
+			if name == creator || !strings.EqualFold(other, id) || !j.Target.SameProject(cfg.Jobs[creator].Target) ||
+				(j.Dataset.ID == "" && name < creator) {
+				continue
+			}
+			fmt.Fprintf(e.stderr, "%s: job %s writes dataset %s, which job %s created and the state store remembers for it: two jobs pushing into one dataset replace each other's data; give job %s its own dataset, or put the tables of both in one job\n",
+				cfg.File, name, shown, creator, name)
+			conflicts++
+		}
+	}
+	return conflicts
 }
 
 // printConfig describes a valid config: where state is kept, what serve does, the

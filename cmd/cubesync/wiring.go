@@ -22,6 +22,19 @@ import (
 	"github.com/cubesync/cubesync/sink/emulator"
 )
 
+// newRunner builds the runner of run-job and serve: tracing, the Push API clients (ts), the
+// progress display and the test hooks, on clk. closeAll ends the clients, then tracing: defer
+// it before the runs' notifications are sent, so that it runs after them.
+func newRunner(ctx context.Context, e *env, log *slog.Logger, store jobs.Store, prog *progressUI, clk clock.Clock) (r *jobs.Runner, ts *targets, closeAll func(), err error) {
+	tr, err := newTracing(ctx, e, log)
+	if err != nil {
+		return nil, nil, nil, usageError(err)
+	}
+	ts = &targets{log: log}
+	r = &jobs.Runner{Store: store, Logger: log, Connect: ts.connect, Progress: prog, Tracer: tr.tracer(), Clock: clk, Step: testSteps(e.getenv)}
+	return r, ts, func() { ts.close(); tr.shutdown() }, nil
+}
+
 // localStateDir is where the embedded defaults keep state: runs, watermarks, dataset ids,
 // and the embedded emulator's datasets.
 const localStateDir = ".cubesync"

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/cubesync/cubesync/internal/testutil"
-	"github.com/cubesync/cubesync/jobs/filestate"
 )
 
 // jsonLogs parses every line of logs as a JSON log record, failing the test on a line that
@@ -105,15 +104,7 @@ func TestRunJobWords(t *testing.T) {
 	})
 
 	t.Run("a job running elsewhere is skipped, a warning", func(t *testing.T) {
-		s, err := filestate.Open(".cubesync")
-		if err != nil {
-			t.Fatal(err)
-		}
-		unlock, err := s.Lock(context.Background(), "demo")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { unlock.Unlock(); s.Close() }()
+		lockLocally(t, "demo")
 		host, _ := os.Hostname()
 
 		code, stdout, stderr := runCmd(t, "run-job", "--config", config, "--log-format", "json", "demo")

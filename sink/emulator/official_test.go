@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/cubesync/cubesync/internal/testutil"
 )
 
 // TestPythonClientSequence replays the calls mstrio-py 11.6.7 makes around SuperCube.create()
@@ -69,7 +71,7 @@ func TestPythonClientSequence(t *testing.T) {
 		c.must(http.StatusOK, "PUT", "/api/datasets/"+ds+"/uploadSessions/"+sid, body)
 		c.must(http.StatusOK, "POST", "/api/datasets/"+ds+"/uploadSessions/"+sid+"/publish", nil)
 		sawInProgress := false
-		for i := 0; ; i++ {
+		finished := testutil.Eventually(2*time.Second, func() bool {
 			var st struct {
 				Status  any
 				Message string
@@ -83,16 +85,16 @@ func TestPythonClientSequence(t *testing.T) {
 				if st.Message != "result ready" {
 					t.Errorf("publishStatus message %q, want \"result ready\"", st.Message)
 				}
-				break
+				return true
 			}
 			if n != 6 {
 				t.Fatalf("publishStatus status = %v (%s), want 6 then 1", n, st.Message)
 			}
 			sawInProgress = true
-			if i > 200 {
-				t.Fatal("publish never finished")
-			}
-			time.Sleep(5 * time.Millisecond)
+			return false
+		})
+		if !finished {
+			t.Fatal("publish with a 30ms delay did not finish within 2s")
 		}
 		if !sawInProgress {
 			t.Error("publish with a 30ms delay was never seen in progress (status 6)")
