@@ -181,7 +181,12 @@ func TestServeControl(t *testing.T) {
 	})
 
 	t.Run("status page shows the jitter in the next run", func(t *testing.T) {
-		cfg, err := jobs.Load(config, func(k string) (string, bool) { return os.LookupEnv(k) })
+		cfg, err := jobs.Load(config, func(k string) (string, bool) {
+			if k == "CUBESYNC_TEST_ADMIN_TOKEN" {
+				return testAdminToken, true
+			}
+			return os.LookupEnv(k)
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
