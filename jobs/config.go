@@ -43,6 +43,8 @@ type Config struct {
 	// written maps the key path of every value that held a ${VAR} reference to its text as
 	// written in the file (see Shown).
 	written map[string]string
+	// scrubber knows the values ${VAR} references expanded to (see Scrubber).
+	scrubber *Scrubber
 }
 
 // Shown returns value, read at the key path given as segments ("jobs", "sales", "dataset",
@@ -54,6 +56,10 @@ func (c *Config) Shown(value string, path ...string) string {
 	}
 	return value
 }
+
+// Scrubber returns what removes the values that the file's ${VAR} references expanded to
+// from a message (see Scrubber.Scrub): logs, run errors and notifications pass through it.
+func (c *Config) Scrubber() *Scrubber { return c.scrubber }
 
 // State says where jobs keep what they remember between runs.
 type State struct {
@@ -389,7 +395,7 @@ func parse(r io.Reader, filename string, getenv func(string) (string, bool), use
 		uses:   uses,
 	}
 	cfg := d.config(&tomlTable{d: d, m: raw})
-	cfg.File, cfg.written, cfg.Unused = filename, d.written, d.unused
+	cfg.File, cfg.written, cfg.scrubber, cfg.Unused = filename, d.written, &d.scrubber, d.unused
 	if len(d.problems) > 0 {
 		ps := d.problems
 		slices.SortStableFunc(ps, func(a, b Problem) int {

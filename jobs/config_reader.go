@@ -24,17 +24,14 @@ type decoder struct {
 	// written maps the path of every string value that held a ${VAR} reference to the
 	// text as written in the file; problems show that text, never the expanded value.
 	written map[string]string
-	// values are the variables' values that references expanded to: problemf removes them
-	// from any message as a last guard (a value may reach a message through an error).
-	values []envValue
+	// scrubber knows the variables' values that references expanded to: problemf removes
+	// them from any message as a last guard (a value may reach a message through an error).
+	scrubber Scrubber
 	// uses reports whether the loading command uses the key at a path; nil: every key. A
 	// key it does not use may name an unset variable: that is kept in unused, not a problem.
 	uses   func(key string) bool
 	unused []Problem
 }
-
-// envValue is the value a ${NAME} reference expanded to.
-type envValue struct{ name, value string }
 
 // shown is how a problem quotes the value v read at p: as written in the file when it came
 // from ${VAR} expansion (the variable may hold a secret put under the wrong key by
@@ -50,22 +47,6 @@ func (d *decoder) shown(p keyPath, v string) string {
 func (d *decoder) fromEnv(p keyPath) bool {
 	_, ok := d.written[p.String()]
 	return ok
-}
-
-// scrub replaces every expanded value in msg, plain or as %q escapes it, by its ${NAME}.
-// Values shorter than 4 bytes are left: they are no secret and would mangle numbers.
-func (d *decoder) scrub(msg string) string {
-	for _, v := range d.values {
-		if len(v.value) < 4 {
-			continue
-		}
-		ref := "${" + v.name + "}"
-		msg = strings.ReplaceAll(msg, v.value, ref)
-		if q := strconv.Quote(v.value); q[1:len(q)-1] != v.value {
-			msg = strings.ReplaceAll(msg, q[1:len(q)-1], ref)
-		}
-	}
-	return msg
 }
 
 // line returns the line of p, or of its nearest ancestor that has one (a missing key is
@@ -84,7 +65,7 @@ func (d *decoder) problemf(p keyPath, format string, args ...any) {
 	if name := d.tableOf(p); name != "" {
 		msg = fmt.Sprintf("table %q: %s", name, msg)
 	}
-	d.problems = append(d.problems, Problem{Path: p.String(), Line: d.line(p), Msg: d.scrub(msg)})
+	d.problems = append(d.problems, Problem{Path: p.String(), Line: d.line(p), Msg: d.scrubber.Scrub(msg)})
 }
 
 // tableOf is the name of the table whose key rule or column overrides p is about (its key,
@@ -249,11 +230,7 @@ func (d *decoder) expand(v any, p keyPath, secret bool, want string) (string, bo
 	}
 	getenv := func(name string) (string, bool) {
 		v, ok := d.getenv(name)
-		if v != "" && !slices.Contains(d.values, envValue{name, v}) {
-			d.values = append(d.values, envValue{name, v})
-			// Longest first, so a value that contains another is replaced whole.
-			slices.SortStableFunc(d.values, func(a, b envValue) int { return len(b.value) - len(a.value) })
-		}
+		d.scrubber.add(name, v)
 		return v, ok
 	}
 	out, problems, unset := expandEnv(s, getenv, secret)

@@ -30,6 +30,9 @@ type Notifications struct {
 	// (default 1s, at most 1m).
 	Attempts int
 	Backoff  time.Duration
+	// Scrubber takes the values of the jobs file's ${VAR} references out of the error and
+	// the dataset a message names; nil sends them as they are.
+	Scrubber *Scrubber
 
 	wg sync.WaitGroup
 }
@@ -186,6 +189,8 @@ func summary(event string, m Message) string {
 // send delivers m to nt in the background.
 func (n *Notifications) send(ctx context.Context, nt *Notifier, event string, m Message) {
 	m.Event = event
+	m.Error = n.Scrubber.Scrub(m.Error)
+	m.Dataset.Name, m.Dataset.ID = n.Scrubber.Scrub(m.Dataset.Name), n.Scrubber.Scrub(m.Dataset.ID)
 	m.Text = summary(event, m)
 	body, err := json.Marshal(m)
 	if err != nil {

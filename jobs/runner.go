@@ -43,6 +43,10 @@ type Runner struct {
 	// after: written, but the run is told it failed). Crash and fault tests set it
 	// (cubesync reads CUBESYNC_TEST_DIE_AT and CUBESYNC_TEST_FAIL_AT); nil does nothing.
 	Step func(step string) error
+	// Scrubber takes the values of the jobs file's ${VAR} references out of the error text
+	// recorded for a run (history, the status page and notifications show it); nil keeps
+	// the text as it is.
+	Scrubber *Scrubber
 }
 
 // Steps are the points of a run where Runner.Step is called: before and after each write
@@ -520,6 +524,7 @@ func (r *Runner) finish(ctx context.Context, res *Result, runErr error, log *slo
 		o.Error = strings.Join(append(slices.Clip(res.notes), o.Error), "; ")
 		o.Error = strings.TrimSuffix(o.Error, "; ")
 	}
+	o.Error = r.Scrubber.Scrub(o.Error)
 	// The run's context may have ended (signal, timeout): the record must still be written.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()

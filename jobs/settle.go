@@ -169,6 +169,7 @@ func (r *Runner) settleRun(ctx context.Context, c *sink.Client, run Run, self in
 			say(fmt.Sprintf("upload session %s not published (%s), settled by run %d; the watermarks stay", run.SessionID, why, self))
 		}
 	}
+	o.Error = r.Scrubber.Scrub(o.Error)
 	if err := r.write("settle_run", func() error { return r.Store.FinishRun(ctx, run.ID, o) }); err != nil {
 		return fmt.Errorf("record earlier run %d as %s: %w", run.ID, o.Status, err)
 	}

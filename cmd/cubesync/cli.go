@@ -5,6 +5,7 @@ package main
 // exit code of a run. Parsing a command's flags and its help are in help.go.
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,7 +30,7 @@ func configFlag(fs *flag.FlagSet, e *env) *string {
 
 // loadConfig loads the jobs file; a bad file is a usage error (exit 2).
 func loadConfig(e *env, path string) (*jobs.Config, error) {
-	cfg, err := jobs.Load(path, func(k string) (string, bool) { return lookupEnv(e, k) })
+	cfg, err := readConfig(e, path)
 	if err != nil {
 		return nil, usageError(err)
 	}
@@ -41,7 +42,7 @@ func loadConfig(e *env, path string) (*jobs.Config, error) {
 // the jobs with their [defaults]; a ${VAR} elsewhere (a target's password, the admin token,
 // a webhook URL: what serve and run-job use) may be unset where an operator runs it.
 func loadStateConfig(e *env, path string) (*jobs.Config, error) {
-	cfg, err := jobs.LoadUsing(path, func(k string) (string, bool) { return lookupEnv(e, k) }, stateCommandUses)
+	cfg, err := readConfigUsing(e, path, stateCommandUses)
 	if err != nil {
 		return nil, usageError(err)
 	}
@@ -57,6 +58,23 @@ func stateCommandUses(path string) bool {
 		return true
 	}
 	return false
+}
+
+// readConfig loads the jobs file and keeps its scrubber in e: from then on the command's
+// logger (newLogger) and the error Run prints leave out the values of its ${VAR} references.
+func readConfig(e *env, path string) (*jobs.Config, error) {
+	return readConfigUsing(e, path, nil)
+}
+
+// readConfigUsing is readConfig for a command that uses only the keys uses reports
+// (jobs.LoadUsing); nil: every key.
+func readConfigUsing(e *env, path string, uses func(key string) bool) (*jobs.Config, error) {
+	cfg, err := jobs.LoadUsing(path, func(k string) (string, bool) { return lookupEnv(e, k) }, uses)
+	if err != nil {
+		return nil, err
+	}
+	e.scrubber = cfg.Scrubber()
+	return cfg, nil
 }
 
 // lookupEnv finds a ${VAR} of the jobs file: e.getenv first, then the process environment,
@@ -95,8 +113,9 @@ func isTerminal(w io.Writer) bool {
 }
 
 // newLogger builds the one logger of the process: text on a terminal, JSON otherwise,
-// unless format says.
-func newLogger(w io.Writer, format string) (*slog.Logger, error) {
+// unless format says. Every record passes through s (nil: none), so no log line shows a
+// value of the jobs file's ${VAR} references.
+func newLogger(w io.Writer, format string, s *jobs.Scrubber) (*slog.Logger, error) {
 	if format == "" || format == "auto" {
 		format = "json"
 		if isTerminal(w) {
@@ -104,14 +123,83 @@ func newLogger(w io.Writer, format string) (*slog.Logger, error) {
 		}
 	}
 	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	var h slog.Handler
 	switch format {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil // durations as Go text: 41ms
+		h = slog.NewTextHandler(w, opts) // durations as Go text: 41ms
 	case "json":
 		opts.ReplaceAttr = durationSeconds
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		h = slog.NewJSONHandler(w, opts)
+	default:
+		return nil, badArgs(fmt.Errorf("--log-format: unknown format %q (want auto, text or json)", format))
 	}
-	return nil, badArgs(fmt.Errorf("--log-format: unknown format %q (want auto, text or json)", format))
+	if s != nil {
+		h = scrubHandler{h: h, s: s}
+	}
+	return slog.New(h), nil
+}
+
+// scrubHandler passes records on to h with s applied to the message and to every string,
+// error and Stringer attribute, in groups too: a value of a ${VAR} reference reaches logs
+// inside errors (a path, a dataset name, a URL) more often than as an attribute of its own.
+type scrubHandler struct {
+	h slog.Handler
+	s *jobs.Scrubber
+}
+
+func (h scrubHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.h.Enabled(ctx, l) }
+
+func (h scrubHandler) Handle(ctx context.Context, r slog.Record) error {
+	out := slog.NewRecord(r.Time, r.Level, h.s.Scrub(r.Message), r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(h.attr(a))
+		return true
+	})
+	return h.h.Handle(ctx, out)
+}
+
+func (h scrubHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return scrubHandler{h: h.h.WithAttrs(h.attrs(as)), s: h.s}
+}
+
+func (h scrubHandler) WithGroup(name string) slog.Handler {
+	return scrubHandler{h: h.h.WithGroup(name), s: h.s}
+}
+
+func (h scrubHandler) attrs(as []slog.Attr) []slog.Attr {
+	out := make([]slog.Attr, len(as))
+	for i, a := range as {
+		out[i] = h.attr(a)
+	}
+	return out
+}
+
+// attr scrubs a; a value that holds nothing to scrub keeps its kind (an error stays an
+// error for the handler).
+func (h scrubHandler) attr(a slog.Attr) slog.Attr {
+	v := a.Value.Resolve()
+	var text string
+	switch v.Kind() {
+	case slog.KindString:
+		return slog.String(a.Key, h.s.Scrub(v.String()))
+	case slog.KindGroup:
+		return slog.Attr{Key: a.Key, Value: slog.GroupValue(h.attrs(v.Group())...)}
+	case slog.KindAny:
+		switch x := v.Any().(type) {
+		case error:
+			text = x.Error()
+		case fmt.Stringer:
+			text = x.String()
+		default:
+			return slog.Attr{Key: a.Key, Value: v}
+		}
+	default:
+		return slog.Attr{Key: a.Key, Value: v}
+	}
+	if scrubbed := h.s.Scrub(text); scrubbed != text {
+		return slog.String(a.Key, scrubbed)
+	}
+	return slog.Attr{Key: a.Key, Value: v}
 }
 
 // durationSeconds writes a duration in JSON logs as seconds, a number, under its key with

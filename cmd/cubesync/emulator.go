@@ -60,7 +60,7 @@ func runEmulator(ctx context.Context, e *env, args []string) error {
 	}
 	// The same logger as every command: sessions, publishes and failed requests at INFO and
 	// above, text on a terminal and JSON otherwise.
-	logger, err := newLogger(e.stderr, *logFormat)
+	logger, err := newLogger(e.stderr, *logFormat, nil)
 	if err != nil {
 		return err
 	}

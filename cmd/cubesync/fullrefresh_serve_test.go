@@ -15,6 +15,28 @@ import (
 	"github.com/cubesync/cubesync/jobs"
 )
 
+// threeOrders creates the table orders with rows 1 to 3 (changed_at 10:00, 11:00 and 12:00
+// on 2024-05-01) in the database dsn, and returns a connection to it, closed when the test
+// ends, with exec, which runs a statement on it or fails the test.
+func threeOrders(t *testing.T, dsn string) (*pgx.Conn, func(sql string)) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+	exec := func(sql string) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	exec(`CREATE TABLE orders (id bigint PRIMARY KEY, qty int NOT NULL, changed_at timestamptz NOT NULL)`)
+	exec(`INSERT INTO orders VALUES (1, 10, '2024-05-01 10:00:00+00'), (2, 20, '2024-05-01 11:00:00+00'), (3, 30, '2024-05-01 12:00:00+00')`)
+	return conn, exec
+}
+
 // TestServeFullRefreshSlot runs cubesync serve (state in Postgres) on a job that upserts
 // changed rows every 5 seconds and has a full_refresh slot: incremental runs never remove
 // a row deleted at the source, the full-refresh slot does (it reads everything and
@@ -29,19 +51,7 @@ func TestServeFullRefreshSlot(t *testing.T) {
 	dir := t.TempDir()
 	emu, url := startEmulator(t)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	exec := func(sql string) {
-		t.Helper()
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	exec(`CREATE TABLE orders (id bigint PRIMARY KEY, qty int NOT NULL, changed_at timestamptz NOT NULL)`)
-	exec(`INSERT INTO orders VALUES (1, 10, '2024-05-01 10:00:00+00'), (2, 20, '2024-05-01 11:00:00+00'), (3, 30, '2024-05-01 12:00:00+00')`)
+	conn, exec := threeOrders(t, dsn)
 
 	// A slot of both schedules (a multiple of 5s) far enough ahead for serve to start and
 	// run an incremental slot first.
@@ -138,19 +148,7 @@ func TestServeWeeklyFullRefreshAtItsHour(t *testing.T) {
 	dir := t.TempDir()
 	emu, url := startEmulator(t)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	exec := func(sql string) {
-		t.Helper()
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	exec(`CREATE TABLE orders (id bigint PRIMARY KEY, qty int NOT NULL, changed_at timestamptz NOT NULL)`)
-	exec(`INSERT INTO orders VALUES (1, 10, '2024-05-01 10:00:00+00'), (2, 20, '2024-05-01 11:00:00+00'), (3, 30, '2024-05-01 12:00:00+00')`)
+	conn, exec := threeOrders(t, dsn)
 
 	berlin, err := time.LoadLocation("Europe/Berlin")
 	if err != nil {

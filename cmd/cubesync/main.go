@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
+
+	"github.com/cubesync/cubesync/jobs"
 )
 
 // Exit codes, as the product contract gives them.
@@ -54,6 +56,9 @@ type env struct {
 	getenv func(string) string
 	// signal is set by main once the root context ends because of a signal.
 	signal func() os.Signal
+	// scrubber, set when a command has read the jobs file (readConfig), takes the values of
+	// its ${VAR} references out of the command's logs and of the error Run prints.
+	scrubber *jobs.Scrubber
 }
 
 // command is one subcommand: what help shows of it, and the function that runs it.
@@ -314,9 +319,9 @@ func Run(ctx context.Context, e *env, args []string) int {
 	switch {
 	case ee != nil && ee.err == nil: // logged already
 	case ee != nil && ee.seeHelp:
-		fmt.Fprintf(e.stderr, "cubesync %s: %v; see 'cubesync %s --help'\n", cmd.name, err, cmd.name)
+		fmt.Fprintf(e.stderr, "cubesync %s: %s; see 'cubesync %s --help'\n", cmd.name, e.scrubber.Scrub(err.Error()), cmd.name)
 	default:
-		fmt.Fprintf(e.stderr, "cubesync %s: %v\n", cmd.name, err)
+		fmt.Fprintf(e.stderr, "cubesync %s: %s\n", cmd.name, e.scrubber.Scrub(err.Error()))
 	}
 	return code
 }

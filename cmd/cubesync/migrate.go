@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/cubesync/cubesync/jobs"
 	"github.com/cubesync/cubesync/jobs/pgstate"
 )
 
@@ -21,14 +20,14 @@ func runMigrate(ctx context.Context, e *env, args []string) error {
 	if len(pos) > 0 {
 		return badArgs(fmt.Errorf("unexpected argument %q (migrate takes only --config)", pos[0]))
 	}
-	cfg, err := jobs.Load(*path, func(k string) (string, bool) { return lookupEnv(e, k) })
+	cfg, err := readConfig(e, *path)
 	if err != nil {
 		return usageError(err)
 	}
 	if cfg.State.DatabaseURL == "" {
 		return usageError(fmt.Errorf("%s has no [state] database_url: the local state store (./.cubesync) needs no migrations", cfg.File))
 	}
-	log, err := newLogger(e.stderr, "")
+	log, err := newLogger(e.stderr, "", e.scrubber)
 	if err != nil {
 		return err
 	}

@@ -65,7 +65,7 @@ func runJob(ctx context.Context, e *env, args []string) error {
 	if format == "auto" && isTerminal(e.stderr) {
 		format = "text" // decided on stderr itself: the writer below only routes around the bars
 	}
-	log, err := newLogger(prog.logWriter(), format)
+	log, err := newLogger(prog.logWriter(), format, e.scrubber)
 	if err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func runJob(ctx context.Context, e *env, args []string) error {
 	}
 	defer closeRunner() // after the runs and their notifications
 
-	notify := &jobs.Notifications{Store: store, Logger: log, Client: &http.Client{Timeout: 30 * time.Second}}
+	notify := &jobs.Notifications{Store: store, Logger: log, Scrubber: e.scrubber, Client: &http.Client{Timeout: 30 * time.Second}}
 	defer func() {
 		// The deliveries about these runs go out before the process exits, for a bounded
 		// time; they never change the exit code.

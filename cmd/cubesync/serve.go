@@ -55,7 +55,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if prog.interval, err = progressInterval(e); err != nil {
 		return usageError(err)
 	}
-	log, err := newLogger(prog.logWriter(), *logFormat)
+	log, err := newLogger(prog.logWriter(), *logFormat, e.scrubber)
 	if err != nil {
 		return err
 	}
@@ -97,7 +97,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		ShutdownGrace: cfg.Serve.ShutdownGrace,
 		// A replica at its limit leaves due slots to the others: work spreads over replicas.
 		MaxConcurrentRuns: cfg.Serve.MaxConcurrentRuns,
-		Notify:            &jobs.Notifications{Store: store, Logger: log, Clock: clk, Client: &http.Client{Timeout: 30 * time.Second}},
+		Notify:            &jobs.Notifications{Store: store, Logger: log, Scrubber: e.scrubber, Clock: clk, Client: &http.Client{Timeout: 30 * time.Second}},
 	}
 	metrics.load(ctx, scheduled)
 	metrics.sched = sched

@@ -29,7 +29,7 @@ func runValidate(ctx context.Context, e *env, args []string) error {
 	if len(pos) > 0 {
 		return badArgs(fmt.Errorf("unexpected argument %q (validate checks the whole file; use --config to name it)", pos[0]))
 	}
-	cfg, err := jobs.Load(*path, func(k string) (string, bool) { return lookupEnv(e, k) })
+	cfg, err := readConfig(e, *path)
 	var ce *jobs.ConfigError
 	if errors.As(err, &ce) {
 		for _, m := range ce.Messages() {

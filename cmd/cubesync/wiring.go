@@ -31,7 +31,7 @@ func newRunner(ctx context.Context, e *env, log *slog.Logger, store jobs.Store, 
 		return nil, nil, nil, usageError(err)
 	}
 	ts = &targets{log: log}
-	r = &jobs.Runner{Store: store, Logger: log, Connect: ts.connect, Progress: prog, Tracer: tr.tracer(), Clock: clk, Step: testSteps(e.getenv)}
+	r = &jobs.Runner{Store: store, Logger: log, Connect: ts.connect, Progress: prog, Tracer: tr.tracer(), Clock: clk, Step: testSteps(e.getenv), Scrubber: e.scrubber}
 	return r, ts, func() { ts.close(); tr.shutdown() }, nil
 }
 
@@ -42,7 +42,7 @@ const localStateDir = ".cubesync"
 // openStoreForReading opens the state store for a command that only reads or repairs it,
 // logging (rarely: migrations, warnings) as text or JSON to stderr.
 func openStoreForReading(ctx context.Context, e *env, cfg *jobs.Config) (jobs.Store, error) {
-	log, err := newLogger(e.stderr, "")
+	log, err := newLogger(e.stderr, "", e.scrubber)
 	if err != nil {
 		return nil, err
 	}
