@@ -11,8 +11,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/cubesync/cubesync/internal/testutil"
 	"github.com/cubesync/cubesync/jobs"
 )
 
@@ -21,11 +24,7 @@ import (
 // path: run-job's output and logs, the history and the webhook's message show the
 // references, never the values.
 func TestRunJobNeverPrintsExpandedValues(t *testing.T) {
-	const dsName = "Dataset-Xq7Zleak"
-	pqDir := filepath.Join(t.TempDir(), "pq-Xq7Zleak")
-	t.Setenv("CUBESYNC_TEST_DSNAME", dsName)
-	t.Setenv("CUBESYNC_TEST_PQDIR", pqDir)
-	t.Setenv("CUBESYNC_TEST_CHUNK", "1000000") // digits only: must not turn counts into ${...}
+	dsName, pqDir := setLeakVars(t)
 
 	var (
 		mu     sync.Mutex
@@ -40,44 +39,12 @@ func TestRunJobNeverPrintsExpandedValues(t *testing.T) {
 	defer hook.Close()
 
 	dir := t.TempDir()
-	config := filepath.Join(dir, "jobs.toml")
-	if err := os.WriteFile(config, fmt.Appendf(nil, `[targets.emu]
-base_url = "embedded"
-project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
-username = "demo"
-password = "demo"
-
-[notify.ops]
-url = %q
-on = ["failure"]
-
-[jobs.leak]
-target = "emu"
-dataset = { name = "${CUBESYNC_TEST_DSNAME}" }
-retry = { attempts = 1 }
-chunk_size = "${CUBESYNC_TEST_CHUNK}"
-notify = ["ops"]
-[[jobs.leak.tables]]
-name = "orders"
-policy = "replace"
-parquet = "${CUBESYNC_TEST_PQDIR}/orders.parquet"
-`, hook.URL+"/hook"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	config := writeLeakConfig(t, dir, hook.URL+"/hook", "")
 	t.Chdir(dir)
 
 	leaks := func(t *testing.T, what, out string, refs ...string) {
 		t.Helper()
-		for _, v := range []string{dsName, pqDir, "Xq7Zleak"} {
-			if strings.Contains(out, v) {
-				t.Errorf("%s shows %q, a value from the environment:\n%s", what, v, out)
-			}
-		}
-		for _, ref := range refs {
-			if !strings.Contains(out, ref) {
-				t.Errorf("%s lacks %s:\n%s", what, ref, out)
-			}
-		}
+		noLeak(t, what, out, []string{dsName, pqDir, "Xq7Zleak"}, refs...)
 	}
 
 	for _, format := range []string{"json", "text"} {
@@ -144,4 +111,115 @@ parquet = "${CUBESYNC_TEST_PQDIR}/orders.parquet"
 			}
 		})
 	}
+}
+
+// setLeakVars sets the variables writeLeakConfig's file names, to values that contain
+// "Xq7Zleak", and returns the dataset name and the parquet directory.
+func setLeakVars(t *testing.T) (dsName, pqDir string) {
+	t.Helper()
+	dsName, pqDir = "Dataset-Xq7Zleak", filepath.Join(t.TempDir(), "pq-Xq7Zleak")
+	t.Setenv("CUBESYNC_TEST_DSNAME", dsName)
+	t.Setenv("CUBESYNC_TEST_PQDIR", pqDir)
+	t.Setenv("CUBESYNC_TEST_CHUNK", "1000000") // digits only: must not turn counts into ${...}
+	return dsName, pqDir
+}
+
+// writeLeakConfig writes a jobs file in dir whose job leak takes its dataset name and its
+// parquet path from the variables setLeakVars sets; its file does not exist, so every run
+// fails with an error naming the path. Its failures go to the webhook at hookURL; extra
+// adds lines to the job (a schedule).
+func writeLeakConfig(t *testing.T, dir, hookURL, extra string) string {
+	t.Helper()
+	config := filepath.Join(dir, "jobs.toml")
+	if err := os.WriteFile(config, fmt.Appendf(nil, `[targets.emu]
+base_url = "embedded"
+project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
+username = "demo"
+password = "demo"
+
+[serve]
+listen = "127.0.0.1:0"
+
+[notify.ops]
+url = %q
+on = ["failure"]
+
+[jobs.leak]
+target = "emu"
+dataset = { name = "${CUBESYNC_TEST_DSNAME}" }
+retry = { attempts = 1 }
+chunk_size = "${CUBESYNC_TEST_CHUNK}"
+notify = ["ops"]
+%s
+[[jobs.leak.tables]]
+name = "orders"
+policy = "replace"
+parquet = "${CUBESYNC_TEST_PQDIR}/orders.parquet"
+`, hookURL, extra), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return config
+}
+
+// noLeak fails t when out holds one of values, or lacks one of refs.
+func noLeak(t *testing.T, what, out string, values []string, refs ...string) {
+	t.Helper()
+	for _, v := range values {
+		if strings.Contains(out, v) {
+			t.Errorf("%s shows %q, a value from the environment:\n%s", what, v, out)
+		}
+	}
+	for _, ref := range refs {
+		if !strings.Contains(out, ref) {
+			t.Errorf("%s lacks %s:\n%s", what, ref, out)
+		}
+	}
+}
+
+// TestServeNeverLogsExpandedValues: serve's log of a scheduled run that fails with an error
+// naming a path from a ${VAR} shows the reference, not the value.
+func TestServeNeverLogsExpandedValues(t *testing.T) {
+	bin := buildCubesync(t)
+	dsName, pqDir := setLeakVars(t)
+	hook := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer hook.Close()
+	dir := t.TempDir()
+	config := writeLeakConfig(t, dir, hook.URL, `schedule = "@every 1s"`)
+	p := startCubesync(t, bin, dir, "serve", "--config", config, "--log-format", "json")
+	testutil.WaitFor(t, 30*time.Second, "a scheduled run to fail", func() bool { return len(p.logs.LogLines("scheduled run failed")) >= 1 })
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	p.wait(t, 30*time.Second)
+	noLeak(t, "serve's log", p.logs.String(), []string{dsName, pqDir, "Xq7Zleak"}, "${CUBESYNC_TEST_PQDIR}/orders.parquet")
+}
+
+// TestCommandErrorsNeverPrintExpandedValues: the error a command prints on stderr (here:
+// the state database cannot be reached, and the driver names the database) shows the
+// reference, not the value.
+func TestCommandErrorsNeverPrintExpandedValues(t *testing.T) {
+	t.Setenv("CUBESYNC_TEST_PGDB", "db-Xq7Zleak")
+	dir := t.TempDir()
+	config := filepath.Join(dir, "jobs.toml")
+	if err := os.WriteFile(config, []byte(`[state]
+database_url = "postgres://cubesync@127.0.0.1:1/${CUBESYNC_TEST_PGDB}?sslmode=disable&connect_timeout=2"
+[targets.emu]
+base_url = "embedded"
+project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
+username = "demo"
+password = "demo"
+[jobs.leak]
+target = "emu"
+dataset = { name = "Leak" }
+[[jobs.leak.tables]]
+name = "orders"
+policy = "replace"
+parquet = "orders.parquet"
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	code, stdout, stderr := runCmd(t, "history", "--config", config, "leak")
+	if code == 0 {
+		t.Fatalf("history with an unreachable state database: exit 0, want a failure\nstdout:\n%s\nstderr:\n%s", stdout, stderr)
+	}
+	noLeak(t, "history", stdout+stderr, []string{"Xq7Zleak"}, "${CUBESYNC_TEST_PGDB}")
 }
