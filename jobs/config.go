@@ -37,6 +37,9 @@ type Config struct {
 	// DefaultNotify names the notifiers of jobs that set no notify of their own.
 	DefaultNotify []*Notifier
 	Jobs          map[string]*Job
+	// Unused lists the variables that were unset in keys the loading command said it does
+	// not use (LoadUsing); each such key was left out, as if absent. Empty after Load.
+	Unused []Problem
 	// written maps the key path of every value that held a ${VAR} reference to its text as
 	// written in the file (see Shown).
 	written map[string]string
@@ -333,6 +336,15 @@ func (e *ConfigError) Error() string { return strings.Join(e.Messages(), "\n") }
 // ${VAR} references (os.LookupEnv in production). A bad config returns a *ConfigError
 // listing every problem.
 func Load(path string, getenv func(string) (string, bool)) (*Config, error) {
+	return LoadUsing(path, getenv, nil)
+}
+
+// LoadUsing is Load for a command that uses only some keys of the file: uses reports
+// whether it uses the key at a path ("state.database_url", "serve.admin_token"). A key it
+// does not use may name an unset variable (an operator's machine need not hold the
+// secrets only serve uses): the key is left out and the variable listed in Config.Unused
+// instead of failing the load. Everything else is checked as Load does. A nil uses is Load.
+func LoadUsing(path string, getenv func(string) (string, bool), uses func(key string) bool) (*Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -341,7 +353,7 @@ func Load(path string, getenv func(string) (string, bool)) (*Config, error) {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
 	defer f.Close()
-	return Parse(f, path, getenv)
+	return parse(f, path, getenv, uses)
 }
 
 // Parse reads and validates a config from r. filename names it in problems, and its
@@ -352,6 +364,10 @@ func Load(path string, getenv func(string) (string, bool)) (*Config, error) {
 // break the file or shift line numbers, and references in comments are ignored. Integer
 // and boolean keys also accept a string with references ("${RETRIES:-5}").
 func Parse(r io.Reader, filename string, getenv func(string) (string, bool)) (*Config, error) {
+	return parse(r, filename, getenv, nil)
+}
+
+func parse(r io.Reader, filename string, getenv func(string) (string, bool), uses func(key string) bool) (*Config, error) {
 	filename = cmp.Or(filename, "jobs.toml")
 	src, err := io.ReadAll(r)
 	if err != nil {
@@ -376,9 +392,10 @@ func Parse(r io.Reader, filename string, getenv func(string) (string, bool)) (*C
 		dir:    filepath.Dir(filename),
 		lines:  keyLines(string(src)),
 		getenv: getenv,
+		uses:   uses,
 	}
 	cfg := d.config(&tomlTable{d: d, m: raw})
-	cfg.File, cfg.written, cfg.scrubber = filename, d.written, &d.scrubber
+	cfg.File, cfg.written, cfg.scrubber, cfg.Unused = filename, d.written, &d.scrubber, d.unused
 	if len(d.problems) > 0 {
 		ps := d.problems
 		slices.SortStableFunc(ps, func(a, b Problem) int {

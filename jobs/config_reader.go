@@ -27,6 +27,10 @@ type decoder struct {
 	// scrubber knows the variables' values that references expanded to: problemf removes
 	// them from any message as a last guard (a value may reach a message through an error).
 	scrubber Scrubber
+	// uses reports whether the loading command uses the key at a path; nil: every key. A
+	// key it does not use may name an unset variable: that is kept in unused, not a problem.
+	uses   func(key string) bool
+	unused []Problem
 }
 
 // shown is how a problem quotes the value v read at p: as written in the file when it came
@@ -229,11 +233,19 @@ func (d *decoder) expand(v any, p keyPath, secret bool, want string) (string, bo
 		d.scrubber.add(name, v)
 		return v, ok
 	}
-	out, problems := expandEnv(s, getenv, secret)
+	out, problems, unset := expandEnv(s, getenv, secret)
 	for _, m := range problems {
 		d.problemf(p, "%s", m)
 	}
-	return out, len(problems) == 0
+	for _, name := range unset {
+		if d.uses != nil && !d.uses(p.String()) {
+			d.unused = append(d.unused, Problem{Path: p.String(), Line: d.line(p), Msg: unsetMessage(name)})
+			continue
+		}
+		d.problemf(p, "%s", unsetMessage(name))
+	}
+	// A value with an unset variable is not kept, used or not: nothing can be checked of it.
+	return out, len(problems) == 0 && len(unset) == 0
 }
 
 // str returns a string value with ${VAR} expanded; ok is false when the key is absent or bad.

@@ -769,9 +769,12 @@ func TestExpandEnv(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
-			got, probs := expandEnv(tc.in, env, false)
+			got, probs, unset := expandEnv(tc.in, env, false)
 			if got != tc.want {
 				t.Errorf("expandEnv(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+			for _, name := range unset {
+				probs = append(probs, unsetMessage(name))
 			}
 			var want []string
 			if tc.problem != "" {

@@ -8,21 +8,19 @@ import (
 // expandEnv replaces ${VAR} and ${VAR:-default} in s with the variable's value; the
 // default is used when VAR is unset or empty. Nothing else is special: a bare $, $1 or $$
 // is kept, so SQL parameters and dollar quoting survive. It returns one message per bad
-// or missing reference. With secret set, messages never quote the text around a reference
-// (a default may be a password).
-func expandEnv(s string, getenv func(string) (string, bool), secret bool) (string, []string) {
+// reference, and apart the names of the variables that are unset with no default (each
+// expands to ""; unsetMessage words the problem). With secret set, messages never quote
+// the text around a reference (a default may be a password).
+func expandEnv(s string, getenv func(string) (string, bool), secret bool) (out string, problems, unset []string) {
 	if !strings.Contains(s, "${") {
-		return s, nil
+		return s, nil, nil
 	}
-	var (
-		b        strings.Builder
-		problems []string
-	)
+	var b strings.Builder
 	for {
 		i := strings.Index(s, "${")
 		if i < 0 {
 			b.WriteString(s)
-			return b.String(), problems
+			return b.String(), problems, unset
 		}
 		b.WriteString(s[:i])
 		s = s[i:]
@@ -30,7 +28,7 @@ func expandEnv(s string, getenv func(string) (string, bool), secret bool) (strin
 		if end < 0 {
 			problems = append(problems, `unterminated "${" (want ${VAR} or ${VAR:-default})`)
 			b.WriteString(s)
-			return b.String(), problems
+			return b.String(), problems, unset
 		}
 		ref, inner := s[:end+1], s[2:end]
 		s = s[end+1:]
@@ -51,10 +49,15 @@ func expandEnv(s string, getenv func(string) (string, bool), secret bool) (strin
 		case hasDef && v == "":
 			v = def
 		case !ok:
-			problems = append(problems, fmt.Sprintf("environment variable %s is not set (set it, or give a default: ${%s:-default})", name, name))
+			unset = append(unset, name)
 		}
 		b.WriteString(v)
 	}
+}
+
+// unsetMessage is the problem of a reference to the unset variable name.
+func unsetMessage(name string) string {
+	return fmt.Sprintf("environment variable %s is not set (set it, or give a default: ${%s:-default})", name, name)
 }
 
 func isEnvName(s string) bool {

@@ -37,10 +37,39 @@ func loadConfig(e *env, path string) (*jobs.Config, error) {
 	return cfg, nil
 }
 
+// loadStateConfig loads the jobs file for a command that only reads or writes the state
+// store (trigger, pause, resume, history, jobs). It uses [state] (where the store is) and
+// the jobs with their [defaults]; a ${VAR} elsewhere (a target's password, the admin token,
+// a webhook URL: what serve and run-job use) may be unset where an operator runs it.
+func loadStateConfig(e *env, path string) (*jobs.Config, error) {
+	cfg, err := readConfigUsing(e, path, stateCommandUses)
+	if err != nil {
+		return nil, usageError(err)
+	}
+	return cfg, nil
+}
+
+// stateCommandUses reports whether a state-store command uses the jobs file key at path.
+func stateCommandUses(path string) bool {
+	section, _, _ := strings.Cut(path, ".")
+	section, _, _ = strings.Cut(section, "[")
+	switch section {
+	case "state", "defaults", "jobs":
+		return true
+	}
+	return false
+}
+
 // readConfig loads the jobs file and keeps its scrubber in e: from then on the command's
 // logger (newLogger) and the error Run prints leave out the values of its ${VAR} references.
 func readConfig(e *env, path string) (*jobs.Config, error) {
-	cfg, err := jobs.Load(path, func(k string) (string, bool) { return lookupEnv(e, k) })
+	return readConfigUsing(e, path, nil)
+}
+
+// readConfigUsing is readConfig for a command that uses only the keys uses reports
+// (jobs.LoadUsing); nil: every key.
+func readConfigUsing(e *env, path string, uses func(key string) bool) (*jobs.Config, error) {
+	cfg, err := jobs.LoadUsing(path, func(k string) (string, bool) { return lookupEnv(e, k) }, uses)
 	if err != nil {
 		return nil, err
 	}

@@ -26,7 +26,7 @@ func controlJob(ctx context.Context, e *env, name string, args []string, extra f
 	if len(pos) != 1 {
 		return nil, nil, badArgs(errors.New("name one job"))
 	}
-	cfg, err := loadConfig(e, *configPath)
+	cfg, err := loadStateConfig(e, *configPath)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -113,18 +113,19 @@ func post(t testing.TB, url, token string) (int, string) {
 // both replicas, a trigger runs once through a replica and is recorded in the history, and
 // the API wants the bearer token and never logs it.
 func TestServeControl(t *testing.T) {
+	t.Parallel() // waits on serve: its own database, directory, emulator and ports
 	dsn := pgtest.DSN(t)
 	bin := buildCubesync(t)
 	dir := t.TempDir()
 	_, url := startEmulator(t)
-	t.Setenv("CUBESYNC_TEST_ADMIN_TOKEN", testAdminToken)
 	config := controlConfig(t, dir, url, dsn)
 	ctx := context.Background()
 
+	// Only serve uses the admin token; pause, resume, trigger and jobs run without it.
 	var replicas []*proc
 	var addrs []string
 	for range 2 {
-		p := startCubesync(t, bin, dir, "serve", "--config", config, "--log-format", "json")
+		p := startCubesyncEnv(t, bin, dir, []string{"CUBESYNC_TEST_ADMIN_TOKEN=" + testAdminToken}, "serve", "--config", config, "--log-format", "json")
 		replicas = append(replicas, p)
 		addrs = append(addrs, "http://"+listenAddr(t, p.logs))
 	}
@@ -180,7 +181,12 @@ func TestServeControl(t *testing.T) {
 	})
 
 	t.Run("status page shows the jitter in the next run", func(t *testing.T) {
-		cfg, err := jobs.Load(config, func(k string) (string, bool) { return os.LookupEnv(k) })
+		cfg, err := jobs.Load(config, func(k string) (string, bool) {
+			if k == "CUBESYNC_TEST_ADMIN_TOKEN" {
+				return testAdminToken, true
+			}
+			return os.LookupEnv(k)
+		})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -45,6 +45,7 @@ func threeOrders(t *testing.T, dsn string) (*pgx.Conn, func(sql string)) {
 // second about 20s after the test starts (serve has no fake clock; the slot is computed so
 // that the test does not depend on when it runs).
 func TestServeFullRefreshSlot(t *testing.T) {
+	t.Parallel() // waits on serve: its own database, directory, emulator and ports
 	dsn := pgtest.DSN(t)
 	bin := buildCubesync(t)
 	dir := t.TempDir()

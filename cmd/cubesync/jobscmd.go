@@ -21,7 +21,7 @@ func runJobs(ctx context.Context, e *env, args []string) error {
 	if len(pos) > 0 {
 		return badArgs(fmt.Errorf("unexpected arguments %q (jobs lists every job)", pos))
 	}
-	cfg, err := loadConfig(e, *configPath)
+	cfg, err := loadStateConfig(e, *configPath)
 	if err != nil {
 		return err
 	}

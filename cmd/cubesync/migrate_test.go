@@ -14,8 +14,8 @@ import (
 )
 
 // TestMain lets the package's tests take Postgres databases from internal/pgtest, which
-// removes its container after the tests.
-func TestMain(m *testing.M) { pgtest.Run(m) }
+// removes its container after the tests, and removes the cubesync binary they share.
+func TestMain(m *testing.M) { pgtest.Run(removeBinaryAfter{m}) }
 
 // runMigrateCommand runs `cubesync migrate` with a config whose [state] database_url is
 // taken from STATE_DSN = dsn ("" leaves [state] out).

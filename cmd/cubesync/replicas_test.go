@@ -80,6 +80,7 @@ func querySlots(t testing.TB, conn *pgx.Conn) []time.Time {
 // kill was lost and that the dead run was found, its session cancelled, and recorded as
 // abandoned.
 func TestServeReplicas(t *testing.T) {
+	t.Parallel() // waits on serve: its own database, directory, emulator and ports
 	const runFor = 30 * time.Second
 	dsn := pgtest.DSN(t)
 	bin := buildCubesync(t)

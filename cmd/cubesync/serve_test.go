@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -284,18 +285,50 @@ func TestServeNeedsAScheduledJob(t *testing.T) {
 }
 
 // buildCubesync builds the cubesync binary into a temporary directory.
+// buildCubesync returns the path of the cubesync binary, built on the package's first call
+// and shared by its tests: linking it takes seconds, many more on a loaded machine, and
+// every test that runs processes needs it. TestMain removes it after the tests.
 func buildCubesync(t testing.TB) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "cubesync")
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		gobin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+	built.once.Do(func() {
+		built.dir, built.err = os.MkdirTemp("", "cubesync-test-bin-")
+		if built.err != nil {
+			return
+		}
+		built.path = filepath.Join(built.dir, "cubesync")
+		gobin, err := exec.LookPath("go")
+		if err != nil {
+			gobin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+		}
+		cmd := exec.Command(gobin, "build", "-o", built.path, ".")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
 	}
-	cmd := exec.Command(gobin, "build", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	return built.path
+}
+
+// built is the binary buildCubesync made for the package's tests.
+var built struct {
+	once      sync.Once
+	dir, path string
+	err       error
+}
+
+// removeBinaryAfter runs the tests of its testing.M and then removes the binary they shared.
+type removeBinaryAfter struct{ *testing.M }
+
+func (m removeBinaryAfter) Run() int {
+	code := m.M.Run()
+	if built.dir != "" {
+		if err := os.RemoveAll(built.dir); err != nil {
+			fmt.Fprintf(os.Stderr, "remove the test binary: %v\n", err)
+		}
 	}
-	return bin
+	return code
 }
 
 // proc is a cubesync process the test started.
@@ -308,10 +341,17 @@ type proc struct {
 
 func startCubesync(t testing.TB, bin, dir string, args ...string) *proc {
 	t.Helper()
+	return startCubesyncEnv(t, bin, dir, nil, args...)
+}
+
+// startCubesyncEnv is startCubesync with the variables env ("NAME=value") set for the
+// process only, so that a test that sets them can run in parallel with others.
+func startCubesyncEnv(t testing.TB, bin, dir string, env []string, args ...string) *proc {
+	t.Helper()
 	p := &proc{cmd: exec.Command(bin, args...), logs: &testutil.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd.Dir = dir
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
-	p.cmd.Env = append(os.Environ(), "CUBESYNC_CONFIG=", "CUBESYNC_LISTEN=")
+	p.cmd.Env = append(append(os.Environ(), "CUBESYNC_CONFIG=", "CUBESYNC_LISTEN="), env...)
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

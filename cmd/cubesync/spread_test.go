@@ -141,6 +141,7 @@ func finishedRuns(t testing.TB, conn *pgx.Conn) int {
 // jobs due at the same second and max_concurrent_runs = 3: a replica at its limit claims
 // nothing more, so each replica runs three jobs, every slot runs once and none is missed.
 func TestServeSpreadsWork(t *testing.T) {
+	t.Parallel() // waits on serve: its own database, directory, emulator and ports
 	dsn := pgtest.DSN(t)
 	bin := buildCubesync(t)
 	dir := t.TempDir()
@@ -229,6 +230,7 @@ func TestServeSpreadsWork(t *testing.T) {
 // recorded. With catchup_window = 0 a slot must start within 10s of its time, so the
 // same happens with runs longer than that.
 func TestServeRecordsMissedSlots(t *testing.T) {
+	t.Parallel()
 	bin := buildCubesync(t)
 	for _, tc := range []struct {
 		window string
@@ -239,6 +241,7 @@ func TestServeRecordsMissedSlots(t *testing.T) {
 		{"0s", 14 * time.Second, "on time (catchup_window = 0: within 10s of its time)"},
 	} {
 		t.Run("catchup_window="+tc.window, func(t *testing.T) {
+			t.Parallel() // waits on serve: its own database, directory, emulator and ports
 			dsn := pgtest.DSN(t)
 			dir := t.TempDir()
 			emu, url := startEmulator(t)
@@ -299,6 +302,7 @@ func TestServeRecordsMissedSlots(t *testing.T) {
 // offset after the cron time (the offset validate and cubesync jobs show, the same on both
 // replicas), runs once, and the history keeps the cron slot.
 func TestServeJitter(t *testing.T) {
+	t.Parallel() // waits on serve: its own database, directory, emulator and ports
 	dsn := pgtest.DSN(t)
 	bin := buildCubesync(t)
 	dir := t.TempDir()

@@ -156,7 +156,7 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 	if len(pos) > 1 {
 		return badArgs(fmt.Errorf("history takes at most one job (got %q)", pos))
 	}
-	cfg, err := loadConfig(e, *configPath)
+	cfg, err := loadStateConfig(e, *configPath)
 	if err != nil {
 		return err
 	}

@@ -19,15 +19,16 @@ import (
 // runs elsewhere (its lock held) does not run, and the history says so: a skipped run with
 // trigger "trigger" naming the holder, so whoever asked is not left guessing.
 func TestTriggerWhileLockedIsInHistory(t *testing.T) {
+	t.Parallel() // waits on serve: its own database, directory, emulator and ports
 	dsn := pgtest.DSN(t)
 	bin := buildCubesync(t)
 	dir := t.TempDir()
 	_, url := startEmulator(t)
-	t.Setenv("CUBESYNC_TEST_ADMIN_TOKEN", testAdminToken)
 	config := controlConfig(t, dir, url, dsn)
 	ctx := context.Background()
 
-	p := startCubesync(t, bin, dir, "serve", "--config", config, "--log-format", "json")
+	// Only serve uses the admin token; trigger and history run without it.
+	p := startCubesyncEnv(t, bin, dir, []string{"CUBESYNC_TEST_ADMIN_TOKEN=" + testAdminToken}, "serve", "--config", config, "--log-format", "json")
 	listenAddr(t, p.logs) // serving, migrations done
 
 	// Another process runs job slow: the test holds its lock.

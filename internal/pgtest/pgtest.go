@@ -50,7 +50,9 @@ type testServer struct {
 // DSN:
 //
 //	func TestMain(m *testing.M) { pgtest.Run(m) }
-func Run(m *testing.M) {
+//
+// m is a *testing.M, or one wrapped to clean up after its own tests before Run exits.
+func Run(m interface{ Run() int }) {
 	shared.started = true
 	code := m.Run()
 	if shared.stop != nil {
