@@ -66,7 +66,7 @@ func (r *Runner) openTraced(ctx context.Context, job *Job, t *Table, mark Waterm
 		if ot != nil && len(ot.files) > 0 {
 			span.SetAttributes(attrFiles.Int(len(ot.files)))
 		}
-		endSpan(span, err)
+		r.endSpan(span, err)
 	}()
 	return r.openTable(ctx, job, t, mark, opts, counter)
 }
@@ -236,7 +236,7 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 	ctx, span := r.tracer().Start(ctx, "table", trace.WithAttributes(attrTable.String(t.table.Name), attrPolicy.String(string(t.policy))))
 	defer func() {
 		span.SetAttributes(attrRows.Int64(tr.Rows), attrBytes.Int64(tr.Bytes), attrChunks.Int64(tr.Chunks))
-		endSpan(span, err)
+		r.endSpan(span, err)
 	}()
 	tr = TableResult{Name: t.table.Name, Policy: t.policy}
 	start := r.now()

@@ -192,7 +192,7 @@ func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (res *Resul
 		} else if errors.Is(err, ErrLocked) {
 			span.SetAttributes(attrStatus.String(StatusSkipped))
 		}
-		endSpan(span, err)
+		r.endSpan(span, err)
 	}()
 	timeout := cmp.Or(opts.Timeout, job.Timeout)
 	if timeout > 0 {
@@ -320,7 +320,7 @@ type openTable struct {
 // runOnce is one attempt: one upload session, every table, one publish.
 func (r *Runner) runOnce(ctx context.Context, job *Job, opts RunOptions) (res *Result, err error) {
 	ctx, span := r.tracer().Start(ctx, "attempt", trace.WithAttributes(attrJob.String(job.Name), attrAttempt.Int(max(opts.attempt, 1))))
-	defer func() { endSpan(span, err) }() // the last to run: err is final
+	defer func() { r.endSpan(span, err) }() // the last to run: err is final
 	log := r.logger().With("job", job.Name)
 	res = &Result{DryRun: opts.DryRun, Run: Run{Job: job.Name, Trigger: opts.Trigger, Scheduled: opts.Scheduled, TraceID: traceID(ctx)}}
 	if res.Run.TraceID != "" {

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -42,9 +43,13 @@ func (r *Runner) tracer() trace.Tracer {
 	return r.Tracer
 }
 
-// endSpan ends span, marking it failed with err.
-func endSpan(span trace.Span, err error) {
+// endSpan ends span, marking it failed with err, its text scrubbed: spans leave the
+// process for a tracing backend.
+func (r *Runner) endSpan(span trace.Span, err error) {
 	if err != nil {
+		if msg := r.Scrubber.Scrub(err.Error()); msg != err.Error() {
+			err = errors.New(msg)
+		}
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
 	}

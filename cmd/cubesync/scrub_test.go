@@ -233,3 +233,30 @@ parquet = "orders.parquet"
 	}
 	noLeak(t, "history", stdout+stderr, []string{"Xq7Zleak"}, "${CUBESYNC_TEST_PGDB}")
 }
+
+// TestTracingNeverExportsExpandedValues: the spans of a run that fails with an error naming
+// a path from a ${VAR} reach the tracing backend with the reference, not the value.
+func TestTracingNeverExportsExpandedValues(t *testing.T) {
+	bin := buildCubesync(t)
+	_, pqDir := setLeakVars(t)
+	hook := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer hook.Close()
+	rc := startOTLPReceiver(t)
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rc.URL)
+	dir := t.TempDir()
+	config := writeLeakConfig(t, dir, hook.URL, "")
+	code, stdout, stderr := runBin(t, bin, dir, "run-job", "leak", "--config", config, "--log-format", "json", "--progress", "none")
+	if code != exitFailed {
+		t.Fatalf("run-job: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitFailed, stdout, stderr)
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if len(rc.spans) == 0 {
+		t.Fatalf("the receiver got no span (undecodable requests: %v)", rc.bad)
+	}
+	var exported []byte
+	for _, b := range rc.bodies {
+		exported = append(exported, b...)
+	}
+	noLeak(t, "the exported spans", fmt.Sprintf("%q", exported), []string{pqDir, "Xq7Zleak"}, "${CUBESYNC_TEST_PQDIR}/orders.parquet")
+}

@@ -39,9 +39,10 @@ type span struct {
 type otlpReceiver struct {
 	URL string
 
-	mu    sync.Mutex
-	spans []span
-	bad   []string // requests it could not decode
+	mu     sync.Mutex
+	spans  []span
+	bad    []string // requests it could not decode
+	bodies [][]byte // every request as received: span names, attributes, statuses, events
 }
 
 func startOTLPReceiver(t testing.TB) *otlpReceiver {
@@ -73,6 +74,7 @@ func (rc *otlpReceiver) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rc.mu.Lock()
+	rc.bodies = append(rc.bodies, b)
 	for _, rs := range req.GetResourceSpans() {
 		service := attrMap(rs.GetResource().GetAttributes())["service.name"]
 		for _, ss := range rs.GetScopeSpans() {
