@@ -13,6 +13,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/cubesync/cubesync/internal/arrowalloc"
 	"github.com/cubesync/cubesync/sources"
 	"github.com/cubesync/cubesync/sources/parquetfile"
 	"github.com/cubesync/cubesync/sources/postgres"
@@ -78,6 +79,10 @@ func (r *Runner) openParquet(ctx context.Context, job *Job, t *Table, opts RunOp
 	// Excluded columns are not even read, so an unsupported type can be left out.
 	src := tableSource{dropped: t.Exclude, readErrorsRecur: true}
 	popts := parquetfile.Options{BatchRows: batchRows, Allocator: alloc, Exclude: t.Exclude, Counter: counter}
+	if pool, ok := alloc.(*arrowalloc.Pool); ok {
+		// The batches' pool takes the pages too: one budget of idle buffers, shared.
+		popts.PageAllocator = pool
+	}
 	if t.Incremental != nil && t.Incremental.NewFiles && !opts.FullRefresh {
 		loaded, err := r.Store.LoadedFiles(ctx, job.Name, t.Name)
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/cubesync/cubesync/internal/arrowalloc"
 	"github.com/cubesync/cubesync/sources"
 )
 
@@ -29,6 +30,10 @@ const DefaultBatchRows = 64 * 1024
 // 1 MiB) is mostly garbage: 75 MB of it per 2 M rows of 6 columns.
 const readBufferSize = 64 << 10
 
+// pagePoolIdle bounds the freed page buffers a Reader's own page pool keeps: a page and its
+// decompressed copy per column, pages being about 1 MiB.
+const pagePoolIdle = 16 << 20
+
 var _ sources.Reader = (*Reader)(nil)
 
 // Options tune Open. The zero value reads every matched file in batches of DefaultBatchRows.
@@ -37,6 +42,15 @@ type Options struct {
 	BatchRows int
 	// Allocator allocates the record batches' memory; nil means memory.DefaultAllocator.
 	Allocator memory.Allocator
+	// PageAllocator allocates the buffers pages are read and decompressed into; they are
+	// freed at the end of each column chunk. nil means a pool of the Reader's own, so that
+	// every column chunk reuses the buffers of the one before instead of faulting in fresh
+	// memory (most of the cost of reading an uncompressed file). The Parquet decoders drop
+	// some buffers without freeing them: it must not be a checked allocator.
+	PageAllocator memory.Allocator
+	// Sequential decodes the columns of a batch one after another on the goroutine that
+	// calls Next. By default they are decoded at once, a goroutine each.
+	Sequential bool
 	// Only selects the files to read among those matched (for incremental loads: the files
 	// not loaded yet); nil reads them all. Files still lists every match.
 	Only func(f FileInfo) bool
@@ -60,6 +74,8 @@ type Reader struct {
 	toRead    []FileInfo // the matches Only selected
 	schema    *arrow.Schema
 	mem       memory.Allocator
+	pages     memory.Allocator // the page readers' buffers
+	parallel  bool             // decode a batch's columns at once
 	batchRows int
 	exclude   map[string]bool
 	counter   *sources.Counter // never nil
@@ -126,6 +142,10 @@ func Open(ctx context.Context, pattern, baseDir string, opts Options) (*Reader, 
 	}
 	if r.counter == nil {
 		r.counter = &sources.Counter{}
+	}
+	r.pages, r.parallel = opts.PageAllocator, !opts.Sequential
+	if r.pages == nil {
+		r.pages = arrowalloc.New(pagePoolIdle)
 	}
 	if r.mem == nil {
 		r.mem = memory.DefaultAllocator
@@ -268,11 +288,9 @@ func (f *ctxFile) Read(p []byte) (int, error) {
 
 // open opens one file and works out the columns to read from it.
 func (r *Reader) open(info FileInfo) (*openFile, error) {
-	// Buffered streams read a column chunk page by page rather than whole. The Go allocator
-	// backs the reader's own buffers because some decoders keep theirs in a pool freed only
-	// by the garbage collector, which a checked allocator would report as a leak; the record
-	// batches handed out come from r.mem.
-	props := parquet.NewReaderProperties(memory.DefaultAllocator)
+	// Buffered streams read a column chunk page by page rather than whole, into buffers
+	// from r.pages; the record batches handed out come from r.mem.
+	props := parquet.NewReaderProperties(r.pages)
 	props.BufferedStreamEnabled = true
 	props.BufferSize = readBufferSize
 	src, err := openRegular(info.Path, &r.ctx)
@@ -283,7 +301,7 @@ func (r *Reader) open(info FileInfo) (*openFile, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("parquet file %s: %w (is it a Parquet file?)", info.Path, err), src.Close())
 	}
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(r.batchRows)}, r.mem)
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(r.batchRows), Parallel: r.parallel}, r.mem)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("parquet file %s: schema: %w", info.Path, err), pf.Close())
 	}

@@ -3,6 +3,7 @@ package parquetfile
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,17 +15,27 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
+// TestReadEveryTypeAcrossFilesAndRowGroups reads every type, value by value, with the
+// columns of a batch decoded at once (the default) and one after another (Sequential).
 func TestReadEveryTypeAcrossFilesAndRowGroups(t *testing.T) {
+	dir := t.TempDir()
+	// Two files of several row groups each, with a last row group shorter than the others.
+	writeFile(t, memory.DefaultAllocator, filepath.Join(dir, "part-1.parquet"), allTypes, 0, 1000, 300)
+	writeFile(t, memory.DefaultAllocator, filepath.Join(dir, "part-2.parquet"), allTypes, 1000, 450, 200)
+	for _, sequential := range []bool{false, true} {
+		t.Run(fmt.Sprintf("sequential=%t", sequential), func(t *testing.T) {
+			readEveryType(t, dir, Options{Sequential: sequential})
+		})
+	}
+}
+
+func readEveryType(t *testing.T, dir string, opts Options) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 
-	dir := t.TempDir()
-	// Two files of several row groups each, with a last row group shorter than the others.
-	writeFile(t, mem, filepath.Join(dir, "part-1.parquet"), allTypes, 0, 1000, 300)
-	writeFile(t, mem, filepath.Join(dir, "part-2.parquet"), allTypes, 1000, 450, 200)
-
 	const batchRows = 128
-	r := mustOpen(t, dir, "", Options{BatchRows: batchRows, Allocator: mem})
+	opts.BatchRows, opts.Allocator = batchRows, mem
+	r := mustOpen(t, dir, "", opts)
 	defer r.Close()
 
 	for i, want := range allTypes.Fields() {
