@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"maps"
 	"sync"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -86,12 +87,15 @@ type EncodeStats struct {
 // Rows are rendered in tasks of a few thousand rows (a slice of one record), by the
 // calling goroutine or, after SetWorkers(n > 1), by up to n goroutines at once; the
 // tasks' JSON is then put together in row order, so the chunks are the same whichever
-// way they were rendered. Chunks are built in fixed-size blocks that Chunk.Release hands
+// way they were rendered. With several workers the putting together (and the calls of
+// emit) happen on a goroutine of their own, so that the caller goes on reading the next
+// batch meanwhile. Chunks are built in fixed-size blocks that Chunk.Release hands
 // back to the encoder, so a steady pipeline reuses its memory and allocates almost
 // nothing per chunk.
 //
-// Write and Flush are called from one goroutine; emitted chunks may be used and released,
-// and Stats called, on any other. After Write or Flush returned an error, the encoder
+// Write and Flush are called from one goroutine; emit may be called on another (with
+// several workers); emitted chunks may be used and released, and Stats called, on any
+// goroutine. After Write or Flush returned an error, the encoder
 // returns that error from then on. Close frees the encoder's memory once it is done.
 type Encoder struct {
 	cols      []encColumn
@@ -99,18 +103,28 @@ type Encoder struct {
 	overhead  int64 // JSON bytes of a chunk besides its columns' values and commas
 	workers   int
 
-	pool     *blockPool
-	free     *freeList
-	cur      *bufSet // the chunk being filled; nil until a row is added
-	curRows  int
-	size     int64 // JSON size of the chunk being filled, overhead included
-	rowsIn   int64 // rows accepted by Write so far, for row numbers in errors
-	estRow   int64 // estimated JSON bytes per row, to size tasks
-	inflight []*task
-	spare    []*task // finished tasks kept for their buffers
-	rowBufs  [][]byte
-	rowCnts  []counts
-	err      error
+	pool    *blockPool
+	free    *freeList
+	cur     *bufSet // the chunk being filled; nil until a row is added
+	curRows int
+	size    int64        // JSON size of the chunk being filled, overhead included
+	rowsIn  int64        // rows accepted by Write so far, for row numbers in errors
+	estRow  atomic.Int64 // estimated JSON bytes per row, to size tasks
+	rowBufs [][]byte
+	rowCnts []counts
+	err     error
+
+	// With several workers: tasks go, in row order, to the assembler goroutine, which
+	// waits for each to be rendered and adds its rows to the chunk being filled (cur and
+	// the fields above it, which then only it touches until Flush or drop waited for it).
+	queue    chan *task     // nil until the assembler runs
+	queued   sync.WaitGroup // tasks sent to queue and not assembled (or dropped) yet
+	asmDone  chan struct{}  // closed when the assembler has returned
+	asmErr   atomic.Pointer[error]
+	stopping atomic.Bool // the assembler drops what it gets instead of assembling it
+
+	spareMu sync.Mutex
+	spare   []*task // finished tasks kept for their buffers
 
 	mu    sync.Mutex // guards stats, read by Stats
 	stats EncodeStats
@@ -157,7 +171,6 @@ func NewEncoder(schema *arrow.Schema, cols []EncodeColumn, chunkSize int64) (*En
 		chunkSize: chunkSize,
 		overhead:  1 + 2*int64(len(cols)),
 		workers:   1,
-		estRow:    8 * int64(len(cols)),
 		rowBufs:   make([][]byte, len(cols)),
 		rowCnts:   make([]counts, len(cols)),
 	}
@@ -196,6 +209,7 @@ func NewEncoder(schema *arrow.Schema, cols []EncodeColumn, chunkSize int64) (*En
 		return nil, fmt.Errorf("chunk size %d bytes is too small: %d columns need at least %d bytes for one row of nulls",
 			chunkSize, len(cols), minSize)
 	}
+	e.estRow.Store(8 * int64(len(cols)))
 	e.pool = newBlockPool(blockSizeFor(chunkSize), mapsChunks(chunkSize))
 	e.free = &freeList{pool: e.pool}
 	return e, nil
@@ -221,7 +235,7 @@ func (e *Encoder) Write(rec arrow.RecordBatch, emit func(*Chunk) error) error {
 	}
 	n := int(rec.NumRows())
 	for lo := 0; lo < n; {
-		rows := int(max(1, min(taskBytes/e.estRow, maxTaskRows)))
+		rows := int(max(1, min(taskBytes/e.estRow.Load(), maxTaskRows)))
 		hi := min(n, lo+rows)
 		t := e.newTask(rec, arrs, e.rowsIn, lo, hi)
 		lo = hi
@@ -232,20 +246,62 @@ func (e *Encoder) Write(rec arrow.RecordBatch, emit func(*Chunk) error) error {
 			}
 			continue
 		}
-		for len(e.inflight) > e.workers {
-			if err := e.assembleFirst(emit); err != nil {
-				return e.fail(err)
-			}
+		if err := e.assemblerErr(); err != nil {
+			e.recycle(t)
+			return e.fail(err)
 		}
-		t.done = make(chan struct{})
-		e.inflight = append(e.inflight, t)
+		e.startAssembler()
+		t.done, t.emit = make(chan struct{}), emit
 		go func() {
 			defer close(t.done)
 			t.run(e.cols)
 		}()
+		e.queued.Add(1)
+		e.queue <- t // blocks while workers tasks wait for the assembler: memory stays bounded
 	}
 	e.rowsIn += int64(n)
 	return nil
+}
+
+// startAssembler starts the assembler goroutine unless it runs.
+func (e *Encoder) startAssembler() {
+	if e.queue != nil {
+		return
+	}
+	e.queue = make(chan *task, e.workers)
+	e.asmDone = make(chan struct{})
+	e.stopping.Store(false)
+	go func() {
+		defer close(e.asmDone)
+		for t := range e.queue {
+			<-t.done
+			if e.stopping.Load() || e.asmErr.Load() != nil {
+				e.recycle(t)
+			} else if err := e.assemble(t, t.emit); err != nil {
+				e.asmErr.Store(&err)
+			}
+			e.queued.Done()
+		}
+	}()
+}
+
+// assemblerErr is the error the assembler met, if any.
+func (e *Encoder) assemblerErr() error {
+	if p := e.asmErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// stopAssembler makes the assembler drop the tasks it still has and waits for it to return.
+func (e *Encoder) stopAssembler() {
+	if e.queue == nil {
+		return
+	}
+	e.stopping.Store(true)
+	close(e.queue)
+	<-e.asmDone
+	e.queue = nil
 }
 
 // Flush emits the chunk being filled, if it has any rows, once every row written has been
@@ -254,10 +310,9 @@ func (e *Encoder) Flush(emit func(*Chunk) error) error {
 	if e.err != nil {
 		return e.err
 	}
-	for len(e.inflight) > 0 {
-		if err := e.assembleFirst(emit); err != nil {
-			return e.fail(err)
-		}
+	e.queued.Wait() // the assembler is idle from here until the next Write
+	if err := e.assemblerErr(); err != nil {
+		return e.fail(err)
 	}
 	if e.cur == nil || e.curRows == 0 {
 		return nil
@@ -276,7 +331,9 @@ func (e *Encoder) Close() {
 	if e.err == nil {
 		e.err = errors.New("encoder closed")
 	}
+	e.spareMu.Lock()
 	e.spare = nil
+	e.spareMu.Unlock()
 	e.pool.close()
 }
 
@@ -298,12 +355,7 @@ func (e *Encoder) fail(err error) error {
 
 // drop waits for the tasks in flight and releases them and the chunk being filled.
 func (e *Encoder) drop() {
-	for _, t := range e.inflight {
-		<-t.done
-		e.recycle(t)
-	}
-	clear(e.inflight)
-	e.inflight = e.inflight[:0]
+	e.stopAssembler()
 	if e.cur != nil {
 		e.cur.release()
 		e.cur = nil
@@ -344,6 +396,7 @@ type task struct {
 	base   int64 // rows written to the encoder before rec
 	lo, hi int
 	group  int
+	emit   func(*Chunk) error // Write's, for the assembler
 
 	cols   [][]byte
 	ends   []int // group g, column c: ends[g*len(cols)+c]
@@ -356,11 +409,14 @@ type task struct {
 
 func (e *Encoder) newTask(rec arrow.RecordBatch, arrs []arrow.Array, base int64, lo, hi int) *task {
 	var t *task
+	e.spareMu.Lock()
 	if n := len(e.spare); n > 0 {
 		t = e.spare[n-1]
 		e.spare[n-1] = nil
 		e.spare = e.spare[:n-1]
-	} else {
+	}
+	e.spareMu.Unlock()
+	if t == nil {
 		t = &task{cols: make([][]byte, len(e.cols))}
 	}
 	rec.Retain()
@@ -376,7 +432,9 @@ func (e *Encoder) newTask(rec arrow.RecordBatch, arrs []arrow.Array, base int64,
 // recycle releases t's record and keeps its buffers for the next task.
 func (e *Encoder) recycle(t *task) {
 	t.rec.Release()
-	t.rec = nil
+	t.rec, t.emit = nil, nil
+	e.spareMu.Lock()
+	defer e.spareMu.Unlock()
 	if len(e.spare) < 2*e.workers+2 {
 		e.spare = append(e.spare, t)
 	}
@@ -431,16 +489,6 @@ func (c *encColumn) valueErr(err error, base int64) error {
 		return &ValueError{Column: c.Name, Row: base + int64(ve.row) + 1, Msg: msg}
 	}
 	return fmt.Errorf("column %q: %w", c.Name, err)
-}
-
-// assembleFirst waits for the oldest task in flight and adds its rows.
-func (e *Encoder) assembleFirst(emit func(*Chunk) error) error {
-	t := e.inflight[0]
-	copy(e.inflight, e.inflight[1:])
-	e.inflight[len(e.inflight)-1] = nil
-	e.inflight = e.inflight[:len(e.inflight)-1]
-	<-t.done
-	return e.assemble(t, emit)
 }
 
 // assemble adds a rendered task's rows to the chunk being filled, a group at a time while
@@ -580,7 +628,7 @@ func (e *Encoder) emit(emit func(*Chunk) error) error {
 	}
 	rows := e.curRows
 	e.curRows = 0
-	e.estRow = max(1, valueBytes/int64(rows))
+	e.estRow.Store(max(1, valueBytes/int64(rows)))
 	ch := &Chunk{rows: rows, cols: s.cols, release: s.release}
 
 	e.mu.Lock()

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -1094,4 +1095,65 @@ func TestEncodeRowsLargerThanEstimated(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestEncodeParallelEmitError checks that an error from emit, which the assembler goroutine
+// calls, is returned as it is by a later Write or by Flush, that emit is not called again
+// afterwards, and that the records the tasks still held are released (also when the
+// encoder is closed with rows still rendering).
+func TestEncodeParallelEmitError(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	recs := mixedRecords(t, mem, 20000, 20000, 20000, 20000)
+	defer releaseAll(recs)
+	cols := allColumns(recs[0])
+	errStop := errors.New("upload failed")
+	for _, failAt := range []int{1, 3} {
+		t.Run(fmt.Sprintf("fail_at_chunk_%d", failAt), func(t *testing.T) {
+			enc, err := NewEncoder(recs[0].Schema(), cols, 4096)
+			if err != nil {
+				t.Fatal(err)
+			}
+			enc.SetWorkers(2)
+			var calls atomic.Int64
+			emit := func(ch *Chunk) error {
+				ch.Release()
+				if calls.Add(1) >= int64(failAt) {
+					return errStop
+				}
+				return nil
+			}
+			for _, rec := range recs {
+				if err = enc.Write(rec, emit); err != nil {
+					break
+				}
+			}
+			if err == nil {
+				err = enc.Flush(emit)
+			}
+			if !errors.Is(err, errStop) {
+				t.Fatalf("error = %v, want emit's %v", err, errStop)
+			}
+			if n := calls.Load(); n != int64(failAt) {
+				t.Errorf("emit called %d times, want %d: not again after it failed", n, failAt)
+			}
+			if err := enc.Write(recs[0], emit); !errors.Is(err, errStop) {
+				t.Errorf("Write after the error = %v, want the same error", err)
+			}
+			enc.Close()
+		})
+	}
+	t.Run("close_while_rendering", func(t *testing.T) {
+		enc, err := NewEncoder(recs[0].Schema(), cols, 1<<30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc.SetWorkers(2)
+		for _, rec := range recs {
+			if err := enc.Write(rec, collect(new([][]byte), nil)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		enc.Close() // without Flush: the rows in flight are dropped, their records released
+	})
 }
