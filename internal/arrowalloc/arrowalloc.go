@@ -14,23 +14,26 @@ import (
 // garbage collector no longer has hundreds of megabytes of dead column buffers to find,
 // nor the kernel fresh pages to fault in and zero.
 //
-// Buffers of at least minPooled bytes are rounded up to a power of two and pooled, up to
+// Buffers of at least minPooled bytes are rounded up to a size class and pooled, up to
 // maxIdle bytes kept at a time; smaller ones come from the Go heap as memory.GoAllocator's
-// do. Every buffer is 64-byte aligned and zeroed, as Arrow expects. A Pool is safe for
+// do. There are four classes between one power of two and the next (a quarter apart),
+// so that a buffer wastes at most a fifth of its size: a Parquet page of just over 1 MiB
+// takes 1.25 MiB, not 2. Every buffer is 64-byte aligned and zeroed, as Arrow expects. A Pool is safe for
 // concurrent use.
 type Pool struct {
 	maxIdle int
 
 	mu   sync.Mutex
-	idle int                    // bytes in free
-	free [maxClass + 1][][]byte // by class: buffers of 1<<class bytes
+	idle int                  // bytes in free
+	free [numClasses][][]byte // by class: buffers of classSize(class) bytes
 	heap memory.GoAllocator
 }
 
 const (
-	minClass  = 12 // 4 KiB
-	maxClass  = 27 // 128 MiB
-	minPooled = 1 << minClass
+	minShift   = 12 // classes start above 4 KiB
+	maxShift   = 27 // and end at 128 MiB
+	minPooled  = 1<<minShift + 1
+	numClasses = 4 * (maxShift - minShift)
 )
 
 // New returns a pool that keeps up to maxIdle bytes of freed buffers.
@@ -38,17 +41,21 @@ func New(maxIdle int) *Pool { return &Pool{maxIdle: maxIdle} }
 
 var _ memory.Allocator = (*Pool)(nil)
 
-// class is the size class of size bytes: the power of two that holds it, or -1 when the
-// pool does not keep buffers of that size.
+// class is the size class of size bytes: the smallest that holds it, or -1 when the pool
+// does not keep buffers of that size.
 func class(size int) int {
-	if size < minPooled {
+	if size < minPooled || size > 1<<maxShift {
 		return -1
 	}
-	c := bits.Len(uint(size - 1))
-	if c > maxClass {
-		return -1
-	}
-	return c
+	shift := bits.Len(uint(size-1)) - 1 // 1<<shift < size <= 2<<shift
+	quarter := 1 << (shift - 2)
+	return 4*(shift-minShift) + (size-1-1<<shift)/quarter
+}
+
+// classSize is the size of the buffers of class c: 1<<shift and one to four quarters of it.
+func classSize(c int) int {
+	shift := minShift + c/4
+	return 1<<shift + (c%4+1)<<(shift-2)
 }
 
 // Allocate returns a zeroed buffer of size bytes.
@@ -69,10 +76,10 @@ func (p *Pool) Allocate(size int) []byte {
 		return b
 	}
 	p.mu.Unlock()
-	b := make([]byte, 1<<c)
+	b := make([]byte, classSize(c))
 	if uintptr(unsafe.Pointer(unsafe.SliceData(b)))%64 != 0 {
-		// Power-of-two sizes from 4 KiB up are aligned by the Go allocator; should that
-		// ever change, fall back to Arrow's own padding (such a buffer is not pooled).
+		// Sizes above 4 KiB are page aligned by the Go allocator; should that ever
+		// change, fall back to Arrow's own padding (such a buffer is not pooled).
 		return p.heap.Allocate(size)
 	}
 	return b[:size]
@@ -98,7 +105,7 @@ func (p *Pool) Reallocate(size int, b []byte) []byte {
 // Free gives b back for reuse.
 func (p *Pool) Free(b []byte) {
 	c := class(cap(b))
-	if c < 0 || cap(b) != 1<<c {
+	if c < 0 || cap(b) != classSize(c) {
 		return // not one of the pool's: the garbage collector frees it
 	}
 	p.mu.Lock()

@@ -32,17 +32,17 @@ func TestPoolReusesZeroedBuffers(t *testing.T) {
 		b[i] = byte(i)
 	}
 	want := bytes.Clone(b)
-	c := p.Reallocate(12000, b)
+	c := p.Reallocate(10200, b) // the class of 10000 bytes holds 10240
 	if !bytes.Equal(c[:9000], want) || !allZero(c[9000:]) {
-		t.Fatal("Reallocate(12000) within the capacity lost bytes or left garbage after them")
+		t.Fatal("Reallocate(10200) within the capacity lost bytes or left garbage after them")
 	}
-	c[11999] = 7
+	c[10199] = 7
 	d := p.Reallocate(20000, c)
-	if !bytes.Equal(d[:9000], want) || d[11999] != 7 || !allZero(d[12000:]) || len(d) != 20000 {
+	if !bytes.Equal(d[:9000], want) || d[10199] != 7 || !allZero(d[10200:]) || len(d) != 20000 {
 		t.Fatal("Reallocate(20000) beyond the capacity lost bytes or left garbage after them")
 	}
 	// c's buffer went back to the pool when d replaced it.
-	if e := p.Allocate(16384); unsafe.SliceData(e) != unsafe.SliceData(c) || !allZero(e) {
+	if e := p.Allocate(10240); unsafe.SliceData(e) != unsafe.SliceData(c) || !allZero(e) {
 		t.Fatal("the buffer Reallocate replaced was not reused, zeroed")
 	}
 }
@@ -67,9 +67,38 @@ func TestPoolSmallAndForeignBuffers(t *testing.T) {
 		t.Fatalf("Allocate(100): len %d", len(s))
 	}
 	p.Free(s)
-	p.Free(make([]byte, 5000)) // not a power of two: not kept
-	if got := p.Allocate(5000); len(got) != 5000 || cap(got) != 8192 || !allZero(got) {
+	p.Free(make([]byte, 5000)) // not a class size: not kept
+	if got := p.Allocate(5000); len(got) != 5000 || cap(got) != 5120 || !allZero(got) {
 		t.Fatalf("Allocate(5000): len %d cap %d", len(got), cap(got))
+	}
+}
+
+// TestPoolClasses checks the size classes: four between one power of two and the next,
+// each size in the smallest class that holds it, and what the pool does not keep.
+func TestPoolClasses(t *testing.T) {
+	for _, tc := range []struct{ size, class, classSize int }{
+		{4096, -1, 0}, // small: from the heap
+		{4097, 0, 5120},
+		{5120, 0, 5120},
+		{5121, 1, 6144},
+		{8192, 3, 8192},
+		{8193, 4, 10240},
+		{1<<20 + 1, 32 + 0, 1<<20 + 1<<18}, // a page just over 1 MiB: 1.25 MiB
+		{1 << 27, 4*15 - 1, 1 << 27},
+		{1<<27 + 1, -1, 0}, // larger than the largest class
+	} {
+		c := class(tc.size)
+		if c != tc.class || c >= 0 && classSize(c) != tc.classSize {
+			t.Errorf("class(%d) = %d (size %d), want %d (size %d)", tc.size, c, classSize(max(c, 0)), tc.class, tc.classSize)
+		}
+	}
+	prev := 1 << minShift
+	for c := range numClasses {
+		size := classSize(c)
+		if class(prev+1) != c || class(size) != c || size-prev > size/5+1 {
+			t.Errorf("class %d holds (%d, %d]: class(%d) = %d, class(%d) = %d", c, prev, size, prev+1, class(prev+1), size, class(size))
+		}
+		prev = size
 	}
 }
 
