@@ -245,7 +245,6 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 	if err != nil {
 		return tr, inputError(fmt.Errorf("table %q: %w", t.table.Name, err))
 	}
-	defer enc.Close() // after g.Wait below: no chunk is in use any more
 	enc.SetWorkers(runtime.GOMAXPROCS(0))
 	defer processMemoryLimit.reserve(tableHeapBudget(t.reader.Schema().NumFields(), job.ChunkSize))()
 
@@ -253,6 +252,10 @@ func (r *Runner) pushTable(ctx context.Context, job *Job, t *openTable, session 
 	chunks := make(chan *sink.Chunk)
 	g.Go(func() error {
 		defer close(chunks)
+		// Before chunks is closed: the encoder emits from a goroutine of its own, also
+		// after a read error ends this one, until it is closed. Chunks emitted earlier
+		// stay valid until the uploader releases them.
+		defer enc.Close()
 		emit := func(c *sink.Chunk) error {
 			select {
 			case chunks <- c:

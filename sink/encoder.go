@@ -94,8 +94,10 @@ type EncodeStats struct {
 // nothing per chunk.
 //
 // Write and Flush are called from one goroutine; emit may be called on another (with
-// several workers); emitted chunks may be used and released, and Stats called, on any
-// goroutine. After Write or Flush returned an error, the encoder
+// several workers), also after Write returned, until Flush or Close returns: a caller
+// that stops writing because of an error of its own must Close the encoder before it
+// tears down what emit uses. Emitted chunks may be used and released, and Stats called,
+// on any goroutine. After Write or Flush returned an error, the encoder
 // returns that error from then on. Close frees the encoder's memory once it is done.
 type Encoder struct {
 	cols      []encColumn
