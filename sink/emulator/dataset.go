@@ -172,20 +172,28 @@ func newDataset(m *sink.Model) (*dataset, error) {
 		role[key] = kind
 		return nil
 	}
-	attrs := map[string]int{} // same-name attributes are merged
+	// object checks the name of an attribute or metric (kind) and returns how messages name
+	// it and its place in refs, where it is added the first time: same-name ones are merged.
+	object := func(kind, name string, refs *[]objectRef, seen map[string]int) (owner string, i int, err error) {
+		if err := checkName(kind, name); err != nil {
+			return "", 0, err
+		}
+		i, ok := seen[name]
+		if !ok {
+			i = len(*refs)
+			seen[name] = i
+			*refs = append(*refs, objectRef{ID: newID(), Name: name})
+		}
+		return fmt.Sprintf("%s %q", kind, name), i, nil
+	}
+	attrs := map[string]int{}
 	for _, a := range m.Attributes {
-		owner := fmt.Sprintf("attribute %q", a.Name)
-		if err := checkName("attribute", a.Name); err != nil {
+		owner, i, err := object("attribute", a.Name, &d.Attributes, attrs)
+		if err != nil {
 			return nil, err
 		}
 		if len(a.Forms) == 0 {
 			return nil, missingField("%s has no attributeForms", owner)
-		}
-		i, ok := attrs[a.Name]
-		if !ok {
-			i = len(d.Attributes)
-			attrs[a.Name] = i
-			d.Attributes = append(d.Attributes, objectRef{ID: newID(), Name: a.Name})
 		}
 		for _, f := range a.Forms {
 			if len(f.Expressions) == 0 {
@@ -206,18 +214,12 @@ func newDataset(m *sink.Model) (*dataset, error) {
 	}
 	metrics := map[string]int{}
 	for _, mm := range m.Metrics {
-		owner := fmt.Sprintf("metric %q", mm.Name)
-		if err := checkName("metric", mm.Name); err != nil {
+		owner, i, err := object("metric", mm.Name, &d.Metrics, metrics)
+		if err != nil {
 			return nil, err
 		}
 		if len(mm.Expressions) == 0 {
 			return nil, missingField("%s has no expressions", owner)
-		}
-		i, ok := metrics[mm.Name]
-		if !ok {
-			i = len(d.Metrics)
-			metrics[mm.Name] = i
-			d.Metrics = append(d.Metrics, objectRef{ID: newID(), Name: mm.Name})
 		}
 		for _, e := range mm.Expressions {
 			if _, err := resolve(owner, e); err != nil {
