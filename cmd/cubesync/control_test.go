@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -27,22 +26,8 @@ const testAdminToken = "0123456789abcdef-test-admin-token"
 // a test, on the Postgres state store dsn, with the admin API on.
 func controlConfig(t testing.TB, dir, baseURL, dsn string) string {
 	t.Helper()
-	stores, err := filepath.Abs("../../testdata/demo/stores.parquet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := fmt.Sprintf(`[state]
-database_url = %q
-
-[targets.emu]
-base_url = %q
-project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
-username = "alice"
-password = "s3cret-pw"
-
-[serve]
-listen = "127.0.0.1:0"
-admin_token = "${CUBESYNC_TEST_ADMIN_TOKEN}"
+	stores := demoData(t, "stores.parquet")
+	return writeConfigIn(t, dir, serveHead(dsn, baseURL)+fmt.Sprintf(`admin_token = "${CUBESYNC_TEST_ADMIN_TOKEN}"
 
 [defaults]
 retry = { attempts = 1 }
@@ -65,12 +50,7 @@ dataset = { name = "Slow" }
 name = "stores"
 policy = "replace"
 parquet = %q
-`, dsn, baseURL, stores, stores)
-	path := filepath.Join(dir, "jobs.toml")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+`, stores, stores))
 }
 
 // runBin runs the cubesync binary to completion and returns its exit code and output.

@@ -520,33 +520,22 @@ func runCrashCase(t testing.TB, bin string, st *crashStore, job string, cc crash
 	proxy := &crashProxy{emu: emu}
 	srv := httptest.NewServer(proxy)
 	defer func() { srv.Close(); emu.Close() }()
-	config := filepath.Join(dir, "jobs.toml")
-	text := st.state + fmt.Sprintf(`
-[targets.emu]
-base_url = %q
-project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
-username = "alice"
-password = "s3cret-pw"
-call_retries = 1
-call_backoff = "10ms"
-
+	text := st.state + "\n" + emuTarget(srv.URL+"/MicroStrategyLibrary", "call_retries = 1", `call_backoff = "10ms"`) + fmt.Sprintf(`
 [jobs.%s]
 target = "emu"
 dataset = { name = "Facts" }
 retry = { attempts = 1 }
 chunk_size = "1KB"
-[[jobs.%[2]s.tables]]
+[[jobs.%[1]s.tables]]
 name = "facts"
 policy = "add"
 parquet = "data/*.parquet"
 incremental = { files = "new" }
-`, srv.URL+"/MicroStrategyLibrary", job)
+`, job)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(config, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	config := writeConfigIn(t, dir, text)
 
 	var outputs, printed []string
 	defer func() {

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -37,6 +35,41 @@ func threeOrders(t *testing.T, dsn string) (*pgx.Conn, func(sql string)) {
 	return conn, exec
 }
 
+// ordersServeConfig is the jobs file of the full-refresh serve tests: state and source on the
+// Postgres database dsn, the emulator at url, and the job orders, an incremental upsert of
+// threeOrders' table with schedules (its schedule, full_refresh and jitter lines).
+func ordersServeConfig(dsn, url, schedules string) string {
+	return serveHead(dsn, url) + fmt.Sprintf(`
+[sources.warehouse]
+type = "postgres"
+dsn = %q
+
+[jobs.orders]
+%s
+target = "emu"
+dataset = { name = "Orders" }
+retry = { attempts = 1 }
+[[jobs.orders.tables]]
+name = "orders"
+policy = "upsert"
+source = "warehouse"
+query = "SELECT id, qty, changed_at FROM orders WHERE changed_at > $1"
+key = ["id"]
+exclude = ["changed_at"]
+incremental = { column = "changed_at", initial = "2024-01-01T00:00:00Z" }
+`, dsn, schedules)
+}
+
+// checkFullReadWatermark fails the test unless the watermark of orders is 11:00, the
+// greatest changed_at a full read of threeOrders' table saw after row 3 was deleted.
+func checkFullReadWatermark(t *testing.T, conn *pgx.Conn) {
+	t.Helper()
+	var mark string
+	if err := conn.QueryRow(context.Background(), `SELECT value FROM cubesync.watermarks WHERE job = 'orders' AND table_name = 'orders'`).Scan(&mark); err != nil || mark != "2024-05-01T11:00:00Z" {
+		t.Errorf("watermark after the full refresh = %q (%v), want 2024-05-01T11:00:00Z: the greatest value the full read saw", mark, err)
+	}
+}
+
 // TestServeFullRefreshSlot runs cubesync serve (state in Postgres) on a job that upserts
 // changed rows every 5 seconds and has a full_refresh slot: incremental runs never remove
 // a row deleted at the source, the full-refresh slot does (it reads everything and
@@ -56,47 +89,9 @@ func TestServeFullRefreshSlot(t *testing.T) {
 	// A slot of both schedules (a multiple of 5s) far enough ahead for serve to start and
 	// run an incremental slot first.
 	full := time.Now().UTC().Add(20 * time.Second).Truncate(5 * time.Second)
-	config := filepath.Join(dir, "jobs.toml")
-	if err := os.WriteFile(config, []byte(fmt.Sprintf(`[state]
-database_url = %[1]q
-
-[sources.warehouse]
-type = "postgres"
-dsn = %[1]q
-
-[targets.emu]
-base_url = %[2]q
-project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
-username = "alice"
-password = "pw"
-
-[serve]
-listen = "127.0.0.1:0"
-
-[jobs.orders]
-schedule = "*/5 * * * * *"
-full_refresh = "CRON_TZ=UTC %[3]d %[4]d %[5]d * * *"
-target = "emu"
-dataset = { name = "Orders" }
-retry = { attempts = 1 }
-[[jobs.orders.tables]]
-name = "orders"
-policy = "upsert"
-source = "warehouse"
-query = "SELECT id, qty, changed_at FROM orders WHERE changed_at > $1"
-key = ["id"]
-exclude = ["changed_at"]
-incremental = { column = "changed_at", initial = "2024-01-01T00:00:00Z" }
-`, dsn, url, full.Second(), full.Minute(), full.Hour())), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	rows := func() int {
-		tb, err := emu.Table("Orders", "orders")
-		if err != nil {
-			return -1
-		}
-		return len(tb.Rows)
-	}
+	config := writeConfigIn(t, dir, ordersServeConfig(dsn, url, fmt.Sprintf(`schedule = "*/5 * * * * *"
+full_refresh = "CRON_TZ=UTC %d %d %d * * *"`, full.Second(), full.Minute(), full.Hour())))
+	rows := func() int { return tableRows(emu, "Orders", "orders") }
 
 	p := startCubesync(t, bin, dir, "serve", "--config", config, "--log-format", "json")
 	listenAddr(t, p.logs)
@@ -129,10 +124,7 @@ incremental = { column = "changed_at", initial = "2024-01-01T00:00:00Z" }
 	if incremental == 0 {
 		t.Errorf("no incremental run succeeded before the full refresh")
 	}
-	var mark string
-	if err := conn.QueryRow(ctx, `SELECT value FROM cubesync.watermarks WHERE job = 'orders' AND table_name = 'orders'`).Scan(&mark); err != nil || mark != "2024-05-01T11:00:00Z" {
-		t.Errorf("watermark after the full refresh = %q (%v), want 2024-05-01T11:00:00Z: the greatest value the full read saw", mark, err)
-	}
+	checkFullReadWatermark(t, conn)
 }
 
 // TestServeWeeklyFullRefreshAtItsHour starts cubesync serve (state in Postgres) on a clock
@@ -160,41 +152,9 @@ func TestServeWeeklyFullRefreshAtItsHour(t *testing.T) {
 	for slot.Weekday() != time.Sunday || !slot.After(d) {
 		slot = time.Date(slot.Year(), slot.Month(), slot.Day()+1, 4, 0, 0, 0, berlin)
 	}
-	config := filepath.Join(dir, "jobs.toml")
-	if err := os.WriteFile(config, []byte(fmt.Sprintf(`[state]
-database_url = %[1]q
-
-[sources.warehouse]
-type = "postgres"
-dsn = %[1]q
-
-[targets.emu]
-base_url = %[2]q
-project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
-username = "alice"
-password = "pw"
-
-[serve]
-listen = "127.0.0.1:0"
-
-[jobs.orders]
-schedule = "CRON_TZ=Europe/Berlin 30 2 * * *"
+	config := writeConfigIn(t, dir, ordersServeConfig(dsn, url, `schedule = "CRON_TZ=Europe/Berlin 30 2 * * *"
 full_refresh = "CRON_TZ=Europe/Berlin 0 4 * * 0"
-jitter = "6s"
-target = "emu"
-dataset = { name = "Orders" }
-retry = { attempts = 1 }
-[[jobs.orders.tables]]
-name = "orders"
-policy = "upsert"
-source = "warehouse"
-query = "SELECT id, qty, changed_at FROM orders WHERE changed_at > $1"
-key = ["id"]
-exclude = ["changed_at"]
-incremental = { column = "changed_at", initial = "2024-01-01T00:00:00Z" }
-`, dsn, url)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+jitter = "6s"`))
 	cfg, err := jobs.Load(config, func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
@@ -205,13 +165,7 @@ incremental = { column = "changed_at", initial = "2024-01-01T00:00:00Z" }
 	if code, stdout, stderr := runBin(t, bin, dir, "run-job", "orders", "--config", config, "--progress", "none"); code != exitOK {
 		t.Fatalf("run-job orders: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	rows := func() int {
-		tb, err := emu.Table("Orders", "orders")
-		if err != nil {
-			return -1
-		}
-		return len(tb.Rows)
-	}
+	rows := func() int { return tableRows(emu, "Orders", "orders") }
 	if got := rows(); got != 3 {
 		t.Fatalf("after the incremental run the dataset has %d orders, want 3", got)
 	}
@@ -237,8 +191,5 @@ incremental = { column = "changed_at", initial = "2024-01-01T00:00:00Z" }
 	if got := rows(); got != 2 {
 		t.Errorf("after the Sunday full refresh the dataset has %d orders, want 2: the one deleted at the source is gone", got)
 	}
-	var mark string
-	if err := conn.QueryRow(ctx, `SELECT value FROM cubesync.watermarks WHERE job = 'orders' AND table_name = 'orders'`).Scan(&mark); err != nil || mark != "2024-05-01T11:00:00Z" {
-		t.Errorf("watermark after the full refresh = %q (%v), want 2024-05-01T11:00:00Z: the greatest value the full read saw", mark, err)
-	}
+	checkFullReadWatermark(t, conn)
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -25,10 +23,7 @@ func runMigrateCommand(t *testing.T, dsn string) (code int, stdout, stderr strin
 	if dsn != "" {
 		config = "[state]\ndatabase_url = \"${STATE_DSN}\"\n\n" + config
 	}
-	path := filepath.Join(t.TempDir(), "jobs.toml")
-	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := writeConfig(t, config)
 	var out, errOut bytes.Buffer
 	e := &env{stdout: &out, stderr: &errOut, getenv: func(k string) string {
 		if k == "STATE_DSN" {

@@ -8,8 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -69,25 +67,9 @@ func TestServeNotifications(t *testing.T) {
 	hook := &webhook{got: map[string][]jobs.Message{}}
 	receiver := httptest.NewServer(hook)
 	defer receiver.Close()
-	stores, err := filepath.Abs("../../testdata/demo/stores.parquet")
-	if err != nil {
-		t.Fatal(err)
-	}
 	const secretPath = "/hooks/T0KEN-in-the-url"
 	t.Setenv("CUBESYNC_TEST_OPS_URL", receiver.URL+secretPath)
-	config := filepath.Join(dir, "jobs.toml")
-	if err := os.WriteFile(config, fmt.Appendf(nil, `[state]
-database_url = %q
-
-[targets.emu]
-base_url = %q
-project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
-username = "alice"
-password = "s3cret-pw"
-
-[serve]
-listen = "127.0.0.1:0"
-
+	config := writeConfigIn(t, dir, serveHead(dsn, url)+fmt.Sprintf(`
 [notify.ops]
 url = "${CUBESYNC_TEST_OPS_URL}"
 on = ["failure", "recovery"]
@@ -108,9 +90,7 @@ dataset = { name = "Tick" }
 name = "stores"
 policy = "replace"
 parquet = %q
-`, dsn, url, receiver.URL, stores), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`, receiver.URL, demoData(t, "stores.parquet")))
 	emu.FailPublish(3, "publish failed on purpose")
 	var replicas []*proc
 	for range 2 {
@@ -218,29 +198,13 @@ func TestServeNotificationsNeverHoldRuns(t *testing.T) {
 	}))
 	defer receiver.Close()
 	defer close(release)
-	stores, err := filepath.Abs("../../testdata/demo/stores.parquet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	config := filepath.Join(dir, "jobs.toml")
-	if err := os.WriteFile(config, fmt.Appendf(nil, `[state]
-database_url = %[1]q
-
-[targets.emu]
-base_url = %[2]q
-project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
-username = "alice"
-password = "s3cret-pw"
-
-[serve]
-listen = "127.0.0.1:0"
-
+	config := writeConfigIn(t, dir, serveHead(dsn, url)+fmt.Sprintf(`
 [notify.hang]
-url = "%[3]s/hang"
+url = "%[1]s/hang"
 on = ["success"]
 
 [notify.refuse]
-url = "%[3]s/refuse"
+url = "%[1]s/refuse"
 on = ["success"]
 
 [jobs.tick]
@@ -252,10 +216,8 @@ retry = { attempts = 1 }
 [[jobs.tick.tables]]
 name = "stores"
 policy = "replace"
-parquet = %[4]q
-`, dsn, url, receiver.URL, stores), 0o644); err != nil {
-		t.Fatal(err)
-	}
+parquet = %[2]q
+`, receiver.URL, demoData(t, "stores.parquet")))
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {

@@ -39,25 +39,7 @@ func startEmulator(t testing.TB) (*emulator.Server, string) {
 // stores, pushed to the emulator at baseURL.
 func tickConfig(t testing.TB, dir, baseURL, state, grace string) string {
 	t.Helper()
-	stores, err := filepath.Abs("../../testdata/demo/stores.parquet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if state != "" {
-		state = fmt.Sprintf("[state]\ndatabase_url = %q\n", state)
-	}
-	text := state + fmt.Sprintf(`
-[targets.emu]
-base_url = %q
-project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
-username = "alice"
-password = "s3cret-pw"
-call_retries = 1
-call_backoff = "50ms"
-
-[serve]
-listen = "127.0.0.1:0"
-shutdown_grace = %q
+	return writeConfigIn(t, dir, serveHead(state, baseURL, "call_retries = 1", `call_backoff = "50ms"`)+fmt.Sprintf(`shutdown_grace = %q
 
 [jobs.tick]
 description = "every second"
@@ -69,12 +51,7 @@ retry = { attempts = 1 }
 name = "stores"
 policy = "replace"
 parquet = %q
-`, baseURL, grace, stores)
-	path := filepath.Join(dir, "jobs.toml")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+`, grace, demoData(t, "stores.parquet")))
 }
 
 // inProcess runs `cubesync ARGS` in this process, in dir, until ctx ends.
@@ -273,11 +250,7 @@ func TestServeOperatingSurface(t *testing.T) {
 func TestServeNeedsAScheduledJob(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
-	path := filepath.Join(dir, "jobs.toml")
-	text := "[targets.emu]\nbase_url = \"embedded\"\nproject_id = \"P\"\nusername = \"u\"\npassword = \"p\"\n"
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := writeConfigIn(t, dir, emuTarget("embedded"))
 	p := serveInProcess(t, context.Background(), "serve", "--config", path)
 	if code := <-p.done; code != exitUsage || !strings.Contains(p.stderr.String(), "no job has a schedule") {
 		t.Errorf("serve without scheduled jobs: exit %d, stderr %q; want exit 2 saying no job has a schedule", code, p.stderr)

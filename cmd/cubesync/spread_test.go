@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -25,31 +23,16 @@ import (
 // [defaults]; after extra a test may open tables of its own ([notify.NAME]).
 func spreadConfig(t testing.TB, dir, baseURL, dsn string, n, limit int, at time.Time, extra, defaults string) string {
 	t.Helper()
-	stores, err := filepath.Abs("../../testdata/demo/stores.parquet")
-	if err != nil {
-		t.Fatal(err)
-	}
+	stores := demoData(t, "stores.parquet")
 	var b strings.Builder
-	fmt.Fprintf(&b, `[state]
-database_url = %q
-
-[targets.emu]
-base_url = %q
-project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
-username = "alice"
-password = "s3cret-pw"
-call_retries = 1
-call_backoff = "50ms"
-
-[serve]
-listen = "127.0.0.1:0"
-shutdown_grace = "20s"
+	b.WriteString(serveHead(dsn, baseURL, "call_retries = 1", `call_backoff = "50ms"`))
+	fmt.Fprintf(&b, `shutdown_grace = "20s"
 max_concurrent_runs = %d
 %s
 [defaults]
 retry = { attempts = 1 }
 %s
-`, dsn, baseURL, limit, extra, defaults)
+`, limit, extra, defaults)
 	at = at.UTC()
 	for i := range n {
 		fmt.Fprintf(&b, `
@@ -63,11 +46,7 @@ policy = "replace"
 parquet = %q
 `, i, at.Second(), at.Minute(), at.Hour(), i, i, stores)
 	}
-	path := filepath.Join(dir, "jobs.toml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return writeConfigIn(t, dir, b.String())
 }
 
 // spreadRun is a row of cubesync.runs as the spread test checks it.

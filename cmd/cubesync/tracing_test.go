@@ -8,8 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -211,22 +209,12 @@ func checkNoSecrets(t testing.TB, spans []span, secrets ...string) {
 // for local files), and extra appended to the job.
 func tracedConfig(t testing.TB, dir, baseURL, state, extra string) string {
 	t.Helper()
-	stores, err := filepath.Abs("../../testdata/demo/stores.parquet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := ""
+	retries := []string{"call_retries = 2", `call_backoff = "50ms"`}
+	head := emuTarget(baseURL, retries...)
 	if state != "" {
-		text = fmt.Sprintf("[state]\ndatabase_url = %q\n\n[serve]\nlisten = \"127.0.0.1:0\"\n\n", state)
+		head = serveHead(state, baseURL, retries...)
 	}
-	text += fmt.Sprintf(`[targets.emu]
-base_url = %q
-project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
-username = "alice"
-password = "s3cret-pw"
-call_retries = 2
-call_backoff = "50ms"
-
+	return writeConfigIn(t, dir, head+fmt.Sprintf(`
 [jobs.stores]
 target = "emu"
 dataset = { name = "Stores" }
@@ -237,12 +225,7 @@ retry = { attempts = 1 }
 name = "stores"
 policy = "replace"
 parquet = %q
-`, baseURL, extra, stores)
-	path := filepath.Join(dir, "jobs.toml")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+`, extra, demoData(t, "stores.parquet")))
 }
 
 // checkRunTrace checks the span tree of one traced run of job stores: run, attempt, open

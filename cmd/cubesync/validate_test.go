@@ -24,16 +24,6 @@ func runValidateCmd(t *testing.T, vars map[string]string, args ...string) (code 
 	return code, out.String(), errOut.String()
 }
 
-// writeConfig writes a jobs file into a temporary directory and returns its path.
-func writeConfig(t *testing.T, src string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "jobs.toml")
-	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 func TestValidatePrintsJobs(t *testing.T) {
 	path := writeConfig(t, `[targets.emu]
 base_url = "embedded"

@@ -1,0 +1,78 @@
+package main
+
+// The pieces of jobs files that the cmd/cubesync tests share, and where they write them.
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/cubesync/cubesync/sink/emulator"
+)
+
+// emuTarget is the section [targets.emu] for the emulator at baseURL ("embedded" for the
+// built-in one), logging in as alice with the password s3cret-pw, with the lines keys after
+// (call_retries = 1, say).
+func emuTarget(baseURL string, keys ...string) string {
+	s := fmt.Sprintf(`[targets.emu]
+base_url = %q
+project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
+username = "alice"
+password = "s3cret-pw"
+`, baseURL)
+	for _, k := range keys {
+		s += k + "\n"
+	}
+	return s
+}
+
+// serveHead starts the jobs file of a serve test: the Postgres state store at dsn ("" leaves
+// [state] out: the file store), the emulator at baseURL as target emu with the lines
+// targetKeys, and [serve] listening on a free port of the loopback. Keys written after it
+// (admin_token, say) belong to [serve].
+func serveHead(dsn, baseURL string, targetKeys ...string) string {
+	head := ""
+	if dsn != "" {
+		head = fmt.Sprintf("[state]\ndatabase_url = %q\n\n", dsn)
+	}
+	return head + emuTarget(baseURL, targetKeys...) + `
+[serve]
+listen = "127.0.0.1:0"
+`
+}
+
+// writeConfigIn writes text to dir/jobs.toml and returns its path.
+func writeConfigIn(t testing.TB, dir, text string) string {
+	t.Helper()
+	path := filepath.Join(dir, "jobs.toml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// writeConfig writes a jobs file into a temporary directory and returns its path.
+func writeConfig(t testing.TB, text string) string {
+	t.Helper()
+	return writeConfigIn(t, t.TempDir(), text)
+}
+
+// demoData is the absolute path of testdata/demo/name (a file or directory of the demo job).
+func demoData(t testing.TB, name string) string {
+	t.Helper()
+	path, err := filepath.Abs(filepath.Join("..", "..", "testdata", "demo", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// tableRows is how many rows the emulator's table of dataset holds, -1 while there is none.
+func tableRows(emu *emulator.Server, dataset, table string) int {
+	tb, err := emu.Table(dataset, table)
+	if err != nil {
+		return -1
+	}
+	return len(tb.Rows)
+}
