@@ -192,17 +192,25 @@ func utc(s string) time.Time {
 	return t
 }
 
-const minutelyJob = `
-[jobs.m]
-schedule = "* * * * *"
-overlap = "%s"
+// scheduledJob is the job name (its dataset the name in capitals) replacing table t with
+// data/none.parquet, scheduled by keys (its schedule and the keys that go with it).
+func scheduledJob(name, keys string) string {
+	return fmt.Sprintf(`
+[jobs.%[1]s]
+%[2]s
 target = "emu"
-dataset = { name = "M" }
-[[jobs.m.tables]]
+dataset = { name = %[3]q }
+[[jobs.%[1]s.tables]]
 name = "t"
 policy = "replace"
 parquet = "data/none.parquet"
-`
+`, name, keys, strings.ToUpper(name))
+}
+
+// minutelyJob is job m, due every minute, with overlap.
+func minutelyJob(overlap string) string {
+	return scheduledJob("m", fmt.Sprintf("schedule = \"* * * * *\"\noverlap = %q", overlap))
+}
 
 func TestSchedulerOverlap(t *testing.T) {
 	t0 := utc("2024-05-01T10:00:30Z")
@@ -210,7 +218,7 @@ func TestSchedulerOverlap(t *testing.T) {
 
 	t.Run("skip", func(t *testing.T) {
 		fr := newFakeRunner()
-		h := newSched(t, t0, "m", fmt.Sprintf(minutelyJob, "skip"), fr)
+		h := newSched(t, t0, "m", minutelyJob("skip"), fr)
 		h.start(t)
 		h.clock.AwaitSleepUntil(t, m1)
 		h.clock.Set(m1)
@@ -241,7 +249,7 @@ func TestSchedulerOverlap(t *testing.T) {
 
 	t.Run("wait", func(t *testing.T) {
 		fr := newFakeRunner()
-		h := newSched(t, t0, "m", fmt.Sprintf(minutelyJob, "wait"), fr)
+		h := newSched(t, t0, "m", minutelyJob("wait"), fr)
 		h.start(t)
 		h.clock.AwaitSleepUntil(t, m1)
 		h.clock.Set(m1)
@@ -269,7 +277,7 @@ func TestSchedulerOverlap(t *testing.T) {
 
 func TestSchedulerSlotClaimedElsewhere(t *testing.T) {
 	fr := newFakeRunner()
-	h := newSched(t, utc("2024-05-01T10:00:30Z"), "m", fmt.Sprintf(minutelyJob, "skip"), fr)
+	h := newSched(t, utc("2024-05-01T10:00:30Z"), "m", minutelyJob("skip"), fr)
 	// Another replica claimed 10:01 already (with skewed clocks it may even be early).
 	if ok, err := h.store.ClaimSlot(context.Background(), "m", utc("2024-05-01T10:01:00Z")); err != nil || !ok {
 		t.Fatalf("claim slot: %v %v", ok, err)
@@ -288,7 +296,7 @@ func TestSchedulerSlotClaimedElsewhere(t *testing.T) {
 func TestSchedulerLockedElsewhere(t *testing.T) {
 	for _, overlap := range []string{"skip", "wait"} {
 		t.Run(overlap, func(t *testing.T) {
-			h := newSched(t, utc("2024-05-01T10:00:30Z"), "m", fmt.Sprintf(minutelyJob, overlap), nil)
+			h := newSched(t, utc("2024-05-01T10:00:30Z"), "m", minutelyJob(overlap), nil)
 			writeSampleSales(t, h.testBundle, "data/none.parquet")
 			// Another process runs the job: it holds the job's lock.
 			lease, err := h.store.Lock(context.Background(), "m")
@@ -336,17 +344,10 @@ func writeSampleSales(t *testing.T, b *testBundle, name string) {
 	writeSales(t, b.dir, name, []int64{1, 2, 3}, []string{"north", "south", "north"}, []int32{1, 2, 3}, []float64{10.5, 20, 30})
 }
 
-const hourlyJob = `
-[jobs.h]
-schedule = "0 * * * *"
-catchup_window = "%s"
-target = "emu"
-dataset = { name = "H" }
-[[jobs.h.tables]]
-name = "t"
-policy = "replace"
-parquet = "data/none.parquet"
-`
+// hourlyJob is job h, due on the hour, with catchup_window window.
+func hourlyJob(window string) string {
+	return scheduledJob("h", fmt.Sprintf("schedule = \"0 * * * *\"\ncatchup_window = %q", window))
+}
 
 func TestSchedulerCatchUp(t *testing.T) {
 	now := utc("2024-05-01T12:10:00Z")
@@ -368,7 +369,7 @@ func TestSchedulerCatchUp(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fr := newFakeRunner()
-			h := newSched(t, now, "h", fmt.Sprintf(hourlyJob, tt.window), fr)
+			h := newSched(t, now, "h", hourlyJob(tt.window), fr)
 			if !tt.lastSlot.IsZero() {
 				if _, err := h.store.ClaimSlot(context.Background(), "h", tt.lastSlot); err != nil {
 					t.Fatal(err)
@@ -402,7 +403,7 @@ func TestSchedulerCatchUp(t *testing.T) {
 func TestSchedulerCatchUpClaimedOnce(t *testing.T) {
 	// Two replicas start together after downtime: the missed slot runs on one of them.
 	fr := newFakeRunner()
-	h := newSched(t, utc("2024-05-01T12:10:00Z"), "h", fmt.Sprintf(hourlyJob, "6h"), fr)
+	h := newSched(t, utc("2024-05-01T12:10:00Z"), "h", hourlyJob("6h"), fr)
 	ctx := context.Background()
 	if _, err := h.store.ClaimSlot(ctx, "h", utc("2024-05-01T11:00:00Z")); err != nil {
 		t.Fatal(err)
@@ -446,16 +447,7 @@ func TestSchedulerDST(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fr := newFakeRunner()
-			h := newSched(t, tt.start, "d", `
-[jobs.d]
-schedule = "CRON_TZ=Europe/Berlin 30 2 * * *"
-target = "emu"
-dataset = { name = "D" }
-[[jobs.d.tables]]
-name = "t"
-policy = "replace"
-parquet = "data/none.parquet"
-`, fr)
+			h := newSched(t, tt.start, "d", scheduledJob("d", `schedule = "CRON_TZ=Europe/Berlin 30 2 * * *"`), fr)
 			h.start(t)
 			for _, want := range tt.want {
 				// The run's 2h timeout waits on the clock too, until the run ends.
@@ -591,7 +583,7 @@ func TestSchedulerRetry(t *testing.T) {
 func TestSchedulerShutdown(t *testing.T) {
 	t.Run("runs finish within the grace period", func(t *testing.T) {
 		fr := newFakeRunner()
-		h := newSched(t, utc("2024-05-01T10:00:30Z"), "m", fmt.Sprintf(minutelyJob, "skip"), fr)
+		h := newSched(t, utc("2024-05-01T10:00:30Z"), "m", minutelyJob("skip"), fr)
 		h.start(t)
 		h.clock.AwaitSleepUntil(t, utc("2024-05-01T10:01:00Z"))
 		h.clock.Set(utc("2024-05-01T10:01:00Z"))
