@@ -78,10 +78,7 @@ func TestRunLostLockPublishesNothing(t *testing.T) {
 			}
 
 			b.runner.Step = nil
-			res, err := b.runner.Run(ctx, job, jobs.RunOptions{})
-			if err != nil {
-				t.Fatalf("next run: %v", err)
-			}
+			res := b.mustRun(t, "next run", job, jobs.RunOptions{})
 			if got := b.rows(t, res.DatasetID, "orders"); len(got) != 2 {
 				t.Errorf("next run published %v, want the 2 rows", got)
 			}

@@ -178,10 +178,7 @@ policy = "replace"
 source = "warehouse"
 query = "SELECT %s FROM all_types ORDER BY id"
 `, strings.Join(names, ", ")))
-	res, err := b.runner.Run(context.Background(), job, jobs.RunOptions{})
-	if err != nil {
-		t.Fatalf("run: %v", err)
-	}
+	res := b.mustRun(t, "run", job, jobs.RunOptions{})
 	if len(res.Tables) != 1 || res.Tables[0].Rows != 3 || res.Tables[0].NonFinite != 2 {
 		t.Errorf("table result = %+v, want 3 rows with 2 non-finite floats sent as null", res.Tables)
 	}
@@ -257,9 +254,15 @@ var incrementalCases = []incrementalCase{
 	},
 }
 
-// ordersJob is an incremental upsert of the orders table keyed on id, its watermark column
-// changed_at read but not pushed.
-const ordersJob = `
+// ordersJob is an incremental upsert of the orders table keyed on id from initial, its
+// watermark column changed_at read but not pushed; incremental is more of its incremental
+// keys (lookback = "1h", say).
+func ordersJob(initial string, incremental ...string) string {
+	inc := fmt.Sprintf("column = \"changed_at\", initial = %q", initial)
+	for _, k := range incremental {
+		inc += ", " + k
+	}
+	return `
 [jobs.orders]
 target = "emu"
 dataset = { name = "Orders" }
@@ -270,8 +273,9 @@ source = "warehouse"
 query = "SELECT id, qty, amount, changed_at FROM orders WHERE changed_at > $1 AND pause()"
 key = ["id"]
 exclude = ["changed_at"]
-incremental = { column = "changed_at", initial = %q }
+incremental = { ` + inc + ` }
 `
+}
 
 // ordersTable is the expected content of the orders dataset: the warehouse table itself.
 const ordersTable = "SELECT concat_ws('|', id, qty, amount) FROM orders ORDER BY id"
@@ -324,7 +328,7 @@ func TestPostgresIncremental(t *testing.T) {
 			w := newWarehouse(t)
 			b := setup(t)
 			newOrders(t, w, tc)
-			job := b.job(t, "orders", w.source()+fmt.Sprintf(ordersJob, tc.initial))
+			job := b.job(t, "orders", w.source()+ordersJob(tc.initial))
 
 			first := runOrders(t, b, job, jobs.RunOptions{}, 3)
 			if got := b.watermark(t, "orders", "orders"); got != tc.marks[0] {
@@ -370,7 +374,7 @@ func TestPostgresIncrementalFailures(t *testing.T) {
 		w := newWarehouse(t)
 		b := setup(t)
 		newOrders(t, w, tc)
-		job := b.job(t, "orders", w.source()+fmt.Sprintf(ordersJob, tc.initial))
+		job := b.job(t, "orders", w.source()+ordersJob(tc.initial))
 		first := runOrders(t, b, job, jobs.RunOptions{}, 3)
 		changeOrders(t, w, tc)
 		return b, w, job, first
@@ -588,10 +592,7 @@ query = "SELECT id, id % 97 AS bucket FROM (SELECT generate_series(1, (SELECT n 
 key = ["id"]
 incremental = { column = "id", initial = "0" }
 `)
-	first, err := b.runner.Run(context.Background(), job, jobs.RunOptions{})
-	if err != nil {
-		t.Fatalf("first run: %v", err)
-	}
+	first := b.mustRun(t, "first run", job, jobs.RunOptions{})
 	if got := b.watermark(t, "big", "numbers"); got != "1000" {
 		t.Fatalf("watermark after the first run = %q, want 1000", got)
 	}
@@ -622,6 +623,7 @@ incremental = { column = "id", initial = "0" }
 	if err := w.conn.QueryRow(context.Background(), "SELECT pg_terminate_backend($1)", pid).Scan(&terminated); err != nil || !terminated {
 		t.Fatalf("pg_terminate_backend(%d) = %v, %v", pid, terminated, err)
 	}
+	var err error
 	select {
 	case err = <-done:
 	case <-time.After(30 * time.Second):
@@ -669,7 +671,7 @@ func TestPostgresStateStore(t *testing.T) {
 
 	tc := incrementalCases[0]
 	newOrders(t, w, tc)
-	job := b.job(t, "orders", w.source()+fmt.Sprintf(ordersJob, tc.initial))
+	job := b.job(t, "orders", w.source()+ordersJob(tc.initial))
 	first := runOrders(t, b, job, jobs.RunOptions{}, 3)
 	if id, err := store.DatasetID(ctx, "orders"); err != nil || id != first.DatasetID {
 		t.Errorf("stored dataset id = %q (err %v), want the created %q", id, err, first.DatasetID)
