@@ -154,7 +154,12 @@ func TestServeReplicas(t *testing.T) {
 	}
 	t.Logf("killed pid %d during run %d (slot %s, session %s) after %s", pid, victim.id, victim.scheduled.Format(time.TimeOnly), victim.session, killed.Sub(start).Round(time.Millisecond))
 
-	time.Sleep(time.Until(start.Add(runFor)))
+	// The survivors go on until they have claimed the slot runFor after the start.
+	end := start.Add(runFor).Truncate(time.Second)
+	testutil.WaitFor(t, time.Until(end)+30*time.Second, "the survivors to claim the slot "+end.Format(time.TimeOnly), func() bool {
+		slots := querySlots(t, conn)
+		return len(slots) > 0 && !slots[len(slots)-1].Before(end)
+	})
 	stopped := time.Now()
 	for _, p := range replicas {
 		if p != dead {
