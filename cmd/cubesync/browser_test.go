@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,18 +52,8 @@ func TestStatusPageInBrowser(t *testing.T) {
 	shots := screenshotDir(t)
 	_, baseURL := startEmulator(t)
 	dir := t.TempDir()
-	config := writeConfigIn(t, dir, serveHead("", baseURL)+fmt.Sprintf(`
-[jobs.stores_sync]
-description = "Store master data, replaced every run"
-schedule = "@every 2s"
-target = "emu"
-dataset = { name = "Store Master" }
-retry = { attempts = 1 }
-[[jobs.stores_sync.tables]]
-name = "stores"
-policy = "replace"
-parquet = %q
-
+	config := writeConfigIn(t, dir, serveHead("", baseURL)+
+		storesJob(t, "stores_sync", "Store Master", `description = "Store master data, replaced every run"`, `schedule = "@every 2s"`, "retry = { attempts = 1 }")+`
 [jobs.nightly_orders]
 description = "Orders export from the shop"
 schedule = "@every 2s"
@@ -75,7 +64,7 @@ retry = { attempts = 2, initial_delay = "100ms" }
 name = "orders"
 policy = "replace"
 parquet = "exports/orders/*.parquet"
-`, demoData(t, "stores.parquet")))
+`)
 	t.Chdir(dir)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

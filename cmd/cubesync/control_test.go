@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,31 +25,12 @@ const testAdminToken = "0123456789abcdef-test-admin-token"
 // a test, on the Postgres state store dsn, with the admin API on.
 func controlConfig(t testing.TB, dir, baseURL, dsn string) string {
 	t.Helper()
-	stores := demoData(t, "stores.parquet")
-	return writeConfigIn(t, dir, serveHead(dsn, baseURL)+fmt.Sprintf(`admin_token = "${CUBESYNC_TEST_ADMIN_TOKEN}"
+	return writeConfigIn(t, dir, serveHead(dsn, baseURL)+`admin_token = "${CUBESYNC_TEST_ADMIN_TOKEN}"
 
 [defaults]
 retry = { attempts = 1 }
-
-[jobs.tick]
-schedule = "@every 1s"
-target = "emu"
-dataset = { name = "Tick" }
-[[jobs.tick.tables]]
-name = "stores"
-policy = "replace"
-parquet = %q
-
-[jobs.slow]
-schedule = "0 0 1 1 *"
-jitter = "10m"
-target = "emu"
-dataset = { name = "Slow" }
-[[jobs.slow.tables]]
-name = "stores"
-policy = "replace"
-parquet = %q
-`, stores, stores))
+`+storesJob(t, "tick", "Tick", `schedule = "@every 1s"`)+
+		storesJob(t, "slow", "Slow", `schedule = "0 0 1 1 *"`, `jitter = "10m"`))
 }
 
 // runBin runs the cubesync binary to completion and returns its exit code and output.

@@ -42,6 +42,23 @@ listen = "127.0.0.1:0"
 `
 }
 
+// storesJob is the job name replacing table stores of dataset with the demo stores, with
+// the job's lines keys (schedule = "@every 1s", say) first.
+func storesJob(t testing.TB, name, dataset string, keys ...string) string {
+	t.Helper()
+	s := fmt.Sprintf("\n[jobs.%s]\n", name)
+	for _, k := range keys {
+		s += k + "\n"
+	}
+	return s + fmt.Sprintf(`target = "emu"
+dataset = { name = %q }
+[[jobs.%s.tables]]
+name = "stores"
+policy = "replace"
+parquet = %q
+`, dataset, name, demoData(t, "stores.parquet"))
+}
+
 // writeConfigIn writes text to dir/jobs.toml and returns its path.
 func writeConfigIn(t testing.TB, dir, text string) string {
 	t.Helper()

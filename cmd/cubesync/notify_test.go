@@ -81,16 +81,7 @@ on = ["success"]
 [defaults]
 retry = { attempts = 1 }
 notify = ["ops", "all"]
-
-[jobs.tick]
-schedule = "@every 1s"
-target = "emu"
-dataset = { name = "Tick" }
-[[jobs.tick.tables]]
-name = "stores"
-policy = "replace"
-parquet = %q
-`, receiver.URL, demoData(t, "stores.parquet")))
+`, receiver.URL)+storesJob(t, "tick", "Tick", `schedule = "@every 1s"`))
 	emu.FailPublish(3, "publish failed on purpose")
 	var replicas []*proc
 	for range 2 {
@@ -206,18 +197,7 @@ on = ["success"]
 [notify.refuse]
 url = "%[1]s/refuse"
 on = ["success"]
-
-[jobs.tick]
-schedule = "@every 1s"
-notify = ["hang", "refuse"]
-target = "emu"
-dataset = { name = "Tick" }
-retry = { attempts = 1 }
-[[jobs.tick.tables]]
-name = "stores"
-policy = "replace"
-parquet = %[2]q
-`, receiver.URL, demoData(t, "stores.parquet")))
+`, receiver.URL)+storesJob(t, "tick", "Tick", `schedule = "@every 1s"`, `notify = ["hang", "refuse"]`, "retry = { attempts = 1 }"))
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {

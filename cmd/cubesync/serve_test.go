@@ -39,19 +39,8 @@ func startEmulator(t testing.TB) (*emulator.Server, string) {
 // stores, pushed to the emulator at baseURL.
 func tickConfig(t testing.TB, dir, baseURL, state, grace string) string {
 	t.Helper()
-	return writeConfigIn(t, dir, serveHead(state, baseURL, "call_retries = 1", `call_backoff = "50ms"`)+fmt.Sprintf(`shutdown_grace = %q
-
-[jobs.tick]
-description = "every second"
-schedule = "@every 1s"
-target = "emu"
-dataset = { name = "Tick" }
-retry = { attempts = 1 }
-[[jobs.tick.tables]]
-name = "stores"
-policy = "replace"
-parquet = %q
-`, grace, demoData(t, "stores.parquet")))
+	return writeConfigIn(t, dir, serveHead(state, baseURL, "call_retries = 1", `call_backoff = "50ms"`)+fmt.Sprintf("shutdown_grace = %q\n", grace)+
+		storesJob(t, "tick", "Tick", `description = "every second"`, `schedule = "@every 1s"`, "retry = { attempts = 1 }"))
 }
 
 // inProcess runs `cubesync ARGS` in this process, in dir, until ctx ends.

@@ -23,7 +23,6 @@ import (
 // [defaults]; after extra a test may open tables of its own ([notify.NAME]).
 func spreadConfig(t testing.TB, dir, baseURL, dsn string, n, limit int, at time.Time, extra, defaults string) string {
 	t.Helper()
-	stores := demoData(t, "stores.parquet")
 	var b strings.Builder
 	b.WriteString(serveHead(dsn, baseURL, "call_retries = 1", `call_backoff = "50ms"`))
 	fmt.Fprintf(&b, `shutdown_grace = "20s"
@@ -35,16 +34,8 @@ retry = { attempts = 1 }
 `, limit, extra, defaults)
 	at = at.UTC()
 	for i := range n {
-		fmt.Fprintf(&b, `
-[jobs.job%d]
-schedule = "CRON_TZ=UTC %d %d %d * * *"
-target = "emu"
-dataset = { name = "Spread %d" }
-[[jobs.job%d.tables]]
-name = "stores"
-policy = "replace"
-parquet = %q
-`, i, at.Second(), at.Minute(), at.Hour(), i, i, stores)
+		b.WriteString(storesJob(t, fmt.Sprintf("job%d", i), fmt.Sprintf("Spread %d", i),
+			fmt.Sprintf(`schedule = "CRON_TZ=UTC %d %d %d * * *"`, at.Second(), at.Minute(), at.Hour())))
 	}
 	return writeConfigIn(t, dir, b.String())
 }

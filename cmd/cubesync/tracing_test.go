@@ -214,18 +214,7 @@ func tracedConfig(t testing.TB, dir, baseURL, state, extra string) string {
 	if state != "" {
 		head = serveHead(state, baseURL, retries...)
 	}
-	return writeConfigIn(t, dir, head+fmt.Sprintf(`
-[jobs.stores]
-target = "emu"
-dataset = { name = "Stores" }
-chunk_size = "1KB"
-retry = { attempts = 1 }
-%s
-[[jobs.stores.tables]]
-name = "stores"
-policy = "replace"
-parquet = %q
-`, extra, demoData(t, "stores.parquet")))
+	return writeConfigIn(t, dir, head+storesJob(t, "stores", "Stores", `chunk_size = "1KB"`, "retry = { attempts = 1 }", extra))
 }
 
 // checkRunTrace checks the span tree of one traced run of job stores: run, attempt, open
