@@ -471,20 +471,15 @@ func TestSchedulerDST(t *testing.T) {
 	}
 }
 
-const salesScheduled = `
-[jobs.sales]
+// salesScheduled is salesJob due on the hour with a 10m timeout and attempts attempts 5m
+// apart, its table loading new files only.
+func salesScheduled(attempts int) string {
+	return strings.Replace(salesJob, "[jobs.sales]\n", fmt.Sprintf(`[jobs.sales]
 schedule = "0 * * * *"
 timeout = "10m"
 retry = { attempts = %d, initial_delay = "5m", max_delay = "5m" }
-target = "emu"
-dataset = { name = "Sales" }
-[[jobs.sales.tables]]
-name = "orders"
-policy = "upsert"
-parquet = "data/orders.parquet"
-key = ["order_id", "store"]
-incremental = { files = "new" }
-`
+`, attempts), 1) + "incremental = { files = \"new\" }\n"
+}
 
 // waitRunSession blocks until the job has a run in progress whose upload session is open.
 func waitRunSession(t *testing.T, b *testBundle, job string) jobs.Run {
@@ -505,7 +500,7 @@ func waitRunSession(t *testing.T, b *testBundle, job string) jobs.Run {
 }
 
 func TestSchedulerTimeout(t *testing.T) {
-	h := newSched(t, utc("2024-05-01T09:59:00Z"), "sales", fmt.Sprintf(salesScheduled, 3), nil)
+	h := newSched(t, utc("2024-05-01T09:59:00Z"), "sales", salesScheduled(3), nil)
 	writeSampleSales(t, h.testBundle, "data/orders.parquet")
 	h.emu.SetPublishDelay(time.Hour) // the publish never completes on its own
 	h.start(t)
@@ -541,7 +536,7 @@ func TestSchedulerTimeout(t *testing.T) {
 }
 
 func TestSchedulerRetry(t *testing.T) {
-	h := newSched(t, utc("2024-05-01T09:59:00Z"), "sales", fmt.Sprintf(salesScheduled, 2), nil)
+	h := newSched(t, utc("2024-05-01T09:59:00Z"), "sales", salesScheduled(2), nil)
 	writeSampleSales(t, h.testBundle, "data/orders.parquet")
 	// The first attempt's upload fails on every call retry (the bundle's client retries twice).
 	for range 3 {
@@ -606,7 +601,7 @@ func TestSchedulerShutdown(t *testing.T) {
 	})
 
 	t.Run("runs cancelled after the grace period", func(t *testing.T) {
-		h := newSched(t, utc("2024-05-01T09:59:00Z"), "sales", fmt.Sprintf(salesScheduled, 3), nil)
+		h := newSched(t, utc("2024-05-01T09:59:00Z"), "sales", salesScheduled(3), nil)
 		writeSampleSales(t, h.testBundle, "data/orders.parquet")
 		h.emu.SetPublishDelay(time.Hour)
 		h.start(t)
