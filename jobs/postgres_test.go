@@ -466,6 +466,14 @@ func TestPostgresIncrementalFailures(t *testing.T) {
 // true, and returns the run's error.
 func runCancelledWhen(t *testing.T, b *testBundle, job *jobs.Job, ready func() bool) error {
 	t.Helper()
+	return runInterruptedWhen(t, b, job, "cancelled", ready, func(cancel context.CancelFunc) { cancel() })
+}
+
+// runInterruptedWhen runs job in the background, calls interrupt (with the cancel of the
+// run's context) as soon as ready reports true, and returns the run's error. what says how
+// the run is interrupted, for the messages.
+func runInterruptedWhen(t *testing.T, b *testBundle, job *jobs.Job, what string, ready func() bool, interrupt func(cancel context.CancelFunc)) error {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -477,19 +485,19 @@ func runCancelledWhen(t *testing.T, b *testBundle, job *jobs.Job, ready func() b
 	for !ready() {
 		select {
 		case err := <-done:
-			t.Fatalf("run ended before it could be cancelled: %v", err)
+			t.Fatalf("run ended before it could be %s: %v", what, err)
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the run did not reach the point to cancel it within 30s")
+			t.Fatalf("the run did not reach the point where it is %s within 30s", what)
 		}
 	}
-	cancel()
+	interrupt(cancel)
 	select {
 	case err := <-done:
 		return err
 	case <-time.After(30 * time.Second):
-		t.Fatal("the run did not return within 30s of its cancellation")
+		t.Fatalf("the run did not return within 30s of being %s", what)
 		return nil
 	}
 }
@@ -599,36 +607,18 @@ incremental = { column = "id", initial = "0" }
 
 	// Far more rows than the test waits for: the read is in full flow when it is cut.
 	w.exec(t, "UPDATE series_size SET n = 200000000")
-	done := make(chan error, 1)
-	go func() {
-		_, err := b.runner.Run(context.Background(), job, jobs.RunOptions{})
-		done <- err
-	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for b.emu.Stats().Chunks < first.Tables[0].Chunks+1 {
-		select {
-		case err := <-done:
-			t.Fatalf("run ended before its connection could be dropped: %v", err)
-		case <-time.After(10 * time.Millisecond):
+	// Once the run has uploaded a chunk, its source connection is dropped.
+	uploading := func() bool { return b.emu.Stats().Chunks >= first.Tables[0].Chunks+1 }
+	err := runInterruptedWhen(t, b, job, "cut off from its source", uploading, func(context.CancelFunc) {
+		pid := w.sourcePID(t, "generate_series")
+		if pid == 0 {
+			t.Fatal("found no source session running the query in pg_stat_activity")
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the run did not upload a chunk within 30s")
+		var terminated bool
+		if err := w.conn.QueryRow(context.Background(), "SELECT pg_terminate_backend($1)", pid).Scan(&terminated); err != nil || !terminated {
+			t.Fatalf("pg_terminate_backend(%d) = %v, %v", pid, terminated, err)
 		}
-	}
-	pid := w.sourcePID(t, "generate_series")
-	if pid == 0 {
-		t.Fatal("found no source session running the query in pg_stat_activity")
-	}
-	var terminated bool
-	if err := w.conn.QueryRow(context.Background(), "SELECT pg_terminate_backend($1)", pid).Scan(&terminated); err != nil || !terminated {
-		t.Fatalf("pg_terminate_backend(%d) = %v, %v", pid, terminated, err)
-	}
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the run did not end within 30s of its connection being dropped")
-	}
+	})
 	if err == nil {
 		t.Fatal("run whose source connection was dropped succeeded, want an error")
 	}
