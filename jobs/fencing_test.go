@@ -64,14 +64,7 @@ func TestRunLostLockPublishesNothing(t *testing.T) {
 			if !errors.Is(err, jobs.ErrLockLost) || !strings.Contains(err.Error(), "not publishing upload session") {
 				t.Fatalf("run that lost its lock: err = %v, want ErrLockLost and that it did not publish", err)
 			}
-			if open := b.emu.OpenSessions(); len(open) != 0 {
-				t.Errorf("the run that lost its lock left its session open: %+v", open)
-			}
-			for _, d := range b.emu.Datasets() {
-				if tbl, err := b.emu.Table(d.ID, "orders"); err == nil && len(tbl.Rows) != 0 {
-					t.Errorf("the run that lost its lock published %d rows", len(tbl.Rows))
-				}
-			}
+			b.checkNothingPublished(t, "the run that lost its lock")
 			runs, _ := b.store.Runs(ctx, "sales", 10)
 			if len(runs) != 1 || runs[0].Status != jobs.StatusFailed || !strings.Contains(runs[0].Error, "lock was lost") {
 				t.Errorf("history = %+v, want one failed run saying the lock was lost", runs)

@@ -139,6 +139,20 @@ func (b *testBundle) mustRun(t *testing.T, what string, job *jobs.Job, opts jobs
 	return res
 }
 
+// checkNothingPublished fails the test if run (who ran) left an upload session open or
+// published rows of a table orders.
+func (b *testBundle) checkNothingPublished(t *testing.T, run string) {
+	t.Helper()
+	if open := b.emu.OpenSessions(); len(open) != 0 {
+		t.Errorf("%s left its session open: %+v", run, open)
+	}
+	for _, d := range b.emu.Datasets() {
+		if tbl, err := b.emu.Table(d.ID, "orders"); err == nil && len(tbl.Rows) != 0 {
+			t.Errorf("%s published %d rows", run, len(tbl.Rows))
+		}
+	}
+}
+
 // writeParquet writes rec to dir/name as one Parquet file.
 func writeParquet(t *testing.T, dir, name string, rec arrow.RecordBatch) string {
 	t.Helper()
@@ -535,14 +549,7 @@ func TestRunTimeoutSaysSo(t *testing.T) {
 	if len(runs) != 1 || runs[0].Status != jobs.StatusFailed || !strings.Contains(runs[0].Error, "timed out") {
 		t.Errorf("history = %+v, want a failed run that says it timed out", runs)
 	}
-	if open := b.emu.OpenSessions(); len(open) != 0 {
-		t.Errorf("timed-out run left sessions open: %+v", open)
-	}
-	for _, d := range b.emu.Datasets() {
-		if tbl, err := b.emu.Table(d.ID, "orders"); err == nil && len(tbl.Rows) != 0 {
-			t.Errorf("timed-out run published %d rows", len(tbl.Rows))
-		}
-	}
+	b.checkNothingPublished(t, "the timed-out run")
 }
 
 func TestRunParquetNewFilesOnly(t *testing.T) {
