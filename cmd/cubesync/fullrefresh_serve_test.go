@@ -19,11 +19,7 @@ import (
 func threeOrders(t *testing.T, dsn string) (*pgx.Conn, func(sql string)) {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(ctx) })
+	conn := pgtest.Connect(t, dsn)
 	exec := func(sql string) {
 		t.Helper()
 		if _, err := conn.Exec(ctx, sql); err != nil {

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/cubesync/cubesync/internal/pgtest"
 )
 
@@ -49,11 +47,7 @@ func TestMigrateCommand(t *testing.T) {
 		t.Errorf("cubesync migrate on an empty database: log %q does not list the migration applied", stderr)
 	}
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := pgtest.Connect(t, dsn)
 	var exists bool
 	if err := conn.QueryRow(ctx, `SELECT to_regclass('cubesync.runs') IS NOT NULL`).Scan(&exists); err != nil || !exists {
 		t.Errorf("after cubesync migrate: cubesync.runs exists = %v (%v), want it created", exists, err)

@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/cubesync/cubesync/internal/pgtest"
 	"github.com/cubesync/cubesync/internal/testutil"
 	"github.com/cubesync/cubesync/jobs"
@@ -116,11 +114,7 @@ notify = ["ops", "all"]
 		}
 	}
 
-	conn, err := pgx.Connect(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	conn := pgtest.Connect(t, dsn)
 	rows, err := conn.Query(context.Background(), `SELECT run_id, notifier, event, status, attempts FROM cubesync.deliveries ORDER BY id`)
 	if err != nil {
 		t.Fatal(err)
@@ -199,11 +193,7 @@ url = "%[1]s/refuse"
 on = ["success"]
 `, receiver.URL)+storesJob(t, "tick", "Tick", `schedule = "@every 1s"`, `notify = ["hang", "refuse"]`, "retry = { attempts = 1 }"))
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := pgtest.Connect(t, dsn)
 
 	p := startCubesync(t, bin, dir, "serve", "--config", config, "--log-format", "json")
 	count := func(sql string) int {

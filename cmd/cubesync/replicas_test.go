@@ -113,11 +113,7 @@ func TestServeReplicas(t *testing.T) {
 		replicas = append(replicas, p)
 		byPid[p.cmd.Process.Pid] = p
 	}
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := pgtest.Connect(t, dsn)
 	succeeded := func() int {
 		var n int
 		// The schema appears when the first replica has migrated the database.

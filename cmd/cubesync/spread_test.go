@@ -124,11 +124,7 @@ func TestServeSpreadsWork(t *testing.T) {
 	config := spreadConfig(t, dir, url, dsn, 9, 3, due, "", "")
 
 	replicas := startReplicas(t, bin, dir, config, 3, due)
-	conn, err := pgx.Connect(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	conn := pgtest.Connect(t, dsn)
 	testutil.WaitFor(t, time.Until(due)+60*time.Second, "nine finished runs", func() bool { return finishedRuns(t, conn) >= 9 })
 	// A replica at its limit leaves a slot and waits for a place or the slot's grace to
 	// pass; the slot then ends in a run of its own or a log line that another replica
@@ -223,11 +219,7 @@ func TestServeRecordsMissedSlots(t *testing.T) {
 			config := spreadConfig(t, dir, url, dsn, 3, 1, due, "",
 				fmt.Sprintf("catchup_window = %q\nnotify = [\"ops\"]\n[notify.ops]\nurl = \"%s/ops\"\non = [\"missed\"]\n", tc.window, receiver.URL))
 			replicas := startReplicas(t, bin, dir, config, 2, due)
-			conn, err := pgx.Connect(context.Background(), dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close(context.Background())
+			conn := pgtest.Connect(t, dsn)
 			testutil.WaitFor(t, time.Until(due)+tc.run+60*time.Second, "three finished runs", func() bool { return finishedRuns(t, conn) >= 3 })
 			testutil.WaitFor(t, 30*time.Second, "the missed slot's notification", func() bool { return len(hook.messages("/ops")) > 0 })
 			stopReplicas(t, replicas)
@@ -307,11 +299,7 @@ func TestServeJitter(t *testing.T) {
 		})
 	}
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := pgtest.Connect(t, dsn)
 	type run struct {
 		job, status        string
 		scheduled, started time.Time

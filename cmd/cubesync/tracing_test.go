@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	"google.golang.org/protobuf/proto"
@@ -365,11 +364,7 @@ func TestTracingServe(t *testing.T) {
 	p := startCubesync(t, bin, dir, "serve", "--config", config, "--log-format", "json")
 	addr := "http://" + listenAddr(t, p.logs)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := pgtest.Connect(t, dsn)
 	var runID int64
 	var id string
 	testutil.WaitFor(t, 60*time.Second, "a succeeded run of stores", func() bool {
