@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/cubesync/cubesync/internal/pgtest"
 	"github.com/cubesync/cubesync/internal/testutil"
 	"github.com/cubesync/cubesync/jobs"
@@ -31,6 +29,24 @@ func controlConfig(t testing.TB, dir, baseURL, dsn string) string {
 retry = { attempts = 1 }
 `+storesJob(t, "tick", "Tick", `schedule = "@every 1s"`)+
 		storesJob(t, "slow", "Slow", `schedule = "0 0 1 1 *"`, `jitter = "10m"`))
+}
+
+// controlSetup prepares a serve test on controlConfig: a fresh Postgres state database, the
+// cubesync binary, a directory and the jobs file in it, against a new emulator.
+func controlSetup(t *testing.T) (dsn, bin, dir, config string) {
+	t.Helper()
+	dsn = pgtest.DSN(t)
+	bin = buildCubesync(t)
+	dir = t.TempDir()
+	_, url := startEmulator(t)
+	return dsn, bin, dir, controlConfig(t, dir, url, dsn)
+}
+
+// serveWithAdminToken starts `cubesync serve` on config with the admin token its
+// admin_token names in the environment (only serve reads it).
+func serveWithAdminToken(t *testing.T, bin, dir, config string) *proc {
+	t.Helper()
+	return startCubesyncEnv(t, bin, dir, []string{"CUBESYNC_TEST_ADMIN_TOKEN=" + testAdminToken}, "serve", "--config", config, "--log-format", "json")
 }
 
 // runBin runs the cubesync binary to completion and returns its exit code and output.
@@ -74,26 +90,18 @@ func post(t testing.TB, url, token string) (int, string) {
 // the API wants the bearer token and never logs it.
 func TestServeControl(t *testing.T) {
 	t.Parallel() // waits on serve: its own database, directory, emulator and ports
-	dsn := pgtest.DSN(t)
-	bin := buildCubesync(t)
-	dir := t.TempDir()
-	_, url := startEmulator(t)
-	config := controlConfig(t, dir, url, dsn)
+	dsn, bin, dir, config := controlSetup(t)
 	ctx := context.Background()
 
 	// Only serve uses the admin token; pause, resume, trigger and jobs run without it.
 	var replicas []*proc
 	var addrs []string
 	for range 2 {
-		p := startCubesyncEnv(t, bin, dir, []string{"CUBESYNC_TEST_ADMIN_TOKEN=" + testAdminToken}, "serve", "--config", config, "--log-format", "json")
+		p := serveWithAdminToken(t, bin, dir, config)
 		replicas = append(replicas, p)
 		addrs = append(addrs, "http://"+listenAddr(t, p.logs))
 	}
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := pgtest.Connect(t, dsn)
 	count := func(job, where string) int {
 		var n int
 		_ = conn.QueryRow(ctx, `SELECT count(*) FROM cubesync.runs WHERE job = $1 AND `+where, job).Scan(&n)
