@@ -18,6 +18,22 @@ import (
 	"github.com/cubesync/cubesync/sink/emulator"
 )
 
+// terminateLockConn ends the Postgres connection that holds job sales's lock in the state
+// database dsn, as a network failure would.
+func terminateLockConn(t *testing.T, dsn string) {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE application_name LIKE 'cubesync lock sales by %'`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("terminate the lock's connection: %d terminated, %v", n, err)
+	}
+}
+
 // TestRunLostLockPublishesNothing takes the job's lock away from a run after it uploaded
 // everything and recorded its pending state, just before it publishes: the Postgres lock's
 // connection is terminated (pg_terminate_backend, as a failover or an idle-session killer
@@ -32,19 +48,7 @@ func TestRunLostLockPublishesNothing(t *testing.T) {
 			if store == "postgres" {
 				dsn := pgtest.DSN(t)
 				b.usePostgresStore(t, dsn)
-				lose = func() {
-					conn, err := pgx.Connect(ctx, dsn)
-					if err != nil {
-						t.Fatal(err)
-					}
-					defer conn.Close(ctx)
-					var n int
-					err = conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-						WHERE application_name LIKE 'cubesync lock sales by %'`).Scan(&n)
-					if err != nil || n != 1 {
-						t.Fatalf("terminate the lock's connection: %d terminated, %v", n, err)
-					}
-				}
+				lose = func() { terminateLockConn(t, dsn) }
 			} else {
 				lose = func() {
 					if err := os.Remove(filepath.Join(b.dir, ".cubesync", "locks", "sales.lock")); err != nil {
@@ -106,16 +110,7 @@ func TestRunLostLockMidRunNoticed(t *testing.T) {
 			return nil
 		}
 		// The first run has its session open; its lock's connection ends now.
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close(ctx)
-		var n int
-		if err := conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-			WHERE application_name LIKE 'cubesync lock sales by %'`).Scan(&n); err != nil || n != 1 {
-			t.Fatalf("terminate the lock's connection: %d terminated, %v", n, err)
-		}
+		terminateLockConn(t, dsn)
 		secondRes, secondErr = other.Run(ctx, job, jobs.RunOptions{})
 		within := 2*jobs.LeaseWatchInterval + 5*time.Second
 		testutil.WaitFor(t, within, "the first run to notice its lock lost", func() bool {
