@@ -351,6 +351,16 @@ func (p *proc) wait(t testing.TB, timeout time.Duration) int {
 	}
 }
 
+// term sends the process SIGTERM and waits for it to exit, at most timeout; it returns the
+// exit code and how long the exit took.
+func (p *proc) term(t testing.TB, timeout time.Duration) (code int, took time.Duration) {
+	t.Helper()
+	start := time.Now()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	code = p.wait(t, timeout)
+	return code, time.Since(start)
+}
+
 func tail(s string, n int) string {
 	lines := strings.Split(s, "\n")
 	if len(lines) > n {
@@ -368,13 +378,12 @@ func TestServeSIGTERM(t *testing.T) {
 		config := tickConfig(t, dir, url, "", "10s")
 		p := startCubesync(t, bin, dir, "serve", "--config", config)
 		testutil.WaitFor(t, 20*time.Second, "a succeeded run", func() bool { return len(p.logs.LogLines("run finished")) >= 1 })
-		start := time.Now()
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		if code := p.wait(t, 15*time.Second); code != exitOK {
+		code, took := p.term(t, 15*time.Second)
+		if code != exitOK {
 			t.Errorf("serve exited %d after SIGTERM with nothing to cancel, want 0", code)
 		}
-		if d := time.Since(start); d > 5*time.Second {
-			t.Errorf("clean shutdown took %s, want well under the 10s grace period", d)
+		if took > 5*time.Second {
+			t.Errorf("clean shutdown took %s, want well under the 10s grace period", took)
 		}
 	})
 
@@ -387,10 +396,7 @@ func TestServeSIGTERM(t *testing.T) {
 		testutil.WaitFor(t, 20*time.Second, "a publish in progress", func() bool {
 			return emu.Stats().Calls[emulator.CallPublish] >= 1 && len(emu.OpenSessions()) == 1
 		})
-		start := time.Now()
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		code := p.wait(t, 20*time.Second)
-		took := time.Since(start)
+		code, took := p.term(t, 20*time.Second)
 		if code != exitTerminated {
 			t.Errorf("serve exited %d after cancelling a run on SIGTERM, want 143", code)
 		}
@@ -424,13 +430,12 @@ func TestServeSIGTERM(t *testing.T) {
 		testutil.WaitFor(t, 10*time.Second, "serve to start stopping", func() bool {
 			return len(p.logs.LogLines("stopping: no new runs; waiting for running jobs")) == 1
 		})
-		start := time.Now()
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		if code := p.wait(t, 10*time.Second); code != exitTerminated {
+		code, took := p.term(t, 10*time.Second)
+		if code != exitTerminated {
 			t.Errorf("serve exited %d on a second SIGTERM, want 143", code)
 		}
-		if d := time.Since(start); d > 3*time.Second {
-			t.Errorf("serve took %s to exit on the second signal, want at once", d)
+		if took > 3*time.Second {
+			t.Errorf("serve took %s to exit on the second signal, want at once", took)
 		}
 	})
 }
