@@ -13,14 +13,15 @@ import (
 	"github.com/cubesync/cubesync/jobs"
 )
 
-// threeOrders creates the table orders with rows 1 to 3 (changed_at 10:00, 11:00 and 12:00
-// on 2024-05-01) in the database dsn, and returns a connection to it, closed when the test
-// ends, with exec, which runs a statement on it or fails the test.
-func threeOrders(t *testing.T, dsn string) (*pgx.Conn, func(sql string)) {
+// threeOrders creates a fresh database (its DSN dsn) with the table orders holding rows 1 to
+// 3 (changed_at 10:00, 11:00 and 12:00 on 2024-05-01), and returns a connection to it, closed
+// when the test ends, with exec, which runs a statement on it or fails the test.
+func threeOrders(t *testing.T) (dsn string, conn *pgx.Conn, exec func(sql string)) {
 	t.Helper()
 	ctx := context.Background()
-	conn := pgtest.Connect(t, dsn)
-	exec := func(sql string) {
+	dsn = pgtest.DSN(t)
+	conn = pgtest.Connect(t, dsn)
+	exec = func(sql string) {
 		t.Helper()
 		if _, err := conn.Exec(ctx, sql); err != nil {
 			t.Fatalf("%s: %v", sql, err)
@@ -28,7 +29,7 @@ func threeOrders(t *testing.T, dsn string) (*pgx.Conn, func(sql string)) {
 	}
 	exec(`CREATE TABLE orders (id bigint PRIMARY KEY, qty int NOT NULL, changed_at timestamptz NOT NULL)`)
 	exec(`INSERT INTO orders VALUES (1, 10, '2024-05-01 10:00:00+00'), (2, 20, '2024-05-01 11:00:00+00'), (3, 30, '2024-05-01 12:00:00+00')`)
-	return conn, exec
+	return dsn, conn, exec
 }
 
 // ordersServeConfig is the jobs file of the full-refresh serve tests: state and source on the
@@ -75,12 +76,11 @@ func checkFullReadWatermark(t *testing.T, conn *pgx.Conn) {
 // that the test does not depend on when it runs).
 func TestServeFullRefreshSlot(t *testing.T) {
 	t.Parallel() // waits on serve: its own database, directory, emulator and ports
-	dsn := pgtest.DSN(t)
+	dsn, conn, exec := threeOrders(t)
 	bin := buildCubesync(t)
 	dir := t.TempDir()
 	emu, url := startEmulator(t)
 	ctx := context.Background()
-	conn, exec := threeOrders(t, dsn)
 
 	// A slot of both schedules (a multiple of 5s) far enough ahead for serve to start and
 	// run an incremental slot first.
@@ -131,12 +131,11 @@ full_refresh = "CRON_TZ=UTC %d %d %d * * *"`, full.Second(), full.Minute(), full
 // recorded with trigger full_refresh for the 04:00 slot, and the watermark is what the full
 // read saw.
 func TestServeWeeklyFullRefreshAtItsHour(t *testing.T) {
-	dsn := pgtest.DSN(t)
+	dsn, conn, exec := threeOrders(t)
 	bin := buildCubesync(t)
 	dir := t.TempDir()
 	emu, url := startEmulator(t)
 	ctx := context.Background()
-	conn, exec := threeOrders(t, dsn)
 
 	berlin, err := time.LoadLocation("Europe/Berlin")
 	if err != nil {
