@@ -216,13 +216,20 @@ func TestSchedulerOverlap(t *testing.T) {
 	t0 := utc("2024-05-01T10:00:30Z")
 	m1, m2, m3, m4 := utc("2024-05-01T10:01:00Z"), utc("2024-05-01T10:02:00Z"), utc("2024-05-01T10:03:00Z"), utc("2024-05-01T10:04:00Z")
 
-	t.Run("skip", func(t *testing.T) {
+	// firstRun starts the scheduler on job m with overlap and returns it with its runner and
+	// the run of slot m1, still running.
+	firstRun := func(t *testing.T, overlap string) (*schedHarness, *fakeRunner, *fakeRun) {
+		t.Helper()
 		fr := newFakeRunner()
-		h := newSched(t, t0, "m", minutelyJob("skip"), fr)
+		h := newSched(t, t0, "m", minutelyJob(overlap), fr)
 		h.start(t)
 		h.clock.AwaitSleepUntil(t, m1)
 		h.clock.Set(m1)
-		first := fr.next(t)
+		return h, fr, fr.next(t)
+	}
+
+	t.Run("skip", func(t *testing.T) {
+		h, fr, first := firstRun(t, "skip")
 		if !first.opts.Scheduled.Equal(m1) || first.opts.Trigger != jobs.TriggerSchedule {
 			t.Fatalf("first run: slot %v trigger %q, want slot %v trigger schedule", first.opts.Scheduled, first.opts.Trigger, m1)
 		}
@@ -248,12 +255,7 @@ func TestSchedulerOverlap(t *testing.T) {
 	})
 
 	t.Run("wait", func(t *testing.T) {
-		fr := newFakeRunner()
-		h := newSched(t, t0, "m", minutelyJob("wait"), fr)
-		h.start(t)
-		h.clock.AwaitSleepUntil(t, m1)
-		h.clock.Set(m1)
-		first := fr.next(t)
+		h, fr, first := firstRun(t, "wait")
 		h.clock.AwaitSleepUntil(t, m2)
 		h.clock.Set(m2) // waits for the 10:01 run
 		h.clock.AwaitSleepUntil(t, m3)
