@@ -35,9 +35,7 @@ retry = { attempts = 1 }
 // cubesync binary, a directory and the jobs file in it, against a new emulator.
 func controlSetup(t *testing.T) (dsn, bin, dir, config string) {
 	t.Helper()
-	dsn = pgtest.DSN(t)
-	bin = buildCubesync(t)
-	dir = t.TempDir()
+	dsn, bin, dir = serveSetup(t)
 	_, url := startEmulator(t)
 	return dsn, bin, dir, controlConfig(t, dir, url, dsn)
 }

@@ -8,8 +8,16 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/cubesync/cubesync/internal/pgtest"
 	"github.com/cubesync/cubesync/sink/emulator"
 )
+
+// serveSetup prepares a test of serve processes on a Postgres state store: a fresh database
+// (its DSN), the cubesync binary, and a directory for the jobs file and the processes.
+func serveSetup(t *testing.T) (dsn, bin, dir string) {
+	t.Helper()
+	return pgtest.DSN(t), buildCubesync(t), t.TempDir()
+}
 
 // emuTarget is the section [targets.emu] for the emulator at baseURL ("embedded" for the
 // built-in one), logging in as alice with the password s3cret-pw, with the lines keys after

@@ -58,9 +58,7 @@ func (h *webhook) messages(path string) []jobs.Message {
 // recovery, all of every success; the failure's first delivery is refused and retried; every
 // run is notified once across the replicas and every delivery is in the history.
 func TestServeNotifications(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	bin := buildCubesync(t)
-	dir := t.TempDir()
+	dsn, bin, dir := serveSetup(t)
 	emu, url := startEmulator(t)
 	hook := &webhook{got: map[string][]jobs.Message{}}
 	receiver := httptest.NewServer(hook)
@@ -159,9 +157,7 @@ notify = ["ops", "all"]
 // deliveries are recorded failed after one attempt (a 4xx other than 408 and 429 is not
 // retried); and on SIGTERM serve still exits 0, giving up on the hanging delivery.
 func TestServeNotificationsNeverHoldRuns(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	bin := buildCubesync(t)
-	dir := t.TempDir()
+	dsn, bin, dir := serveSetup(t)
 	_, url := startEmulator(t)
 	release := make(chan struct{})
 	var mu sync.Mutex

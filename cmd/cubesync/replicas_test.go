@@ -82,9 +82,7 @@ func querySlots(t testing.TB, conn *pgx.Conn) []time.Time {
 func TestServeReplicas(t *testing.T) {
 	t.Parallel() // waits on serve: its own database, directory, emulator and ports
 	const runFor = 30 * time.Second
-	dsn := pgtest.DSN(t)
-	bin := buildCubesync(t)
-	dir := t.TempDir()
+	dsn, bin, dir := serveSetup(t)
 	emu, err := emulator.New(emulator.Options{})
 	if err != nil {
 		t.Fatal(err)

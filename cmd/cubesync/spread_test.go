@@ -112,9 +112,7 @@ func finishedRuns(t testing.TB, conn *pgx.Conn) int {
 // nothing more, so each replica runs three jobs, every slot runs once and none is missed.
 func TestServeSpreadsWork(t *testing.T) {
 	t.Parallel() // waits on serve: its own database, directory, emulator and ports
-	dsn := pgtest.DSN(t)
-	bin := buildCubesync(t)
-	dir := t.TempDir()
+	dsn, bin, dir := serveSetup(t)
 	emu, url := startEmulator(t)
 	// Each run stays in its publish for 3s, far longer than the replicas take to claim the
 	// nine slots: a replica's places only come free after every slot is claimed.
@@ -265,9 +263,7 @@ func TestServeRecordsMissedSlots(t *testing.T) {
 // replicas), runs once, and the history keeps the cron slot.
 func TestServeJitter(t *testing.T) {
 	t.Parallel() // waits on serve: its own database, directory, emulator and ports
-	dsn := pgtest.DSN(t)
-	bin := buildCubesync(t)
-	dir := t.TempDir()
+	dsn, bin, dir := serveSetup(t)
 	_, url := startEmulator(t)
 	due := time.Now().Add(15 * time.Second).Truncate(time.Second)
 	config := spreadConfig(t, dir, url, dsn, 3, 3, due, "", `jitter = "8s"`)

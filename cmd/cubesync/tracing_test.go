@@ -351,9 +351,7 @@ func TestTracingRunJob(t *testing.T) {
 // TestTracingServe: a run of cubesync serve (state in Postgres) is one trace, exported while
 // serve keeps running, and its trace id is in the log, the history and the run's page.
 func TestTracingServe(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	bin := buildCubesync(t)
-	dir := t.TempDir()
+	dsn, bin, dir := serveSetup(t)
 	_, url := startEmulator(t)
 	rc := startOTLPReceiver(t)
 	config := tracedConfig(t, dir, url, dsn, `schedule = "@every 1s"`)
