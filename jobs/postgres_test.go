@@ -168,16 +168,7 @@ func TestPostgresEveryType(t *testing.T) {
 		w.exec(t, "INSERT INTO all_types VALUES ("+strings.Join(r, ", ")+")")
 	}
 
-	job := b.job(t, "types", w.source()+fmt.Sprintf(`
-[jobs.types]
-target = "emu"
-dataset = { name = "Types" }
-[[jobs.types.tables]]
-name = "all_types"
-policy = "replace"
-source = "warehouse"
-query = "SELECT %s FROM all_types ORDER BY id"
-`, strings.Join(names, ", ")))
+	job := b.job(t, "types", w.source()+typesJobFrom(fmt.Sprintf("source = \"warehouse\"\nquery = \"SELECT %s FROM all_types ORDER BY id\"", strings.Join(names, ", "))))
 	res := b.mustRun(t, "run", job, jobs.RunOptions{})
 	if len(res.Tables) != 1 || res.Tables[0].Rows != 3 || res.Tables[0].NonFinite != 2 {
 		t.Errorf("table result = %+v, want 3 rows with 2 non-finite floats sent as null", res.Tables)

@@ -290,15 +290,19 @@ func writeSales(t *testing.T, dir, name string, ids []int64, stores []string, qt
 }
 
 // typesJob replaces table all_types with writeEveryType's file.
-const typesJob = `
+var typesJob = typesJobFrom(`parquet = "data/types.parquet"`)
+
+// typesJobFrom is the job types replacing table all_types with what the lines from read.
+func typesJobFrom(from string) string {
+	return `
 [jobs.types]
 target = "emu"
 dataset = { name = "Types" }
 [[jobs.types.tables]]
 name = "all_types"
 policy = "replace"
-parquet = "data/types.parquet"
-`
+` + from + "\n"
+}
 
 // newFilesJob adds the new files of data/orders to table orders.
 const newFilesJob = `
