@@ -10,7 +10,6 @@ import (
 
 	"github.com/cubesync/cubesync/internal/pgtest"
 	"github.com/cubesync/cubesync/internal/testutil"
-	"github.com/cubesync/cubesync/jobs"
 )
 
 // threeOrders creates a fresh database (its DSN dsn) with the table orders holding rows 1 to
@@ -150,10 +149,7 @@ func TestServeWeeklyFullRefreshAtItsHour(t *testing.T) {
 	config := writeConfigIn(t, dir, ordersServeConfig(dsn, url, `schedule = "CRON_TZ=Europe/Berlin 30 2 * * *"
 full_refresh = "CRON_TZ=Europe/Berlin 0 4 * * 0"
 jitter = "6s"`))
-	cfg, err := jobs.Load(config, func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := mustLoad(t, config)
 	offset := cfg.Jobs["orders"].JitterOffset()
 
 	// The nightly incremental runs so far: one run-job loads the three orders.

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/cubesync/cubesync/internal/pgtest"
+	"github.com/cubesync/cubesync/jobs"
 	"github.com/cubesync/cubesync/sink/emulator"
 )
 
@@ -81,6 +82,16 @@ func writeConfigIn(t testing.TB, dir, text string) string {
 func writeConfig(t testing.TB, text string) string {
 	t.Helper()
 	return writeConfigIn(t, t.TempDir(), text)
+}
+
+// mustLoad loads the jobs file at path, with no environment variable set.
+func mustLoad(t testing.TB, path string) *jobs.Config {
+	t.Helper()
+	cfg, err := jobs.Load(path, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 // demoData is the absolute path of testdata/demo/name (a file or directory of the demo job).

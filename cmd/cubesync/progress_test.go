@@ -103,10 +103,7 @@ policy = "add"
 parquet = %q
 exclude = ["ship_date", "pickup_time"]
 `, demoData(t, "orders")))
-	cfg, err := jobs.Load(config, func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := mustLoad(t, config)
 	store, err := filestate.Open(filepath.Join(dir, ".cubesync"))
 	if err != nil {
 		t.Fatal(err)

@@ -267,10 +267,7 @@ func TestServeJitter(t *testing.T) {
 	_, url := startEmulator(t)
 	due := time.Now().Add(15 * time.Second).Truncate(time.Second)
 	config := spreadConfig(t, dir, url, dsn, 3, 3, due, "", `jitter = "8s"`)
-	cfg, err := jobs.Load(config, func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := mustLoad(t, config)
 	offsets := map[string]time.Duration{}
 	for name, j := range cfg.Jobs {
 		offsets[name] = j.JitterOffset()

@@ -203,10 +203,7 @@ exclude = ["updated_at"]
 incremental = { column = "updated_at", initial = "2024-01-01T00:00:00Z", lookback = "10m" }
 `)
 	stdout, _ := validateWant(t, 0, nil, "--config", path)
-	cfg, err := jobs.Load(path, func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := mustLoad(t, path)
 	job := cfg.Jobs["sales"]
 	off := job.JitterOffset()
 	for _, want := range []string{
