@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -288,12 +288,7 @@ type ColumnOverride struct {
 
 // JobNames returns the names of the configured jobs, sorted.
 func (c *Config) JobNames() []string {
-	names := make([]string, 0, len(c.Jobs))
-	for n := range c.Jobs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(c.Jobs))
 }
 
 // Problem is one mistake found in a config file.

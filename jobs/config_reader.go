@@ -2,8 +2,8 @@ package jobs
 
 import (
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -108,12 +108,7 @@ func (t *tomlTable) has(key string) bool {
 
 // names returns the table's keys, sorted: for tables whose keys are names ([jobs.NAME]).
 func (t *tomlTable) names() []string {
-	out := make([]string, 0, len(t.m))
-	for k := range t.m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(t.m))
 }
 
 // missing reports that a required key is absent, saying what it wants.

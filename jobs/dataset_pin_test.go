@@ -21,10 +21,7 @@ func TestNewDatasetSaysToPinItsID(t *testing.T) {
 	writeSales(t, b.dir, "data/orders.parquet", []int64{1}, []string{"north"}, []int32{1}, []float64{1})
 	job := b.job(t, "sales", salesJob)
 
-	res, err := b.runner.Run(context.Background(), job, jobs.RunOptions{})
-	if err != nil {
-		t.Fatalf("first run: %v", err)
-	}
+	res := b.mustRun(t, "first run", job, jobs.RunOptions{})
 	want := `id = \"` + res.DatasetID + `\" } in job sales`
 	if !strings.Contains(logs.String(), want) {
 		t.Errorf("the run that created dataset %s does not say to set its id (%s):\n%s", res.DatasetID, want, logs.String())

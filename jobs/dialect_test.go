@@ -43,15 +43,7 @@ func TestRunDialects(t *testing.T) {
 			ctx := context.Background()
 			wantTypes := writeEveryType(t, b.dir)
 			writeSales(t, b.dir, "data/orders.parquet", []int64{1, 2, 9007199254740993}, []string{"north", "south", "north"}, []int32{1, 2, 3}, []float64{10.5, 20, 30})
-			types := b.job(t, "types", `
-[jobs.types]
-target = "emu"
-dataset = { name = "Types" }
-[[jobs.types.tables]]
-name = "all_types"
-policy = "replace"
-parquet = "data/types.parquet"
-`)
+			types := b.job(t, "types", typesJob)
 			sales := b.job(t, "sales", salesJob)
 			wantSales := []string{"1|north|1|10.5", "2|south|2|20", "9007199254740993|north|3|30"}
 			ids := map[string]string{}
@@ -123,16 +115,11 @@ func TestRunNarrowDatasetColumn(t *testing.T) {
 	job := b.job(t, "sales", salesJob)
 
 	writeSales(t, b.dir, "data/orders.parquet", []int64{1, 2}, []string{"north", "south"}, []int32{1, 2}, []float64{10, 20})
-	res, err := b.runner.Run(ctx, job, jobs.RunOptions{})
-	if err != nil {
-		t.Fatalf("first run (creates the dataset): %v", err)
-	}
+	res := b.mustRun(t, "first run (creates the dataset)", job, jobs.RunOptions{})
 	id := res.DatasetID
 
 	writeSales(t, b.dir, "data/orders.parquet", []int64{1, 2147483647}, []string{"north", "south"}, []int32{5, 6}, []float64{50, 60})
-	if _, err := b.runner.Run(ctx, job, jobs.RunOptions{}); err != nil {
-		t.Fatalf("second run, values that fit 32 bits: %v", err)
-	}
+	b.mustRun(t, "second run, values that fit 32 bits", job, jobs.RunOptions{})
 	if !strings.Contains(logs.String(), `column \"order_id\" of table \"orders\" holds 32-bit integers in the dataset (data type 1 precision 4)`) {
 		t.Errorf("no warning about the narrower column:\n%s", logs.String())
 	}
@@ -257,16 +244,13 @@ func TestRunDatasetMismatch(t *testing.T) {
 	writeSales(t, b.dir, "data/orders.parquet", []int64{1}, []string{"north"}, []int32{1}, []float64{10})
 	first := b.job(t, "sales", salesJob+`exclude = ["amount"]
 `)
-	res, err := b.runner.Run(ctx, first, jobs.RunOptions{})
-	if err != nil {
-		t.Fatalf("first run: %v", err)
-	}
+	res := b.mustRun(t, "first run", first, jobs.RunOptions{})
 	id := res.DatasetID
 	sessions := b.emu.Stats().Calls[emulator.CallOpenSession]
 
 	job := b.job(t, "sales", salesJob)
 	job.Retry.Attempts = 3
-	res, err = b.runner.Run(ctx, job, jobs.RunOptions{})
+	res, err := b.runner.Run(ctx, job, jobs.RunOptions{})
 	want := `job "sales": dataset "Sales" (id ` + id + `) does not match the job: table "orders" has no column "amount"; `
 	if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Count(err.Error(), `dataset "Sales"`) != 1 {
 		t.Fatalf("run error =\n  %v\nwant it to start\n  %s\nand name the dataset once", err, want)

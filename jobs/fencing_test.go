@@ -18,6 +18,22 @@ import (
 	"github.com/cubesync/cubesync/sink/emulator"
 )
 
+// terminateLockConn ends the Postgres connection that holds job sales's lock in the state
+// database dsn, as a network failure would.
+func terminateLockConn(t *testing.T, dsn string) {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE application_name LIKE 'cubesync lock sales by %'`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("terminate the lock's connection: %d terminated, %v", n, err)
+	}
+}
+
 // TestRunLostLockPublishesNothing takes the job's lock away from a run after it uploaded
 // everything and recorded its pending state, just before it publishes: the Postgres lock's
 // connection is terminated (pg_terminate_backend, as a failover or an idle-session killer
@@ -32,19 +48,7 @@ func TestRunLostLockPublishesNothing(t *testing.T) {
 			if store == "postgres" {
 				dsn := pgtest.DSN(t)
 				b.usePostgresStore(t, dsn)
-				lose = func() {
-					conn, err := pgx.Connect(ctx, dsn)
-					if err != nil {
-						t.Fatal(err)
-					}
-					defer conn.Close(ctx)
-					var n int
-					err = conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-						WHERE application_name LIKE 'cubesync lock sales by %'`).Scan(&n)
-					if err != nil || n != 1 {
-						t.Fatalf("terminate the lock's connection: %d terminated, %v", n, err)
-					}
-				}
+				lose = func() { terminateLockConn(t, dsn) }
 			} else {
 				lose = func() {
 					if err := os.Remove(filepath.Join(b.dir, ".cubesync", "locks", "sales.lock")); err != nil {
@@ -64,24 +68,14 @@ func TestRunLostLockPublishesNothing(t *testing.T) {
 			if !errors.Is(err, jobs.ErrLockLost) || !strings.Contains(err.Error(), "not publishing upload session") {
 				t.Fatalf("run that lost its lock: err = %v, want ErrLockLost and that it did not publish", err)
 			}
-			if open := b.emu.OpenSessions(); len(open) != 0 {
-				t.Errorf("the run that lost its lock left its session open: %+v", open)
-			}
-			for _, d := range b.emu.Datasets() {
-				if tbl, err := b.emu.Table(d.ID, "orders"); err == nil && len(tbl.Rows) != 0 {
-					t.Errorf("the run that lost its lock published %d rows", len(tbl.Rows))
-				}
-			}
+			b.checkNothingPublished(t, "the run that lost its lock")
 			runs, _ := b.store.Runs(ctx, "sales", 10)
 			if len(runs) != 1 || runs[0].Status != jobs.StatusFailed || !strings.Contains(runs[0].Error, "lock was lost") {
 				t.Errorf("history = %+v, want one failed run saying the lock was lost", runs)
 			}
 
 			b.runner.Step = nil
-			res, err := b.runner.Run(ctx, job, jobs.RunOptions{})
-			if err != nil {
-				t.Fatalf("next run: %v", err)
-			}
+			res := b.mustRun(t, "next run", job, jobs.RunOptions{})
 			if got := b.rows(t, res.DatasetID, "orders"); len(got) != 2 {
 				t.Errorf("next run published %v, want the 2 rows", got)
 			}
@@ -116,16 +110,7 @@ func TestRunLostLockMidRunNoticed(t *testing.T) {
 			return nil
 		}
 		// The first run has its session open; its lock's connection ends now.
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close(ctx)
-		var n int
-		if err := conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-			WHERE application_name LIKE 'cubesync lock sales by %'`).Scan(&n); err != nil || n != 1 {
-			t.Fatalf("terminate the lock's connection: %d terminated, %v", n, err)
-		}
+		terminateLockConn(t, dsn)
 		secondRes, secondErr = other.Run(ctx, job, jobs.RunOptions{})
 		within := 2*jobs.LeaseWatchInterval + 5*time.Second
 		testutil.WaitFor(t, within, "the first run to notice its lock lost", func() bool {

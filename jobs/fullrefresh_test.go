@@ -16,7 +16,7 @@ func TestPostgresFullRefreshReplaces(t *testing.T) {
 	w := newWarehouse(t)
 	b := setup(t)
 	newOrders(t, w, tc)
-	job := b.job(t, "orders", w.source()+fmt.Sprintf(ordersJob, tc.initial))
+	job := b.job(t, "orders", w.source()+ordersJob(tc.initial))
 	first := runOrders(t, b, job, jobs.RunOptions{}, 3)
 
 	// Row 3 holds the watermark; deleting it is invisible to an incremental run.
@@ -39,20 +39,6 @@ func TestPostgresFullRefreshReplaces(t *testing.T) {
 	}
 }
 
-const lookbackJob = `
-[jobs.orders]
-target = "emu"
-dataset = { name = "Orders" }
-[[jobs.orders.tables]]
-name = "orders"
-policy = "upsert"
-source = "warehouse"
-query = "SELECT id, qty, amount, changed_at FROM orders WHERE changed_at > $1 AND pause()"
-key = ["id"]
-exclude = ["changed_at"]
-incremental = { column = "changed_at", initial = %q, lookback = %q }
-`
-
 // TestPostgresLookback: a row committed after a run with a changed_at older than the
 // watermark is loaded by the next run when it falls within the lookback, and not without.
 func TestPostgresLookback(t *testing.T) {
@@ -72,7 +58,7 @@ func TestPostgresLookback(t *testing.T) {
 			w := newWarehouse(t)
 			b := setup(t)
 			newOrders(t, w, tc.kase)
-			job := b.job(t, "orders", w.source()+fmt.Sprintf(lookbackJob, tc.kase.initial, tc.lookback))
+			job := b.job(t, "orders", w.source()+ordersJob(tc.kase.initial, fmt.Sprintf("lookback = %q", tc.lookback)))
 			first := runOrders(t, b, job, jobs.RunOptions{}, 3)
 			mark := b.watermark(t, "orders", "orders")
 			w.exec(t, fmt.Sprintf("INSERT INTO orders VALUES (5, 50, 5.50, '%s')", tc.late))

@@ -69,9 +69,7 @@ func TestRunBadOverrideFailsFirst(t *testing.T) {
 
 	fixed := b.job(t, "sales", salesJob+`columns.order_id = { type = "BIGINTEGER" }
 `)
-	if _, err := b.runner.Run(context.Background(), fixed, jobs.RunOptions{}); err != nil {
-		t.Fatalf("run with the override fixed: %v", err)
-	}
+	b.mustRun(t, "run with the override fixed", fixed, jobs.RunOptions{})
 }
 
 // TestRunInputErrorsFailAtOnce checks that input errors are not retried whole-run and
@@ -236,10 +234,7 @@ name = "ids"
 policy = "replace"
 parquet = "data/ids.parquet"
 `)
-	res, err := b.runner.Run(context.Background(), job, jobs.RunOptions{})
-	if err != nil {
-		t.Fatalf("run: %v", err)
-	}
+	res := b.mustRun(t, "run", job, jobs.RunOptions{})
 	if got := strings.Join(b.rows(t, res.DatasetID, "ids"), "\n"); got != u+"|7" {
 		t.Errorf("ids = %q, want %q", got, u+"|7")
 	}

@@ -124,10 +124,7 @@ func TestLiveProgressCountsAttempts(t *testing.T) {
 	rec := &liveRecorder{}
 	b.runner.Progress = rec
 	job := b.job(t, "sales", strings.Replace(salesJob, "[[jobs.sales.tables]]", "retry = { attempts = 2, initial_delay = \"1ms\" }\n[[jobs.sales.tables]]", 1))
-	res, err := b.runner.Run(context.Background(), job, jobs.RunOptions{})
-	if err != nil {
-		t.Fatalf("run: %v", err)
-	}
+	res := b.mustRun(t, "run", job, jobs.RunOptions{})
 	if !slices.Equal(rec.attempts, []int{1, 2}) || res.Attempts != 2 {
 		t.Errorf("attempts shown %v (result says %d), want [1 2]", rec.attempts, res.Attempts)
 	}

@@ -168,20 +168,8 @@ func TestPostgresEveryType(t *testing.T) {
 		w.exec(t, "INSERT INTO all_types VALUES ("+strings.Join(r, ", ")+")")
 	}
 
-	job := b.job(t, "types", w.source()+fmt.Sprintf(`
-[jobs.types]
-target = "emu"
-dataset = { name = "Types" }
-[[jobs.types.tables]]
-name = "all_types"
-policy = "replace"
-source = "warehouse"
-query = "SELECT %s FROM all_types ORDER BY id"
-`, strings.Join(names, ", ")))
-	res, err := b.runner.Run(context.Background(), job, jobs.RunOptions{})
-	if err != nil {
-		t.Fatalf("run: %v", err)
-	}
+	job := b.job(t, "types", w.source()+typesJobFrom(fmt.Sprintf("source = \"warehouse\"\nquery = \"SELECT %s FROM all_types ORDER BY id\"", strings.Join(names, ", "))))
+	res := b.mustRun(t, "run", job, jobs.RunOptions{})
 	if len(res.Tables) != 1 || res.Tables[0].Rows != 3 || res.Tables[0].NonFinite != 2 {
 		t.Errorf("table result = %+v, want 3 rows with 2 non-finite floats sent as null", res.Tables)
 	}
@@ -257,9 +245,15 @@ var incrementalCases = []incrementalCase{
 	},
 }
 
-// ordersJob is an incremental upsert of the orders table keyed on id, its watermark column
-// changed_at read but not pushed.
-const ordersJob = `
+// ordersJob is an incremental upsert of the orders table keyed on id from initial, its
+// watermark column changed_at read but not pushed; incremental is more of its incremental
+// keys (lookback = "1h", say).
+func ordersJob(initial string, incremental ...string) string {
+	inc := fmt.Sprintf("column = \"changed_at\", initial = %q", initial)
+	for _, k := range incremental {
+		inc += ", " + k
+	}
+	return `
 [jobs.orders]
 target = "emu"
 dataset = { name = "Orders" }
@@ -270,8 +264,9 @@ source = "warehouse"
 query = "SELECT id, qty, amount, changed_at FROM orders WHERE changed_at > $1 AND pause()"
 key = ["id"]
 exclude = ["changed_at"]
-incremental = { column = "changed_at", initial = %q }
+incremental = { ` + inc + ` }
 `
+}
 
 // ordersTable is the expected content of the orders dataset: the warehouse table itself.
 const ordersTable = "SELECT concat_ws('|', id, qty, amount) FROM orders ORDER BY id"
@@ -324,7 +319,7 @@ func TestPostgresIncremental(t *testing.T) {
 			w := newWarehouse(t)
 			b := setup(t)
 			newOrders(t, w, tc)
-			job := b.job(t, "orders", w.source()+fmt.Sprintf(ordersJob, tc.initial))
+			job := b.job(t, "orders", w.source()+ordersJob(tc.initial))
 
 			first := runOrders(t, b, job, jobs.RunOptions{}, 3)
 			if got := b.watermark(t, "orders", "orders"); got != tc.marks[0] {
@@ -370,7 +365,7 @@ func TestPostgresIncrementalFailures(t *testing.T) {
 		w := newWarehouse(t)
 		b := setup(t)
 		newOrders(t, w, tc)
-		job := b.job(t, "orders", w.source()+fmt.Sprintf(ordersJob, tc.initial))
+		job := b.job(t, "orders", w.source()+ordersJob(tc.initial))
 		first := runOrders(t, b, job, jobs.RunOptions{}, 3)
 		changeOrders(t, w, tc)
 		return b, w, job, first
@@ -462,6 +457,14 @@ func TestPostgresIncrementalFailures(t *testing.T) {
 // true, and returns the run's error.
 func runCancelledWhen(t *testing.T, b *testBundle, job *jobs.Job, ready func() bool) error {
 	t.Helper()
+	return runInterruptedWhen(t, b, job, "cancelled", ready, func(cancel context.CancelFunc) { cancel() })
+}
+
+// runInterruptedWhen runs job in the background, calls interrupt (with the cancel of the
+// run's context) as soon as ready reports true, and returns the run's error. what says how
+// the run is interrupted, for the messages.
+func runInterruptedWhen(t *testing.T, b *testBundle, job *jobs.Job, what string, ready func() bool, interrupt func(cancel context.CancelFunc)) error {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -473,19 +476,19 @@ func runCancelledWhen(t *testing.T, b *testBundle, job *jobs.Job, ready func() b
 	for !ready() {
 		select {
 		case err := <-done:
-			t.Fatalf("run ended before it could be cancelled: %v", err)
+			t.Fatalf("run ended before it could be %s: %v", what, err)
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the run did not reach the point to cancel it within 30s")
+			t.Fatalf("the run did not reach the point where it is %s within 30s", what)
 		}
 	}
-	cancel()
+	interrupt(cancel)
 	select {
 	case err := <-done:
 		return err
 	case <-time.After(30 * time.Second):
-		t.Fatal("the run did not return within 30s of its cancellation")
+		t.Fatalf("the run did not return within 30s of being %s", what)
 		return nil
 	}
 }
@@ -588,45 +591,25 @@ query = "SELECT id, id % 97 AS bucket FROM (SELECT generate_series(1, (SELECT n 
 key = ["id"]
 incremental = { column = "id", initial = "0" }
 `)
-	first, err := b.runner.Run(context.Background(), job, jobs.RunOptions{})
-	if err != nil {
-		t.Fatalf("first run: %v", err)
-	}
+	first := b.mustRun(t, "first run", job, jobs.RunOptions{})
 	if got := b.watermark(t, "big", "numbers"); got != "1000" {
 		t.Fatalf("watermark after the first run = %q, want 1000", got)
 	}
 
 	// Far more rows than the test waits for: the read is in full flow when it is cut.
 	w.exec(t, "UPDATE series_size SET n = 200000000")
-	done := make(chan error, 1)
-	go func() {
-		_, err := b.runner.Run(context.Background(), job, jobs.RunOptions{})
-		done <- err
-	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for b.emu.Stats().Chunks < first.Tables[0].Chunks+1 {
-		select {
-		case err := <-done:
-			t.Fatalf("run ended before its connection could be dropped: %v", err)
-		case <-time.After(10 * time.Millisecond):
+	// Once the run has uploaded a chunk, its source connection is dropped.
+	uploading := func() bool { return b.emu.Stats().Chunks >= first.Tables[0].Chunks+1 }
+	err := runInterruptedWhen(t, b, job, "cut off from its source", uploading, func(context.CancelFunc) {
+		pid := w.sourcePID(t, "generate_series")
+		if pid == 0 {
+			t.Fatal("found no source session running the query in pg_stat_activity")
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the run did not upload a chunk within 30s")
+		var terminated bool
+		if err := w.conn.QueryRow(context.Background(), "SELECT pg_terminate_backend($1)", pid).Scan(&terminated); err != nil || !terminated {
+			t.Fatalf("pg_terminate_backend(%d) = %v, %v", pid, terminated, err)
 		}
-	}
-	pid := w.sourcePID(t, "generate_series")
-	if pid == 0 {
-		t.Fatal("found no source session running the query in pg_stat_activity")
-	}
-	var terminated bool
-	if err := w.conn.QueryRow(context.Background(), "SELECT pg_terminate_backend($1)", pid).Scan(&terminated); err != nil || !terminated {
-		t.Fatalf("pg_terminate_backend(%d) = %v, %v", pid, terminated, err)
-	}
-	select {
-	case err = <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the run did not end within 30s of its connection being dropped")
-	}
+	})
 	if err == nil {
 		t.Fatal("run whose source connection was dropped succeeded, want an error")
 	}
@@ -669,7 +652,7 @@ func TestPostgresStateStore(t *testing.T) {
 
 	tc := incrementalCases[0]
 	newOrders(t, w, tc)
-	job := b.job(t, "orders", w.source()+fmt.Sprintf(ordersJob, tc.initial))
+	job := b.job(t, "orders", w.source()+ordersJob(tc.initial))
 	first := runOrders(t, b, job, jobs.RunOptions{}, 3)
 	if id, err := store.DatasetID(ctx, "orders"); err != nil || id != first.DatasetID {
 		t.Errorf("stored dataset id = %q (err %v), want the created %q", id, err, first.DatasetID)

@@ -20,8 +20,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/cubesync/cubesync/clock"
 	"github.com/cubesync/cubesync/internal/testutil"
@@ -130,28 +128,36 @@ retry = { attempts = 1 }
 	return j
 }
 
+// mustRun runs job with opts, failing the test with what the run was and its error if it
+// fails.
+func (b *testBundle) mustRun(t *testing.T, what string, job *jobs.Job, opts jobs.RunOptions) *jobs.Result {
+	t.Helper()
+	res, err := b.runner.Run(context.Background(), job, opts)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return res
+}
+
+// checkNothingPublished fails the test if run (who ran) left an upload session open or
+// published rows of a table orders.
+func (b *testBundle) checkNothingPublished(t *testing.T, run string) {
+	t.Helper()
+	if open := b.emu.OpenSessions(); len(open) != 0 {
+		t.Errorf("%s left its session open: %+v", run, open)
+	}
+	for _, d := range b.emu.Datasets() {
+		if tbl, err := b.emu.Table(d.ID, "orders"); err == nil && len(tbl.Rows) != 0 {
+			t.Errorf("%s published %d rows", run, len(tbl.Rows))
+		}
+	}
+}
+
 // writeParquet writes rec to dir/name as one Parquet file.
 func writeParquet(t *testing.T, dir, name string, rec arrow.RecordBatch) string {
 	t.Helper()
 	path := filepath.Join(dir, name)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	w, err := pqarrow.NewFileWriter(rec.Schema(), f, parquet.NewWriterProperties(), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Write(rec); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteParquet(t, path, rec)
 	return path
 }
 
@@ -242,19 +248,8 @@ func TestRunEveryTypeFromParquet(t *testing.T) {
 	b := setup(t)
 	want := writeEveryType(t, b.dir)
 
-	job := b.job(t, "types", `
-[jobs.types]
-target = "emu"
-dataset = { name = "Types" }
-[[jobs.types.tables]]
-name = "all_types"
-policy = "replace"
-parquet = "data/types.parquet"
-`)
-	res, err := b.runner.Run(context.Background(), job, jobs.RunOptions{})
-	if err != nil {
-		t.Fatalf("run: %v", err)
-	}
+	job := b.job(t, "types", typesJob)
+	res := b.mustRun(t, "run", job, jobs.RunOptions{})
 	got := b.rows(t, res.DatasetID, "all_types")
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("published rows differ from the source\n got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -294,6 +289,33 @@ func writeSales(t *testing.T, dir, name string, ids []int64, stores []string, qt
 	writeParquet(t, dir, name, rec)
 }
 
+// typesJob replaces table all_types with writeEveryType's file.
+var typesJob = typesJobFrom(`parquet = "data/types.parquet"`)
+
+// typesJobFrom is the job types replacing table all_types with what the lines from read.
+func typesJobFrom(from string) string {
+	return `
+[jobs.types]
+target = "emu"
+dataset = { name = "Types" }
+[[jobs.types.tables]]
+name = "all_types"
+policy = "replace"
+` + from + "\n"
+}
+
+// newFilesJob adds the new files of data/orders to table orders.
+const newFilesJob = `
+[jobs.sales]
+target = "emu"
+dataset = { name = "Sales" }
+[[jobs.sales.tables]]
+name = "orders"
+policy = "add"
+parquet = "data/orders"
+incremental = { files = "new" }
+`
+
 const salesJob = `
 [jobs.sales]
 target = "emu"
@@ -307,19 +329,12 @@ key = ["order_id", "store"]
 
 func TestRunUpsertSecondRun(t *testing.T) {
 	b := setup(t)
-	ctx := context.Background()
 	writeSales(t, b.dir, "data/orders.parquet", []int64{1, 2, 3}, []string{"north", "south", "north"}, []int32{1, 2, 3}, []float64{10.5, 20, 30})
 	job := b.job(t, "sales", salesJob)
-	first, err := b.runner.Run(ctx, job, jobs.RunOptions{})
-	if err != nil {
-		t.Fatalf("first run: %v", err)
-	}
+	first := b.mustRun(t, "first run", job, jobs.RunOptions{})
 	// Order 2 changes its amounts, order 4 is new: upsert updates 2 and inserts 4.
 	writeSales(t, b.dir, "data/orders.parquet", []int64{2, 4}, []string{"south", "east"}, []int32{5, 1}, []float64{99.25, 7})
-	second, err := b.runner.Run(ctx, job, jobs.RunOptions{})
-	if err != nil {
-		t.Fatalf("second run: %v", err)
-	}
+	second := b.mustRun(t, "second run", job, jobs.RunOptions{})
 	if second.DatasetID != first.DatasetID {
 		t.Fatalf("second run pushed to dataset %s, want the one the first run created (%s)", second.DatasetID, first.DatasetID)
 	}
@@ -338,10 +353,7 @@ func TestRunFailedUploadChangesNothing(t *testing.T) {
 	ctx := context.Background()
 	writeSales(t, b.dir, "data/orders.parquet", []int64{1, 2}, []string{"north", "south"}, []int32{1, 2}, []float64{10, 20})
 	job := b.job(t, "sales", salesJob)
-	first, err := b.runner.Run(ctx, job, jobs.RunOptions{})
-	if err != nil {
-		t.Fatalf("first run: %v", err)
-	}
+	first := b.mustRun(t, "first run", job, jobs.RunOptions{})
 	before := b.rows(t, first.DatasetID, "orders")
 
 	writeSales(t, b.dir, "data/orders.parquet", []int64{1, 3}, []string{"north", "west"}, []int32{100, 3}, []float64{1000, 30})
@@ -349,7 +361,7 @@ func TestRunFailedUploadChangesNothing(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		b.emu.FailNth(emulator.CallPut, i, 500, "")
 	}
-	_, err = b.runner.Run(ctx, job, jobs.RunOptions{})
+	_, err := b.runner.Run(ctx, job, jobs.RunOptions{})
 	if err == nil {
 		t.Fatal("run with a failing upload succeeded, want an error")
 	}
@@ -432,10 +444,7 @@ parquet = "data/orders.parquet"
 func TestRunDryRunPushesNothing(t *testing.T) {
 	b := setup(t)
 	writeSales(t, b.dir, "data/orders.parquet", []int64{1, 2}, []string{"north", "south"}, []int32{1, 2}, []float64{10, 20})
-	res, err := b.runner.Run(context.Background(), b.job(t, "sales", salesJob), jobs.RunOptions{DryRun: true})
-	if err != nil {
-		t.Fatalf("dry run: %v", err)
-	}
+	res := b.mustRun(t, "dry run", b.job(t, "sales", salesJob), jobs.RunOptions{DryRun: true})
 	if len(res.Tables) != 1 || res.Tables[0].Rows != 2 || res.Tables[0].Bytes == 0 {
 		t.Errorf("dry run tables = %+v, want 2 rows read and encoded", res.Tables)
 	}
@@ -452,10 +461,7 @@ func TestRunRecoversAbandonedSession(t *testing.T) {
 	ctx := context.Background()
 	writeSales(t, b.dir, "data/orders.parquet", []int64{1}, []string{"north"}, []int32{1}, []float64{10})
 	job := b.job(t, "sales", salesJob)
-	first, err := b.runner.Run(ctx, job, jobs.RunOptions{})
-	if err != nil {
-		t.Fatalf("first run: %v", err)
-	}
+	first := b.mustRun(t, "first run", job, jobs.RunOptions{})
 	// A run that died after opening its upload session: the session stays open on the
 	// server (which refuses a second one) and the run stays "running" in the store.
 	c, err := b.runner.Connect(ctx, job.Target)
@@ -477,9 +483,7 @@ func TestRunRecoversAbandonedSession(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if _, err := b.runner.Run(ctx, job, jobs.RunOptions{}); err != nil {
-		t.Fatalf("run after a dead run: %v", err)
-	}
+	b.mustRun(t, "run after a dead run", job, jobs.RunOptions{})
 	runs, err := b.store.Runs(ctx, "sales", 10)
 	if err != nil {
 		t.Fatal(err)
@@ -549,29 +553,13 @@ func TestRunTimeoutSaysSo(t *testing.T) {
 	if len(runs) != 1 || runs[0].Status != jobs.StatusFailed || !strings.Contains(runs[0].Error, "timed out") {
 		t.Errorf("history = %+v, want a failed run that says it timed out", runs)
 	}
-	if open := b.emu.OpenSessions(); len(open) != 0 {
-		t.Errorf("timed-out run left sessions open: %+v", open)
-	}
-	for _, d := range b.emu.Datasets() {
-		if tbl, err := b.emu.Table(d.ID, "orders"); err == nil && len(tbl.Rows) != 0 {
-			t.Errorf("timed-out run published %d rows", len(tbl.Rows))
-		}
-	}
+	b.checkNothingPublished(t, "the timed-out run")
 }
 
 func TestRunParquetNewFilesOnly(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
-	job := b.job(t, "sales", `
-[jobs.sales]
-target = "emu"
-dataset = { name = "Sales" }
-[[jobs.sales.tables]]
-name = "orders"
-policy = "add"
-parquet = "data/orders"
-incremental = { files = "new" }
-`)
+	job := b.job(t, "sales", newFilesJob)
 	write := func(name string, ids ...int64) {
 		t.Helper()
 		stores, qty, amounts := make([]string, len(ids)), make([]int32, len(ids)), make([]float64, len(ids))
@@ -642,10 +630,7 @@ parquet = "data/returns.parquet"
 	writeParquet(t, b.dir, "data/orders.parquet", rec)
 	writeParquet(t, b.dir, "data/returns.parquet", rec)
 	rec.Release()
-	res, err := b.runner.Run(ctx, job, jobs.RunOptions{Tables: []string{"returns"}})
-	if err != nil {
-		t.Fatalf("run of one table: %v", err)
-	}
+	res := b.mustRun(t, "run of one table", job, jobs.RunOptions{Tables: []string{"returns"}})
 	if len(res.Tables) != 1 || res.Tables[0].Name != "returns" {
 		t.Errorf("run with --tables returns pushed %+v, want only returns", res.Tables)
 	}
@@ -664,25 +649,13 @@ func TestRunWithNoRowsPublishesOnlyAnEmptyReplace(t *testing.T) {
 	ctx := context.Background()
 	writeSales(t, b.dir, "data/orders/a.parquet", []int64{1, 2}, []string{"north", "south"}, []int32{1, 2}, []float64{10, 20})
 	writeSales(t, b.dir, "data/stores.parquet", []int64{7}, []string{"east"}, []int32{1}, []float64{1})
-	job := b.job(t, "sales", `
-[jobs.sales]
-target = "emu"
-dataset = { name = "Sales" }
-[[jobs.sales.tables]]
-name = "orders"
-policy = "add"
-parquet = "data/orders"
-incremental = { files = "new" }
-[[jobs.sales.tables]]
+	job := b.job(t, "sales", newFilesJob+`[[jobs.sales.tables]]
 name = "stores"
 policy = "replace"
 parquet = "data/stores.parquet"
 allow_empty = true
 `)
-	first, err := b.runner.Run(ctx, job, jobs.RunOptions{})
-	if err != nil {
-		t.Fatalf("first run: %v", err)
-	}
+	first := b.mustRun(t, "first run", job, jobs.RunOptions{})
 	calls := func() (opened, published int64) {
 		c := b.emu.Stats().Calls
 		return c[emulator.CallOpenSession], c[emulator.CallPublish]
@@ -691,10 +664,7 @@ allow_empty = true
 	t.Run("no new rows anywhere", func(t *testing.T) {
 		// Only orders: the replace table is left out of this run.
 		opened, published := calls()
-		res, err := b.runner.Run(ctx, job, jobs.RunOptions{Tables: []string{"orders"}})
-		if err != nil {
-			t.Fatalf("run with no new files: %v", err)
-		}
+		res := b.mustRun(t, "run with no new files", job, jobs.RunOptions{Tables: []string{"orders"}})
 		o2, p2 := calls()
 		if o2 != opened || p2 != published {
 			t.Errorf("run with no new rows opened %d sessions and published %d times, want none", o2-opened, p2-published)
@@ -711,10 +681,7 @@ allow_empty = true
 	t.Run("an empty replace table is published", func(t *testing.T) {
 		writeSales(t, b.dir, "data/stores.parquet", nil, nil, nil, nil)
 		opened, published := calls()
-		res, err := b.runner.Run(ctx, job, jobs.RunOptions{})
-		if err != nil {
-			t.Fatalf("run with an empty replace table: %v", err)
-		}
+		res := b.mustRun(t, "run with an empty replace table", job, jobs.RunOptions{})
 		o2, p2 := calls()
 		if res.NoChanges || o2 != opened+1 || p2 != published+1 {
 			t.Errorf("run with an empty replace table: NoChanges %v, %d sessions, %d publishes; want one of each", res.NoChanges, o2-opened, p2-published)

@@ -15,27 +15,11 @@ import (
 	"github.com/cubesync/cubesync/jobs"
 )
 
-// twoHourlyJobs are jobs a and b, both due on the hour.
-const twoHourlyJobs = `
-[jobs.a]
-schedule = "0 * * * *"
-catchup_window = "10m"
-target = "emu"
-dataset = { name = "A" }
-[[jobs.a.tables]]
-name = "t"
-policy = "replace"
-parquet = "data/none.parquet"
-[jobs.b]
-schedule = "0 * * * *"
-catchup_window = "10m"
-target = "emu"
-dataset = { name = "B" }
-[[jobs.b.tables]]
-name = "t"
-policy = "replace"
-parquet = "data/none.parquet"
-`
+// twoHourlyJobs are jobs a and b, both due on the hour, with the keys keys.
+func twoHourlyJobs(keys string) string {
+	keys = "schedule = \"0 * * * *\"\n" + keys
+	return scheduledJob("a", keys) + scheduledJob("b", keys)
+}
 
 // TestSchedulerMaxConcurrentRuns: with one run place, of two jobs due together one runs;
 // the other runs when the place frees within catchup_window, and is recorded as missed,
@@ -71,7 +55,7 @@ func TestSchedulerMaxConcurrentRuns(t *testing.T) {
 			}))
 			defer hook.Close()
 			body := fmt.Sprintf("[notify.ops]\nurl = %q\non = [\"missed\"]\n", hook.URL) +
-				strings.ReplaceAll(twoHourlyJobs, `catchup_window = "10m"`, `catchup_window = "`+tc.window+`"`+"\nnotify = [\"ops\"]")
+				twoHourlyJobs(`catchup_window = "`+tc.window+`"`+"\nnotify = [\"ops\"]")
 			ja, jb := loadTwo(t, b, body)
 			notify := &jobs.Notifications{Store: b.store}
 			sched := &jobs.Scheduler{Store: b.store, Runner: fr, Clock: clock, Observer: rec,
@@ -163,17 +147,7 @@ func loadTwo(t *testing.T, b *testBundle, body string) (*jobs.Job, *jobs.Job) {
 // same for every scheduler, and records the slot itself.
 func TestSchedulerJitter(t *testing.T) {
 	fr := newFakeRunner()
-	h := newSched(t, utc("2024-05-01T11:59:30Z"), "h", `
-[jobs.h]
-schedule = "0 * * * *"
-jitter = "10m"
-target = "emu"
-dataset = { name = "H" }
-[[jobs.h.tables]]
-name = "t"
-policy = "replace"
-parquet = "data/none.parquet"
-`, fr)
+	h := newSched(t, utc("2024-05-01T11:59:30Z"), "h", scheduledJob("h", "schedule = \"0 * * * *\"\njitter = \"10m\""), fr)
 	off := h.job.JitterOffset()
 	if off <= 0 || off >= 10*time.Minute || off%time.Second != 0 {
 		t.Fatalf("jitter offset %v, want whole seconds in (0, 10m) for this name", off)
@@ -204,17 +178,7 @@ parquet = "data/none.parquet"
 // replace, recorded with trigger full_refresh; the others are ordinary.
 func TestSchedulerFullRefreshSlots(t *testing.T) {
 	fr := newFakeRunner()
-	h := newSched(t, utc("2024-05-01T11:59:30Z"), "h", `
-[jobs.h]
-schedule = "0 * * * *"
-full_refresh = "30 12 * * *"
-target = "emu"
-dataset = { name = "H" }
-[[jobs.h.tables]]
-name = "t"
-policy = "replace"
-parquet = "data/none.parquet"
-`, fr)
+	h := newSched(t, utc("2024-05-01T11:59:30Z"), "h", scheduledJob("h", "schedule = \"0 * * * *\"\nfull_refresh = \"30 12 * * *\""), fr)
 	h.start(t)
 	for _, want := range []struct {
 		at   time.Time

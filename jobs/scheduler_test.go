@@ -192,29 +192,44 @@ func utc(s string) time.Time {
 	return t
 }
 
-const minutelyJob = `
-[jobs.m]
-schedule = "* * * * *"
-overlap = "%s"
+// scheduledJob is the job name (its dataset the name in capitals) replacing table t with
+// data/none.parquet, scheduled by keys (its schedule and the keys that go with it).
+func scheduledJob(name, keys string) string {
+	return fmt.Sprintf(`
+[jobs.%[1]s]
+%[2]s
 target = "emu"
-dataset = { name = "M" }
-[[jobs.m.tables]]
+dataset = { name = %[3]q }
+[[jobs.%[1]s.tables]]
 name = "t"
 policy = "replace"
 parquet = "data/none.parquet"
-`
+`, name, keys, strings.ToUpper(name))
+}
+
+// minutelyJob is job m, due every minute, with overlap.
+func minutelyJob(overlap string) string {
+	return scheduledJob("m", fmt.Sprintf("schedule = \"* * * * *\"\noverlap = %q", overlap))
+}
 
 func TestSchedulerOverlap(t *testing.T) {
 	t0 := utc("2024-05-01T10:00:30Z")
 	m1, m2, m3, m4 := utc("2024-05-01T10:01:00Z"), utc("2024-05-01T10:02:00Z"), utc("2024-05-01T10:03:00Z"), utc("2024-05-01T10:04:00Z")
 
-	t.Run("skip", func(t *testing.T) {
+	// firstRun starts the scheduler on job m with overlap and returns it with its runner and
+	// the run of slot m1, still running.
+	firstRun := func(t *testing.T, overlap string) (*schedHarness, *fakeRunner, *fakeRun) {
+		t.Helper()
 		fr := newFakeRunner()
-		h := newSched(t, t0, "m", fmt.Sprintf(minutelyJob, "skip"), fr)
+		h := newSched(t, t0, "m", minutelyJob(overlap), fr)
 		h.start(t)
 		h.clock.AwaitSleepUntil(t, m1)
 		h.clock.Set(m1)
-		first := fr.next(t)
+		return h, fr, fr.next(t)
+	}
+
+	t.Run("skip", func(t *testing.T) {
+		h, fr, first := firstRun(t, "skip")
 		if !first.opts.Scheduled.Equal(m1) || first.opts.Trigger != jobs.TriggerSchedule {
 			t.Fatalf("first run: slot %v trigger %q, want slot %v trigger schedule", first.opts.Scheduled, first.opts.Trigger, m1)
 		}
@@ -240,12 +255,7 @@ func TestSchedulerOverlap(t *testing.T) {
 	})
 
 	t.Run("wait", func(t *testing.T) {
-		fr := newFakeRunner()
-		h := newSched(t, t0, "m", fmt.Sprintf(minutelyJob, "wait"), fr)
-		h.start(t)
-		h.clock.AwaitSleepUntil(t, m1)
-		h.clock.Set(m1)
-		first := fr.next(t)
+		h, fr, first := firstRun(t, "wait")
 		h.clock.AwaitSleepUntil(t, m2)
 		h.clock.Set(m2) // waits for the 10:01 run
 		h.clock.AwaitSleepUntil(t, m3)
@@ -269,7 +279,7 @@ func TestSchedulerOverlap(t *testing.T) {
 
 func TestSchedulerSlotClaimedElsewhere(t *testing.T) {
 	fr := newFakeRunner()
-	h := newSched(t, utc("2024-05-01T10:00:30Z"), "m", fmt.Sprintf(minutelyJob, "skip"), fr)
+	h := newSched(t, utc("2024-05-01T10:00:30Z"), "m", minutelyJob("skip"), fr)
 	// Another replica claimed 10:01 already (with skewed clocks it may even be early).
 	if ok, err := h.store.ClaimSlot(context.Background(), "m", utc("2024-05-01T10:01:00Z")); err != nil || !ok {
 		t.Fatalf("claim slot: %v %v", ok, err)
@@ -288,7 +298,7 @@ func TestSchedulerSlotClaimedElsewhere(t *testing.T) {
 func TestSchedulerLockedElsewhere(t *testing.T) {
 	for _, overlap := range []string{"skip", "wait"} {
 		t.Run(overlap, func(t *testing.T) {
-			h := newSched(t, utc("2024-05-01T10:00:30Z"), "m", fmt.Sprintf(minutelyJob, overlap), nil)
+			h := newSched(t, utc("2024-05-01T10:00:30Z"), "m", minutelyJob(overlap), nil)
 			writeSampleSales(t, h.testBundle, "data/none.parquet")
 			// Another process runs the job: it holds the job's lock.
 			lease, err := h.store.Lock(context.Background(), "m")
@@ -336,17 +346,10 @@ func writeSampleSales(t *testing.T, b *testBundle, name string) {
 	writeSales(t, b.dir, name, []int64{1, 2, 3}, []string{"north", "south", "north"}, []int32{1, 2, 3}, []float64{10.5, 20, 30})
 }
 
-const hourlyJob = `
-[jobs.h]
-schedule = "0 * * * *"
-catchup_window = "%s"
-target = "emu"
-dataset = { name = "H" }
-[[jobs.h.tables]]
-name = "t"
-policy = "replace"
-parquet = "data/none.parquet"
-`
+// hourlyJob is job h, due on the hour, with catchup_window window.
+func hourlyJob(window string) string {
+	return scheduledJob("h", fmt.Sprintf("schedule = \"0 * * * *\"\ncatchup_window = %q", window))
+}
 
 func TestSchedulerCatchUp(t *testing.T) {
 	now := utc("2024-05-01T12:10:00Z")
@@ -368,7 +371,7 @@ func TestSchedulerCatchUp(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fr := newFakeRunner()
-			h := newSched(t, now, "h", fmt.Sprintf(hourlyJob, tt.window), fr)
+			h := newSched(t, now, "h", hourlyJob(tt.window), fr)
 			if !tt.lastSlot.IsZero() {
 				if _, err := h.store.ClaimSlot(context.Background(), "h", tt.lastSlot); err != nil {
 					t.Fatal(err)
@@ -402,7 +405,7 @@ func TestSchedulerCatchUp(t *testing.T) {
 func TestSchedulerCatchUpClaimedOnce(t *testing.T) {
 	// Two replicas start together after downtime: the missed slot runs on one of them.
 	fr := newFakeRunner()
-	h := newSched(t, utc("2024-05-01T12:10:00Z"), "h", fmt.Sprintf(hourlyJob, "6h"), fr)
+	h := newSched(t, utc("2024-05-01T12:10:00Z"), "h", hourlyJob("6h"), fr)
 	ctx := context.Background()
 	if _, err := h.store.ClaimSlot(ctx, "h", utc("2024-05-01T11:00:00Z")); err != nil {
 		t.Fatal(err)
@@ -446,16 +449,7 @@ func TestSchedulerDST(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fr := newFakeRunner()
-			h := newSched(t, tt.start, "d", `
-[jobs.d]
-schedule = "CRON_TZ=Europe/Berlin 30 2 * * *"
-target = "emu"
-dataset = { name = "D" }
-[[jobs.d.tables]]
-name = "t"
-policy = "replace"
-parquet = "data/none.parquet"
-`, fr)
+			h := newSched(t, tt.start, "d", scheduledJob("d", `schedule = "CRON_TZ=Europe/Berlin 30 2 * * *"`), fr)
 			h.start(t)
 			for _, want := range tt.want {
 				// The run's 2h timeout waits on the clock too, until the run ends.
@@ -479,20 +473,15 @@ parquet = "data/none.parquet"
 	}
 }
 
-const salesScheduled = `
-[jobs.sales]
+// salesScheduled is salesJob due on the hour with a 10m timeout and attempts attempts 5m
+// apart, its table loading new files only.
+func salesScheduled(attempts int) string {
+	return strings.Replace(salesJob, "[jobs.sales]\n", fmt.Sprintf(`[jobs.sales]
 schedule = "0 * * * *"
 timeout = "10m"
 retry = { attempts = %d, initial_delay = "5m", max_delay = "5m" }
-target = "emu"
-dataset = { name = "Sales" }
-[[jobs.sales.tables]]
-name = "orders"
-policy = "upsert"
-parquet = "data/orders.parquet"
-key = ["order_id", "store"]
-incremental = { files = "new" }
-`
+`, attempts), 1) + "incremental = { files = \"new\" }\n"
+}
 
 // waitRunSession blocks until the job has a run in progress whose upload session is open.
 func waitRunSession(t *testing.T, b *testBundle, job string) jobs.Run {
@@ -513,7 +502,7 @@ func waitRunSession(t *testing.T, b *testBundle, job string) jobs.Run {
 }
 
 func TestSchedulerTimeout(t *testing.T) {
-	h := newSched(t, utc("2024-05-01T09:59:00Z"), "sales", fmt.Sprintf(salesScheduled, 3), nil)
+	h := newSched(t, utc("2024-05-01T09:59:00Z"), "sales", salesScheduled(3), nil)
 	writeSampleSales(t, h.testBundle, "data/orders.parquet")
 	h.emu.SetPublishDelay(time.Hour) // the publish never completes on its own
 	h.start(t)
@@ -549,7 +538,7 @@ func TestSchedulerTimeout(t *testing.T) {
 }
 
 func TestSchedulerRetry(t *testing.T) {
-	h := newSched(t, utc("2024-05-01T09:59:00Z"), "sales", fmt.Sprintf(salesScheduled, 2), nil)
+	h := newSched(t, utc("2024-05-01T09:59:00Z"), "sales", salesScheduled(2), nil)
 	writeSampleSales(t, h.testBundle, "data/orders.parquet")
 	// The first attempt's upload fails on every call retry (the bundle's client retries twice).
 	for range 3 {
@@ -591,7 +580,7 @@ func TestSchedulerRetry(t *testing.T) {
 func TestSchedulerShutdown(t *testing.T) {
 	t.Run("runs finish within the grace period", func(t *testing.T) {
 		fr := newFakeRunner()
-		h := newSched(t, utc("2024-05-01T10:00:30Z"), "m", fmt.Sprintf(minutelyJob, "skip"), fr)
+		h := newSched(t, utc("2024-05-01T10:00:30Z"), "m", minutelyJob("skip"), fr)
 		h.start(t)
 		h.clock.AwaitSleepUntil(t, utc("2024-05-01T10:01:00Z"))
 		h.clock.Set(utc("2024-05-01T10:01:00Z"))
@@ -614,7 +603,7 @@ func TestSchedulerShutdown(t *testing.T) {
 	})
 
 	t.Run("runs cancelled after the grace period", func(t *testing.T) {
-		h := newSched(t, utc("2024-05-01T09:59:00Z"), "sales", fmt.Sprintf(salesScheduled, 3), nil)
+		h := newSched(t, utc("2024-05-01T09:59:00Z"), "sales", salesScheduled(3), nil)
 		writeSampleSales(t, h.testBundle, "data/orders.parquet")
 		h.emu.SetPublishDelay(time.Hour)
 		h.start(t)

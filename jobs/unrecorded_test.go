@@ -15,17 +15,6 @@ import (
 	"github.com/cubesync/cubesync/sink/emulator"
 )
 
-const addSalesJob = `
-[jobs.sales]
-target = "emu"
-dataset = { name = "Sales" }
-[[jobs.sales.tables]]
-name = "orders"
-policy = "add"
-parquet = "data/*.parquet"
-incremental = { files = "new" }
-`
-
 // TestRunPublishedButUnrecorded makes the state store fail for real right after a publish
 // (issue 9, 3a): the Postgres state database refuses connections, or the local job file can
 // be neither read nor replaced. The run must fail, never report success with its state
@@ -87,8 +76,8 @@ func TestRunPublishedButUnrecorded(t *testing.T) {
 					}
 				}
 			}
-			writeSales(t, b.dir, "data/a.parquet", []int64{1, 2}, []string{"north", "south"}, []int32{1, 2}, []float64{10, 20})
-			job := b.job(t, "sales", addSalesJob)
+			writeSales(t, b.dir, "data/orders/a.parquet", []int64{1, 2}, []string{"north", "south"}, []int32{1, 2}, []float64{10, 20})
+			job := b.job(t, "sales", newFilesJob)
 			broken := false
 			b.runner.Step = func(step string) error {
 				if step == "before:finish_run" && !broken { // the record is tried a few times
@@ -108,9 +97,7 @@ func TestRunPublishedButUnrecorded(t *testing.T) {
 			mend()
 			b.runner.Step = nil
 
-			if _, err := b.runner.Run(ctx, job, jobs.RunOptions{}); err != nil {
-				t.Fatalf("next run: %v", err)
-			}
+			b.mustRun(t, "next run", job, jobs.RunOptions{})
 			runs, err := b.store.Runs(ctx, "sales", 10)
 			if err != nil {
 				t.Fatal(err)

@@ -13,10 +13,10 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/cubesync/cubesync/internal/testutil"
 	"github.com/cubesync/cubesync/sink"
 	"github.com/cubesync/cubesync/sink/emulator"
 )
@@ -31,7 +31,7 @@ type e2eBundle struct {
 	srv     *emulator.Server
 	url     string
 	c       *sink.Client
-	logs    *lockedBuffer
+	logs    *testutil.SyncBuffer
 	dataset string
 }
 
@@ -63,7 +63,7 @@ func setupE2E(t testing.TB, opts emulator.Options, mods ...func(*sink.Config)) *
 		t.Fatalf("emulator.New: %v", err)
 	}
 	ts := httptest.NewServer(srv)
-	b := &e2eBundle{srv: srv, url: ts.URL + "/MicroStrategyLibrary/api/", logs: &lockedBuffer{}}
+	b := &e2eBundle{srv: srv, url: ts.URL + "/MicroStrategyLibrary/api/", logs: &testutil.SyncBuffer{}}
 	t.Cleanup(func() {
 		ts.Close()
 		if err := srv.Close(); err != nil {
@@ -89,7 +89,7 @@ func setupE2E(t testing.TB, opts emulator.Options, mods ...func(*sink.Config)) *
 	return b
 }
 
-func newE2EClient(t testing.TB, url string, logs *lockedBuffer, mods ...func(*sink.Config)) *sink.Client {
+func newE2EClient(t testing.TB, url string, logs *testutil.SyncBuffer, mods ...func(*sink.Config)) *sink.Client {
 	t.Helper()
 	cfg := sink.Config{
 		BaseURL:        url,
@@ -467,23 +467,6 @@ func TestE2ELoginModesAndSecrets(t *testing.T) {
 	if strings.Contains(b.logs.String(), token) {
 		t.Errorf("the API token appears in the logs")
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // BenchmarkPushEmulator measures a whole upload (client streaming, emulator decoding and

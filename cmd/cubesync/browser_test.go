@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,32 +52,8 @@ func TestStatusPageInBrowser(t *testing.T) {
 	shots := screenshotDir(t)
 	_, baseURL := startEmulator(t)
 	dir := t.TempDir()
-	stores, err := filepath.Abs("../../testdata/demo/stores.parquet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	config := filepath.Join(dir, "jobs.toml")
-	text := fmt.Sprintf(`
-[targets.emu]
-base_url = %q
-project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
-username = "alice"
-password = "s3cret-pw"
-
-[serve]
-listen = "127.0.0.1:0"
-
-[jobs.stores_sync]
-description = "Store master data, replaced every run"
-schedule = "@every 2s"
-target = "emu"
-dataset = { name = "Store Master" }
-retry = { attempts = 1 }
-[[jobs.stores_sync.tables]]
-name = "stores"
-policy = "replace"
-parquet = %q
-
+	config := writeConfigIn(t, dir, serveHead("", baseURL)+
+		storesJob(t, "stores_sync", "Store Master", `description = "Store master data, replaced every run"`, `schedule = "@every 2s"`, "retry = { attempts = 1 }")+`
 [jobs.nightly_orders]
 description = "Orders export from the shop"
 schedule = "@every 2s"
@@ -89,10 +64,7 @@ retry = { attempts = 2, initial_delay = "100ms" }
 name = "orders"
 policy = "replace"
 parquet = "exports/orders/*.parquet"
-`, baseURL, stores)
-	if err := os.WriteFile(config, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`)
 	t.Chdir(dir)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

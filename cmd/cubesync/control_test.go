@@ -4,17 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/cubesync/cubesync/internal/pgtest"
 	"github.com/cubesync/cubesync/internal/testutil"
@@ -27,50 +23,28 @@ const testAdminToken = "0123456789abcdef-test-admin-token"
 // a test, on the Postgres state store dsn, with the admin API on.
 func controlConfig(t testing.TB, dir, baseURL, dsn string) string {
 	t.Helper()
-	stores, err := filepath.Abs("../../testdata/demo/stores.parquet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := fmt.Sprintf(`[state]
-database_url = %q
-
-[targets.emu]
-base_url = %q
-project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
-username = "alice"
-password = "s3cret-pw"
-
-[serve]
-listen = "127.0.0.1:0"
-admin_token = "${CUBESYNC_TEST_ADMIN_TOKEN}"
+	return writeConfigIn(t, dir, serveHead(dsn, baseURL)+`admin_token = "${CUBESYNC_TEST_ADMIN_TOKEN}"
 
 [defaults]
 retry = { attempts = 1 }
+`+storesJob(t, "tick", "Tick", `schedule = "@every 1s"`)+
+		storesJob(t, "slow", "Slow", `schedule = "0 0 1 1 *"`, `jitter = "10m"`))
+}
 
-[jobs.tick]
-schedule = "@every 1s"
-target = "emu"
-dataset = { name = "Tick" }
-[[jobs.tick.tables]]
-name = "stores"
-policy = "replace"
-parquet = %q
+// controlSetup prepares a serve test on controlConfig: a fresh Postgres state database, the
+// cubesync binary, a directory and the jobs file in it, against a new emulator.
+func controlSetup(t *testing.T) (dsn, bin, dir, config string) {
+	t.Helper()
+	dsn, bin, dir = serveSetup(t)
+	_, url := startEmulator(t)
+	return dsn, bin, dir, controlConfig(t, dir, url, dsn)
+}
 
-[jobs.slow]
-schedule = "0 0 1 1 *"
-jitter = "10m"
-target = "emu"
-dataset = { name = "Slow" }
-[[jobs.slow.tables]]
-name = "stores"
-policy = "replace"
-parquet = %q
-`, dsn, baseURL, stores, stores)
-	path := filepath.Join(dir, "jobs.toml")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+// serveWithAdminToken starts `cubesync serve` on config with the admin token its
+// admin_token names in the environment (only serve reads it).
+func serveWithAdminToken(t *testing.T, bin, dir, config string) *proc {
+	t.Helper()
+	return startCubesyncEnv(t, bin, dir, []string{"CUBESYNC_TEST_ADMIN_TOKEN=" + testAdminToken}, "serve", "--config", config, "--log-format", "json")
 }
 
 // runBin runs the cubesync binary to completion and returns its exit code and output.
@@ -114,26 +88,18 @@ func post(t testing.TB, url, token string) (int, string) {
 // the API wants the bearer token and never logs it.
 func TestServeControl(t *testing.T) {
 	t.Parallel() // waits on serve: its own database, directory, emulator and ports
-	dsn := pgtest.DSN(t)
-	bin := buildCubesync(t)
-	dir := t.TempDir()
-	_, url := startEmulator(t)
-	config := controlConfig(t, dir, url, dsn)
+	dsn, bin, dir, config := controlSetup(t)
 	ctx := context.Background()
 
 	// Only serve uses the admin token; pause, resume, trigger and jobs run without it.
 	var replicas []*proc
 	var addrs []string
 	for range 2 {
-		p := startCubesyncEnv(t, bin, dir, []string{"CUBESYNC_TEST_ADMIN_TOKEN=" + testAdminToken}, "serve", "--config", config, "--log-format", "json")
+		p := serveWithAdminToken(t, bin, dir, config)
 		replicas = append(replicas, p)
 		addrs = append(addrs, "http://"+listenAddr(t, p.logs))
 	}
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := pgtest.Connect(t, dsn)
 	count := func(job, where string) int {
 		var n int
 		_ = conn.QueryRow(ctx, `SELECT count(*) FROM cubesync.runs WHERE job = $1 AND `+where, job).Scan(&n)

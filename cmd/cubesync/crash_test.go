@@ -25,8 +25,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/cubesync/cubesync/internal/pgtest"
 	"github.com/cubesync/cubesync/internal/testutil"
@@ -520,33 +518,22 @@ func runCrashCase(t testing.TB, bin string, st *crashStore, job string, cc crash
 	proxy := &crashProxy{emu: emu}
 	srv := httptest.NewServer(proxy)
 	defer func() { srv.Close(); emu.Close() }()
-	config := filepath.Join(dir, "jobs.toml")
-	text := st.state + fmt.Sprintf(`
-[targets.emu]
-base_url = %q
-project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
-username = "alice"
-password = "s3cret-pw"
-call_retries = 1
-call_backoff = "10ms"
-
+	text := st.state + "\n" + emuTarget(srv.URL+"/MicroStrategyLibrary", "call_retries = 1", `call_backoff = "10ms"`) + fmt.Sprintf(`
 [jobs.%s]
 target = "emu"
 dataset = { name = "Facts" }
 retry = { attempts = 1 }
 chunk_size = "1KB"
-[[jobs.%[2]s.tables]]
+[[jobs.%[1]s.tables]]
 name = "facts"
 policy = "add"
 parquet = "data/*.parquet"
 incremental = { files = "new" }
-`, srv.URL+"/MicroStrategyLibrary", job)
+`, job)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(config, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	config := writeConfigIn(t, dir, text)
 
 	var outputs, printed []string
 	defer func() {
@@ -757,9 +744,6 @@ func head(ns []int) []int {
 // table has no attribute and `add` appends every row pushed, twice if pushed twice.
 func writeFacts(t testing.TB, path string, from, to int64) {
 	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
 	schema := arrow.NewSchema([]arrow.Field{{Name: "n", Type: arrow.PrimitiveTypes.Int64}, {Name: "v", Type: arrow.PrimitiveTypes.Float64}}, nil)
 	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
 	defer b.Release()
@@ -769,19 +753,5 @@ func writeFacts(t testing.TB, path string, from, to int64) {
 	}
 	rec := b.NewRecordBatch()
 	defer rec.Release()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	w, err := pqarrow.NewFileWriter(schema, f, parquet.NewWriterProperties(), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Write(rec); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteParquet(t, path, rec)
 }

@@ -15,10 +15,7 @@ import (
 // with the target settings extra, in a fresh working directory, and returns its path.
 func demoAgainst(t *testing.T, url, extra string) string {
 	t.Helper()
-	demo, err := filepath.Abs(filepath.Join("..", "..", "testdata", "demo"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	demo := demoData(t, "")
 	t.Chdir(t.TempDir())
 	config := fmt.Sprintf(`
 [targets.mstr]
@@ -43,11 +40,7 @@ name = "stores"
 policy = "replace"
 parquet = %q
 `, url, extra, filepath.Join(demo, "orders"), filepath.Join(demo, "stores.parquet"))
-	path := filepath.Join(t.TempDir(), "jobs.toml")
-	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return writeConfig(t, config)
 }
 
 func startDialect(t *testing.T, opts emulator.Options) (*emulator.Server, string) {
@@ -141,10 +134,7 @@ func TestForgetDataset(t *testing.T) {
 	// The dataset is gone: a new server in its place knows nothing of it.
 	emu2, url2 := startDialect(t, emulator.Options{})
 	config = strings.Replace(readFile(t, config), url, url2, 1)
-	path := filepath.Join(t.TempDir(), "jobs.toml")
-	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := writeConfig(t, config)
 	code, _, stderr := runCmd(t, "run-job", "--config", path, "--progress", "none", "demo")
 	if code != exitFailed || !strings.Contains(stderr, "404") || !strings.Contains(stderr, "cubesync state forget-dataset demo") {
 		t.Fatalf("run against a server without the dataset: exit %d, want 1 and the repair command\n%s", code, stderr)

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,21 +10,17 @@ import (
 
 	"github.com/cubesync/cubesync/internal/pgtest"
 	"github.com/cubesync/cubesync/internal/testutil"
-	"github.com/cubesync/cubesync/jobs"
 )
 
-// threeOrders creates the table orders with rows 1 to 3 (changed_at 10:00, 11:00 and 12:00
-// on 2024-05-01) in the database dsn, and returns a connection to it, closed when the test
-// ends, with exec, which runs a statement on it or fails the test.
-func threeOrders(t *testing.T, dsn string) (*pgx.Conn, func(sql string)) {
+// threeOrders creates a fresh database (its DSN dsn) with the table orders holding rows 1 to
+// 3 (changed_at 10:00, 11:00 and 12:00 on 2024-05-01), and returns a connection to it, closed
+// when the test ends, with exec, which runs a statement on it or fails the test.
+func threeOrders(t *testing.T) (dsn string, conn *pgx.Conn, exec func(sql string)) {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(ctx) })
-	exec := func(sql string) {
+	dsn = pgtest.DSN(t)
+	conn = pgtest.Connect(t, dsn)
+	exec = func(sql string) {
 		t.Helper()
 		if _, err := conn.Exec(ctx, sql); err != nil {
 			t.Fatalf("%s: %v", sql, err)
@@ -34,48 +28,20 @@ func threeOrders(t *testing.T, dsn string) (*pgx.Conn, func(sql string)) {
 	}
 	exec(`CREATE TABLE orders (id bigint PRIMARY KEY, qty int NOT NULL, changed_at timestamptz NOT NULL)`)
 	exec(`INSERT INTO orders VALUES (1, 10, '2024-05-01 10:00:00+00'), (2, 20, '2024-05-01 11:00:00+00'), (3, 30, '2024-05-01 12:00:00+00')`)
-	return conn, exec
+	return dsn, conn, exec
 }
 
-// TestServeFullRefreshSlot runs cubesync serve (state in Postgres) on a job that upserts
-// changed rows every 5 seconds and has a full_refresh slot: incremental runs never remove
-// a row deleted at the source, the full-refresh slot does (it reads everything and
-// replaces), it is recorded with trigger full_refresh, and the watermark is then what the
-// full read saw. The schedules run on the wall clock: the full-refresh slot is a given
-// second about 20s after the test starts (serve has no fake clock; the slot is computed so
-// that the test does not depend on when it runs).
-func TestServeFullRefreshSlot(t *testing.T) {
-	t.Parallel() // waits on serve: its own database, directory, emulator and ports
-	dsn := pgtest.DSN(t)
-	bin := buildCubesync(t)
-	dir := t.TempDir()
-	emu, url := startEmulator(t)
-	ctx := context.Background()
-	conn, exec := threeOrders(t, dsn)
-
-	// A slot of both schedules (a multiple of 5s) far enough ahead for serve to start and
-	// run an incremental slot first.
-	full := time.Now().UTC().Add(20 * time.Second).Truncate(5 * time.Second)
-	config := filepath.Join(dir, "jobs.toml")
-	if err := os.WriteFile(config, []byte(fmt.Sprintf(`[state]
-database_url = %[1]q
-
+// ordersServeConfig is the jobs file of the full-refresh serve tests: state and source on the
+// Postgres database dsn, the emulator at url, and the job orders, an incremental upsert of
+// threeOrders' table with schedules (its schedule, full_refresh and jitter lines).
+func ordersServeConfig(dsn, url, schedules string) string {
+	return serveHead(dsn, url) + fmt.Sprintf(`
 [sources.warehouse]
 type = "postgres"
-dsn = %[1]q
-
-[targets.emu]
-base_url = %[2]q
-project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
-username = "alice"
-password = "pw"
-
-[serve]
-listen = "127.0.0.1:0"
+dsn = %q
 
 [jobs.orders]
-schedule = "*/5 * * * * *"
-full_refresh = "CRON_TZ=UTC %[3]d %[4]d %[5]d * * *"
+%s
 target = "emu"
 dataset = { name = "Orders" }
 retry = { attempts = 1 }
@@ -87,16 +53,40 @@ query = "SELECT id, qty, changed_at FROM orders WHERE changed_at > $1"
 key = ["id"]
 exclude = ["changed_at"]
 incremental = { column = "changed_at", initial = "2024-01-01T00:00:00Z" }
-`, dsn, url, full.Second(), full.Minute(), full.Hour())), 0o644); err != nil {
-		t.Fatal(err)
+`, dsn, schedules)
+}
+
+// checkFullReadWatermark fails the test unless the watermark of orders is 11:00, the
+// greatest changed_at a full read of threeOrders' table saw after row 3 was deleted.
+func checkFullReadWatermark(t *testing.T, conn *pgx.Conn) {
+	t.Helper()
+	var mark string
+	if err := conn.QueryRow(context.Background(), `SELECT value FROM cubesync.watermarks WHERE job = 'orders' AND table_name = 'orders'`).Scan(&mark); err != nil || mark != "2024-05-01T11:00:00Z" {
+		t.Errorf("watermark after the full refresh = %q (%v), want 2024-05-01T11:00:00Z: the greatest value the full read saw", mark, err)
 	}
-	rows := func() int {
-		tb, err := emu.Table("Orders", "orders")
-		if err != nil {
-			return -1
-		}
-		return len(tb.Rows)
-	}
+}
+
+// TestServeFullRefreshSlot runs cubesync serve (state in Postgres) on a job that upserts
+// changed rows every 5 seconds and has a full_refresh slot: incremental runs never remove
+// a row deleted at the source, the full-refresh slot does (it reads everything and
+// replaces), it is recorded with trigger full_refresh, and the watermark is then what the
+// full read saw. The schedules run on the wall clock: the full-refresh slot is a given
+// second about 20s after the test starts (serve has no fake clock; the slot is computed so
+// that the test does not depend on when it runs).
+func TestServeFullRefreshSlot(t *testing.T) {
+	t.Parallel() // waits on serve: its own database, directory, emulator and ports
+	dsn, conn, exec := threeOrders(t)
+	bin := buildCubesync(t)
+	dir := t.TempDir()
+	emu, url := startEmulator(t)
+	ctx := context.Background()
+
+	// A slot of both schedules (a multiple of 5s) far enough ahead for serve to start and
+	// run an incremental slot first.
+	full := time.Now().UTC().Add(20 * time.Second).Truncate(5 * time.Second)
+	config := writeConfigIn(t, dir, ordersServeConfig(dsn, url, fmt.Sprintf(`schedule = "*/5 * * * * *"
+full_refresh = "CRON_TZ=UTC %d %d %d * * *"`, full.Second(), full.Minute(), full.Hour())))
+	rows := func() int { return tableRows(emu, "Orders", "orders") }
 
 	p := startCubesync(t, bin, dir, "serve", "--config", config, "--log-format", "json")
 	listenAddr(t, p.logs)
@@ -129,10 +119,7 @@ incremental = { column = "changed_at", initial = "2024-01-01T00:00:00Z" }
 	if incremental == 0 {
 		t.Errorf("no incremental run succeeded before the full refresh")
 	}
-	var mark string
-	if err := conn.QueryRow(ctx, `SELECT value FROM cubesync.watermarks WHERE job = 'orders' AND table_name = 'orders'`).Scan(&mark); err != nil || mark != "2024-05-01T11:00:00Z" {
-		t.Errorf("watermark after the full refresh = %q (%v), want 2024-05-01T11:00:00Z: the greatest value the full read saw", mark, err)
-	}
+	checkFullReadWatermark(t, conn)
 }
 
 // TestServeWeeklyFullRefreshAtItsHour starts cubesync serve (state in Postgres) on a clock
@@ -143,12 +130,11 @@ incremental = { column = "changed_at", initial = "2024-01-01T00:00:00Z" }
 // recorded with trigger full_refresh for the 04:00 slot, and the watermark is what the full
 // read saw.
 func TestServeWeeklyFullRefreshAtItsHour(t *testing.T) {
-	dsn := pgtest.DSN(t)
+	dsn, conn, exec := threeOrders(t)
 	bin := buildCubesync(t)
 	dir := t.TempDir()
 	emu, url := startEmulator(t)
 	ctx := context.Background()
-	conn, exec := threeOrders(t, dsn)
 
 	berlin, err := time.LoadLocation("Europe/Berlin")
 	if err != nil {
@@ -160,58 +146,17 @@ func TestServeWeeklyFullRefreshAtItsHour(t *testing.T) {
 	for slot.Weekday() != time.Sunday || !slot.After(d) {
 		slot = time.Date(slot.Year(), slot.Month(), slot.Day()+1, 4, 0, 0, 0, berlin)
 	}
-	config := filepath.Join(dir, "jobs.toml")
-	if err := os.WriteFile(config, []byte(fmt.Sprintf(`[state]
-database_url = %[1]q
-
-[sources.warehouse]
-type = "postgres"
-dsn = %[1]q
-
-[targets.emu]
-base_url = %[2]q
-project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
-username = "alice"
-password = "pw"
-
-[serve]
-listen = "127.0.0.1:0"
-
-[jobs.orders]
-schedule = "CRON_TZ=Europe/Berlin 30 2 * * *"
+	config := writeConfigIn(t, dir, ordersServeConfig(dsn, url, `schedule = "CRON_TZ=Europe/Berlin 30 2 * * *"
 full_refresh = "CRON_TZ=Europe/Berlin 0 4 * * 0"
-jitter = "6s"
-target = "emu"
-dataset = { name = "Orders" }
-retry = { attempts = 1 }
-[[jobs.orders.tables]]
-name = "orders"
-policy = "upsert"
-source = "warehouse"
-query = "SELECT id, qty, changed_at FROM orders WHERE changed_at > $1"
-key = ["id"]
-exclude = ["changed_at"]
-incremental = { column = "changed_at", initial = "2024-01-01T00:00:00Z" }
-`, dsn, url)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := jobs.Load(config, func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
+jitter = "6s"`))
+	cfg := mustLoad(t, config)
 	offset := cfg.Jobs["orders"].JitterOffset()
 
 	// The nightly incremental runs so far: one run-job loads the three orders.
 	if code, stdout, stderr := runBin(t, bin, dir, "run-job", "orders", "--config", config, "--progress", "none"); code != exitOK {
 		t.Fatalf("run-job orders: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	rows := func() int {
-		tb, err := emu.Table("Orders", "orders")
-		if err != nil {
-			return -1
-		}
-		return len(tb.Rows)
-	}
+	rows := func() int { return tableRows(emu, "Orders", "orders") }
 	if got := rows(); got != 3 {
 		t.Fatalf("after the incremental run the dataset has %d orders, want 3", got)
 	}
@@ -237,8 +182,5 @@ incremental = { column = "changed_at", initial = "2024-01-01T00:00:00Z" }
 	if got := rows(); got != 2 {
 		t.Errorf("after the Sunday full refresh the dataset has %d orders, want 2: the one deleted at the source is gone", got)
 	}
-	var mark string
-	if err := conn.QueryRow(ctx, `SELECT value FROM cubesync.watermarks WHERE job = 'orders' AND table_name = 'orders'`).Scan(&mark); err != nil || mark != "2024-05-01T11:00:00Z" {
-		t.Errorf("watermark after the full refresh = %q (%v), want 2024-05-01T11:00:00Z: the greatest value the full read saw", mark, err)
-	}
+	checkFullReadWatermark(t, conn)
 }

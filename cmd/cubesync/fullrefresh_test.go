@@ -30,19 +30,10 @@ func TestRunJobFullRefreshReplaces(t *testing.T) {
 	if err := os.Mkdir(exports, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	demo, err := filepath.Abs("../../testdata/demo/orders")
-	if err != nil {
-		t.Fatal(err)
-	}
+	demo := demoData(t, "orders")
 	q1, q2 := filepath.Join(exports, "q1.parquet"), filepath.Join(exports, "q2.parquet")
 	copyFile(t, filepath.Join(demo, "orders-2024-q1.parquet"), q1) // 1,800 orders
-	config := filepath.Join(dir, "jobs.toml")
-	if err := os.WriteFile(config, []byte(`[targets.emu]
-base_url = "`+url+`"
-project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
-username = "alice"
-password = "pw"
-
+	config := writeConfigIn(t, dir, emuTarget(url)+`
 [jobs.orders]
 target = "emu"
 dataset = { name = "Orders" }
@@ -51,9 +42,7 @@ name = "orders"
 policy = "add"
 parquet = "exports/*.parquet"
 incremental = { files = "new" }
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`)
 	t.Chdir(dir) // the local state goes to ./.cubesync
 	rows := func() int {
 		t.Helper()

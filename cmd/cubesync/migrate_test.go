@@ -3,12 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/cubesync/cubesync/internal/pgtest"
 )
@@ -25,10 +21,7 @@ func runMigrateCommand(t *testing.T, dsn string) (code int, stdout, stderr strin
 	if dsn != "" {
 		config = "[state]\ndatabase_url = \"${STATE_DSN}\"\n\n" + config
 	}
-	path := filepath.Join(t.TempDir(), "jobs.toml")
-	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := writeConfig(t, config)
 	var out, errOut bytes.Buffer
 	e := &env{stdout: &out, stderr: &errOut, getenv: func(k string) string {
 		if k == "STATE_DSN" {
@@ -54,11 +47,7 @@ func TestMigrateCommand(t *testing.T) {
 		t.Errorf("cubesync migrate on an empty database: log %q does not list the migration applied", stderr)
 	}
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := pgtest.Connect(t, dsn)
 	var exists bool
 	if err := conn.QueryRow(ctx, `SELECT to_regclass('cubesync.runs') IS NOT NULL`).Scan(&exists); err != nil || !exists {
 		t.Errorf("after cubesync migrate: cubesync.runs exists = %v (%v), want it created", exists, err)

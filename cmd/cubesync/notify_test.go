@@ -8,8 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -17,8 +15,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/cubesync/cubesync/internal/pgtest"
 	"github.com/cubesync/cubesync/internal/testutil"
@@ -62,32 +58,14 @@ func (h *webhook) messages(path string) []jobs.Message {
 // recovery, all of every success; the failure's first delivery is refused and retried; every
 // run is notified once across the replicas and every delivery is in the history.
 func TestServeNotifications(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	bin := buildCubesync(t)
-	dir := t.TempDir()
+	dsn, bin, dir := serveSetup(t)
 	emu, url := startEmulator(t)
 	hook := &webhook{got: map[string][]jobs.Message{}}
 	receiver := httptest.NewServer(hook)
 	defer receiver.Close()
-	stores, err := filepath.Abs("../../testdata/demo/stores.parquet")
-	if err != nil {
-		t.Fatal(err)
-	}
 	const secretPath = "/hooks/T0KEN-in-the-url"
 	t.Setenv("CUBESYNC_TEST_OPS_URL", receiver.URL+secretPath)
-	config := filepath.Join(dir, "jobs.toml")
-	if err := os.WriteFile(config, fmt.Appendf(nil, `[state]
-database_url = %q
-
-[targets.emu]
-base_url = %q
-project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
-username = "alice"
-password = "s3cret-pw"
-
-[serve]
-listen = "127.0.0.1:0"
-
+	config := writeConfigIn(t, dir, serveHead(dsn, url)+fmt.Sprintf(`
 [notify.ops]
 url = "${CUBESYNC_TEST_OPS_URL}"
 on = ["failure", "recovery"]
@@ -99,18 +77,7 @@ on = ["success"]
 [defaults]
 retry = { attempts = 1 }
 notify = ["ops", "all"]
-
-[jobs.tick]
-schedule = "@every 1s"
-target = "emu"
-dataset = { name = "Tick" }
-[[jobs.tick.tables]]
-name = "stores"
-policy = "replace"
-parquet = %q
-`, dsn, url, receiver.URL, stores), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`, receiver.URL)+storesJob(t, "tick", "Tick", `schedule = "@every 1s"`))
 	emu.FailPublish(3, "publish failed on purpose")
 	var replicas []*proc
 	for range 2 {
@@ -145,11 +112,7 @@ parquet = %q
 		}
 	}
 
-	conn, err := pgx.Connect(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	conn := pgtest.Connect(t, dsn)
 	rows, err := conn.Query(context.Background(), `SELECT run_id, notifier, event, status, attempts FROM cubesync.deliveries ORDER BY id`)
 	if err != nil {
 		t.Fatal(err)
@@ -194,9 +157,7 @@ parquet = %q
 // deliveries are recorded failed after one attempt (a 4xx other than 408 and 429 is not
 // retried); and on SIGTERM serve still exits 0, giving up on the hanging delivery.
 func TestServeNotificationsNeverHoldRuns(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	bin := buildCubesync(t)
-	dir := t.TempDir()
+	dsn, bin, dir := serveSetup(t)
 	_, url := startEmulator(t)
 	release := make(chan struct{})
 	var mu sync.Mutex
@@ -218,50 +179,17 @@ func TestServeNotificationsNeverHoldRuns(t *testing.T) {
 	}))
 	defer receiver.Close()
 	defer close(release)
-	stores, err := filepath.Abs("../../testdata/demo/stores.parquet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	config := filepath.Join(dir, "jobs.toml")
-	if err := os.WriteFile(config, fmt.Appendf(nil, `[state]
-database_url = %[1]q
-
-[targets.emu]
-base_url = %[2]q
-project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
-username = "alice"
-password = "s3cret-pw"
-
-[serve]
-listen = "127.0.0.1:0"
-
+	config := writeConfigIn(t, dir, serveHead(dsn, url)+fmt.Sprintf(`
 [notify.hang]
-url = "%[3]s/hang"
+url = "%[1]s/hang"
 on = ["success"]
 
 [notify.refuse]
-url = "%[3]s/refuse"
+url = "%[1]s/refuse"
 on = ["success"]
-
-[jobs.tick]
-schedule = "@every 1s"
-notify = ["hang", "refuse"]
-target = "emu"
-dataset = { name = "Tick" }
-retry = { attempts = 1 }
-[[jobs.tick.tables]]
-name = "stores"
-policy = "replace"
-parquet = %[4]q
-`, dsn, url, receiver.URL, stores), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`, receiver.URL)+storesJob(t, "tick", "Tick", `schedule = "@every 1s"`, `notify = ["hang", "refuse"]`, "retry = { attempts = 1 }"))
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := pgtest.Connect(t, dsn)
 
 	p := startCubesync(t, bin, dir, "serve", "--config", config, "--log-format", "json")
 	count := func(sql string) int {

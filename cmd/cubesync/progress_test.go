@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,14 +25,7 @@ func TestProgressLinesDuringSlowQueryAndPublish(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
 	const rows = 40
-	config := filepath.Join(dir, "jobs.toml")
-	text := fmt.Sprintf(`
-[targets.emu]
-base_url = %q
-project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
-username = "alice"
-password = "s3cret-pw"
-
+	config := writeConfigIn(t, dir, emuTarget(baseURL)+fmt.Sprintf(`
 [sources.wh]
 type = "postgres"
 dsn = %q
@@ -48,10 +40,7 @@ policy = "add"
 source = "wh"
 # 50ms a row; each row is larger than Postgres's 8 kB send buffer, so it leaves at once
 query = "SELECT g AS id, repeat('x', 9000) AS pad FROM generate_series(1, %d) g CROSS JOIN LATERAL pg_sleep(0.05 + 0 * g)"
-`, baseURL, dsn, rows)
-	if err := os.WriteFile(config, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`, dsn, rows))
 
 	var stdout, stderr testutil.SyncBuffer
 	e := &env{stdout: &stdout, stderr: &stderr, getenv: func(k string) string {
@@ -104,18 +93,7 @@ func TestProgressBarsShowParquetTotal(t *testing.T) {
 	emu, baseURL := startEmulator(t)
 	emu.SetPublishDelay(500 * time.Millisecond)
 	dir := t.TempDir()
-	orders, err := filepath.Abs("../../testdata/demo/orders")
-	if err != nil {
-		t.Fatal(err)
-	}
-	config := filepath.Join(dir, "jobs.toml")
-	text := fmt.Sprintf(`
-[targets.emu]
-base_url = %q
-project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
-username = "alice"
-password = "s3cret-pw"
-
+	config := writeConfigIn(t, dir, emuTarget(baseURL)+fmt.Sprintf(`
 [jobs.demo]
 target = "emu"
 dataset = { name = "Demo" }
@@ -124,14 +102,8 @@ name = "orders"
 policy = "add"
 parquet = %q
 exclude = ["ship_date", "pickup_time"]
-`, baseURL, orders)
-	if err := os.WriteFile(config, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := jobs.Load(config, func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
+`, demoData(t, "orders")))
+	cfg := mustLoad(t, config)
 	store, err := filestate.Open(filepath.Join(dir, ".cubesync"))
 	if err != nil {
 		t.Fatal(err)

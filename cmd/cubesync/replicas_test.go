@@ -82,9 +82,7 @@ func querySlots(t testing.TB, conn *pgx.Conn) []time.Time {
 func TestServeReplicas(t *testing.T) {
 	t.Parallel() // waits on serve: its own database, directory, emulator and ports
 	const runFor = 30 * time.Second
-	dsn := pgtest.DSN(t)
-	bin := buildCubesync(t)
-	dir := t.TempDir()
+	dsn, bin, dir := serveSetup(t)
 	emu, err := emulator.New(emulator.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -113,11 +111,7 @@ func TestServeReplicas(t *testing.T) {
 		replicas = append(replicas, p)
 		byPid[p.cmd.Process.Pid] = p
 	}
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := pgtest.Connect(t, dsn)
 	succeeded := func() int {
 		var n int
 		// The schema appears when the first replica has migrated the database.
@@ -154,7 +148,12 @@ func TestServeReplicas(t *testing.T) {
 	}
 	t.Logf("killed pid %d during run %d (slot %s, session %s) after %s", pid, victim.id, victim.scheduled.Format(time.TimeOnly), victim.session, killed.Sub(start).Round(time.Millisecond))
 
-	time.Sleep(time.Until(start.Add(runFor)))
+	// The survivors go on until they have claimed the slot runFor after the start.
+	end := start.Add(runFor).Truncate(time.Second)
+	testutil.WaitFor(t, time.Until(end)+30*time.Second, "the survivors to claim the slot "+end.Format(time.TimeOnly), func() bool {
+		slots := querySlots(t, conn)
+		return len(slots) > 0 && !slots[len(slots)-1].Before(end)
+	})
 	stopped := time.Now()
 	for _, p := range replicas {
 		if p != dead {

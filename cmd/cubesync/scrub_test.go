@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -77,19 +76,7 @@ func TestRunJobNeverPrintsExpandedValues(t *testing.T) {
 // the message, string and error attributes, attributes given to With and groups.
 func TestLoggerScrubsEveryAttribute(t *testing.T) {
 	const dir = "/srv/data-Xq7Zleak"
-	cfg, err := jobs.Parse(strings.NewReader(`[targets.emu]
-base_url = "embedded"
-project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
-username = "demo"
-password = "demo"
-[jobs.leak]
-target = "emu"
-dataset = { name = "Leak" }
-[[jobs.leak.tables]]
-name = "orders"
-policy = "replace"
-parquet = "${CUBESYNC_TEST_PQDIR}/orders.parquet"
-`), "jobs.toml", func(k string) (string, bool) { return dir, k == "CUBESYNC_TEST_PQDIR" })
+	cfg, err := jobs.Parse(strings.NewReader(emuTarget("embedded")+leakJob("${CUBESYNC_TEST_PQDIR}/orders.parquet")), "jobs.toml", func(k string) (string, bool) { return dir, k == "CUBESYNC_TEST_PQDIR" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +100,18 @@ parquet = "${CUBESYNC_TEST_PQDIR}/orders.parquet"
 	}
 }
 
+// leakJob is the job leak replacing a table of dataset Leak with the parquet file path.
+func leakJob(path string) string {
+	return fmt.Sprintf(`[jobs.leak]
+target = "emu"
+dataset = { name = "Leak" }
+[[jobs.leak.tables]]
+name = "orders"
+policy = "replace"
+parquet = %q
+`, path)
+}
+
 // setLeakVars sets the variables writeLeakConfig's file names, to values that contain
 // "Xq7Zleak", and returns the dataset name and the parquet directory.
 func setLeakVars(t *testing.T) (dsName, pqDir string) {
@@ -130,16 +129,7 @@ func setLeakVars(t *testing.T) (dsName, pqDir string) {
 // adds lines to the job (a schedule).
 func writeLeakConfig(t *testing.T, dir, hookURL, extra string) string {
 	t.Helper()
-	config := filepath.Join(dir, "jobs.toml")
-	if err := os.WriteFile(config, fmt.Appendf(nil, `[targets.emu]
-base_url = "embedded"
-project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
-username = "demo"
-password = "demo"
-
-[serve]
-listen = "127.0.0.1:0"
-
+	return writeConfigIn(t, dir, serveHead("", "embedded")+fmt.Sprintf(`
 [notify.ops]
 url = %q
 on = ["failure"]
@@ -155,10 +145,7 @@ notify = ["ops"]
 name = "orders"
 policy = "replace"
 parquet = "${CUBESYNC_TEST_PQDIR}/orders.parquet"
-`, hookURL, extra), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return config
+`, hookURL, extra))
 }
 
 // noLeak fails t when out holds one of values, or lacks one of refs.
@@ -208,24 +195,9 @@ func TestServeNeverLogsExpandedValues(t *testing.T) {
 func TestCommandErrorsNeverPrintExpandedValues(t *testing.T) {
 	t.Setenv("CUBESYNC_TEST_PGDB", "db-Xq7Zleak")
 	dir := t.TempDir()
-	config := filepath.Join(dir, "jobs.toml")
-	if err := os.WriteFile(config, []byte(`[state]
+	config := writeConfigIn(t, dir, `[state]
 database_url = "postgres://cubesync@127.0.0.1:1/${CUBESYNC_TEST_PGDB}?sslmode=disable&connect_timeout=2"
-[targets.emu]
-base_url = "embedded"
-project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
-username = "demo"
-password = "demo"
-[jobs.leak]
-target = "emu"
-dataset = { name = "Leak" }
-[[jobs.leak.tables]]
-name = "orders"
-policy = "replace"
-parquet = "orders.parquet"
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`+emuTarget("embedded")+leakJob("orders.parquet"))
 	t.Chdir(dir)
 	code, stdout, stderr := runCmd(t, "history", "--config", config, "leak")
 	if code == 0 {

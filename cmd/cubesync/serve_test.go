@@ -39,42 +39,8 @@ func startEmulator(t testing.TB) (*emulator.Server, string) {
 // stores, pushed to the emulator at baseURL.
 func tickConfig(t testing.TB, dir, baseURL, state, grace string) string {
 	t.Helper()
-	stores, err := filepath.Abs("../../testdata/demo/stores.parquet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if state != "" {
-		state = fmt.Sprintf("[state]\ndatabase_url = %q\n", state)
-	}
-	text := state + fmt.Sprintf(`
-[targets.emu]
-base_url = %q
-project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
-username = "alice"
-password = "s3cret-pw"
-call_retries = 1
-call_backoff = "50ms"
-
-[serve]
-listen = "127.0.0.1:0"
-shutdown_grace = %q
-
-[jobs.tick]
-description = "every second"
-schedule = "@every 1s"
-target = "emu"
-dataset = { name = "Tick" }
-retry = { attempts = 1 }
-[[jobs.tick.tables]]
-name = "stores"
-policy = "replace"
-parquet = %q
-`, baseURL, grace, stores)
-	path := filepath.Join(dir, "jobs.toml")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return writeConfigIn(t, dir, serveHead(state, baseURL, "call_retries = 1", `call_backoff = "50ms"`)+fmt.Sprintf("shutdown_grace = %q\n", grace)+
+		storesJob(t, "tick", "Tick", `description = "every second"`, `schedule = "@every 1s"`, "retry = { attempts = 1 }"))
 }
 
 // inProcess runs `cubesync ARGS` in this process, in dir, until ctx ends.
@@ -273,11 +239,7 @@ func TestServeOperatingSurface(t *testing.T) {
 func TestServeNeedsAScheduledJob(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
-	path := filepath.Join(dir, "jobs.toml")
-	text := "[targets.emu]\nbase_url = \"embedded\"\nproject_id = \"P\"\nusername = \"u\"\npassword = \"p\"\n"
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := writeConfigIn(t, dir, emuTarget("embedded"))
 	p := serveInProcess(t, context.Background(), "serve", "--config", path)
 	if code := <-p.done; code != exitUsage || !strings.Contains(p.stderr.String(), "no job has a schedule") {
 		t.Errorf("serve without scheduled jobs: exit %d, stderr %q; want exit 2 saying no job has a schedule", code, p.stderr)
@@ -389,6 +351,16 @@ func (p *proc) wait(t testing.TB, timeout time.Duration) int {
 	}
 }
 
+// term sends the process SIGTERM and waits for it to exit, at most timeout; it returns the
+// exit code and how long the exit took.
+func (p *proc) term(t testing.TB, timeout time.Duration) (code int, took time.Duration) {
+	t.Helper()
+	start := time.Now()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	code = p.wait(t, timeout)
+	return code, time.Since(start)
+}
+
 func tail(s string, n int) string {
 	lines := strings.Split(s, "\n")
 	if len(lines) > n {
@@ -406,13 +378,12 @@ func TestServeSIGTERM(t *testing.T) {
 		config := tickConfig(t, dir, url, "", "10s")
 		p := startCubesync(t, bin, dir, "serve", "--config", config)
 		testutil.WaitFor(t, 20*time.Second, "a succeeded run", func() bool { return len(p.logs.LogLines("run finished")) >= 1 })
-		start := time.Now()
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		if code := p.wait(t, 15*time.Second); code != exitOK {
+		code, took := p.term(t, 15*time.Second)
+		if code != exitOK {
 			t.Errorf("serve exited %d after SIGTERM with nothing to cancel, want 0", code)
 		}
-		if d := time.Since(start); d > 5*time.Second {
-			t.Errorf("clean shutdown took %s, want well under the 10s grace period", d)
+		if took > 5*time.Second {
+			t.Errorf("clean shutdown took %s, want well under the 10s grace period", took)
 		}
 	})
 
@@ -425,10 +396,7 @@ func TestServeSIGTERM(t *testing.T) {
 		testutil.WaitFor(t, 20*time.Second, "a publish in progress", func() bool {
 			return emu.Stats().Calls[emulator.CallPublish] >= 1 && len(emu.OpenSessions()) == 1
 		})
-		start := time.Now()
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		code := p.wait(t, 20*time.Second)
-		took := time.Since(start)
+		code, took := p.term(t, 20*time.Second)
 		if code != exitTerminated {
 			t.Errorf("serve exited %d after cancelling a run on SIGTERM, want 143", code)
 		}
@@ -462,13 +430,12 @@ func TestServeSIGTERM(t *testing.T) {
 		testutil.WaitFor(t, 10*time.Second, "serve to start stopping", func() bool {
 			return len(p.logs.LogLines("stopping: no new runs; waiting for running jobs")) == 1
 		})
-		start := time.Now()
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		if code := p.wait(t, 10*time.Second); code != exitTerminated {
+		code, took := p.term(t, 10*time.Second)
+		if code != exitTerminated {
 			t.Errorf("serve exited %d on a second SIGTERM, want 143", code)
 		}
-		if d := time.Since(start); d > 3*time.Second {
-			t.Errorf("serve took %s to exit on the second signal, want at once", d)
+		if took > 3*time.Second {
+			t.Errorf("serve took %s to exit on the second signal, want at once", took)
 		}
 	})
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -25,49 +23,21 @@ import (
 // [defaults]; after extra a test may open tables of its own ([notify.NAME]).
 func spreadConfig(t testing.TB, dir, baseURL, dsn string, n, limit int, at time.Time, extra, defaults string) string {
 	t.Helper()
-	stores, err := filepath.Abs("../../testdata/demo/stores.parquet")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `[state]
-database_url = %q
-
-[targets.emu]
-base_url = %q
-project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
-username = "alice"
-password = "s3cret-pw"
-call_retries = 1
-call_backoff = "50ms"
-
-[serve]
-listen = "127.0.0.1:0"
-shutdown_grace = "20s"
+	b.WriteString(serveHead(dsn, baseURL, "call_retries = 1", `call_backoff = "50ms"`))
+	fmt.Fprintf(&b, `shutdown_grace = "20s"
 max_concurrent_runs = %d
 %s
 [defaults]
 retry = { attempts = 1 }
 %s
-`, dsn, baseURL, limit, extra, defaults)
+`, limit, extra, defaults)
 	at = at.UTC()
 	for i := range n {
-		fmt.Fprintf(&b, `
-[jobs.job%d]
-schedule = "CRON_TZ=UTC %d %d %d * * *"
-target = "emu"
-dataset = { name = "Spread %d" }
-[[jobs.job%d.tables]]
-name = "stores"
-policy = "replace"
-parquet = %q
-`, i, at.Second(), at.Minute(), at.Hour(), i, i, stores)
+		b.WriteString(storesJob(t, fmt.Sprintf("job%d", i), fmt.Sprintf("Spread %d", i),
+			fmt.Sprintf(`schedule = "CRON_TZ=UTC %d %d %d * * *"`, at.Second(), at.Minute(), at.Hour())))
 	}
-	path := filepath.Join(dir, "jobs.toml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return writeConfigIn(t, dir, b.String())
 }
 
 // spreadRun is a row of cubesync.runs as the spread test checks it.
@@ -142,9 +112,7 @@ func finishedRuns(t testing.TB, conn *pgx.Conn) int {
 // nothing more, so each replica runs three jobs, every slot runs once and none is missed.
 func TestServeSpreadsWork(t *testing.T) {
 	t.Parallel() // waits on serve: its own database, directory, emulator and ports
-	dsn := pgtest.DSN(t)
-	bin := buildCubesync(t)
-	dir := t.TempDir()
+	dsn, bin, dir := serveSetup(t)
 	emu, url := startEmulator(t)
 	// Each run stays in its publish for 3s, far longer than the replicas take to claim the
 	// nine slots: a replica's places only come free after every slot is claimed.
@@ -154,11 +122,7 @@ func TestServeSpreadsWork(t *testing.T) {
 	config := spreadConfig(t, dir, url, dsn, 9, 3, due, "", "")
 
 	replicas := startReplicas(t, bin, dir, config, 3, due)
-	conn, err := pgx.Connect(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	conn := pgtest.Connect(t, dsn)
 	testutil.WaitFor(t, time.Until(due)+60*time.Second, "nine finished runs", func() bool { return finishedRuns(t, conn) >= 9 })
 	// A replica at its limit leaves a slot and waits for a place or the slot's grace to
 	// pass; the slot then ends in a run of its own or a log line that another replica
@@ -253,11 +217,7 @@ func TestServeRecordsMissedSlots(t *testing.T) {
 			config := spreadConfig(t, dir, url, dsn, 3, 1, due, "",
 				fmt.Sprintf("catchup_window = %q\nnotify = [\"ops\"]\n[notify.ops]\nurl = \"%s/ops\"\non = [\"missed\"]\n", tc.window, receiver.URL))
 			replicas := startReplicas(t, bin, dir, config, 2, due)
-			conn, err := pgx.Connect(context.Background(), dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close(context.Background())
+			conn := pgtest.Connect(t, dsn)
 			testutil.WaitFor(t, time.Until(due)+tc.run+60*time.Second, "three finished runs", func() bool { return finishedRuns(t, conn) >= 3 })
 			testutil.WaitFor(t, 30*time.Second, "the missed slot's notification", func() bool { return len(hook.messages("/ops")) > 0 })
 			stopReplicas(t, replicas)
@@ -303,16 +263,11 @@ func TestServeRecordsMissedSlots(t *testing.T) {
 // replicas), runs once, and the history keeps the cron slot.
 func TestServeJitter(t *testing.T) {
 	t.Parallel() // waits on serve: its own database, directory, emulator and ports
-	dsn := pgtest.DSN(t)
-	bin := buildCubesync(t)
-	dir := t.TempDir()
+	dsn, bin, dir := serveSetup(t)
 	_, url := startEmulator(t)
 	due := time.Now().Add(15 * time.Second).Truncate(time.Second)
 	config := spreadConfig(t, dir, url, dsn, 3, 3, due, "", `jitter = "8s"`)
-	cfg, err := jobs.Load(config, func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := mustLoad(t, config)
 	offsets := map[string]time.Duration{}
 	for name, j := range cfg.Jobs {
 		offsets[name] = j.JitterOffset()
@@ -337,11 +292,7 @@ func TestServeJitter(t *testing.T) {
 		})
 	}
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := pgtest.Connect(t, dsn)
 	type run struct {
 		job, status        string
 		scheduled, started time.Time

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -35,10 +33,7 @@ parquet = "stores.parquet"
 
 func TestStateCommand(t *testing.T) {
 	dir := t.TempDir()
-	config := filepath.Join(dir, "jobs.toml")
-	if err := os.WriteFile(config, []byte(stateTestConfig), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	config := writeConfigIn(t, dir, stateTestConfig)
 	t.Chdir(dir)
 	steps := []struct {
 		args       []string

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -39,11 +38,7 @@ name = "stores"
 policy = "replace"
 parquet = "stores.parquet"
 `
-	path := filepath.Join(t.TempDir(), "jobs.toml")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return writeConfig(t, text)
 }
 
 // runWithEnv runs `cubesync ARGS` in this process with the variables of vars set (and every

@@ -8,15 +8,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	"google.golang.org/protobuf/proto"
@@ -211,38 +208,12 @@ func checkNoSecrets(t testing.TB, spans []span, secrets ...string) {
 // for local files), and extra appended to the job.
 func tracedConfig(t testing.TB, dir, baseURL, state, extra string) string {
 	t.Helper()
-	stores, err := filepath.Abs("../../testdata/demo/stores.parquet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := ""
+	retries := []string{"call_retries = 2", `call_backoff = "50ms"`}
+	head := emuTarget(baseURL, retries...)
 	if state != "" {
-		text = fmt.Sprintf("[state]\ndatabase_url = %q\n\n[serve]\nlisten = \"127.0.0.1:0\"\n\n", state)
+		head = serveHead(state, baseURL, retries...)
 	}
-	text += fmt.Sprintf(`[targets.emu]
-base_url = %q
-project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
-username = "alice"
-password = "s3cret-pw"
-call_retries = 2
-call_backoff = "50ms"
-
-[jobs.stores]
-target = "emu"
-dataset = { name = "Stores" }
-chunk_size = "1KB"
-retry = { attempts = 1 }
-%s
-[[jobs.stores.tables]]
-name = "stores"
-policy = "replace"
-parquet = %q
-`, baseURL, extra, stores)
-	path := filepath.Join(dir, "jobs.toml")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return writeConfigIn(t, dir, head+storesJob(t, "stores", "Stores", `chunk_size = "1KB"`, "retry = { attempts = 1 }", extra))
 }
 
 // checkRunTrace checks the span tree of one traced run of job stores: run, attempt, open
@@ -380,9 +351,7 @@ func TestTracingRunJob(t *testing.T) {
 // TestTracingServe: a run of cubesync serve (state in Postgres) is one trace, exported while
 // serve keeps running, and its trace id is in the log, the history and the run's page.
 func TestTracingServe(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	bin := buildCubesync(t)
-	dir := t.TempDir()
+	dsn, bin, dir := serveSetup(t)
 	_, url := startEmulator(t)
 	rc := startOTLPReceiver(t)
 	config := tracedConfig(t, dir, url, dsn, `schedule = "@every 1s"`)
@@ -393,11 +362,7 @@ func TestTracingServe(t *testing.T) {
 	p := startCubesync(t, bin, dir, "serve", "--config", config, "--log-format", "json")
 	addr := "http://" + listenAddr(t, p.logs)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := pgtest.Connect(t, dsn)
 	var runID int64
 	var id string
 	testutil.WaitFor(t, 60*time.Second, "a succeeded run of stores", func() bool {

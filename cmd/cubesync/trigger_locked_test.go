@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/cubesync/cubesync/internal/pgtest"
 	"github.com/cubesync/cubesync/internal/testutil"
 	"github.com/cubesync/cubesync/jobs/pgstate"
@@ -20,15 +18,11 @@ import (
 // trigger "trigger" naming the holder, so whoever asked is not left guessing.
 func TestTriggerWhileLockedIsInHistory(t *testing.T) {
 	t.Parallel() // waits on serve: its own database, directory, emulator and ports
-	dsn := pgtest.DSN(t)
-	bin := buildCubesync(t)
-	dir := t.TempDir()
-	_, url := startEmulator(t)
-	config := controlConfig(t, dir, url, dsn)
+	dsn, bin, dir, config := controlSetup(t)
 	ctx := context.Background()
 
 	// Only serve uses the admin token; trigger and history run without it.
-	p := startCubesyncEnv(t, bin, dir, []string{"CUBESYNC_TEST_ADMIN_TOKEN=" + testAdminToken}, "serve", "--config", config, "--log-format", "json")
+	p := serveWithAdminToken(t, bin, dir, config)
 	listenAddr(t, p.logs) // serving, migrations done
 
 	// Another process runs job slow: the test holds its lock.
@@ -47,11 +41,7 @@ func TestTriggerWhileLockedIsInHistory(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("cubesync trigger slow: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := pgtest.Connect(t, dsn)
 	var trigger, status, reason string
 	testutil.WaitFor(t, 30*time.Second, "a finished run of slow in the history", func() bool {
 		return conn.QueryRow(ctx, `SELECT trigger, status, error FROM cubesync.runs WHERE job = 'slow' AND status <> 'running'`).Scan(&trigger, &status, &reason) == nil

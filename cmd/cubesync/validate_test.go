@@ -24,14 +24,15 @@ func runValidateCmd(t *testing.T, vars map[string]string, args ...string) (code 
 	return code, out.String(), errOut.String()
 }
 
-// writeConfig writes a jobs file into a temporary directory and returns its path.
-func writeConfig(t *testing.T, src string) string {
+// validateWant runs `cubesync validate args...` with vars as its environment, fails the
+// test unless it exits with code, and returns both streams.
+func validateWant(t *testing.T, code int, vars map[string]string, args ...string) (stdout, stderr string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "jobs.toml")
-	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
+	got, stdout, stderr := runValidateCmd(t, vars, args...)
+	if got != code {
+		t.Fatalf("validate %v: exit %d, want %d; stderr:\n%s", args, got, code, stderr)
 	}
-	return path
+	return stdout, stderr
 }
 
 func TestValidatePrintsJobs(t *testing.T) {
@@ -67,10 +68,7 @@ policy = "replace"
 parquet = "stores.parquet"
 `)
 	vars := map[string]string{"CUBESYNC_TEST_MSTR_PASSWORD": "mstr-s3cret", "CUBESYNC_TEST_PGPW": "pg-s3cret"}
-	code, stdout, stderr := runValidateCmd(t, vars, "--config", path)
-	if code != 0 {
-		t.Fatalf("validate: exit %d, want 0; stderr:\n%s", code, stderr)
-	}
+	stdout, stderr := validateWant(t, 0, vars, "--config", path)
 	year := time.Now().UTC().Year() + 1
 	dir := filepath.Dir(path)
 	want := fmt.Sprintf(`%s: ok, 2 jobs, 2 targets, 1 source
@@ -172,10 +170,7 @@ func TestValidateUsageErrors(t *testing.T) {
 
 // The shipped jobs.toml validates, and its demo job is what the README runs.
 func TestValidateShippedConfig(t *testing.T) {
-	code, stdout, stderr := runValidateCmd(t, nil, "--config", filepath.Join("..", "..", "jobs.toml"))
-	if code != 0 {
-		t.Fatalf("validate jobs.toml: exit %d; stderr:\n%s", code, stderr)
-	}
+	stdout, stderr := validateWant(t, 0, nil, "--config", filepath.Join("..", "..", "jobs.toml"))
 	if strings.Contains(stderr, "warning") {
 		t.Errorf("validate warns about the shipped config:\n%s", stderr)
 	}
@@ -207,14 +202,8 @@ key = ["order_id"]
 exclude = ["updated_at"]
 incremental = { column = "updated_at", initial = "2024-01-01T00:00:00Z", lookback = "10m" }
 `)
-	code, stdout, stderr := runValidateCmd(t, nil, "--config", path)
-	if code != 0 {
-		t.Fatalf("validate: exit %d, want 0; stderr:\n%s", code, stderr)
-	}
-	cfg, err := jobs.Load(path, func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
+	stdout, _ := validateWant(t, 0, nil, "--config", path)
+	cfg := mustLoad(t, path)
 	job := cfg.Jobs["sales"]
 	off := job.JitterOffset()
 	for _, want := range []string{
@@ -262,10 +251,7 @@ name = "events"
 policy = "replace"
 parquet = "incoming/*.parquet"
 `)
-	code, _, stderr := runValidateCmd(t, nil, "--config", path)
-	if code != 0 {
-		t.Fatalf("validate: exit %d, want 0 (a warning)\n%s", code, stderr)
-	}
+	_, stderr := validateWant(t, 0, nil, "--config", path)
 	dir, _ := filepath.Abs(filepath.Dir(path))
 	for _, want := range []string{"warning: job drops table events", `"incoming/*.parquet"`, "matches no file", "the directory of the jobs file, " + dir} {
 		if !strings.Contains(stderr, want) {
@@ -306,10 +292,7 @@ key = ["${CUBESYNC_TEST_KEY}"]
 	notShown := []string{"s3cret", "@every 17h", "0123456789ABCDEF0123456789ABCDEF"}
 
 	t.Run("listing", func(t *testing.T) {
-		code, stdout, stderr := runValidateCmd(t, vars, "--config", writeConfig(t, fmt.Sprintf(tmpl, "3")))
-		if code != 0 {
-			t.Fatalf("validate: exit %d, want 0; stderr:\n%s", code, stderr)
-		}
+		stdout, stderr := validateWant(t, 0, vars, "--config", writeConfig(t, fmt.Sprintf(tmpl, "3")))
 		for _, s := range notShown {
 			if strings.Contains(stdout+stderr, s) {
 				t.Errorf("validate printed %q, a value from the environment:\n%s%s", s, stdout, stderr)
@@ -322,10 +305,7 @@ key = ["${CUBESYNC_TEST_KEY}"]
 		}
 	})
 	t.Run("problem", func(t *testing.T) {
-		code, stdout, stderr := runValidateCmd(t, vars, "--config", writeConfig(t, fmt.Sprintf(tmpl, `"${CUBESYNC_TEST_PW}"`)))
-		if code != 2 {
-			t.Fatalf("validate: exit %d, want 2; stderr:\n%s", code, stderr)
-		}
+		stdout, stderr := validateWant(t, 2, vars, "--config", writeConfig(t, fmt.Sprintf(tmpl, `"${CUBESYNC_TEST_PW}"`)))
 		if !strings.Contains(stderr, "call_retries: want an integer") {
 			t.Errorf("validate does not report call_retries:\n%s", stderr)
 		}
@@ -353,10 +333,7 @@ name = "stores"
 policy = "replace"
 parquet = "stores.parquet"
 `)
-	code, _, stderr := runValidateCmd(t, nil, "--config", path)
-	if code != 2 {
-		t.Fatalf("validate: exit %d, want 2; stderr:\n%s", code, stderr)
-	}
+	_, stderr := validateWant(t, 2, nil, "--config", path)
 	want := path + `:12: jobs.stores.dataset.name: job orders (` + path + `:5) writes the same dataset, "Sales" on target emu`
 	if !strings.Contains(stderr, want) {
 		t.Errorf("validate stderr:\n%s\nwant a line starting %q", stderr, want)
@@ -401,10 +378,7 @@ parquet = "stores.parquet"
 		"CUBESYNC_TEST_HOOK":          "https://hooks.example.com/hook-s3cret",
 		"OTEL_EXPORTER_OTLP_ENDPOINT": "https://user:otel-s3cret@collector.example.com:4318",
 	}
-	code, stdout, stderr := runValidateCmd(t, vars, "--config", path)
-	if code != 0 {
-		t.Fatalf("validate: exit %d, want 0; stderr:\n%s", code, stderr)
-	}
+	stdout, stderr := validateWant(t, 0, vars, "--config", path)
 	for _, want := range []string{
 		"\nserve: at most 3 runs at once per process (max_concurrent_runs); admin API on (POST /api/jobs/NAME/run|pause|resume with admin_token)\n",
 		"\nnotify: audit (on success, failure, missed); ops (on failure, recovery)\n",
@@ -426,7 +400,7 @@ parquet = "stores.parquet"
 
 	// A notifier no job names is a warning, not a problem.
 	unused := strings.Replace(readFile(t, path), `notify = ["ops", "audit"]`, `notify = ["ops"]`, 1)
-	code, _, stderr = runValidateCmd(t, vars, "--config", writeConfig(t, unused))
+	code, _, stderr := runValidateCmd(t, vars, "--config", writeConfig(t, unused))
 	if want := `warning: notify.audit: no job names it, so it is never sent anything (add notify = ["audit"] to a job or to [defaults])` + "\n"; code != 0 || !strings.Contains(stderr, want) {
 		t.Errorf("validate with notifier audit named by no job: exit %d, stderr %q; want 0 and %q", code, stderr, want)
 	}

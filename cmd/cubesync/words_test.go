@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -180,13 +179,8 @@ func TestRunJobInterruptedSaysSo(t *testing.T) {
 
 // A second run with no new files publishes nothing and says so, in run-job and history.
 func TestRunJobNoChanges(t *testing.T) {
-	orders, err := filepath.Abs("../../testdata/demo/orders")
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	config := filepath.Join(dir, "jobs.toml")
-	if err := os.WriteFile(config, []byte(fmt.Sprintf(`
+	config := writeConfigIn(t, dir, fmt.Sprintf(`
 [targets.demo]
 base_url = "embedded"
 project_id = "B7CA92F04B9FAE8D941C3E9B7E0CD754"
@@ -201,9 +195,7 @@ name = "orders"
 policy = "add"
 parquet = %q
 incremental = { files = "new" }
-`, orders)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`, demoData(t, "orders")))
 	t.Chdir(dir)
 
 	if code, stdout, stderr := runCmd(t, "run-job", "--config", config, "--progress", "none", "orders"); code != exitOK || !strings.Contains(stdout, "job orders: published") {

@@ -50,7 +50,7 @@ func TestLocalClusterFromCachedTemplate(t *testing.T) {
 				t.Errorf("cache %s holds templates %v, want one initdb'ed cluster", cache, templates)
 			}
 
-			conn := connect(t, srv.adminDSN)
+			conn := Connect(t, srv.adminDSN)
 			var addr string
 			if err := conn.QueryRow(t.Context(), "SELECT host(inet_server_addr())").Scan(&addr); err != nil {
 				t.Fatal(err)

@@ -1,7 +1,6 @@
 package pgtest
 
 import (
-	"context"
 	"strings"
 	"testing"
 
@@ -10,21 +9,11 @@ import (
 
 func TestMain(m *testing.M) { Run(m) }
 
-func connect(t *testing.T, dsn string) *pgx.Conn {
-	t.Helper()
-	conn, err := pgx.Connect(t.Context(), dsn)
-	if err != nil {
-		t.Fatalf("connect to the test database: %v", err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
-}
-
 func TestDSNGivesEachCallAFreshDatabaseDroppedAfterTheTest(t *testing.T) {
 	var first, second string
 	t.Run("inner", func(t *testing.T) {
-		a := connect(t, DSN(t))
-		b := connect(t, DSN(t))
+		a := Connect(t, DSN(t))
+		b := Connect(t, DSN(t))
 		if _, err := a.Exec(t.Context(), "CREATE TABLE leftover (id int)"); err != nil {
 			t.Fatalf("create table in the first database: %v", err)
 		}
@@ -55,7 +44,7 @@ func TestDSNGivesEachCallAFreshDatabaseDroppedAfterTheTest(t *testing.T) {
 
 	// The inner test's connections are still open when its cleanups drop the databases
 	// (cleanups run last-in first-out): the drop must end them, not wait.
-	admin := connect(t, DSN(t))
+	admin := Connect(t, DSN(t))
 	var left []string
 	rows, err := admin.Query(t.Context(), "SELECT datname FROM pg_database WHERE datname = ANY($1)", []string{first, second})
 	if err != nil {

@@ -1,7 +1,7 @@
 // Package testutil holds the helpers that cubesync's tests share: a buffer that a command or
-// process writes its logs to while the test reads them, and a poll that waits for a
-// condition with a deadline. It imports nothing of cubesync, so every package's tests
-// (including sink's internal ones) can use it.
+// process writes its logs to while the test reads them, a poll that waits for a condition
+// with a deadline, the one fake clock, and a Parquet file writer for test data. It imports
+// nothing of cubesync, so every package's tests (including sink's internal ones) can use it.
 //
 // Waiting here is for things outside the test's control (another process, a server, a
 // database). Time the test controls belongs on a fake clock or in a testing/synctest bubble,

@@ -49,16 +49,6 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-func connect(t *testing.T, dsn string) *pgx.Conn {
-	t.Helper()
-	conn, err := pgx.Connect(context.Background(), dsn)
-	if err != nil {
-		t.Fatalf("connect to the test database: %v", err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
-}
-
 // TestMigrateConcurrently starts several processes' worth of migrations on one empty
 // database at the same moment: every one must succeed and the schema be applied once.
 func TestMigrateConcurrently(t *testing.T) {
@@ -81,7 +71,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("embedded migrations: %v, %v", files, err)
 	}
-	conn := connect(t, dsn)
+	conn := pgtest.Connect(t, dsn)
 	var applied, latest int64
 	err = conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE version_id > 0), max(version_id) FROM cubesync.goose_db_version WHERE is_applied`).Scan(&applied, &latest)
 	if err != nil {
@@ -125,7 +115,7 @@ func TestLockReleasedWhenConnectionDies(t *testing.T) {
 		t.Errorf("refusal %q names the holder %q, want this process's host:pid", err, got)
 	}
 
-	conn := connect(t, dsn)
+	conn := pgtest.Connect(t, dsn)
 	var pid int32
 	err = conn.QueryRow(ctx, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
 		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&pid)
@@ -215,7 +205,7 @@ func TestMigrationsRollBack(t *testing.T) {
 	if _, err := p.DownTo(ctx, 0); err != nil {
 		t.Fatalf("roll back every migration: %v", err)
 	}
-	conn := connect(t, dsn)
+	conn := pgtest.Connect(t, dsn)
 	var left int
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = $1 AND tablename <> 'goose_db_version'`, pgstate.Schema).Scan(&left); err != nil {
 		t.Fatal(err)

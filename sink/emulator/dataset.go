@@ -153,7 +153,9 @@ func newDataset(m *sink.Model) (*dataset, error) {
 
 	// role records how each column is used, to refuse a column that is both or neither.
 	role := map[[2]string]string{}
-	resolve := func(owner string, e sink.Expression) (*column, error) {
+	// use resolves the column e of the attribute or metric owner (kind), claims it for kind
+	// and lists it in ref's columns.
+	use := func(owner, kind string, e sink.Expression, ref *objectRef) (*column, error) {
 		t := d.table(e.TableName)
 		if t == nil {
 			return nil, badInput("%s refers to unknown table %q (tables: %s)", owner, e.TableName, strings.Join(d.tableNames(), ", "))
@@ -162,71 +164,63 @@ func newDataset(m *sink.Model) (*dataset, error) {
 		if i < 0 {
 			return nil, badInput("%s refers to unknown column %q of table %q (columns: %s)", owner, e.ColumnName, e.TableName, strings.Join(t.columnNames(), ", "))
 		}
-		return t.Columns[i], nil
-	}
-	claim := func(owner, kind string, e sink.Expression) error {
 		key := [2]string{e.TableName, e.ColumnName}
 		if prev, ok := role[key]; ok && prev != kind {
-			return badInput("column %q of table %q is used both as an attribute and as a metric (%s): make it one or the other", e.ColumnName, e.TableName, owner)
+			return nil, badInput("column %q of table %q is used both as an attribute and as a metric (%s): make it one or the other", e.ColumnName, e.TableName, owner)
 		}
 		role[key] = kind
-		return nil
+		ref.Columns = append(ref.Columns, e.TableName+"."+e.ColumnName)
+		return t.Columns[i], nil
 	}
-	attrs := map[string]int{} // same-name attributes are merged
+	// object checks the name of an attribute or metric (kind) and returns how messages name
+	// it and its place in refs, where it is added the first time: same-name ones are merged.
+	object := func(kind, name string, refs *[]objectRef, seen map[string]int) (owner string, i int, err error) {
+		if err := checkName(kind, name); err != nil {
+			return "", 0, err
+		}
+		i, ok := seen[name]
+		if !ok {
+			i = len(*refs)
+			seen[name] = i
+			*refs = append(*refs, objectRef{ID: newID(), Name: name})
+		}
+		return fmt.Sprintf("%s %q", kind, name), i, nil
+	}
+	attrs := map[string]int{}
 	for _, a := range m.Attributes {
-		owner := fmt.Sprintf("attribute %q", a.Name)
-		if err := checkName("attribute", a.Name); err != nil {
+		owner, i, err := object("attribute", a.Name, &d.Attributes, attrs)
+		if err != nil {
 			return nil, err
 		}
 		if len(a.Forms) == 0 {
 			return nil, missingField("%s has no attributeForms", owner)
-		}
-		i, ok := attrs[a.Name]
-		if !ok {
-			i = len(d.Attributes)
-			attrs[a.Name] = i
-			d.Attributes = append(d.Attributes, objectRef{ID: newID(), Name: a.Name})
 		}
 		for _, f := range a.Forms {
 			if len(f.Expressions) == 0 {
 				return nil, missingField("%s form %q has no expressions", owner, f.Category)
 			}
 			for _, e := range f.Expressions {
-				c, err := resolve(owner, e)
+				c, err := use(owner, "attribute", e, &d.Attributes[i])
 				if err != nil {
 					return nil, err
 				}
-				if err := claim(owner, "attribute", e); err != nil {
-					return nil, err
-				}
 				c.Attribute = true
-				d.Attributes[i].Columns = append(d.Attributes[i].Columns, e.TableName+"."+e.ColumnName)
 			}
 		}
 	}
 	metrics := map[string]int{}
 	for _, mm := range m.Metrics {
-		owner := fmt.Sprintf("metric %q", mm.Name)
-		if err := checkName("metric", mm.Name); err != nil {
+		owner, i, err := object("metric", mm.Name, &d.Metrics, metrics)
+		if err != nil {
 			return nil, err
 		}
 		if len(mm.Expressions) == 0 {
 			return nil, missingField("%s has no expressions", owner)
 		}
-		i, ok := metrics[mm.Name]
-		if !ok {
-			i = len(d.Metrics)
-			metrics[mm.Name] = i
-			d.Metrics = append(d.Metrics, objectRef{ID: newID(), Name: mm.Name})
-		}
 		for _, e := range mm.Expressions {
-			if _, err := resolve(owner, e); err != nil {
+			if _, err := use(owner, "metric", e, &d.Metrics[i]); err != nil {
 				return nil, err
 			}
-			if err := claim(owner, "metric", e); err != nil {
-				return nil, err
-			}
-			d.Metrics[i].Columns = append(d.Metrics[i].Columns, e.TableName+"."+e.ColumnName)
 		}
 	}
 	for _, t := range d.Tables {

@@ -61,17 +61,13 @@ func resolve(pattern, baseDir, baseName string) ([]FileInfo, error) {
 	}
 	var files []FileInfo
 	for _, m := range matches {
-		st, err := os.Stat(m)
+		fi, ok, err := statListed(pattern, m)
 		if err != nil {
-			return nil, fmt.Errorf("parquet %q: %w", pattern, err)
-		}
-		if st.IsDir() {
-			continue
-		}
-		if err := checkRegular(pattern, m, st); err != nil {
 			return nil, err
 		}
-		files = append(files, FileInfo{Path: m, Size: st.Size(), ModTime: st.ModTime()})
+		if ok {
+			files = append(files, fi)
+		}
 	}
 	if len(files) == 0 {
 		return nil, fmt.Errorf("parquet %q: %w: the glob %s matches no file (a relative path is resolved against %s)",
@@ -79,6 +75,23 @@ func resolve(pattern, baseDir, baseName string) ([]FileInfo, error) {
 	}
 	sortFiles(files)
 	return files, nil
+}
+
+// statListed stats path, a file pattern lists, following symlinks (unlike a DirEntry's
+// Info): ok is false for a directory, which a listing skips; a file that is not regular is
+// an error (checkRegular).
+func statListed(pattern, path string) (fi FileInfo, ok bool, err error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return FileInfo{}, false, fmt.Errorf("parquet %q: %w", pattern, err)
+	}
+	if st.IsDir() {
+		return FileInfo{}, false, nil
+	}
+	if err := checkRegular(pattern, path, st); err != nil {
+		return FileInfo{}, false, err
+	}
+	return FileInfo{Path: path, Size: st.Size(), ModTime: st.ModTime()}, true, nil
 }
 
 // listDir lists the *.parquet files directly in dir. Names starting with '.' or '_' are
@@ -95,18 +108,13 @@ func listDir(pattern, dir string) ([]FileInfo, error) {
 			strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") {
 			continue
 		}
-		path := filepath.Join(dir, name)
-		st, err := os.Stat(path) // follows symlinks, unlike e.Info
+		fi, ok, err := statListed(pattern, filepath.Join(dir, name))
 		if err != nil {
-			return nil, fmt.Errorf("parquet %q: %w", pattern, err)
-		}
-		if st.IsDir() {
-			continue
-		}
-		if err := checkRegular(pattern, path, st); err != nil {
 			return nil, err
 		}
-		files = append(files, FileInfo{Path: path, Size: st.Size(), ModTime: st.ModTime()})
+		if ok {
+			files = append(files, fi)
+		}
 	}
 	if len(files) == 0 {
 		return nil, fmt.Errorf("parquet %q: %w: directory %s has no *.parquet file", pattern, ErrNoFiles, dir)
