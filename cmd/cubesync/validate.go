@@ -68,6 +68,7 @@ func runValidate(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	warnUnusedNotifiers(e.stderr, cfg)
+	warnJitterOverInterval(e.stderr, cfg, time.Now())
 	if n := checkDatasets(ctx, e, cfg); n > 0 {
 		return usageError(fmt.Errorf("%s: %d %s", cfg.File, n, plural(n, "job writes a dataset another job writes", "jobs write a dataset another job writes")))
 	}
@@ -86,6 +87,34 @@ func warnUnusedNotifiers(w io.Writer, cfg *jobs.Config) {
 	for _, name := range slices.Sorted(maps.Keys(cfg.Notify)) {
 		if !used[name] {
 			fmt.Fprintf(w, "warning: notify.%s: no job names it, so it is never sent anything (add notify = [%q] to a job or to [defaults])\n", name, name)
+		}
+	}
+}
+
+// warnJitterOverInterval warns about each job whose jitter is longer than the shortest
+// time between two of its next slots: such a slot can start after the next one is due,
+// which then waits for it or is skipped as an overlap.
+func warnJitterOverInterval(w io.Writer, cfg *jobs.Config, now time.Time) {
+	for _, name := range cfg.JobNames() {
+		j := cfg.Jobs[name]
+		if j.Jitter <= 0 || j.ScheduleSpec == nil {
+			continue
+		}
+		var shortest time.Duration
+		t := j.ScheduleSpec.Next(now)
+		for range 50 { // enough slots to see the gaps of a weekly or working-day schedule
+			next := j.ScheduleSpec.Next(t)
+			if next.IsZero() {
+				break
+			}
+			if gap := next.Sub(t); shortest == 0 || gap < shortest {
+				shortest = gap
+			}
+			t = next
+		}
+		if shortest > 0 && j.Jitter > shortest {
+			fmt.Fprintf(w, "warning: job %s: jitter %s is longer than the %s between two of its slots (schedule %q): a slot may start after the next one is due; keep jitter under %s\n",
+				name, j.Jitter, shortest, j.Schedule, shortest)
 		}
 	}
 }

@@ -202,7 +202,10 @@ key = ["order_id"]
 exclude = ["updated_at"]
 incremental = { column = "updated_at", initial = "2024-01-01T00:00:00Z", lookback = "10m" }
 `)
-	stdout, _ := validateWant(t, 0, nil, "--config", path)
+	stdout, stderr := validateWant(t, 0, nil, "--config", path)
+	if strings.Contains(stderr, "is longer than the") {
+		t.Errorf("validate warns about jitter 10m on a daily schedule:\n%s", stderr)
+	}
 	cfg := mustLoad(t, path)
 	job := cfg.Jobs["sales"]
 	off := job.JitterOffset()
@@ -234,6 +237,27 @@ incremental = { column = "updated_at", initial = "2024-01-01T00:00:00Z", lookbac
 	}
 	if want := "  next runs " + strings.Join(lines, "\n            ") + "\n"; !strings.HasSuffix(stdout, want) {
 		t.Errorf("validate output ends:\n%s\nwant:\n%s", tail(stdout, 4), want)
+	}
+}
+
+// TestValidateWarnsJitterOverInterval: a jitter longer than the time between two slots is a
+// warning (a slot may start after the next one is due), not a problem.
+func TestValidateWarnsJitterOverInterval(t *testing.T) {
+	every5 := writeConfig(t, emuTarget("http://127.0.0.1:1/MicroStrategyLibrary")+`
+[jobs.often]
+target = "emu"
+schedule = "*/5 * * * *"
+jitter = "10m"
+dataset = { name = "Often" }
+
+[[jobs.often.tables]]
+name = "t"
+policy = "replace"
+parquet = "t.parquet"
+`)
+	_, stderr := validateWant(t, 0, nil, "--config", every5)
+	if want := `warning: job often: jitter 10m0s is longer than the 5m0s between two of its slots (schedule "*/5 * * * *"): a slot may start after the next one is due; keep jitter under 5m0s` + "\n"; !strings.Contains(stderr, want) {
+		t.Errorf("validate with jitter 10m on a 5-minute schedule: stderr %q, want %q", stderr, want)
 	}
 }
 
